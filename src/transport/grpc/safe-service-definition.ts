@@ -1,0 +1,20 @@
+import type { ServiceDefinition } from '@grpc/grpc-js';
+import { safeDeserializer } from './malformed-message';
+
+interface GeneratedMethod {
+  readonly path: string;
+  readonly requestDeserialize: (bytes: Buffer) => unknown;
+}
+
+/**
+ * A generated service definition whose request deserializers never throw
+ * (see MalformedMessage): undecodable bytes reach the handler, which answers
+ * INVALID_ARGUMENT naming the message type.
+ */
+export function safeServiceDefinition<T extends Record<string, GeneratedMethod>>(definition: T, requestTypeNames: { readonly [K in keyof T]: string }): ServiceDefinition {
+  const safe: Record<string, unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    safe[name] = { ...method, requestDeserialize: safeDeserializer(requestTypeNames[name as keyof T], method.requestDeserialize) };
+  }
+  return safe as unknown as ServiceDefinition;
+}

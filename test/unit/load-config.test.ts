@@ -1,0 +1,93 @@
+import path from 'node:path';
+import { ConfigError } from '../../src/config/env-reader';
+import { loadConfig } from '../../src/config/load-config';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  test('when nothing is set, then the documented defaults apply', () => {
+    const config = loadConfig({}, '/srv/vault');
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.readUrl).toBeUndefined();
+    expect(config.database.dataDir).toBe(path.resolve('/srv/vault', '.data'));
+    expect(config.grpc.port).toBe(50051);
+    expect(config.http.port).toBe(9464);
+    expect(config.redisUrl).toBeUndefined();
+    expect(config.log.level).toBe('info');
+    expect(config.log.pretty).toBe(false);
+    expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000 });
+    expect(config.shutdownGraceMs).toBe(25_000);
+  });
+
+  test('when values are set, then they are parsed with their units', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/vault',
+      DATABASE_READ_URL: 'postgresql://u:p@replica:5432/vault',
+      GRPC_PORT: '0',
+      HTTP_PORT: '19464',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      LOG_LEVEL: 'DEBUG',
+      LOG_PRETTY: 'yes',
+      DB_POOL_MAX: '20',
+      DB_READ_POOL_MAX: '5',
+      DB_POOL_CONNECTION_TIMEOUT: '750ms',
+      SHUTDOWN_GRACE_PERIOD: '1m30s',
+      GRPC_MAX_RECEIVE_MESSAGE_SIZE: '8MiB',
+    });
+    expect(config.database.url).toBe('postgres://u:p@db:5432/vault');
+    expect(config.database.readUrl).toBe('postgresql://u:p@replica:5432/vault');
+    expect(config.grpc.port).toBe(0);
+    expect(config.http.port).toBe(19464);
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.log).toEqual({ level: 'debug', pretty: true });
+    expect(config.database.pool.max).toBe(20);
+    expect(config.database.readPool.max).toBe(5);
+    expect(config.database.pool.connectionTimeoutMs).toBe(750);
+    expect(config.shutdownGraceMs).toBe(90_000);
+    expect(config.grpc.maxReceiveMessageBytes).toBe(8 * 1024 * 1024);
+  });
+
+  test.each([
+    ['GRPC_PORT', 'abc'],
+    ['GRPC_PORT', '70000'],
+    ['HTTP_PORT', '-1'],
+    ['DATABASE_URL', 'mysql://db/vault'],
+    ['DATABASE_URL', 'not a url'],
+    ['REDIS_URL', 'http://redis'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_PRETTY', 'maybe'],
+    ['DB_POOL_MAX', '0'],
+    ['DB_POOL_CONNECTION_TIMEOUT', 'soon'],
+    ['SHUTDOWN_GRACE_PERIOD', '5 parsecs'],
+    ['GRPC_MAX_RECEIVE_MESSAGE_SIZE', '12 bananas'],
+  ])('when %s is %j, then loading fails with a message naming it', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+    expect(problems[0]).toContain('got');
+  });
+
+  test('when several variables are bad, then every one is reported at once', () => {
+    const problems = problemsOf({ GRPC_PORT: 'x', HTTP_PORT: 'y', LOG_LEVEL: 'z' });
+    expect(problems.map((problem) => problem.split(' ')[0])).toEqual(['GRPC_PORT', 'HTTP_PORT', 'LOG_LEVEL']);
+  });
+
+  test('when a database URL has a password and is invalid, then the message hides the password', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://user:s3cret@db/vault' });
+    expect(problems[0]).not.toContain('s3cret');
+  });
+
+  test('when DATABASE_READ_URL is set without DATABASE_URL, then loading fails naming both', () => {
+    const problems = problemsOf({ DATABASE_READ_URL: 'postgres://replica/vault' });
+    expect(problems[0]).toContain('DATABASE_READ_URL');
+    expect(problems[0]).toContain('DATABASE_URL');
+  });
+});
