@@ -1,6 +1,7 @@
 import type { Server } from '@grpc/grpc-js';
 import type pg from 'pg';
 import type { Config } from './config/load-config';
+import { Authenticator } from './domain/auth/authenticator';
 import { AdminService, type CreatedApiKey } from './domain/tenants/admin-service';
 import type { Logger } from './observability/create-logger';
 import { createMetrics, type Metrics } from './observability/create-metrics';
@@ -10,6 +11,7 @@ import { DatabaseProbe } from './storage/database-probe';
 import { openDatabase, type Database } from './storage/open-database';
 import { runMigrations } from './storage/run-migrations';
 import { TenantRepository } from './storage/tenant-repository';
+import { ApiKeyAdmission } from './transport/grpc/api-key-admission';
 import { CallPipeline } from './transport/grpc/call-pipeline';
 import { HealthStatusService, ServingStatus } from './transport/grpc/health-service';
 import { createIngestHandlers, INGEST_SERVICE_NAME, ingestServiceDefinition } from './transport/grpc/ingest-handlers';
@@ -53,13 +55,16 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     const readPool = database.readUrl === database.url ? pool : createPool(database.readUrl, config.database.readPool, logger, 'telemetry-vault-read');
     if (readPool !== pool) cleanup.push(() => readPool.end());
 
-    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
+    const apiKeys = new ApiKeyRepository(pool);
+    const admin = new AdminService(new TenantRepository(pool), apiKeys);
+    const authenticator = new Authenticator(apiKeys, config.auth);
     const firstRunKey = database.embedded ? await admin.ensureDemoTenant() : undefined;
 
     const metrics = createMetrics();
     const health = new HealthStatusService(HEALTH_SERVICES);
     const pipeline = new CallPipeline({
       logger,
+      admission: new ApiKeyAdmission(authenticator),
       onFinish: (ctx, outcome) => {
         const [service = '', method = ''] = ctx.method.split('/');
         const labels = { grpc_service: service, grpc_method: method, grpc_code: String(outcome.code) };

@@ -39,6 +39,12 @@ export interface Config {
     readonly port: number;
   };
   readonly redisUrl: string | undefined;
+  readonly auth: {
+    /** AUTH_CACHE_TTL: how long a key lookup is reused; revocation takes effect within it (at most 5 s). */
+    readonly cacheTtlMs: number;
+    /** AUTH_CACHE_MAX_ENTRIES: most cached key lookups per instance. */
+    readonly cacheMaxEntries: number;
+  };
   readonly log: {
     readonly level: LogLevel;
     readonly pretty: boolean;
@@ -83,6 +89,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       port: read.integer('HTTP_PORT', 9464, PORT),
     },
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
+    auth: {
+      cacheTtlMs: read.durationMs('AUTH_CACHE_TTL', 2000, { min: 0, max: 5000 }),
+      cacheMaxEntries: read.integer('AUTH_CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
+    },
     log: {
       level: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
       pretty: read.boolean('LOG_PRETTY', false),

@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import type { KeyLookup, KeyMatch } from '../domain/auth/authenticator';
 import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../domain/tenants/api-key';
 import { runQuery } from './run-query';
+import { toTenant, type TenantRow } from './tenant-repository';
 
 interface ApiKeyRow {
   id: string;
@@ -14,7 +16,7 @@ interface ApiKeyRow {
 const COLUMNS = 'id, tenant_id, prefix, created_at, expires_at, revoked_at';
 
 /** API keys in PostgreSQL, by hash only. */
-export class ApiKeyRepository implements ApiKeyStore {
+export class ApiKeyRepository implements ApiKeyStore, KeyLookup {
   constructor(private readonly pool: pg.Pool) {}
 
   async create(key: NewApiKey): Promise<ApiKeyRecord> {
@@ -38,6 +40,20 @@ export class ApiKeyRepository implements ApiKeyStore {
       [id, at],
     );
     return result.rows[0] && toApiKey(result.rows[0]);
+  }
+
+  async findByHash(hash: Buffer): Promise<KeyMatch | undefined> {
+    const result = await runQuery<{ key_id: string; key_expires_at: Date | null; key_revoked_at: Date | null } & TenantRow>(
+      this.pool,
+      `SELECT k.id AS key_id, k.expires_at AS key_expires_at, k.revoked_at AS key_revoked_at,
+              t.id, t.name, t.calls_per_minute, t.events_per_second, t.event_burst, t.created_at
+         FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+        WHERE k.key_hash = $1`,
+      [hash],
+    );
+    const row = result.rows[0];
+    if (!row) return undefined;
+    return { keyId: row.key_id, tenant: toTenant(row), expiresAt: row.key_expires_at ?? undefined, revokedAt: row.key_revoked_at ?? undefined };
   }
 }
 

@@ -50,11 +50,14 @@ export type StopMode = 'fast' | 'immediate';
 export class EmbeddedCluster {
   private postmaster: RunningPostmaster | undefined;
   private adoptedRunning = false;
+  /** The port picked at the first start, kept for restarts so that URLs handed out stay valid. */
+  private port: number;
   private readonly pgdata: string;
   private readonly exitGuard = (): void => this.signalOnExit();
 
   private constructor(private readonly options: EmbeddedClusterOptions, private readonly password: string) {
     this.pgdata = path.join(options.dataDir, 'pg');
+    this.port = options.port;
   }
 
   /**
@@ -160,7 +163,8 @@ export class EmbeddedCluster {
   }
 
   private async spawnPostmaster(): Promise<RunningPostmaster> {
-    const port = this.options.port || (await findFreePort());
+    this.port ||= await findFreePort();
+    const port = this.port;
     const { postgres } = await importPlatformBinaries();
     const ids = await postgresUserIds();
     const logPath = path.join(this.options.dataDir, 'postgres.log');

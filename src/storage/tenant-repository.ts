@@ -3,7 +3,7 @@ import { VaultError } from '../domain/vault-error';
 import type { NewTenant, Tenant, TenantStore } from '../domain/tenants/tenant';
 import { runQuery } from './run-query';
 
-interface TenantRow {
+export interface TenantRow {
   id: string;
   name: string;
   calls_per_minute: number | null;
