@@ -1,0 +1,60 @@
+import pino from 'pino';
+import { runMigrations } from '../../src/storage/run-migrations';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+const silent = pino({ level: 'silent' });
+
+async function schemaOf(db: TestDatabase): Promise<string[]> {
+  const result = await db.pool.query<{ item: string }>(`
+    SELECT 'table ' || table_name AS item FROM information_schema.tables WHERE table_schema = 'public'
+    UNION ALL
+    SELECT 'index ' || indexname || ': ' || indexdef FROM pg_indexes WHERE schemaname = 'public'
+    ORDER BY 1`);
+  return result.rows.map((row) => row.item);
+}
+
+describe('migrations', () => {
+  let db: TestDatabase;
+
+  beforeEach(async () => {
+    db = await createTestDatabase({ migrate: false });
+  });
+
+  afterEach(async () => {
+    await db.drop();
+  });
+
+  test('when applied to an empty database, then the tables and the system design indexes exist', async () => {
+    const applied = await runMigrations(db.url, silent);
+    expect(applied).toEqual(['0001_initial-schema']);
+    const schema = await schemaOf(db);
+    expect(schema).toEqual(expect.arrayContaining(['table tenants', 'table api_keys', 'table events', 'table pgmigrations']));
+    const indexes = schema.filter((item) => item.startsWith('index events'));
+    expect(indexes.join('\n')).toContain('UNIQUE INDEX events_tenant_id_event_id_key ON public.events USING btree (tenant_id, event_id)');
+    expect(indexes.join('\n')).toContain('events_tenant_time_idx ON public.events USING btree (tenant_id, "timestamp" DESC, event_id DESC)');
+    expect(indexes.join('\n')).toContain('events_tenant_type_time_idx ON public.events USING btree (tenant_id, event_type, "timestamp" DESC, event_id DESC)');
+    expect(indexes.join('\n')).toContain('events_tenant_service_time_idx ON public.events USING btree (tenant_id, service_name, "timestamp" DESC, event_id DESC)');
+  });
+
+  test('when applied twice, then the second run applies nothing and changes nothing', async () => {
+    await runMigrations(db.url, silent);
+    const before = await schemaOf(db);
+    expect(await runMigrations(db.url, silent)).toEqual([]);
+    expect(await schemaOf(db)).toEqual(before);
+  });
+
+  test('when two instances migrate at the same moment, then each migration is applied once', async () => {
+    const results = await Promise.all([runMigrations(db.url, silent), runMigrations(db.url, silent)]);
+    expect(results.flat()).toEqual(['0001_initial-schema']);
+    const recorded = await db.pool.query('SELECT name FROM pgmigrations');
+    expect(recorded.rows).toEqual([{ name: '0001_initial-schema' }]);
+  });
+
+  test('when api keys are stored, then only a 32-byte hash fits: the schema refuses anything else', async () => {
+    await runMigrations(db.url, silent);
+    const tenant = await db.pool.query<{ id: string }>("INSERT INTO tenants (name) VALUES ('t1') RETURNING id");
+    await expect(
+      db.pool.query("INSERT INTO api_keys (tenant_id, key_hash, prefix) VALUES ($1, convert_to('tv_plaintext', 'UTF8'), 'tv_plaintext')", [tenant.rows[0]!.id]),
+    ).rejects.toMatchObject({ code: '23514' });
+  });
+});
