@@ -66,11 +66,7 @@ export class EmbeddedCluster {
    */
   static async open(options: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
     await fs.mkdir(options.dataDir, { recursive: true });
-    if (process.getuid?.() === 0) {
-      // As root, PostgreSQL runs as the `postgres` user, which must be able to reach <dataDir>/pg.
-      const { mode } = await fs.stat(options.dataDir);
-      if ((mode & 0o011) !== 0o011) await fs.chmod(options.dataDir, (mode & 0o7777) | 0o011);
-    }
+    if (process.getuid?.() === 0) await makeReachableByPostgres(options.dataDir);
     const password = await readOrCreatePassword(path.join(options.dataDir, 'pg-password'));
     const cluster = new EmbeddedCluster(options, password);
     await cluster.start();
@@ -283,6 +279,25 @@ async function postgresUserIds(): Promise<{ uid?: number; gid?: number }> {
   if (process.getuid?.() !== 0) return {};
   const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', SUPERUSER]), execFileAsync('id', ['-g', SUPERUSER])]);
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to reach
+ * <dataDir>/pg: the data directory is made traversable, and a parent that is
+ * not (such as /root) is reported with a way out instead of failing in initdb.
+ */
+async function makeReachableByPostgres(dataDir: string): Promise<void> {
+  const { mode } = await fs.stat(dataDir);
+  if ((mode & 0o011) !== 0o011) await fs.chmod(dataDir, (mode & 0o7777) | 0o011);
+  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
+    if (((await fs.stat(dir)).mode & 0o001) === 0) {
+      throw new Error(
+        `VAULT_DATA_DIR ${dataDir} is not reachable by the postgres user that the embedded PostgreSQL runs as when started by root: ${dir} is not traversable by others. ` +
+          'Set VAULT_DATA_DIR to a directory under a traversable path (for example /var/lib/telemetry-vault), run as a regular user, or set DATABASE_URL.',
+      );
+    }
+    if (dir === path.dirname(dir)) return;
+  }
 }
 
 async function readOrCreatePassword(file: string): Promise<string> {
