@@ -1,4 +1,4 @@
-import type { Server } from '@grpc/grpc-js';
+import { status as grpcStatus, type Server } from '@grpc/grpc-js';
 import type pg from 'pg';
 import type { Config } from './config/load-config';
 import { Authenticator } from './domain/auth/authenticator';
@@ -60,16 +60,17 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     const authenticator = new Authenticator(apiKeys, config.auth);
     const firstRunKey = database.embedded ? await admin.ensureDemoTenant() : undefined;
 
-    const metrics = createMetrics();
+    const metrics = createMetrics(config.metrics);
     const health = new HealthStatusService(HEALTH_SERVICES);
     const pipeline = new CallPipeline({
       logger,
       admission: new ApiKeyAdmission(authenticator),
       onFinish: (ctx, outcome) => {
         const [service = '', method = ''] = ctx.method.split('/');
-        const labels = { grpc_service: service, grpc_method: method, grpc_code: String(outcome.code) };
+        const labels = { grpc_service: service, grpc_method: method, grpc_code: grpcStatus[outcome.code] };
         metrics.grpcHandled.inc(labels);
         metrics.grpcHandlingSeconds.observe(labels, outcome.durationSeconds);
+        if (outcome.code === grpcStatus.UNAUTHENTICATED) metrics.authFailures.inc();
       },
     });
     const grpc = await startGrpcServer(config.grpc, {
@@ -99,6 +100,15 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
 
     const http: StartedHttpServer = await startHttpServer(config.http, {
       registry: metrics.registry,
+      beforeScrape: async () => {
+        for (const [name, gaugePool] of [['primary', pool], ['read', readPool]] as const) {
+          metrics.dbPoolConnections.set({ pool: name, state: 'total' }, gaugePool.totalCount);
+          metrics.dbPoolConnections.set({ pool: name, state: 'idle' }, gaugePool.idleCount);
+          metrics.dbPoolConnections.set({ pool: name, state: 'waiting' }, gaugePool.waitingCount);
+        }
+        metrics.databaseUp.set({ database: 'primary' }, primaryProbe.reachable ? 1 : 0);
+        metrics.databaseUp.set({ database: 'read' }, readProbe.reachable ? 1 : 0);
+      },
       logger,
       readiness: () => {
         const checks = { database: primaryProbe.reachable, readDatabase: readProbe.reachable, acceptingCalls: !shuttingDown };

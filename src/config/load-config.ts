@@ -49,6 +49,12 @@ export interface Config {
     readonly level: LogLevel;
     readonly pretty: boolean;
   };
+  readonly metrics: {
+    /** METRICS_MAX_LABEL_VALUES: distinct event types, service names (and tenants) per label before `__other__`. */
+    readonly maxLabelValues: number;
+    /** METRICS_TENANT_LABEL: add a bounded tenant label to the per-event counters. */
+    readonly tenantLabel: boolean;
+  };
   /** SHUTDOWN_GRACE_PERIOD: how long in-flight calls may run after SIGTERM. */
   readonly shutdownGraceMs: number;
   /** HEALTH_CHECK_INTERVAL: how often the database is probed for health and readiness. */
@@ -96,6 +102,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     log: {
       level: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
       pretty: read.boolean('LOG_PRETTY', false),
+    },
+    metrics: {
+      maxLabelValues: read.integer('METRICS_MAX_LABEL_VALUES', 100, { min: 1, max: 10_000 }),
+      tenantLabel: read.boolean('METRICS_TENANT_LABEL', false),
     },
     shutdownGraceMs: read.durationMs('SHUTDOWN_GRACE_PERIOD', 25_000, { min: 0, max: 3_600_000 }),
     healthCheckIntervalMs: read.durationMs('HEALTH_CHECK_INTERVAL', 2000, { min: 100, max: 600_000 }),

@@ -1,32 +1,153 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** The process's metrics, on a registry of its own (never the global one). */
-export interface Metrics {
-  readonly registry: Registry;
-  /** One per finished gRPC call, by method and status code. */
-  readonly grpcHandled: Counter<'grpc_service' | 'grpc_method' | 'grpc_code'>;
-  /** Call duration in seconds, by method and status code. */
-  readonly grpcHandlingSeconds: Histogram<'grpc_service' | 'grpc_method' | 'grpc_code'>;
+/** Label value for everything past a bounded label's capacity. */
+export const OTHER_LABEL = '__other__';
+
+/**
+ * Keeps a label's cardinality bounded: the first `capacity` distinct values
+ * are kept as they are, every later one is reported as `__other__`.
+ */
+export class BoundedLabel {
+  private readonly seen = new Set<string>();
+
+  constructor(private readonly capacity: number) {}
+
+  value(raw: string): string {
+    if (this.seen.has(raw)) return raw;
+    if (this.seen.size >= this.capacity) return OTHER_LABEL;
+    this.seen.add(raw);
+    return raw;
+  }
 }
 
+export interface MetricsOptions {
+  /** METRICS_MAX_LABEL_VALUES: distinct event types (and service names, and tenants) reported before `__other__`. */
+  readonly maxLabelValues: number;
+  /** METRICS_TENANT_LABEL: add a (bounded) tenant label to the per-event counters. */
+  readonly tenantLabel: boolean;
+}
+
+type CallLabels = 'grpc_service' | 'grpc_method' | 'grpc_code';
+
+/**
+ * The process's metrics, on a registry of its own (never the global one).
+ * Names follow Prometheus conventions: `_total` counters, `_seconds`
+ * histograms (quantiles are computed by PromQL, not here), bounded labels.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly eventTypeLabel: BoundedLabel;
+  readonly serviceNameLabel: BoundedLabel;
+  readonly tenantLabel: BoundedLabel | undefined;
+  /** One per finished gRPC call of any service: requests and errors by code. */
+  readonly grpcHandled: Counter<CallLabels>;
+  /** Call duration: ingest and query latency by method and code. */
+  readonly grpcHandlingSeconds: Histogram<CallLabels>;
+  /** Ingested events by result: accepted, duplicate, rejected (rate() = throughput). */
+  readonly ingestEvents: Counter<'result' | 'tenant'>;
+  /** Stored events by event type (bounded). */
+  readonly ingestEventsByType: Counter<'event_type'>;
+  /** Stored events by service name (bounded). */
+  readonly ingestEventsByService: Counter<'service_name'>;
+  /** Events per flushed batch. */
+  readonly ingestBatchEvents: Histogram;
+  /** Calls refused by a rate limit, by bucket and service. */
+  readonly rateLimitRejections: Counter<'bucket' | 'grpc_service'>;
+  /** Calls refused for a missing or bad API key. */
+  readonly authFailures: Counter;
+  /** Time of each database operation, by operation. */
+  readonly dbQuerySeconds: Histogram<'operation'>;
+  /** Pool connections by pool (primary, read) and state (total, idle, waiting). */
+  readonly dbPoolConnections: Gauge<'pool' | 'state'>;
+  /** 1 while a database answers the health probe, by database (primary, read). */
+  readonly databaseUp: Gauge<'database'>;
+  /** Tenants that ingested in the last 24 hours (cluster-wide, from the database). */
+  readonly activeTenants: Gauge;
+}
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 /** Creates the registry with Node's default process metrics and the server's own. */
-export function createMetrics(): Metrics {
+export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const registers = [registry];
   return {
     registry,
+    eventTypeLabel: new BoundedLabel(options.maxLabelValues),
+    serviceNameLabel: new BoundedLabel(options.maxLabelValues),
+    tenantLabel: options.tenantLabel ? new BoundedLabel(options.maxLabelValues) : undefined,
     grpcHandled: new Counter({
       name: 'grpc_server_handled_total',
       help: 'gRPC calls finished, by service, method and status code',
       labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
-      registers: [registry],
+      registers,
     }),
     grpcHandlingSeconds: new Histogram({
       name: 'grpc_server_handling_seconds',
       help: 'Time from the start of a gRPC call to its status, in seconds',
       labelNames: ['grpc_service', 'grpc_method', 'grpc_code'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers: [registry],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    ingestEvents: new Counter({
+      name: 'telemetry_vault_ingest_events_total',
+      help: 'Events received by IngestService, by result: accepted (newly stored), duplicate, rejected',
+      labelNames: options.tenantLabel ? ['result', 'tenant'] : ['result'],
+      registers,
+    }),
+    ingestEventsByType: new Counter({
+      name: 'telemetry_vault_ingest_events_by_type_total',
+      help: `Events newly stored, by event type (the first METRICS_MAX_LABEL_VALUES types; later ones count as ${OTHER_LABEL})`,
+      labelNames: ['event_type'],
+      registers,
+    }),
+    ingestEventsByService: new Counter({
+      name: 'telemetry_vault_ingest_events_by_service_total',
+      help: `Events newly stored, by service name (the first METRICS_MAX_LABEL_VALUES services; later ones count as ${OTHER_LABEL})`,
+      labelNames: ['service_name'],
+      registers,
+    }),
+    ingestBatchEvents: new Histogram({
+      name: 'telemetry_vault_ingest_batch_events',
+      help: 'Events per batch written to PostgreSQL (COPY + merge)',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000],
+      registers,
+    }),
+    rateLimitRejections: new Counter({
+      name: 'telemetry_vault_rate_limit_rejections_total',
+      help: 'Calls refused with RESOURCE_EXHAUSTED by a rate limit, by bucket (calls, events) and service',
+      labelNames: ['bucket', 'grpc_service'],
+      registers,
+    }),
+    authFailures: new Counter({
+      name: 'telemetry_vault_auth_failures_total',
+      help: 'Calls refused with UNAUTHENTICATED (missing, unknown, revoked or expired API key)',
+      registers,
+    }),
+    dbQuerySeconds: new Histogram({
+      name: 'telemetry_vault_db_query_seconds',
+      help: 'Duration of database operations, by operation',
+      labelNames: ['operation'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    }),
+    dbPoolConnections: new Gauge({
+      name: 'telemetry_vault_db_pool_connections',
+      help: 'Database pool connections, by pool (primary, read) and state (total, idle, waiting = calls queued for a connection)',
+      labelNames: ['pool', 'state'],
+      registers,
+    }),
+    databaseUp: new Gauge({
+      name: 'telemetry_vault_database_up',
+      help: '1 while the database answers the health probe, else 0, by database (primary, read)',
+      labelNames: ['database'],
+      registers,
+    }),
+    activeTenants: new Gauge({
+      name: 'telemetry_vault_active_tenants',
+      help: 'Tenants that ingested events in the last 24 hours (cluster-wide)',
+      registers,
     }),
   };
 }

@@ -12,6 +12,8 @@ export interface Readiness {
 
 export interface HttpServerDeps {
   readonly registry: Registry;
+  /** Refreshes gauges read from elsewhere (pools, the database) before each scrape. */
+  readonly beforeScrape?: () => Promise<void>;
   readonly readiness: () => Readiness;
   readonly logger: Logger;
 }
@@ -43,13 +45,15 @@ export async function startHttpServer(config: Config['http'], deps: HttpServerDe
         return;
       }
       case '/metrics':
-        deps.registry.metrics().then(
-          (text) => respond(response, 200, deps.registry.contentType, text),
-          (error: unknown) => {
-            deps.logger.error({ err: error }, 'collecting metrics failed');
-            respond(response, 500, 'text/plain', 'collecting metrics failed\n');
-          },
-        );
+        Promise.resolve(deps.beforeScrape?.())
+          .then(() => deps.registry.metrics())
+          .then(
+            (text) => respond(response, 200, deps.registry.contentType, text),
+            (error: unknown) => {
+              deps.logger.error({ err: error }, 'collecting metrics failed');
+              respond(response, 500, 'text/plain', 'collecting metrics failed\n');
+            },
+          );
         return;
       default:
         respond(response, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/metrics', '/healthz', '/readyz'] }));
