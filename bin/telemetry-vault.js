@@ -7,4 +7,7 @@ try {
   process.stderr.write('telemetry-vault: dist/ is missing; run `npm run build` (npm ci does it for you)\n');
   process.exit(1);
 }
-require('../dist/cli/main.js');
+// Tracing first: its instrumentations patch @grpc/grpc-js and pg as they load.
+// With no OTEL_* variables set it loads nothing.
+const tracing = require('../dist/observability/start-tracing.js').startTracingFromEnv(process.env);
+require('../dist/cli/main.js').main(tracing);

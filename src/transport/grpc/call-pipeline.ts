@@ -13,6 +13,7 @@ import {
 import type { CallContext } from '../../domain/call-context';
 import { VaultError } from '../../domain/vault-error';
 import type { Logger } from '../../observability/create-logger';
+import { currentTraceId } from '../../observability/with-span';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { toGrpcStatus } from './to-grpc-status';
 
@@ -150,10 +151,11 @@ export class CallPipeline {
           : new VaultError('CANCELLED', 'the client cancelled the call');
       controller.abort(reason);
     });
+    const traceId = currentTraceId() ?? traceIdOf(call.metadata);
     const ctx: CallContext = {
       requestId,
       method,
-      logger: this.options.logger.child({ requestId, method }),
+      logger: this.options.logger.child(traceId ? { requestId, method, traceId } : { requestId, method }),
       deadline,
       signal: controller.signal,
       tenant: undefined,
@@ -193,6 +195,13 @@ export class CallPipeline {
     }
     this.options.onFinish?.(state.ctx, { code, durationSeconds });
   }
+}
+
+/** The trace id of a W3C `traceparent` header, so that log lines correlate with the caller's trace even with tracing off. */
+function traceIdOf(metadata: Metadata): string | undefined {
+  const header = metadata.get('traceparent')[0];
+  const match = typeof header === 'string' ? /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/.exec(header.trim()) : null;
+  return match && match[1] !== '0'.repeat(32) ? match[1] : undefined;
 }
 
 function waitForDrain(call: ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
