@@ -70,6 +70,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`telemetry-vault: ${error.message}\n`);
       return EXIT.failed;
     }
+    if (error instanceof ConfigError) {
+      io.stderr.write(`telemetry-vault: ${error.message}\n`);
+      return EXIT.config;
+    }
     logger.error({ err: error }, `${command} failed`);
     io.stderr.write(`telemetry-vault: ${command} failed: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT.failed;

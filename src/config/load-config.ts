@@ -33,6 +33,20 @@ export interface Config {
     readonly port: number;
     /** GRPC_MAX_RECEIVE_MESSAGE_SIZE: larger messages fail with RESOURCE_EXHAUSTED. */
     readonly maxReceiveMessageBytes: number;
+    /** GRPC_MAX_CONCURRENT_STREAMS: most calls in flight on one HTTP/2 connection. */
+    readonly maxConcurrentStreams: number;
+    /** GRPC_KEEPALIVE_TIME: the server pings a connection after this long without activity. */
+    readonly keepaliveTimeMs: number;
+    /** GRPC_KEEPALIVE_TIMEOUT: a ping unanswered this long closes the connection. */
+    readonly keepaliveTimeoutMs: number;
+    /** GRPC_MAX_CONNECTION_IDLE: a connection without calls for this long is closed (GOAWAY). */
+    readonly maxConnectionIdleMs: number;
+    /** GRPC_MAX_CONNECTION_AGE: connections are recycled after this long, so clients rebalance across instances. */
+    readonly maxConnectionAgeMs: number;
+    /** GRPC_MAX_CONNECTION_AGE_GRACE: how long calls in flight on a recycled connection may still run. */
+    readonly maxConnectionAgeGraceMs: number;
+    /** TLS_CERT_FILE, TLS_KEY_FILE, TLS_CLIENT_CA_FILE; undefined = plaintext (behind a mesh sidecar). */
+    readonly tls: TlsFiles | undefined;
   };
   readonly http: {
     readonly host: string;
@@ -61,7 +75,31 @@ export interface Config {
   readonly healthCheckIntervalMs: number;
 }
 
+/** PEM files for TLS on the gRPC port. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** When set, clients must present a certificate signed by this CA (mutual TLS). */
+  readonly clientCaFile: string | undefined;
+}
+
 const PORT = { min: 0, max: 65535 };
+const NEVER = 2_147_483_647;
+
+function readTls(read: EnvReader): TlsFiles | undefined {
+  const certFile = read.optionalString('TLS_CERT_FILE');
+  const keyFile = read.optionalString('TLS_KEY_FILE');
+  const clientCaFile = read.optionalString('TLS_CLIENT_CA_FILE');
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) read.problem('TLS_CLIENT_CA_FILE is set but TLS_CERT_FILE and TLS_KEY_FILE are not: mutual TLS needs the server certificate and key too');
+    return undefined;
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    read.problem(`${certFile === undefined ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE'} is missing: TLS needs both TLS_CERT_FILE and TLS_KEY_FILE`);
+    return undefined;
+  }
+  return { certFile, keyFile, clientCaFile };
+}
 
 /**
  * Reads the configuration from environment variables, all optional. Throws a
@@ -89,6 +127,13 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       host: read.string('GRPC_HOST', '0.0.0.0'),
       port: read.integer('GRPC_PORT', 50051, PORT),
       maxReceiveMessageBytes: read.bytes('GRPC_MAX_RECEIVE_MESSAGE_SIZE', 16 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
+      maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),
+      keepaliveTimeMs: read.durationMs('GRPC_KEEPALIVE_TIME', 60_000, { min: 1000, max: NEVER }),
+      keepaliveTimeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', 20_000, { min: 1000, max: 600_000 }),
+      maxConnectionIdleMs: read.durationMs('GRPC_MAX_CONNECTION_IDLE', 600_000, { min: 1000, max: NEVER }),
+      maxConnectionAgeMs: read.durationMs('GRPC_MAX_CONNECTION_AGE', 1_800_000, { min: 1000, max: NEVER }),
+      maxConnectionAgeGraceMs: read.durationMs('GRPC_MAX_CONNECTION_AGE_GRACE', 300_000, { min: 0, max: NEVER }),
+      tls: readTls(read),
     },
     http: {
       host: read.string('HTTP_HOST', '0.0.0.0'),

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Config } from '../../config/load-config';
+import { ConfigError } from '../../config/env-reader';
+import type { Config, TlsFiles } from '../../config/load-config';
 import { addReflection } from './add-reflection';
 import type { HealthStatusService } from './health-service';
 
@@ -16,14 +18,38 @@ export interface StartedGrpcServer {
 
 /** Creates the gRPC server with health, reflection and the given services, and binds it. */
 export async function startGrpcServer(config: Config['grpc'], services: GrpcServices): Promise<StartedGrpcServer> {
+  const credentials = serverCredentials(config.tls);
   const server = new Server({
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
+    'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': config.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,
+    'grpc.max_connection_idle_ms': config.maxConnectionIdleMs,
+    'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
+    'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs,
   });
   services.health.addToServer(server);
   addReflection(server);
   for (const { definition, implementation } of services.services) server.addService(definition, implementation);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, ServerCredentials.createInsecure(), (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    server.bindAsync(`${config.host}:${config.port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
   return { server, port };
+}
+
+/** Plaintext by default (behind a mesh sidecar); TLS, or mutual TLS with a client CA, when configured. */
+function serverCredentials(tls: TlsFiles | undefined): ServerCredentials {
+  if (!tls) return ServerCredentials.createInsecure();
+  const cert = readPem('TLS_CERT_FILE', tls.certFile);
+  const key = readPem('TLS_KEY_FILE', tls.keyFile);
+  const clientCa = tls.clientCaFile === undefined ? null : readPem('TLS_CLIENT_CA_FILE', tls.clientCaFile);
+  return ServerCredentials.createSsl(clientCa, [{ cert_chain: cert, private_key: key }], clientCa !== null);
+}
+
+function readPem(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new ConfigError([`${variable} ${file} cannot be read: ${(error as Error).message}`]);
+  }
 }
