@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ChannelCredentials, credentials, status } from '@grpc/grpc-js';
+import { ChannelCredentials, credentials, Metadata, status } from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as ServingStatus, HealthClient } from '../../src/gen/grpc/health/v1/health';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { generateTestPki, type TestPki } from '../support/test-certificates';
@@ -12,7 +12,7 @@ import { startTestServer, type TestServer } from '../support/test-server';
 function checkOver(address: string, channelCredentials: ChannelCredentials): Promise<{ code: status; serving?: ServingStatus }> {
   const client = new HealthClient(address, channelCredentials);
   return new Promise((resolve) =>
-    client.check({ service: '' }, { deadline: Date.now() + 5000 }, (error, response) => {
+    client.check({ service: '' }, new Metadata(), { deadline: Date.now() + 5000 }, (error, response) => {
       client.close();
       resolve(error ? { code: error.code } : { code: status.OK, serving: response.status });
     }),
