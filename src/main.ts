@@ -2,15 +2,20 @@ import { status as grpcStatus, type Server } from '@grpc/grpc-js';
 import type pg from 'pg';
 import type { Config } from './config/load-config';
 import { Authenticator } from './domain/auth/authenticator';
+import { CursorCodec } from './domain/query/cursor-codec';
+import { QueryService } from './domain/query/query-service';
 import { AdminService, type CreatedApiKey } from './domain/tenants/admin-service';
 import type { Logger } from './observability/create-logger';
 import { createMetrics, type Metrics } from './observability/create-metrics';
+import { createQueryMetrics } from './observability/create-query-metrics';
 import { ApiKeyRepository } from './storage/api-key-repository';
 import { createPool } from './storage/create-pool';
 import { DatabaseProbe } from './storage/database-probe';
+import { EventQueryRepository } from './storage/event-query-repository';
 import { openDatabase, type Database } from './storage/open-database';
 import { runMigrations } from './storage/run-migrations';
 import { TenantRepository } from './storage/tenant-repository';
+import { CURSOR_SIGNING_KEY, VaultSecretRepository } from './storage/vault-secret-repository';
 import { ApiKeyAdmission } from './transport/grpc/api-key-admission';
 import { CallPipeline } from './transport/grpc/call-pipeline';
 import { HealthStatusService, ServingStatus } from './transport/grpc/health-service';
@@ -61,6 +66,11 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     const firstRunKey = database.embedded ? await admin.ensureDemoTenant() : undefined;
 
     const metrics = createMetrics(config.metrics);
+    // Cursors must verify on every instance: the key is configured, or the one
+    // the migrations stored in the (shared) primary database.
+    const cursorKey = config.query.cursorSecret !== undefined ? Buffer.from(config.query.cursorSecret, 'utf8') : await new VaultSecretRepository(pool).get(CURSOR_SIGNING_KEY);
+    // QueryService reads only from the read pool (the replica's when DATABASE_READ_URL is set).
+    const queries = new QueryService(new EventQueryRepository(readPool), new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
     const health = new HealthStatusService(HEALTH_SERVICES);
     const pipeline = new CallPipeline({
       logger,
@@ -77,7 +87,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
       health,
       services: [
         { definition: ingestServiceDefinition, implementation: createIngestHandlers(pipeline) },
-        { definition: queryServiceDefinition, implementation: createQueryHandlers(pipeline) },
+        { definition: queryServiceDefinition, implementation: createQueryHandlers(pipeline, queries) },
       ],
     });
     cleanup.push(() => forceShutdown(grpc.server));

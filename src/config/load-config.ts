@@ -73,6 +73,7 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** HEALTH_CHECK_INTERVAL: how often the database is probed for health and readiness. */
   readonly healthCheckIntervalMs: number;
+  readonly query: QuerySettings;
 }
 
 /** PEM files for TLS on the gRPC port. */
@@ -82,6 +83,61 @@ export interface TlsFiles {
   /** When set, clients must present a certificate signed by this CA (mutual TLS). */
   readonly clientCaFile: string | undefined;
 }
+
+// ---- query (QueryService) settings -------------------------------------------
+
+/** QueryService limits (QUERY_* variables), all documented in the README. */
+export interface QuerySettings {
+  /** QUERY_STATEMENT_TIMEOUT: the longest one query may run (never past the call's deadline). */
+  readonly statementTimeoutMs: number;
+  /** QUERY_DEFAULT_LIMIT: page size of a QueryEvents call that sets no limit. */
+  readonly defaultLimit: number;
+  /** QUERY_MAX_LIMIT: the largest page size a QueryEvents call may ask for. */
+  readonly maxLimit: number;
+  /** QUERY_MAX_PAGE: the deepest page of offset pagination; deeper reads use the cursor. */
+  readonly maxPage: number;
+  /** QUERY_STREAM_CHUNK_SIZE: events per StreamEvents response message (and per database read). */
+  readonly streamChunkSize: number;
+  /** QUERY_AGGREGATE_MAX_ROWS: most rows an Aggregate call may return. */
+  readonly aggregateMaxRows: number;
+  /** QUERY_FILTER_MAX_VALUES: most event_types, and most service_names, in one filter. */
+  readonly filterMaxValues: number;
+  /** QUERY_PAYLOAD_CONTAINS_MAX_SIZE: largest payload_contains, as JSON text, in bytes. */
+  readonly payloadContainsMaxBytes: number;
+  /** QUERY_PAYLOAD_CONTAINS_MAX_DEPTH: deepest nesting of objects and lists in payload_contains. */
+  readonly payloadContainsMaxDepth: number;
+  /**
+   * QUERY_CURSOR_SECRET: the key cursors are signed with; undefined = the
+   * random key the migrations stored in the database, shared by every instance.
+   */
+  readonly cursorSecret: string | undefined;
+}
+
+/** Shortest QUERY_CURSOR_SECRET accepted: 32 characters, so that it can hold 128+ bits. */
+export const MIN_CURSOR_SECRET_LENGTH = 32;
+
+function readQuerySettings(read: EnvReader): QuerySettings {
+  const maxLimit = read.integer('QUERY_MAX_LIMIT', 1000, { min: 1, max: 1000 });
+  const cursorSecret = read.optionalString('QUERY_CURSOR_SECRET');
+  if (cursorSecret !== undefined && cursorSecret.length < MIN_CURSOR_SECRET_LENGTH) {
+    // The value is a secret: the message must not echo it.
+    read.problem(`QUERY_CURSOR_SECRET must be at least ${MIN_CURSOR_SECRET_LENGTH} characters long (got ${cursorSecret.length})`);
+  }
+  return {
+    statementTimeoutMs: read.durationMs('QUERY_STATEMENT_TIMEOUT', 30_000, { min: 10, max: 3_600_000 }),
+    defaultLimit: read.integer('QUERY_DEFAULT_LIMIT', Math.min(100, maxLimit), { min: 1, max: maxLimit }),
+    maxLimit,
+    maxPage: read.integer('QUERY_MAX_PAGE', 100, { min: 1, max: 100_000 }),
+    streamChunkSize: read.integer('QUERY_STREAM_CHUNK_SIZE', 500, { min: 1, max: 10_000 }),
+    aggregateMaxRows: read.integer('QUERY_AGGREGATE_MAX_ROWS', 10_000, { min: 1, max: 1_000_000 }),
+    filterMaxValues: read.integer('QUERY_FILTER_MAX_VALUES', 100, { min: 1, max: 10_000 }),
+    payloadContainsMaxBytes: read.bytes('QUERY_PAYLOAD_CONTAINS_MAX_SIZE', 4096, { min: 2, max: 1024 * 1024 }),
+    payloadContainsMaxDepth: read.integer('QUERY_PAYLOAD_CONTAINS_MAX_DEPTH', 8, { min: 1, max: 64 }),
+    cursorSecret,
+  };
+}
+
+// ---- end of query settings ---------------------------------------------------
 
 const PORT = { min: 0, max: 65535 };
 const NEVER = 2_147_483_647;
@@ -154,6 +210,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     shutdownGraceMs: read.durationMs('SHUTDOWN_GRACE_PERIOD', 25_000, { min: 0, max: 3_600_000 }),
     healthCheckIntervalMs: read.durationMs('HEALTH_CHECK_INTERVAL', 2000, { min: 100, max: 600_000 }),
+    query: readQuerySettings(read),
   };
   if (config.database.readUrl !== undefined && config.database.url === undefined) {
     read.problem('DATABASE_READ_URL is set but DATABASE_URL is not: a read replica needs an explicit primary');

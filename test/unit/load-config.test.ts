@@ -90,4 +90,77 @@ describe('loadConfig', () => {
     expect(problems[0]).toContain('DATABASE_READ_URL');
     expect(problems[0]).toContain('DATABASE_URL');
   });
+
+  describe('query settings', () => {
+    test('when nothing is set, then the documented query defaults apply', () => {
+      expect(loadConfig({}).query).toEqual({
+        statementTimeoutMs: 30_000,
+        defaultLimit: 100,
+        maxLimit: 1000,
+        maxPage: 100,
+        streamChunkSize: 500,
+        aggregateMaxRows: 10_000,
+        filterMaxValues: 100,
+        payloadContainsMaxBytes: 4096,
+        payloadContainsMaxDepth: 8,
+        cursorSecret: undefined,
+      });
+    });
+
+    test('when query variables are set, then they are parsed with their units', () => {
+      const config = loadConfig({
+        QUERY_STATEMENT_TIMEOUT: '5s',
+        QUERY_MAX_LIMIT: '500',
+        QUERY_DEFAULT_LIMIT: '50',
+        QUERY_MAX_PAGE: '10',
+        QUERY_STREAM_CHUNK_SIZE: '1000',
+        QUERY_AGGREGATE_MAX_ROWS: '20',
+        QUERY_FILTER_MAX_VALUES: '5',
+        QUERY_PAYLOAD_CONTAINS_MAX_SIZE: '1KiB',
+        QUERY_PAYLOAD_CONTAINS_MAX_DEPTH: '4',
+        QUERY_CURSOR_SECRET: 's'.repeat(32),
+      });
+      expect(config.query).toEqual({
+        statementTimeoutMs: 5000,
+        defaultLimit: 50,
+        maxLimit: 500,
+        maxPage: 10,
+        streamChunkSize: 1000,
+        aggregateMaxRows: 20,
+        filterMaxValues: 5,
+        payloadContainsMaxBytes: 1024,
+        payloadContainsMaxDepth: 4,
+        cursorSecret: 's'.repeat(32),
+      });
+    });
+
+    test('when only QUERY_MAX_LIMIT is lowered under 100, then the default page size follows it', () => {
+      expect(loadConfig({ QUERY_MAX_LIMIT: '20' }).query.defaultLimit).toBe(20);
+    });
+
+    test.each([
+      ['QUERY_STATEMENT_TIMEOUT', '0'],
+      ['QUERY_MAX_LIMIT', '1001'],
+      ['QUERY_MAX_PAGE', '0'],
+      ['QUERY_STREAM_CHUNK_SIZE', 'lots'],
+      ['QUERY_AGGREGATE_MAX_ROWS', '0'],
+      ['QUERY_FILTER_MAX_VALUES', '-3'],
+      ['QUERY_PAYLOAD_CONTAINS_MAX_SIZE', '2MiB'],
+      ['QUERY_PAYLOAD_CONTAINS_MAX_DEPTH', '65'],
+    ])('when %s is %j, then loading fails with a message naming it', (name, value) => {
+      const problems = problemsOf({ [name]: value });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(name);
+    });
+
+    test('when QUERY_DEFAULT_LIMIT is over QUERY_MAX_LIMIT, then loading fails naming it', () => {
+      expect(problemsOf({ QUERY_MAX_LIMIT: '50', QUERY_DEFAULT_LIMIT: '60' })[0]).toContain('QUERY_DEFAULT_LIMIT');
+    });
+
+    test('when QUERY_CURSOR_SECRET is too short, then loading fails naming it without echoing it', () => {
+      const problems = problemsOf({ QUERY_CURSOR_SECRET: 'hunter2-hunter2' });
+      expect(problems[0]).toContain('QUERY_CURSOR_SECRET');
+      expect(problems[0]).not.toContain('hunter2');
+    });
+  });
 });

@@ -1,6 +1,22 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { QueryServiceService } from '../../gen/telemetry/v1/query_service';
-import { VaultError } from '../../domain/vault-error';
+import type { Event } from '../../gen/telemetry/v1/event';
+import {
+  GroupBy,
+  QueryServiceService,
+  SortOrder,
+  type AggregateRequest,
+  type AggregateResponse,
+  type EventFilter,
+  type QueryEventsRequest,
+  type QueryEventsResponse,
+  type StreamEventsRequest,
+  type StreamEventsResponse,
+} from '../../gen/telemetry/v1/query_service';
+import type { EventFilterInput, SortOrder as DomainSortOrder } from '../../domain/query/event-filter';
+import type { StoredEvent } from '../../domain/query/event-reader';
+import type { AggregateDimension, QueryService } from '../../domain/query/query-service';
+import { microsToTimePoint } from '../../domain/query/time-point';
+import { invalidArgument } from '../../domain/vault-error';
 import type { CallPipeline } from './call-pipeline';
 import { safeServiceDefinition } from './safe-service-definition';
 
@@ -13,14 +29,83 @@ export const queryServiceDefinition = safeServiceDefinition(QueryServiceService,
   aggregate: 'telemetry.v1.AggregateRequest',
 });
 
-/** The QueryService handlers. */
-export function createQueryHandlers(pipeline: CallPipeline): UntypedServiceImplementation {
-  const notYet = (): never => {
-    throw new VaultError('UNIMPLEMENTED', 'queries are not implemented yet');
-  };
+/** The QueryService handlers: protobuf <-> domain mapping around QueryService. */
+export function createQueryHandlers(pipeline: CallPipeline, queries: QueryService): UntypedServiceImplementation {
   return {
-    queryEvents: pipeline.unary(`${QUERY_SERVICE_NAME}/QueryEvents`, async () => notYet()),
-    streamEvents: pipeline.serverStream(`${QUERY_SERVICE_NAME}/StreamEvents`, async () => notYet()),
-    aggregate: pipeline.unary(`${QUERY_SERVICE_NAME}/Aggregate`, async () => notYet()),
+    queryEvents: pipeline.unary<QueryEventsRequest, QueryEventsResponse>(`${QUERY_SERVICE_NAME}/QueryEvents`, async (request, ctx) => {
+      const result = await queries.queryEvents(
+        {
+          filter: toFilterInput(request.filter),
+          limit: request.limit,
+          cursor: request.cursor,
+          page: request.page,
+          order: toSortOrder(request.order),
+          payloadAsJson: request.payloadAsJson,
+        },
+        ctx,
+      );
+      return { events: result.events.map(toProtoEvent), nextCursor: result.nextCursor, hasMore: result.hasMore, totalCount: result.totalCount ?? 0 };
+    }),
+    streamEvents: pipeline.serverStream<StreamEventsRequest, StreamEventsResponse>(`${QUERY_SERVICE_NAME}/StreamEvents`, async (request, ctx, send) => {
+      const input = { filter: toFilterInput(request.filter), order: toSortOrder(request.order), maxEvents: request.maxEvents, payloadAsJson: request.payloadAsJson };
+      await queries.streamEvents(input, ctx, (events) => send({ events: events.map(toProtoEvent) }));
+    }),
+    aggregate: pipeline.unary<AggregateRequest, AggregateResponse>(`${QUERY_SERVICE_NAME}/Aggregate`, async (request, ctx) => {
+      const rows = await queries.aggregate({ filter: toFilterInput(request.filter), groupBy: request.groupBy.map(toDimension), bucket: request.bucket }, ctx);
+      return {
+        rows: rows.map((row) => ({
+          eventType: row.eventType ?? '',
+          serviceName: row.serviceName ?? '',
+          bucketStart: row.bucketStartUs === undefined ? undefined : microsToTimePoint(row.bucketStartUs),
+          count: row.count,
+        })),
+      };
+    }),
+  };
+}
+
+function toFilterInput(filter: EventFilter | undefined): EventFilterInput | undefined {
+  if (filter === undefined) return undefined;
+  return {
+    startTime: filter.startTime,
+    endTime: filter.endTime,
+    eventTypes: filter.eventTypes,
+    serviceNames: filter.serviceNames,
+    payloadContains: filter.payloadContains,
+  };
+}
+
+/** Unknown numbers (a newer client's enum values) are refused, never read as the default. */
+function toSortOrder(order: SortOrder): DomainSortOrder {
+  switch (order) {
+    case SortOrder.SORT_ORDER_UNSPECIFIED:
+    case SortOrder.SORT_ORDER_NEWEST_FIRST:
+      return 'newest-first';
+    case SortOrder.SORT_ORDER_OLDEST_FIRST:
+      return 'oldest-first';
+    default:
+      throw invalidArgument('order', `unknown SortOrder value ${String(order)}: use SORT_ORDER_NEWEST_FIRST or SORT_ORDER_OLDEST_FIRST`);
+  }
+}
+
+function toDimension(groupBy: GroupBy): AggregateDimension {
+  switch (groupBy) {
+    case GroupBy.GROUP_BY_EVENT_TYPE:
+      return 'event-type';
+    case GroupBy.GROUP_BY_SERVICE_NAME:
+      return 'service-name';
+    default:
+      throw invalidArgument('group_by', `${groupBy === GroupBy.GROUP_BY_UNSPECIFIED ? 'GROUP_BY_UNSPECIFIED is not a grouping' : `unknown GroupBy value ${String(groupBy)}`}: use GROUP_BY_EVENT_TYPE or GROUP_BY_SERVICE_NAME`);
+  }
+}
+
+function toProtoEvent(event: StoredEvent): Event {
+  return {
+    eventId: event.eventId,
+    timestamp: microsToTimePoint(event.timestampUs),
+    eventType: event.eventType,
+    serviceName: event.serviceName,
+    ...(event.payloadJson !== undefined ? { payloadJson: event.payloadJson } : { payload: event.payload ?? {} }),
+    receivedAt: microsToTimePoint(event.receivedAtUs),
   };
 }

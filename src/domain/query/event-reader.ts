@@ -1,0 +1,75 @@
+import type { EventFilter, SortOrder } from './event-filter';
+
+/** An event as stored, read back. Instants are microseconds since the epoch. */
+export interface StoredEvent {
+  readonly eventId: string;
+  readonly timestampUs: bigint;
+  readonly eventType: string;
+  readonly serviceName: string;
+  /** The payload as an object (when payload_as_json is not asked for). */
+  readonly payload: Record<string, unknown> | undefined;
+  /** The stored JSON text, unconverted (when payload_as_json is asked for). */
+  readonly payloadJson: string | undefined;
+  readonly receivedAtUs: bigint;
+}
+
+/** A place in the keyset order: the (timestamp, event_id) of the last event returned. */
+export interface KeysetPosition {
+  readonly timestampUs: bigint;
+  readonly eventId: string;
+}
+
+/** Which events of which tenant, in which order. */
+export interface EventSelection {
+  readonly tenantId: string;
+  readonly filter: EventFilter;
+  readonly order: SortOrder;
+}
+
+/** The part of the ordered matches to read. */
+export interface PageWindow {
+  /** Start strictly after this position (keyset); undefined = from the first match. */
+  readonly after?: KeysetPosition | undefined;
+  /** Skip this many matches (offset pagination). */
+  readonly offset?: number | undefined;
+  readonly limit: number;
+  readonly payloadAsJson: boolean;
+  /** Also count every match, in the same snapshot as the page. */
+  readonly countTotal: boolean;
+}
+
+export interface Page {
+  readonly events: StoredEvent[];
+  /** Set when the window asked for it. */
+  readonly totalCount: number | undefined;
+}
+
+/** What Aggregate groups by; all false and no bucket = one row with the total. */
+export interface AggregateGrouping {
+  readonly byEventType: boolean;
+  readonly byServiceName: boolean;
+  /** Bucket width in microseconds, buckets aligned to the unix epoch; undefined = no time bucket. */
+  readonly bucketUs: bigint | undefined;
+}
+
+export interface AggregateCount {
+  readonly eventType: string | undefined;
+  readonly serviceName: string | undefined;
+  readonly bucketStartUs: bigint | undefined;
+  readonly count: number;
+}
+
+/** How long one database round may run, and when to give up on it. */
+export interface QueryBudget {
+  /** The statement timeout, in milliseconds (at least 1). */
+  readonly timeoutMs: number;
+  /** Aborted when the client goes away: the read stops and gives back its connection at once. */
+  readonly signal: AbortSignal;
+}
+
+/** Reads events (implemented in storage/, on the read pool). Every read is bound to selection.tenantId. */
+export interface EventReader {
+  readPage(selection: EventSelection, window: PageWindow, budget: QueryBudget): Promise<Page>;
+  /** Counts per group, in group order (bucket, then type, then service), at most `limit` rows. */
+  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: QueryBudget): Promise<AggregateCount[]>;
+}

@@ -1,0 +1,191 @@
+import type { CallContext } from '../call-context';
+import { invalidArgument, VaultError } from '../vault-error';
+import type { CursorCodec } from './cursor-codec';
+import type { EventFilterInput, SortOrder } from './event-filter';
+import type { AggregateCount, EventReader, EventSelection, KeysetPosition, StoredEvent } from './event-reader';
+import { queryScope } from './query-scope';
+import { statementBudget } from './statement-budget';
+import { durationToMicros, type TimePoint } from './time-point';
+import { validateEventFilter, type FilterLimits } from './validate-event-filter';
+
+/** QueryService's limits (the QUERY_* settings). */
+export interface QueryLimits extends FilterLimits {
+  readonly statementTimeoutMs: number;
+  readonly defaultLimit: number;
+  readonly maxLimit: number;
+  readonly maxPage: number;
+  readonly streamChunkSize: number;
+  readonly aggregateMaxRows: number;
+}
+
+/** Hooks for metrics on streams (the domain does not know the metrics library). */
+export interface StreamObserver {
+  /** Events read from the database for a stream. */
+  rowsRead(count: number): void;
+  /** +1 when a stream starts waiting for its client to take more, -1 when it stops waiting. */
+  waitingForClient(delta: 1 | -1): void;
+}
+
+export interface QueryEventsInput {
+  readonly filter: EventFilterInput | undefined;
+  /** 0 = the default page size. */
+  readonly limit: number;
+  /** '' = none. */
+  readonly cursor: string;
+  /** 0 = cursor mode; 1.. = offset pagination. */
+  readonly page: number;
+  readonly order: SortOrder;
+  readonly payloadAsJson: boolean;
+}
+
+export interface QueryEventsResult {
+  readonly events: StoredEvent[];
+  /** '' when there is no more. */
+  readonly nextCursor: string;
+  readonly hasMore: boolean;
+  /** Set in page mode. */
+  readonly totalCount: number | undefined;
+}
+
+export interface StreamEventsInput {
+  readonly filter: EventFilterInput | undefined;
+  readonly order: SortOrder;
+  /** 0 = no limit. */
+  readonly maxEvents: number;
+  readonly payloadAsJson: boolean;
+}
+
+export type AggregateDimension = 'event-type' | 'service-name';
+
+export interface AggregateInput {
+  readonly filter: EventFilterInput | undefined;
+  readonly groupBy: readonly AggregateDimension[];
+  readonly bucket: TimePoint | undefined;
+}
+
+const MICROS_PER_SECOND = 1_000_000n;
+
+/**
+ * Reads a tenant's events back: pages (keyset cursor or offset), streams and
+ * counts. Every read is bound to the caller's tenant and runs under a
+ * statement timeout (statementBudget).
+ */
+export class QueryService {
+  constructor(
+    private readonly reader: EventReader,
+    private readonly cursors: CursorCodec,
+    private readonly limits: QueryLimits,
+    private readonly observer: StreamObserver = { rowsRead: () => undefined, waitingForClient: () => undefined },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  async queryEvents(input: QueryEventsInput, ctx: CallContext): Promise<QueryEventsResult> {
+    const selection = this.selection(input.filter, input.order, ctx);
+    const limit = this.pageSize(input.limit);
+    if (input.page < 0) throw invalidArgument('page', 'must be 0 (cursor pagination) or a page number from 1');
+    if (input.page > 0 && input.cursor !== '') {
+      const description = 'cursor and page cannot be combined: use either cursor pagination or page numbers';
+      throw new VaultError('INVALID_ARGUMENT', description, {
+        fieldViolations: [
+          { field: 'cursor', description },
+          { field: 'page', description },
+        ],
+      });
+    }
+    if (input.page > this.limits.maxPage) {
+      throw invalidArgument(
+        'page',
+        `must be at most ${this.limits.maxPage} (QUERY_MAX_PAGE): offset pages get slower with depth; to read further, use cursor pagination (leave page unset and pass each response's next_cursor as cursor)`,
+      );
+    }
+    const scope = queryScope(selection.filter, selection.order);
+    const after = input.cursor === '' ? undefined : this.cursors.decode(input.cursor, selection.tenantId, scope);
+    const offset = input.page > 0 ? (input.page - 1) * limit : undefined;
+    // One more than asked for: whether it comes back says whether there is more, at no extra cost.
+    const page = await this.reader.readPage(
+      selection,
+      { after, offset, limit: limit + 1, payloadAsJson: input.payloadAsJson, countTotal: offset !== undefined },
+      statementBudget(ctx, this.limits.statementTimeoutMs, this.now()),
+    );
+    const hasMore = page.events.length > limit;
+    const events = hasMore ? page.events.slice(0, limit) : page.events;
+    const last = events.at(-1);
+    return {
+      events,
+      hasMore,
+      nextCursor: hasMore && last ? this.cursors.encode(selection.tenantId, scope, positionOf(last)) : '',
+      totalCount: page.totalCount,
+    };
+  }
+
+  /**
+   * Sends every match, in order, `streamChunkSize` events at a time. Each
+   * chunk is a keyset read of its own that holds a connection only while it
+   * runs; the next one starts only after `send` says the client can take
+   * more, so memory stays at about one chunk whatever the result size, and
+   * a client that goes away holds no connection.
+   */
+  async streamEvents(input: StreamEventsInput, ctx: CallContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
+    const selection = this.selection(input.filter, input.order, ctx);
+    if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', 'must be 0 (no limit) or more');
+    let after: KeysetPosition | undefined;
+    let sent = 0;
+    for (;;) {
+      const want = input.maxEvents > 0 ? Math.min(this.limits.streamChunkSize, input.maxEvents - sent) : this.limits.streamChunkSize;
+      if (want === 0) return;
+      const { events } = await this.reader.readPage(
+        selection,
+        { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false },
+        statementBudget(ctx, this.limits.statementTimeoutMs, this.now()),
+      );
+      this.observer.rowsRead(events.length);
+      if (events.length === 0) return;
+      this.observer.waitingForClient(1);
+      try {
+        await send(events);
+      } finally {
+        this.observer.waitingForClient(-1);
+      }
+      sent += events.length;
+      if (events.length < want) return;
+      after = positionOf(events.at(-1)!);
+    }
+  }
+
+  async aggregate(input: AggregateInput, ctx: CallContext): Promise<AggregateCount[]> {
+    const { tenantId, filter } = this.selection(input.filter, 'newest-first', ctx);
+    let bucketUs: bigint | undefined;
+    if (input.bucket !== undefined) {
+      bucketUs = durationToMicros(input.bucket, 'bucket');
+      if (bucketUs < MICROS_PER_SECOND) throw invalidArgument('bucket', 'must be at least 1s');
+    }
+    const grouping = { byEventType: input.groupBy.includes('event-type'), byServiceName: input.groupBy.includes('service-name'), bucketUs };
+    const max = this.limits.aggregateMaxRows;
+    const rows = await this.reader.aggregate({ tenantId, filter }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
+    if (rows.length > max) {
+      const description = `the result has more than ${max} rows (QUERY_AGGREGATE_MAX_ROWS): narrow the filter, widen the bucket or group by fewer fields`;
+      const fields = [...(input.groupBy.length > 0 ? ['group_by'] : []), ...(bucketUs !== undefined ? ['bucket'] : []), 'filter'];
+      throw new VaultError('INVALID_ARGUMENT', description, { fieldViolations: fields.map((field) => ({ field, description })) });
+    }
+    return rows;
+  }
+
+  private selection(filter: EventFilterInput | undefined, order: SortOrder, ctx: CallContext): EventSelection {
+    const tenant = ctx.tenant;
+    // Authentication runs before every handler; reaching here without a tenant is a bug, never a reason to read unscoped.
+    if (tenant === undefined) throw new Error('query without an authenticated tenant');
+    return { tenantId: tenant.id, filter: validateEventFilter(filter, this.limits), order };
+  }
+
+  private pageSize(limit: number): number {
+    if (limit === 0) return this.limits.defaultLimit;
+    if (!Number.isInteger(limit) || limit < 1 || limit > this.limits.maxLimit) {
+      throw invalidArgument('limit', `must be between 1 and ${this.limits.maxLimit} (0 = the default, ${this.limits.defaultLimit})`);
+    }
+    return limit;
+  }
+}
+
+function positionOf(event: StoredEvent): KeysetPosition {
+  return { timestampUs: event.timestampUs, eventId: event.eventId };
+}

@@ -1,0 +1,101 @@
+import type { AggregateGrouping, EventSelection, PageWindow } from '../domain/query/event-reader';
+import { microsColumn, microsToSqlTimestamp } from './sql-timestamp';
+
+/** A statement and its bound values: nothing a client sends is ever spliced into SQL text. */
+export interface SqlQuery {
+  readonly text: string;
+  readonly values: unknown[];
+}
+
+/** Collects bound values and hands out their placeholders. */
+class Params {
+  readonly values: unknown[] = [];
+
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+const MICROS_PER_DAY = 86_400_000_000n;
+
+/**
+ * The WHERE conditions of a selection, tenant first: every statement is bound
+ * to the caller's tenant, and the tenant-first indexes serve it.
+ */
+function filterConditions(selection: Omit<EventSelection, 'order'>, params: Params): string[] {
+  const { filter } = selection;
+  const conditions = [`tenant_id = ${params.add(selection.tenantId)}::uuid`];
+  if (filter.startUs !== undefined) conditions.push(`"timestamp" >= ${params.add(microsToSqlTimestamp(filter.startUs))}::timestamptz`);
+  if (filter.endUs !== undefined) conditions.push(`"timestamp" < ${params.add(microsToSqlTimestamp(filter.endUs))}::timestamptz`);
+  conditions.push(...anyOf('event_type', filter.eventTypes, params), ...anyOf('service_name', filter.serviceNames, params));
+  if (filter.payloadContains !== undefined) conditions.push(`payload @> ${params.add(filter.payloadContains)}::jsonb`);
+  return conditions;
+}
+
+/** `=` for one value lets the planner pick the (tenant, column, timestamp) index in keyset order; ANY for several. */
+function anyOf(column: string, values: readonly string[], params: Params): string[] {
+  if (values.length === 0) return [];
+  if (values.length === 1) return [`${column} = ${params.add(values[0])}`];
+  return [`${column} = ANY(${params.add(values)}::text[])`];
+}
+
+/**
+ * One page of events in keyset order. After a position, the row comparison
+ * `("timestamp", event_id) < (...)` is an index condition of the
+ * (tenant_id, "timestamp" DESC, event_id DESC) index (scanned backward for
+ * oldest first): a page costs the same at any depth. OFFSET only in page mode.
+ */
+export function pageQuery(selection: EventSelection, window: PageWindow): SqlQuery {
+  const params = new Params();
+  const conditions = filterConditions(selection, params);
+  const newestFirst = selection.order === 'newest-first';
+  if (window.after !== undefined) {
+    const at = params.add(microsToSqlTimestamp(window.after.timestampUs));
+    const id = params.add(window.after.eventId);
+    conditions.push(`("timestamp", event_id) ${newestFirst ? '<' : '>'} (${at}::timestamptz, ${id}::text)`);
+  }
+  const direction = newestFirst ? 'DESC' : 'ASC';
+  const payload = window.payloadAsJson ? 'payload::text AS payload_json' : 'payload';
+  let text =
+    `SELECT event_id, ${microsColumn('"timestamp"', 'timestamp_us')}, event_type, service_name, ${payload}, ${microsColumn('received_at', 'received_at_us')}` +
+    ` FROM events WHERE ${conditions.join(' AND ')}` +
+    ` ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;
+  if (window.offset !== undefined && window.offset > 0) text += ` OFFSET ${params.add(window.offset)}`;
+  return { text, values: params.values };
+}
+
+/** The number of matches of a selection. */
+export function countQuery(selection: Omit<EventSelection, 'order'>): SqlQuery {
+  const params = new Params();
+  return { text: `SELECT count(*) AS total FROM events WHERE ${filterConditions(selection, params).join(' AND ')}`, values: params.values };
+}
+
+/**
+ * Counts per group, ordered by bucket, type, service, at most `limit` rows.
+ * Buckets come from date_bin with the unix epoch as origin; the width goes in
+ * as whole days plus seconds, exact to the microsecond (date_bin refuses
+ * months, and a plain float of microseconds would round past 2^53).
+ */
+export function aggregateQuery(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number): SqlQuery {
+  const params = new Params();
+  /** Each grouping column: how the inner query makes it, its name, how the outer query returns it. */
+  const dimensions: { make: string; name: string; output: string }[] = [];
+  if (grouping.bucketUs !== undefined) {
+    const days = params.add(Number(grouping.bucketUs / MICROS_PER_DAY));
+    const seconds = params.add(Number(grouping.bucketUs % MICROS_PER_DAY) / 1e6);
+    dimensions.push({
+      make: `date_bin(make_interval(days => ${days}::integer, secs => ${seconds}::double precision), "timestamp", TIMESTAMPTZ 'epoch') AS bucket_start`,
+      name: 'bucket_start',
+      output: microsColumn('bucket_start', 'bucket_start_us'),
+    });
+  }
+  if (grouping.byEventType) dimensions.push({ make: 'event_type', name: 'event_type', output: 'event_type' });
+  if (grouping.byServiceName) dimensions.push({ make: 'service_name', name: 'service_name', output: 'service_name' });
+  const where = filterConditions(selection, params).join(' AND ');
+  const names = dimensions.map((dimension) => dimension.name).join(', ');
+  const grouped = dimensions.length > 0 ? ` GROUP BY ${names} ORDER BY ${names}` : '';
+  const inner = `SELECT ${[...dimensions.map((dimension) => dimension.make), 'count(*) AS matched'].join(', ')} FROM events WHERE ${where}${grouped} LIMIT ${params.add(limit)}`;
+  const text = `SELECT ${[...dimensions.map((dimension) => dimension.output), 'matched'].join(', ')} FROM (${inner}) AS groups${dimensions.length > 0 ? ` ORDER BY ${names}` : ''}`;
+  return { text, values: params.values };
+}

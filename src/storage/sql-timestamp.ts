@@ -1,0 +1,26 @@
+const MICROS_PER_MILLI = 1000n;
+
+/**
+ * Microseconds since the epoch as a timestamptz literal for a bound parameter
+ * (`2024-05-01T12:00:00.123456Z`), exact to the microsecond. (A number would
+ * go through a float on the PostgreSQL side and could round.)
+ */
+export function microsToSqlTimestamp(micros: bigint): string {
+  let millis = micros / MICROS_PER_MILLI;
+  let rest = micros % MICROS_PER_MILLI;
+  if (rest < 0n) {
+    millis -= 1n;
+    rest += MICROS_PER_MILLI;
+  }
+  const iso = new Date(Number(millis)).toISOString();
+  return `${iso.slice(0, -1)}${rest.toString().padStart(3, '0')}Z`;
+}
+
+/**
+ * A select-list expression giving a timestamptz column as microseconds since
+ * the epoch, as text: exact (extract(epoch) is numeric), and parsed with
+ * BigInt on our side, where pg's Date would drop the microseconds.
+ */
+export function microsColumn(expression: string, alias: string): string {
+  return `(extract(epoch FROM ${expression}) * 1000000)::bigint::text AS ${alias}`;
+}

@@ -1,0 +1,169 @@
+import { status } from '@grpc/grpc-js';
+import type pg from 'pg';
+import { GroupBy, SortOrder } from '../../src/gen/telemetry/v1/query_service';
+import type { EventSelection } from '../../src/domain/query/event-reader';
+import { pageQuery } from '../../src/storage/event-query-sql';
+import { aggregate, createTenantWithKey, failureOf, queryEvents, streamEvents } from '../support/query-fixtures';
+import { BASE_US, makeEvents, seedEvents } from '../support/seed-events';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { eventually, startTestServer, type TestServer } from '../support/test-server';
+
+/** Runs `work` while another session holds an ACCESS EXCLUSIVE lock on events, so every read of it waits. */
+async function whileEventsLocked<T>(pool: pg.Pool, work: () => Promise<T>): Promise<T> {
+  const locker = await pool.connect();
+  try {
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
+    return await work();
+  } finally {
+    await locker.query('ROLLBACK');
+    locker.release();
+  }
+}
+
+describe('queries and the database: statement timeouts', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  let key: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    server = await startTestServer(db.url, { QUERY_STATEMENT_TIMEOUT: '1s' });
+    const tenant = await createTenantWithKey(db.pool, 'acme');
+    key = tenant.key;
+    await seedEvents(db.pool, tenant.tenantId, makeEvents(100));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await db?.drop();
+  });
+
+  test('when a query runs past the configured statement timeout, then QueryEvents, StreamEvents and Aggregate fail with DEADLINE_EXCEEDED', async () => {
+    await whileEventsLocked(db.pool, async () => {
+      expect((await failureOf(queryEvents(server.query, key, {}))).code).toBe(status.DEADLINE_EXCEEDED);
+      expect((await failureOf(queryEvents(server.query, key, { page: 1 }))).code).toBe(status.DEADLINE_EXCEEDED);
+      expect((await failureOf(streamEvents(server.query, key, {}))).code).toBe(status.DEADLINE_EXCEEDED);
+      expect((await failureOf(aggregate(server.query, key, { groupBy: [GroupBy.GROUP_BY_EVENT_TYPE] }))).code).toBe(status.DEADLINE_EXCEEDED);
+    });
+    // The timeout was SET LOCAL: the pooled connections are clean and work on.
+    expect((await queryEvents(server.query, key, {})).events).toHaveLength(100);
+    expect(server.vault.readPool.idleCount).toBe(server.vault.readPool.totalCount);
+  });
+
+  test("when the call's deadline is shorter than the statement timeout, then the deadline bounds the query", async () => {
+    const relaxed = await startTestServer(db.url, { QUERY_STATEMENT_TIMEOUT: '10m' });
+    try {
+      await whileEventsLocked(db.pool, async () => {
+        const error = await failureOf(queryEvents(relaxed.query, key, {}, 1000));
+        expect(error.code).toBe(status.DEADLINE_EXCEEDED);
+        // The server ended the call too (DEADLINE_EXCEEDED from its statement timeout or its own deadline timer, or
+        // CANCELLED when the client's reset arrives first), and gave its connection back while the lock is still
+        // held: the 10-minute statement timeout did not keep it.
+        await eventually(() =>
+          expect(relaxed.logs.records().some((record) => record.method === 'telemetry.v1.QueryService/QueryEvents' && ['DEADLINE_EXCEEDED', 'CANCELLED'].includes(String(record.code)))).toBe(true),
+        );
+        await eventually(() => expect(relaxed.vault.readPool.idleCount).toBe(relaxed.vault.readPool.totalCount));
+        // And PostgreSQL is no longer running the query, though the lock it waited for is still held.
+        await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM events%'")).rowCount).toBe(0), 30_000);
+      });
+    } finally {
+      await relaxed.stop();
+    }
+  });
+});
+
+describe('queries and the database: plans', () => {
+  let db: TestDatabase;
+  let tenantId: string;
+  const SPAN_SECONDS = Math.floor(25_000 / 3);
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // Four tenants of 25 000 events: the table is big enough for the planner to prefer a sequential scan if the SQL let it.
+    for (const name of ['acme', 'beta', 'gamma', 'delta']) {
+      const tenant = await createTenantWithKey(db.pool, name);
+      tenantId ??= tenant.tenantId;
+      await seedEvents(db.pool, tenant.tenantId, makeEvents(25_000, name));
+    }
+    await db.pool.query('ANALYZE events');
+  });
+
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  interface PlanNode {
+    'Node Type': string;
+    'Index Name'?: string;
+    'Actual Rows'?: number;
+    Plans?: PlanNode[];
+  }
+  const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+
+  /** The plan of the page `depth` seconds of events into the walk (three events a second), in the selection's order. */
+  async function plan(selection: EventSelection, depth: number): Promise<PlanNode[]> {
+    const secondsIn = selection.order === 'oldest-first' ? depth : SPAN_SECONDS - depth;
+    const query = pageQuery(selection, { after: { timestampUs: BASE_US + BigInt(secondsIn) * 1_000_000n, eventId: 'zzz' }, limit: 101, payloadAsJson: false, countTotal: false });
+    const result = await db.pool.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`, query.values);
+    return nodes(result.rows[0]!['QUERY PLAN'][0].Plan);
+  }
+
+  const filters: [string, EventSelection['filter'], string][] = [
+    ['no filter', { startUs: undefined, endUs: undefined, eventTypes: [], serviceNames: [], payloadContains: undefined }, 'events_tenant_time_idx'],
+    ['one event type', { startUs: undefined, endUs: undefined, eventTypes: ['log'], serviceNames: [], payloadContains: undefined }, 'events_tenant_type_time_idx'],
+    ['one service', { startUs: undefined, endUs: undefined, eventTypes: [], serviceNames: ['search'], payloadContains: undefined }, 'events_tenant_service_time_idx'],
+  ];
+
+  test.each(filters.flatMap(([name, filter, index]) => (['newest-first', 'oldest-first'] as const).map((order) => [name, order, index, filter] as const)))(
+    'when the cursor query with %s runs %s at any depth, then it is an index scan of %s that reads one page, with no sequential scan and no sort',
+    async (_name, order, index, filter) => {
+      for (const depth of [100, 2500, 5000]) {
+        const steps = await plan({ tenantId, filter, order }, depth);
+        const types = steps.map((node) => node['Node Type']);
+        expect(types).not.toContain('Seq Scan');
+        expect(types).not.toContain('Sort');
+        const scan = steps.find((node) => node['Node Type'] === 'Index Scan' || node['Node Type'] === 'Index Only Scan');
+        expect(scan?.['Index Name']).toBe(index);
+        // The scan starts at the cursor: it reads the page (and the one extra row), never the rows before it.
+        expect(scan?.['Actual Rows']).toBe(101);
+      }
+    },
+  );
+});
+
+describe('queries and the database: read replica', () => {
+  let primary: TestDatabase;
+  let replica: TestDatabase;
+  let server: TestServer;
+  let key: string;
+
+  beforeAll(async () => {
+    primary = await createTestDatabase();
+    // A second database stands in for the replica: what only it holds can only have been read from it.
+    replica = await createTestDatabase();
+    server = await startTestServer(primary.url, { DATABASE_READ_URL: replica.url });
+    const tenant = await createTenantWithKey(primary.pool, 'acme');
+    key = tenant.key;
+    await seedEvents(primary.pool, tenant.tenantId, makeEvents(5, 'on-primary'));
+    await seedEvents(replica.pool, tenant.tenantId, makeEvents(7, 'on-replica'));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await replica?.drop();
+    await primary?.drop();
+  });
+
+  test('when DATABASE_READ_URL is set, then QueryEvents, StreamEvents and Aggregate read from it, on a pool of its own', async () => {
+    expect(server.vault.readPool).not.toBe(server.vault.pool);
+    const page = await queryEvents(server.query, key, { order: SortOrder.SORT_ORDER_OLDEST_FIRST });
+    expect(page.events).toHaveLength(7);
+    expect(page.events.every((event) => event.eventId.startsWith('on-replica'))).toBe(true);
+    const paged = await queryEvents(server.query, key, { page: 1 });
+    expect(paged.totalCount).toBe(7);
+    const streamed = (await streamEvents(server.query, key, {})).flatMap((message) => message.events);
+    expect(streamed.every((event) => event.eventId.startsWith('on-replica'))).toBe(true);
+    expect((await aggregate(server.query, key, {})).rows[0]!.count).toBe(7);
+  });
+});
