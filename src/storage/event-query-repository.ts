@@ -1,7 +1,12 @@
+import type { Attributes, Span } from '@opentelemetry/api';
 import type pg from 'pg';
 import type { AggregateCount, AggregateGrouping, EventReader, EventSelection, Page, PageWindow, QueryBudget, StoredEvent } from '../domain/query/event-reader';
+import { withSpan } from '../observability/with-span';
 import { aggregateQuery, countQuery, pageQuery } from './event-query-sql';
 import { withReadTransaction } from './read-transaction';
+
+/** Receives the duration of each database operation, for the db query duration metric. */
+export type ObserveDuration = (operation: 'read_page' | 'aggregate', seconds: number) => void;
 
 interface EventRow {
   event_id: string;
@@ -22,27 +27,47 @@ interface AggregateRowData {
 
 /** Reads events for QueryService, from the pool it is given (the read replica's when there is one). */
 export class EventQueryRepository implements EventReader {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly observe: ObserveDuration = () => undefined,
+  ) {}
 
   readPage(selection: EventSelection, window: PageWindow, budget: QueryBudget): Promise<Page> {
-    // The page and its total come from one snapshot, so that they agree.
-    return withReadTransaction(this.pool, budget, window.countTotal ? 'repeatable read' : 'read committed', async (client) => {
-      const rows = await client.query<EventRow>(pageQuery(selection, window));
-      const total = window.countTotal ? await client.query<{ total: number }>(countQuery(selection)) : undefined;
-      return { events: rows.rows.map(toStoredEvent), totalCount: total?.rows[0]?.total };
-    });
+    const attributes = { 'vault.query.limit': window.limit, 'vault.query.offset': window.offset ?? 0, 'vault.query.keyset': window.after !== undefined };
+    return this.timed('read_page', 'query.read_page', attributes, (span) =>
+      // The page and its total come from one snapshot, so that they agree.
+      withReadTransaction(this.pool, budget, window.countTotal ? 'repeatable read' : 'read committed', async (client) => {
+        const rows = await client.query<EventRow>(pageQuery(selection, window));
+        const total = window.countTotal ? await client.query<{ total: number }>(countQuery(selection)) : undefined;
+        span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
+        return { events: rows.rows.map(toStoredEvent), totalCount: total?.rows[0]?.total };
+      }),
+    );
   }
 
   aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: QueryBudget): Promise<AggregateCount[]> {
-    return withReadTransaction(this.pool, budget, 'read committed', async (client) => {
-      const result = await client.query<AggregateRowData>(aggregateQuery(selection, grouping, limit));
-      return result.rows.map((row) => ({
-        eventType: row.event_type,
-        serviceName: row.service_name,
-        bucketStartUs: row.bucket_start_us === undefined ? undefined : BigInt(row.bucket_start_us),
-        count: row.matched,
-      }));
-    });
+    return this.timed('aggregate', 'query.aggregate', { 'vault.query.row_limit': limit }, (span) =>
+      withReadTransaction(this.pool, budget, 'read committed', async (client) => {
+        const result = await client.query<AggregateRowData>(aggregateQuery(selection, grouping, limit));
+        span.setAttribute('vault.query.rows', result.rowCount ?? 0);
+        return result.rows.map((row) => ({
+          eventType: row.event_type,
+          serviceName: row.service_name,
+          bucketStartUs: row.bucket_start_us === undefined ? undefined : BigInt(row.bucket_start_us),
+          count: row.matched,
+        }));
+      }),
+    );
+  }
+
+  /** Runs one database operation in its own span, reporting its duration. */
+  private async timed<T>(operation: 'read_page' | 'aggregate', spanName: string, attributes: Attributes, work: (span: Span) => Promise<T>): Promise<T> {
+    const started = process.hrtime.bigint();
+    try {
+      return await withSpan(spanName, attributes, work);
+    } finally {
+      this.observe(operation, Number(process.hrtime.bigint() - started) / 1e9);
+    }
   }
 }
 

@@ -94,6 +94,15 @@ describe('tracing', () => {
     });
   });
 
+  test('when a query runs, then it has its own span under the server span, with the rows it returned', async () => {
+    const spans = (await vault.spans()).filter((span) => span.traceId === TRACE_ID);
+    const server = spans.find((span) => span.kind === SERVER_KIND)!;
+    const query = spans.find((span) => span.name === 'query.aggregate');
+    expect(query).toBeDefined();
+    expect(query!.parentSpanId).toBe(server.spanId);
+    expect(query!.attributes).toMatchObject({ 'vault.query.rows': 0, 'vault.query.row_limit': expect.any(Number) });
+  });
+
   test('when the database is queried on behalf of a call, then the pg spans are children in the same trace, without bound parameters', async () => {
     const spans = await vault.spans();
     const server = spans.find((span) => span.traceId === TRACE_ID && span.kind === SERVER_KIND)!;
