@@ -4,8 +4,9 @@
  * server creates (built to dist/ by `npm run build`; `npm ci` builds it), the
  * services and methods of proto/telemetry/v1, the gRPC status code names of
  * @grpc/grpc-js, the scrape jobs of deploy/prometheus/prometheus.yml and the
- * alerts of deploy/prometheus/alerts.yml. Label values the code computes at
- * run time (results, pool states, operations...) are listed here.
+ * alerts of deploy/prometheus/alerts.yml. Label values only known at run time
+ * (results, pool states, operations... and the ALERTS series' severity and
+ * state) are listed here.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,7 +19,7 @@ import { join } from 'node:path';
  * @property {Set<string>} appMetrics the server's own metric families (not prom-client's defaults)
  */
 
-/** Label values set by the code at run time (see src/observability/create-metrics.ts). */
+/** Label values set at run time: by the server (see src/observability/create-metrics.ts), or by Prometheus on ALERTS. */
 const RUNTIME_LABEL_VALUES = {
   result: ['accepted', 'duplicate', 'rejected'],
   bucket: ['calls', 'events'],
