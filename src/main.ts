@@ -112,6 +112,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
       registry: metrics.registry,
       beforeScrape: async () => {
         for (const [name, gaugePool] of [['primary', pool], ['read', readPool]] as const) {
+          metrics.dbPoolConnections.set({ pool: name, state: 'max' }, gaugePool.options.max);
           metrics.dbPoolConnections.set({ pool: name, state: 'total' }, gaugePool.totalCount);
           metrics.dbPoolConnections.set({ pool: name, state: 'idle' }, gaugePool.idleCount);
           metrics.dbPoolConnections.set({ pool: name, state: 'waiting' }, gaugePool.waitingCount);

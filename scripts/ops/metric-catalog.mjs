@@ -23,9 +23,9 @@ import { join } from 'node:path';
 const RUNTIME_LABEL_VALUES = {
   result: ['accepted', 'duplicate', 'rejected'],
   bucket: ['calls', 'events'],
-  operation: ['ingest_flush', 'query_events', 'stream_events', 'aggregate', 'auth_lookup'],
+  operation: ['ingest_flush', 'read_page', 'aggregate', 'auth_lookup'],
   pool: ['primary', 'read'],
-  state: ['total', 'idle', 'waiting'],
+  state: ['max', 'total', 'idle', 'waiting'],
   database: ['primary', 'read'],
   severity: ['critical', 'warning'],
   alertstate: ['pending', 'firing'],

@@ -134,7 +134,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }),
     dbPoolConnections: new Gauge({
       name: 'telemetry_vault_db_pool_connections',
-      help: 'Database pool connections, by pool (primary, read) and state (total, idle, waiting = calls queued for a connection)',
+      help: 'Database pool connections, by pool (primary, read) and state (max = the pool size, total, idle, waiting = calls queued for a connection)',
       labelNames: ['pool', 'state'],
       registers,
     }),
