@@ -23,7 +23,7 @@ describe('loadConfig', () => {
     expect(config.redisUrl).toBeUndefined();
     expect(config.log.level).toBe('info');
     expect(config.log.pretty).toBe(false);
-    expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000 });
+    expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000, maxWaiting: 50 });
     expect(config.shutdownGraceMs).toBe(25_000);
   });
 
