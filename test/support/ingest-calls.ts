@@ -2,6 +2,8 @@ import path from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type CallOptions, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type pg from 'pg';
+import { BadRequest, RetryInfo } from '../../src/gen/google/rpc/error_details';
+import { Status } from '../../src/gen/google/rpc/status';
 import type { Event } from '../../src/gen/telemetry/v1/event';
 import type { IngestRequest, IngestResponse, IngestServiceClient, IngestStreamRequest } from '../../src/gen/telemetry/v1/ingest_service';
 import { AdminService } from '../../src/domain/tenants/admin-service';
@@ -120,4 +122,22 @@ export async function storedEvents(pool: pg.Pool, tenantId: string): Promise<{ e
     [tenantId],
   );
   return result.rows;
+}
+
+/** The RetryInfo delay (ms) and BadRequest fields in an error's grpc-status-details-bin, if any. */
+export function errorDetails(error: ServiceError): { retryDelayMs: number | undefined; badRequestFields: string[] } {
+  const bytes = error.metadata?.get('grpc-status-details-bin')[0];
+  if (!(bytes instanceof Buffer)) return { retryDelayMs: undefined, badRequestFields: [] };
+  const decoded = Status.decode(bytes);
+  let retryDelayMs: number | undefined;
+  const badRequestFields: string[] = [];
+  for (const detail of decoded.details) {
+    if (detail.typeUrl === 'type.googleapis.com/google.rpc.RetryInfo') {
+      const delay = RetryInfo.decode(detail.value).retryDelay;
+      retryDelayMs = (delay?.seconds ?? 0) * 1000 + (delay?.nanos ?? 0) / 1e6;
+    } else if (detail.typeUrl === 'type.googleapis.com/google.rpc.BadRequest') {
+      badRequestFields.push(...BadRequest.decode(detail.value).fieldViolations.map((violation) => violation.field));
+    }
+  }
+  return { retryDelayMs, badRequestFields };
 }
