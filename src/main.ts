@@ -77,7 +77,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     cleanup.push(() => rateLimitStore.close());
     const limiter = new RateLimiter(rateLimitStore, config.rateLimit, (bucket) => metrics.rateLimitThrottled.inc({ bucket }));
     const ingestor = new EventIngestor({
-      sink: new EventWriter(pool, { statementTimeoutMs: config.ingest.statementTimeoutMs }),
+      sink: new EventWriter(pool, { statementTimeoutMs: config.ingest.statementTimeoutMs, cancelTimeoutMs: config.database.pool.connectionTimeoutMs }),
       validator: new EventValidator(config.ingest),
       limiter,
       settings: config.ingest,

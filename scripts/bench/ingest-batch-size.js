@@ -58,7 +58,7 @@ function rawEvent() {
 }
 
 async function benchWriter(pool, tenantId, size) {
-  const writer = new EventWriter(pool, { statementTimeoutMs: 60_000 });
+  const writer = new EventWriter(pool, { statementTimeoutMs: 60_000, cancelTimeoutMs: 2000 });
   const validator = new EventValidator({ maxPayloadBytes: 65536, maxPayloadDepth: 100, maxFutureSkewMs: 600_000 });
   const batches = [];
   for (let made = 0; made < WRITER_EVENTS; made += size) batches.push(Array.from({ length: Math.min(size, WRITER_EVENTS - made) }, () => validator.validate(rawEvent())));

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
+import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { EventSink, ValidEvent, WriteOptions } from '../domain/ingest/ingest-event';
 import { VaultError } from '../domain/vault-error';
@@ -34,6 +34,8 @@ ON CONFLICT (tenant_id, event_id) DO NOTHING`;
 export interface EventWriterOptions {
   /** INGEST_STATEMENT_TIMEOUT: the longest each statement may run when the call's deadline allows more. */
   readonly statementTimeoutMs: number;
+  /** The longest a cancellation may wait for its own connection (DB_POOL_CONNECTION_TIMEOUT). */
+  readonly cancelTimeoutMs: number;
   readonly now?: () => number;
 }
 
@@ -41,13 +43,15 @@ export interface EventWriterOptions {
  * Writes batches of events: COPY (text format, in large chunks) into a TEMP
  * staging table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING into
  * events, in one transaction per batch. Every statement is bounded by the
- * call's deadline (a passed deadline is DEADLINE_EXCEEDED). A cancelled call's
- * batch is rolled back unless it already committed. A connection that failed
- * in any way is discarded, never returned to the pool.
+ * call's deadline (a passed deadline is DEADLINE_EXCEEDED). When the call is
+ * cancelled mid-write, the running statement is cancelled in the database
+ * (pg_cancel_backend) and the batch rolled back, unless COMMIT was already
+ * sent. A connection that failed or was cancelled is discarded, never
+ * returned to the pool.
  */
 export class EventWriter implements EventSink {
-  /** Connections whose session already has the staging table. */
-  private readonly prepared = new WeakSet<pg.PoolClient>();
+  /** The backend pid of each connection whose session already has the staging table. */
+  private readonly prepared = new WeakMap<pg.PoolClient, number>();
   private readonly now: () => number;
 
   constructor(
@@ -75,16 +79,24 @@ export class EventWriter implements EventSink {
     };
     client.on('error', onError);
     let inTransaction = false;
+    let cancelling: Promise<void> | undefined;
+    const onAbort = (): void => {
+      cancelling ??= this.cancelBackend(backendPid);
+    };
+    let backendPid = this.prepared.get(client);
     try {
-      if (!this.prepared.has(client)) {
-        await client.query(CREATE_STAGING);
-        this.prepared.add(client);
+      if (backendPid === undefined) {
+        const results = (await client.query(`${CREATE_STAGING}; SELECT pg_backend_pid() AS pid`)) as unknown as pg.QueryResult<{ pid: number }>[];
+        backendPid = results[1]!.rows[0]!.pid;
+        this.prepared.set(client, backendPid);
       }
       const timeoutMs = this.statementTimeout(options.deadline);
       await client.query(`BEGIN; SET LOCAL statement_timeout = ${timeoutMs}`);
       inTransaction = true;
+      options.signal.addEventListener('abort', onAbort, { once: true });
       await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_INTO_STAGING)));
       const merged = await client.query(MERGE, [tenantId]);
+      options.signal.removeEventListener('abort', onAbort);
       if (options.signal.aborted) {
         await client.query('ROLLBACK');
         inTransaction = false;
@@ -97,10 +109,35 @@ export class EventWriter implements EventSink {
       // Whatever failed inside the transaction (or failed in the database)
       // leaves the session in an unknown state: the connection is discarded.
       if (inTransaction || !(error instanceof VaultError)) broken ??= error;
-      throw mapPgError(error);
+      throw options.signal.aborted && cancelling ? options.signal.reason : mapPgError(error);
     } finally {
+      options.signal.removeEventListener('abort', onAbort);
       client.off('error', onError);
+      if (cancelling) {
+        // A cancel may land late; a connection that was sent one is never reused.
+        await cancelling;
+        broken ??= new Error('the statement was cancelled');
+      }
       client.release(broken === undefined ? undefined : toError(broken));
+    }
+  }
+
+  /**
+   * Cancels the statement running on a backend, from a connection of its own
+   * (the pool may have none to spare). Best effort: when it fails, the
+   * statement timeout still bounds the wait.
+   */
+  private async cancelBackend(pid: number | undefined): Promise<void> {
+    if (pid === undefined) return;
+    const canceller = new pg.Client({ ...this.pool.options, connectionTimeoutMillis: this.options.cancelTimeoutMs, application_name: 'telemetry-vault-cancel' });
+    canceller.on('error', () => undefined);
+    try {
+      await canceller.connect();
+      await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
+    } catch {
+      // Best effort (see above).
+    } finally {
+      await canceller.end().catch(() => undefined);
     }
   }
 
