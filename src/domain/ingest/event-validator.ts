@@ -1,5 +1,5 @@
 import type { IngestSettings } from '../../config/load-config';
-import { inspectJsonText, inspectJsonValue, NUL_REASON } from './inspect-json';
+import { inspectJsonText, inspectJsonValue } from './inspect-json';
 import type { IncomingEvent, ValidEvent } from './ingest-event';
 
 /** The first and last instants a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31, UTC). */
@@ -127,7 +127,7 @@ function checkServiceName(serviceName: string): string | undefined {
   // UTF-16 length is at least the character count: count code points only when it could matter.
   const length = serviceName.length > SERVICE_NAME_MAX_LENGTH ? [...serviceName].length : serviceName.length;
   if (length > SERVICE_NAME_MAX_LENGTH) return `service_name is ${length} characters long; the limit is ${SERVICE_NAME_MAX_LENGTH}`;
-  if (serviceName.includes('\0')) return `service_name ${NUL_REASON}`;
+  if (serviceName.includes('\0')) return 'service_name contains U+0000 (NUL), which PostgreSQL cannot store in text';
   if (LONE_SURROGATE.test(serviceName)) return 'service_name contains an unpaired UTF-16 surrogate';
   return undefined;
 }

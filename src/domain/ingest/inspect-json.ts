@@ -9,7 +9,7 @@ export const PG_NUMERIC_MAX_INTEGER_DIGITS = 131_072;
 /** ...and at most this many after it. */
 export const PG_NUMERIC_MAX_FRACTION_DIGITS = 16_383;
 
-export const NUL_REASON = 'contains U+0000 (NUL) in a string or key, which PostgreSQL cannot store (jsonb and text refuse it)';
+const NUL_REASON = 'contains U+0000 (NUL) in a string or key, which PostgreSQL cannot store (jsonb and text refuse it)';
 const SURROGATE_REASON = 'contains an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF without its pair), which PostgreSQL jsonb refuses';
 const NUMBER_REASON = `has a number outside PostgreSQL numeric's range (at most ${PG_NUMERIC_MAX_INTEGER_DIGITS} digits before and ${PG_NUMERIC_MAX_FRACTION_DIGITS} after the decimal point)`;
 const depthReason = (maxDepth: number): string => `nests objects and arrays more than ${maxDepth} levels deep (the limit is ${maxDepth})`;
