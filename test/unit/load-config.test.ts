@@ -86,7 +86,7 @@ describe('loadConfig', () => {
   test('when nothing is set, then ingest and rate limits have the documented defaults', () => {
     const config = loadConfig({});
     expect(config.ingest).toEqual({
-      batchSize: 1000,
+      batchSize: 2000,
       batchMaxBytes: 4 * 1024 * 1024,
       flushIntervalMs: 200,
       maxPayloadBytes: 64 * 1024,
