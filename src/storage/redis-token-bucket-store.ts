@@ -64,6 +64,9 @@ export class RedisTokenBucketStore implements SharedTokenBucketStore {
     this.redis = new Redis(url, {
       commandTimeout: options.commandTimeoutMs,
       connectTimeout: Math.max(1000, options.commandTimeoutMs),
+      // disconnect() waits this long for a socket that is already gone (ioredis
+      // arms the timer even then), which would hold up shutdown by 2 s.
+      disconnectTimeout: options.commandTimeoutMs,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
