@@ -85,11 +85,7 @@ export class EventWriter implements EventSink {
     };
     let backendPid = this.prepared.get(client);
     try {
-      if (backendPid === undefined) {
-        const results = (await client.query(`${CREATE_STAGING}; SELECT pg_backend_pid() AS pid`)) as unknown as pg.QueryResult<{ pid: number }>[];
-        backendPid = results[1]!.rows[0]!.pid;
-        this.prepared.set(client, backendPid);
-      }
+      backendPid ??= await this.prepare(client);
       const timeoutMs = this.statementTimeout(options.deadline);
       await client.query(`BEGIN; SET LOCAL statement_timeout = ${timeoutMs}`);
       inTransaction = true;
@@ -120,6 +116,14 @@ export class EventWriter implements EventSink {
       }
       client.release(broken === undefined ? undefined : toError(broken));
     }
+  }
+
+  /** Creates the connection's staging table (outside any transaction, so that it stays) and learns its backend pid. */
+  private async prepare(client: pg.PoolClient): Promise<number> {
+    const results = (await client.query(`${CREATE_STAGING}; SELECT pg_backend_pid() AS pid`)) as unknown as pg.QueryResult<{ pid: number }>[];
+    const pid = results[1]!.rows[0]!.pid;
+    this.prepared.set(client, pid);
+    return pid;
   }
 
   /**

@@ -1,21 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status } from '@grpc/grpc-js';
 import { UNAUTHENTICATED_MESSAGE } from '../../src/domain/auth/authenticator';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
-import { createTenantWithKey, errorDetails, ingestStream, ingestUnary, makeEvent, metadataValue, storedEvents, type CallResult } from '../support/ingest-calls';
+import { captureCall, createTenantWithKey, errorDetails, ingestStream, ingestUnary, makeEvent, metadataValue, storedEvents, type CallResult } from '../support/ingest-calls';
 
 const events = (count: number) => Array.from({ length: count }, () => makeEvent());
 const nowSeconds = (): number => Date.now() / 1000;
 
 function queryAggregate(server: TestServer, metadata: Metadata): Promise<CallResult<unknown>> {
-  return new Promise((resolve) => {
-    let headers = new Metadata();
-    let error: ServiceError | undefined;
-    const call = server.query.aggregate({ filter: undefined, groupBy: [], bucket: undefined }, metadata, (e) => (error = e ?? undefined));
-    call.on('metadata', (m: Metadata) => (headers = m));
-    call.on('status', (s: { metadata: Metadata }) => setImmediate(() => resolve({ response: undefined, error, headers, trailers: s.metadata })));
-  });
+  return captureCall((callback) => server.query.aggregate({ filter: undefined, groupBy: [], bucket: undefined }, metadata, callback));
 }
 
 describe('authentication of ingest calls', () => {

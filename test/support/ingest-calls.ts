@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { credentials, loadPackageDefinition, Metadata, type CallOptions, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Metadata, type CallOptions, type ClientUnaryCall, type ClientWritableStream, type ServiceClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type pg from 'pg';
 import { BadRequest, RetryInfo } from '../../src/gen/google/rpc/error_details';
@@ -45,19 +45,26 @@ export function makeEvent(overrides: Partial<Event> = {}): Event {
   };
 }
 
-/** The generated client's unary Ingest, with headers and trailers. */
-export function ingestUnary(client: IngestServiceClient, metadata: Metadata, request: IngestRequest, options: Partial<CallOptions> = {}): Promise<CallResult<IngestResponse>> {
+/** A started call whose callback, headers and status are captured into a CallResult. */
+export function captureCall<R, C extends NodeJS.EventEmitter>(start: (callback: (error: ServiceError | null, response?: R) => void) => C, afterStart: (call: C) => void = () => undefined): Promise<CallResult<R>> {
   return new Promise((resolve) => {
     let headers = new Metadata();
-    let response: IngestResponse | undefined;
+    let response: R | undefined;
     let error: ServiceError | undefined;
-    const call = client.ingest(request, metadata, options, (e, r) => {
+    const call = start((e, r) => {
       error = e ?? undefined;
       response = r ?? undefined;
     });
     call.on('metadata', (m: Metadata) => (headers = m));
+    // The callback may run after 'status': read the outcome one turn later.
     call.on('status', (status: { metadata: Metadata }) => setImmediate(() => resolve({ response, error, headers, trailers: status.metadata })));
+    afterStart(call);
   });
+}
+
+/** The generated client's unary Ingest, with headers and trailers. */
+export function ingestUnary(client: IngestServiceClient, metadata: Metadata, request: IngestRequest, options: Partial<CallOptions> = {}): Promise<CallResult<IngestResponse>> {
+  return captureCall<IngestResponse, ClientUnaryCall>((callback) => client.ingest(request, metadata, options, callback));
 }
 
 /**
@@ -72,25 +79,23 @@ export function ingestStream(
   options: Partial<CallOptions> & { beforeEach?: (index: number) => Promise<void> | void } = {},
 ): Promise<CallResult<IngestResponse>> {
   const { beforeEach, ...callOptions } = options;
-  return new Promise((resolve) => {
-    let headers = new Metadata();
-    let response: IngestResponse | undefined;
-    let error: ServiceError | undefined;
-    const call = client.ingestStream(metadata, callOptions, (e, r) => {
-      error = e ?? undefined;
-      response = r ?? undefined;
-    });
-    call.on('metadata', (m: Metadata) => (headers = m));
-    call.on('status', (status: { metadata: Metadata }) => setImmediate(() => resolve({ response, error, headers, trailers: status.metadata })));
-    void (async () => {
-      for (let i = 0; i < messages.length; i++) {
-        if (error !== undefined) return;
-        await beforeEach?.(i);
-        if (!call.write(messages[i]!)) await new Promise((drained) => call.once('drain', drained));
-      }
-      call.end();
-    })().catch(() => undefined);
-  });
+  let failed = false;
+  return captureCall<IngestResponse, ClientWritableStream<IngestStreamRequest>>(
+    (callback) =>
+      client.ingestStream(metadata, callOptions, (error, response) => {
+        failed = error !== null;
+        callback(error, response);
+      }),
+    (call) => {
+      void (async () => {
+        for (let i = 0; i < messages.length && !failed; i++) {
+          await beforeEach?.(i);
+          if (!call.write(messages[i]!)) await new Promise((drained) => call.once('drain', drained));
+        }
+        call.end();
+      })().catch(() => undefined);
+    },
+  );
 }
 
 /** A header or trailer value as a string (undefined when absent). */

@@ -169,5 +169,6 @@ describe('IngestSession', () => {
     await session.accept(Array.from({ length: 2 }, () => incoming())).catch(() => undefined);
     sink.completeAll();
     await expect(session.accept(Array.from({ length: 19 }, () => incoming()))).rejects.toMatchObject({ code: 'RESOURCE_EXHAUSTED', retryAfterMs: expect.any(Number) });
+    await session.abandon(new Error('test over'));
   });
 });

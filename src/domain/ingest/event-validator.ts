@@ -1,5 +1,5 @@
 import type { IngestSettings } from '../../config/load-config';
-import { inspectJsonText, inspectJsonValue } from './inspect-json';
+import { hasUnpairedSurrogate, inspectJsonText, inspectJsonValue } from './inspect-json';
 import type { IncomingEvent, ValidEvent } from './ingest-event';
 
 /** The first and last instants a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31, UTC). */
@@ -12,7 +12,6 @@ export const SERVICE_NAME_MAX_LENGTH = 128;
 
 const EVENT_ID_PATTERN = /^[\x20-\x7e]+$/;
 const EVENT_TYPE_PATTERN = /^[a-z0-9_.:-]+$/;
-const LONE_SURROGATE = /\p{Cs}/u;
 
 /** A field's value ready to write, or why the event is rejected. */
 type Checked = { readonly text: string; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
@@ -128,7 +127,7 @@ function checkServiceName(serviceName: string): string | undefined {
   const length = serviceName.length > SERVICE_NAME_MAX_LENGTH ? [...serviceName].length : serviceName.length;
   if (length > SERVICE_NAME_MAX_LENGTH) return `service_name is ${length} characters long; the limit is ${SERVICE_NAME_MAX_LENGTH}`;
   if (serviceName.includes('\0')) return 'service_name contains U+0000 (NUL), which PostgreSQL cannot store in text';
-  if (LONE_SURROGATE.test(serviceName)) return 'service_name contains an unpaired UTF-16 surrogate';
+  if (hasUnpairedSurrogate(serviceName)) return 'service_name contains an unpaired UTF-16 surrogate';
   return undefined;
 }
 

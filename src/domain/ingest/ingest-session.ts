@@ -83,12 +83,10 @@ export class IngestSession {
     this.throwIfStopped();
     if (events.length === 0) return;
     await this.admit(events.length);
-    let rejectedHere = 0;
     for (const event of events) {
       const index = this.nextIndex++;
       const valid = this.deps.validator.validate(event);
       if (typeof valid === 'string') {
-        rejectedHere++;
         this.reject(index, event.eventId, valid);
       } else if (!this.batch.add(valid)) {
         this.duplicates++;
@@ -96,7 +94,6 @@ export class IngestSession {
         await this.makeRoom();
       }
     }
-    if (rejectedHere > 0) this.deps.observer?.eventsRejected(rejectedHere);
     if (!this.batch.isEmpty) this.armTimer();
   }
 
@@ -146,6 +143,7 @@ export class IngestSession {
 
   private reject(index: number, eventId: string, reason: string): void {
     this.rejected++;
+    this.deps.observer?.eventsRejected(1);
     if (this.rejectedEvents.length < this.deps.settings.rejectedEventsListed) {
       this.rejectedEvents.push({ index, eventId: eventId.slice(0, 128), reason });
     }
@@ -194,6 +192,8 @@ export class IngestSession {
       if (this.inFlight !== undefined) this.flushDue = true;
       else this.startFlush();
     }, this.deps.settings.flushIntervalMs);
+    // The call keeps the process busy, not this timer.
+    this.timer.unref();
   }
 
   private clearTimer(): void {

@@ -145,8 +145,13 @@ export function inspectJsonValue(value: unknown, maxDepth: number, depth = 0): s
 /** With the u flag a paired surrogate is one code point, so only an unpaired one is in category Cs. */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/** Whether a string holds a UTF-16 surrogate without its pair (not Unicode text; jsonb refuses it). */
+export function hasUnpairedSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
+}
+
 function checkString(text: string): string | undefined {
   if (text.includes('\0')) return NUL_REASON;
-  if (LONE_SURROGATE.test(text)) return 'contains an unpaired UTF-16 surrogate, which PostgreSQL jsonb refuses';
+  if (hasUnpairedSurrogate(text)) return 'contains an unpaired UTF-16 surrogate, which PostgreSQL jsonb refuses';
   return undefined;
 }
