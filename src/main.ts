@@ -170,10 +170,10 @@ async function createRateLimitStore(config: Config, logger: Logger, metrics: Met
   const { redisTimeoutMs, redisRetryIntervalMs } = config.rateLimit;
   const redis = new RedisTokenBucketStore(config.redisUrl, { commandTimeoutMs: redisTimeoutMs, logger });
   metrics.rateLimitDegraded.set(0);
-  if (!(await redis.waitUntilConnected(Math.max(1000, redisTimeoutMs)))) {
-    logger.warn('REDIS_URL is set but Redis does not answer yet: rate limits are per instance until it does');
-  }
+  const connected = await redis.waitUntilConnected(Math.max(1000, redisTimeoutMs));
+  if (!connected) logger.warn('REDIS_URL is set but Redis does not answer yet: rate limits are per instance until it does');
   return new FailoverTokenBucketStore(redis, local, {
+    initiallyDegraded: !connected,
     timeoutMs: redisTimeoutMs,
     retryIntervalMs: redisRetryIntervalMs,
     logger,

@@ -192,6 +192,7 @@ describe('rate limits when REDIS_URL points at no Redis', () => {
     expect((await ingestUnary(server.ingest, metadata, { events: events(3) })).response?.accepted).toBe(3);
     expect((await ingestUnary(server.ingest, metadata, { events: events(3) })).error?.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(server.logs.text).toContain('Redis does not answer yet');
+    expect(await metricValue(server, 'telemetry_vault_rate_limit_degraded')).toBe(1);
     expect(await metricValue(server, 'telemetry_vault_rate_limit_local_takes_total')).toBeGreaterThanOrEqual(3);
   });
 });

@@ -150,6 +150,13 @@ describe('FailoverTokenBucketStore', () => {
     expect(store.isDegraded).toBe(true);
   });
 
+  test('when the store starts degraded and the shared store then answers, then it recovers on the first take', async () => {
+    const started = new FailoverTokenBucketStore(shared, local, { timeoutMs: 50, retryIntervalMs: 1000, logger: pino({ level: 'silent' }), initiallyDegraded: true, onDegradedChange: (degraded) => degradedChanges.push(degraded) });
+    expect(started.isDegraded).toBe(true);
+    expect((await started.take('k', spec, 1)).remaining).toBe(999);
+    expect(degradedChanges).toEqual([true, false]);
+  });
+
   test('when the shared store is disconnected, then takes skip it without waiting', async () => {
     shared.connected = false;
     expect((await store.take('k', spec, 1)).remaining).toBe(9);

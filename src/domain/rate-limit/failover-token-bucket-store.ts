@@ -17,6 +17,8 @@ export interface FailoverOptions {
   readonly onDegradedChange?: (degraded: boolean) => void;
   /** Told of every take served from process memory because the shared store failed. */
   readonly onLocalTake?: () => void;
+  /** Start as degraded (the shared store did not answer at start-up; that was logged already). */
+  readonly initiallyDegraded?: boolean;
   readonly now?: () => number;
 }
 
@@ -41,6 +43,10 @@ export class FailoverTokenBucketStore implements TokenBucketStore {
     private readonly options: FailoverOptions,
   ) {
     this.now = options.now ?? Date.now;
+    if (options.initiallyDegraded) {
+      this.degraded = true;
+      options.onDegradedChange?.(true);
+    }
   }
 
   /** Whether takes are currently served from process memory. */
