@@ -4,6 +4,13 @@ import type { Config } from './config/load-config';
 import { Authenticator } from './domain/auth/authenticator';
 import { CursorCodec } from './domain/query/cursor-codec';
 import { QueryService } from './domain/query/query-service';
+import type { CallContext } from './domain/call-context';
+import { EventIngestor } from './domain/ingest/event-ingestor';
+import { EventValidator } from './domain/ingest/event-validator';
+import { FailoverTokenBucketStore } from './domain/rate-limit/failover-token-bucket-store';
+import { MemoryTokenBucketStore } from './domain/rate-limit/memory-token-bucket-store';
+import { RateLimiter, rateLimitReason } from './domain/rate-limit/rate-limiter';
+import type { TokenBucketStore } from './domain/rate-limit/token-bucket-store';
 import { AdminService, type CreatedApiKey } from './domain/tenants/admin-service';
 import type { Logger } from './observability/create-logger';
 import { createMetrics, type Metrics } from './observability/create-metrics';
@@ -12,15 +19,19 @@ import { ApiKeyRepository } from './storage/api-key-repository';
 import { createPool } from './storage/create-pool';
 import { DatabaseProbe } from './storage/database-probe';
 import { EventQueryRepository } from './storage/event-query-repository';
+import { EventWriter } from './storage/event-writer';
 import { openDatabase, type Database } from './storage/open-database';
 import { runMigrations } from './storage/run-migrations';
+import { RedisTokenBucketStore } from './storage/redis-token-bucket-store';
 import { TenantRepository } from './storage/tenant-repository';
 import { CURSOR_SIGNING_KEY, VaultSecretRepository } from './storage/vault-secret-repository';
+import { AdmissionChain } from './transport/grpc/admission-chain';
 import { ApiKeyAdmission } from './transport/grpc/api-key-admission';
-import { CallPipeline } from './transport/grpc/call-pipeline';
+import { CallPipeline, type CallOutcome } from './transport/grpc/call-pipeline';
 import { HealthStatusService, ServingStatus } from './transport/grpc/health-service';
 import { createIngestHandlers, INGEST_SERVICE_NAME, ingestServiceDefinition } from './transport/grpc/ingest-handlers';
 import { createQueryHandlers, QUERY_SERVICE_NAME, queryServiceDefinition } from './transport/grpc/query-handlers';
+import { RateLimitAdmission } from './transport/grpc/rate-limit-admission';
 import { startGrpcServer } from './transport/grpc/start-grpc-server';
 import { startHttpServer, type StartedHttpServer } from './transport/http/start-http-server';
 
@@ -72,22 +83,44 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     // QueryService reads only from the read pool (the replica's when DATABASE_READ_URL is set).
     const queries = new QueryService(new EventQueryRepository(readPool, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds)), new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
     const health = new HealthStatusService(HEALTH_SERVICES);
-    const pipeline = new CallPipeline({
-      logger,
-      admission: new ApiKeyAdmission(authenticator),
-      onFinish: (ctx, outcome) => {
-        const [service = '', method = ''] = ctx.method.split('/');
-        const labels = { grpc_service: service, grpc_method: method, grpc_code: grpcStatus[outcome.code] };
-        metrics.grpcHandled.inc(labels);
-        metrics.grpcHandlingSeconds.observe(labels, outcome.durationSeconds);
-        if (outcome.code === grpcStatus.UNAUTHENTICATED) metrics.authFailures.inc();
+    const rateLimitStore = await createRateLimitStore(config, logger, metrics);
+    cleanup.push(() => rateLimitStore.close());
+    const limiter = new RateLimiter(rateLimitStore, config.rateLimit);
+    const ingestor = new EventIngestor({
+      sink: new EventWriter(pool, { statementTimeoutMs: config.ingest.statementTimeoutMs, cancelTimeoutMs: config.database.pool.connectionTimeoutMs }),
+      validator: new EventValidator(config.ingest),
+      limiter,
+      settings: config.ingest,
+      streamMaxWaitMs: config.rateLimit.streamMaxWaitMs,
+      observer: {
+        eventsRejected: (count) => metrics.ingestEvents.inc({ result: 'rejected' }, count),
+        batchWritten: (events, inserted, seconds) => {
+          metrics.ingestEvents.inc({ result: 'accepted' }, inserted);
+          metrics.ingestEvents.inc({ result: 'duplicate' }, events - inserted);
+          metrics.ingestBatchEvents.observe(events);
+          metrics.dbQuerySeconds.observe({ operation: 'ingest_flush' }, seconds);
+        },
       },
     });
+    const authentication = new ApiKeyAdmission(authenticator);
+    const onFinish = (ctx: CallContext, outcome: CallOutcome): void => {
+      const [service = '', method = ''] = ctx.method.split('/');
+      const labels = { grpc_service: service, grpc_method: method, grpc_code: grpcStatus[outcome.code] };
+      metrics.grpcHandled.inc(labels);
+      metrics.grpcHandlingSeconds.observe(labels, outcome.durationSeconds);
+      if (outcome.code === grpcStatus.UNAUTHENTICATED) metrics.authFailures.inc();
+      if (outcome.reason === rateLimitReason('calls')) metrics.rateLimitRejections.inc({ bucket: 'calls', grpc_service: service });
+      if (outcome.reason === rateLimitReason('events')) metrics.rateLimitRejections.inc({ bucket: 'events', grpc_service: service });
+    };
+    // Both services authenticate and take a calls token; their x-ratelimit-*
+    // metadata describes the events bucket (ingest) or the calls bucket (query).
+    const ingestPipeline = new CallPipeline({ logger, admission: new AdmissionChain(authentication, new RateLimitAdmission(limiter, 'events')), onFinish });
+    const queryPipeline = new CallPipeline({ logger, admission: new AdmissionChain(authentication, new RateLimitAdmission(limiter, 'calls')), onFinish });
     const grpc = await startGrpcServer(config.grpc, {
       health,
       services: [
-        { definition: ingestServiceDefinition, implementation: createIngestHandlers(pipeline) },
-        { definition: queryServiceDefinition, implementation: createQueryHandlers(pipeline, queries) },
+        { definition: ingestServiceDefinition, implementation: createIngestHandlers(ingestPipeline, ingestor) },
+        { definition: queryServiceDefinition, implementation: createQueryHandlers(queryPipeline, queries) },
       ],
     });
     cleanup.push(() => forceShutdown(grpc.server));
@@ -147,6 +180,30 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     await closeAll();
     throw error;
   }
+}
+
+/**
+ * Process memory without REDIS_URL; with it, Redis shared by every instance,
+ * failing open to process memory while Redis is unavailable (see
+ * FailoverTokenBucketStore). Start-up waits briefly for Redis but never
+ * fails for it.
+ */
+async function createRateLimitStore(config: Config, logger: Logger, metrics: Metrics): Promise<TokenBucketStore> {
+  const local = new MemoryTokenBucketStore();
+  if (config.redisUrl === undefined) return local;
+  const { redisTimeoutMs, redisRetryIntervalMs } = config.rateLimit;
+  const redis = new RedisTokenBucketStore(config.redisUrl, { commandTimeoutMs: redisTimeoutMs, logger });
+  metrics.rateLimitDegraded.set(0);
+  const connected = await redis.waitUntilConnected(Math.max(1000, redisTimeoutMs));
+  if (!connected) logger.warn('REDIS_URL is set but Redis does not answer yet: rate limits are per instance until it does');
+  return new FailoverTokenBucketStore(redis, local, {
+    initiallyDegraded: !connected,
+    timeoutMs: redisTimeoutMs,
+    retryIntervalMs: redisRetryIntervalMs,
+    logger,
+    onDegradedChange: (degraded) => metrics.rateLimitDegraded.set(degraded ? 1 : 0),
+    onLocalTake: () => metrics.rateLimitLocalTakes.inc(),
+  });
 }
 
 /** tryShutdown refuses new calls and waits for in-flight ones; past the grace period they are cancelled. */

@@ -12,6 +12,44 @@ export interface PoolSettings {
   readonly idleTimeoutMs: number;
   /** The bounded wait for a free connection; past it the call gets UNAVAILABLE (DB_POOL_CONNECTION_TIMEOUT). */
   readonly connectionTimeoutMs: number;
+  /** Most callers waiting for a connection; one more gets UNAVAILABLE at once (DB_POOL_MAX_WAITING). */
+  readonly maxWaiting: number;
+}
+
+/** How events are validated, batched and written (the INGEST_* variables). */
+export interface IngestSettings {
+  /** INGEST_BATCH_SIZE: events per COPY + merge transaction. */
+  readonly batchSize: number;
+  /** INGEST_BATCH_MAX_BYTES: a batch is written once its events reach this many bytes, even if not full. */
+  readonly batchMaxBytes: number;
+  /** INGEST_FLUSH_INTERVAL: the longest a partly filled batch of a stream waits before it is written. */
+  readonly flushIntervalMs: number;
+  /** INGEST_MAX_PAYLOAD_SIZE: the largest serialized payload (JSON, UTF-8 bytes). */
+  readonly maxPayloadBytes: number;
+  /** INGEST_MAX_PAYLOAD_DEPTH: the deepest nesting of objects and arrays in a payload. */
+  readonly maxPayloadDepth: number;
+  /** INGEST_MAX_FUTURE_SKEW: how far ahead of the server clock an event's timestamp may be. */
+  readonly maxFutureSkewMs: number;
+  /** INGEST_REJECTED_EVENTS_LISTED: how many rejected events a response lists (all are counted). */
+  readonly rejectedEventsListed: number;
+  /** INGEST_STATEMENT_TIMEOUT: the longest one batch statement may run (the call's deadline may cut it shorter). */
+  readonly statementTimeoutMs: number;
+}
+
+/** Per-tenant token buckets (the RATE_LIMIT_* variables); tenants may override the three limits. */
+export interface RateLimitSettings {
+  /** RATE_LIMIT_CALLS_PER_MINUTE: the calls bucket's capacity, refilled over a minute. */
+  readonly callsPerMinute: number;
+  /** RATE_LIMIT_EVENTS_PER_SECOND: the events bucket's refill rate. */
+  readonly eventsPerSecond: number;
+  /** RATE_LIMIT_EVENT_BURST: the events bucket's capacity; no single message may carry more events. */
+  readonly eventBurst: number;
+  /** RATE_LIMIT_STREAM_MAX_WAIT: how long a client stream may be held back for tokens before RESOURCE_EXHAUSTED. */
+  readonly streamMaxWaitMs: number;
+  /** RATE_LIMIT_REDIS_TIMEOUT: the longest a take waits for Redis before it is served from process memory. */
+  readonly redisTimeoutMs: number;
+  /** RATE_LIMIT_REDIS_RETRY_INTERVAL: after a Redis failure, how long takes stay in process memory before Redis is tried again. */
+  readonly redisRetryIntervalMs: number;
 }
 
 /** The whole configuration, read once at start-up. Every field is documented in the README. */
@@ -53,6 +91,8 @@ export interface Config {
     readonly port: number;
   };
   readonly redisUrl: string | undefined;
+  readonly ingest: IngestSettings;
+  readonly rateLimit: RateLimitSettings;
   readonly auth: {
     /** AUTH_CACHE_TTL: how long a key lookup is reused; revocation takes effect within it (at most 5 s). */
     readonly cacheTtlMs: number;
@@ -169,6 +209,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     max: poolMax,
     idleTimeoutMs: read.durationMs('DB_POOL_IDLE_TIMEOUT', 30_000, { min: 1000 }),
     connectionTimeoutMs: read.durationMs('DB_POOL_CONNECTION_TIMEOUT', 2000, { min: 10, max: 60_000 }),
+    maxWaiting: read.integer('DB_POOL_MAX_WAITING', 50, { min: 0, max: 100_000 }),
   };
   const config: Config = {
     database: {
@@ -196,6 +237,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       port: read.integer('HTTP_PORT', 9464, PORT),
     },
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
+    ingest: readIngestSettings(read),
+    rateLimit: readRateLimitSettings(read),
     auth: {
       cacheTtlMs: read.durationMs('AUTH_CACHE_TTL', 2000, { min: 0, max: 5000 }),
       cacheMaxEntries: read.integer('AUTH_CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
@@ -217,4 +260,44 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
   }
   read.finish();
   return config;
+}
+
+// ---- ingest and rate limits (issue 3) ----------------------------------------
+
+/**
+ * The ingest path's limits. Batch defaults were measured (README, "Choosing
+ * the batch size"): 2000 events per COPY + merge is past the steep part of
+ * the throughput curve while a stream's two batches stay small in memory and
+ * a transaction short; a commit costs ~1.5 ms, so a 200 ms flush interval
+ * costs a trickling stream under 1% of a connection.
+ */
+function readIngestSettings(read: EnvReader): IngestSettings {
+  return {
+    batchSize: read.integer('INGEST_BATCH_SIZE', 2000, { min: 1, max: 100_000 }),
+    batchMaxBytes: read.bytes('INGEST_BATCH_MAX_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+    flushIntervalMs: read.durationMs('INGEST_FLUSH_INTERVAL', 200, { min: 1, max: 60_000 }),
+    // At most 1 MiB: a payload is one jsonb value in one row, and PostgreSQL's
+    // numeric limits (131072 integer digits) stay out of reach below that.
+    maxPayloadBytes: read.bytes('INGEST_MAX_PAYLOAD_SIZE', 64 * 1024, { min: 2, max: 1024 * 1024 }),
+    // PostgreSQL's jsonb parser recurses per level and fails past roughly ten
+    // thousand levels with the default max_stack_depth; 1000 stays far below.
+    maxPayloadDepth: read.integer('INGEST_MAX_PAYLOAD_DEPTH', 100, { min: 1, max: 1000 }),
+    maxFutureSkewMs: read.durationMs('INGEST_MAX_FUTURE_SKEW', 10 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
+    rejectedEventsListed: read.integer('INGEST_REJECTED_EVENTS_LISTED', 100, { min: 0, max: 100_000 }),
+    statementTimeoutMs: read.durationMs('INGEST_STATEMENT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
+  };
+}
+
+/** Rate-limit defaults, as the contract states them (section 4). */
+function readRateLimitSettings(read: EnvReader): RateLimitSettings {
+  // Tenant overrides are PostgreSQL integers; the defaults share their range.
+  const LIMIT = { min: 1, max: 2_147_483_647 };
+  return {
+    callsPerMinute: read.integer('RATE_LIMIT_CALLS_PER_MINUTE', 1000, LIMIT),
+    eventsPerSecond: read.integer('RATE_LIMIT_EVENTS_PER_SECOND', 10_000, LIMIT),
+    eventBurst: read.integer('RATE_LIMIT_EVENT_BURST', 20_000, LIMIT),
+    streamMaxWaitMs: read.durationMs('RATE_LIMIT_STREAM_MAX_WAIT', 5000, { min: 0, max: 600_000 }),
+    redisTimeoutMs: read.durationMs('RATE_LIMIT_REDIS_TIMEOUT', 250, { min: 10, max: 60_000 }),
+    redisRetryIntervalMs: read.durationMs('RATE_LIMIT_REDIS_RETRY_INTERVAL', 1000, { min: 0, max: 600_000 }),
+  };
 }

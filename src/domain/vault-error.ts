@@ -24,6 +24,8 @@ export interface FieldViolation {
 }
 
 export interface VaultErrorOptions {
+  /** A machine-readable reason (UPPER_SNAKE_CASE): becomes a google.rpc.ErrorInfo detail. */
+  readonly reason?: string;
   /** Wait at least this long before retrying: becomes RetryInfo and `retry-after`. */
   readonly retryAfterMs?: number;
   /** The fields at fault: becomes a google.rpc.BadRequest detail. */
@@ -40,11 +42,13 @@ export interface VaultErrorOptions {
 export class VaultError extends Error {
   readonly retryAfterMs: number | undefined;
   readonly fieldViolations: readonly FieldViolation[];
+  readonly reason: string | undefined;
 
   constructor(readonly code: VaultErrorCode, message: string, options: VaultErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'VaultError';
     this.retryAfterMs = options.retryAfterMs;
+    this.reason = options.reason;
     this.fieldViolations = options.fieldViolations ?? [];
   }
 }

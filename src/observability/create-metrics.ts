@@ -63,6 +63,10 @@ export interface Metrics {
   readonly databaseUp: Gauge<'database'>;
   /** Tenants that ingested in the last 24 hours (cluster-wide, from the database). */
   readonly activeTenants: Gauge;
+  /** Rate-limit takes served from process memory because the shared (Redis) store failed. */
+  readonly rateLimitLocalTakes: Counter;
+  /** 1 while REDIS_URL is set but Redis is unavailable (limits enforced per instance). */
+  readonly rateLimitDegraded: Gauge;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -147,6 +151,16 @@ export function createMetrics(options: MetricsOptions): Metrics {
     activeTenants: new Gauge({
       name: 'telemetry_vault_active_tenants',
       help: 'Tenants that ingested events in the last 24 hours (cluster-wide)',
+      registers,
+    }),
+    rateLimitLocalTakes: new Counter({
+      name: 'telemetry_vault_rate_limit_local_takes_total',
+      help: 'Rate-limit takes served from process memory because the shared Redis store failed or was disconnected',
+      registers,
+    }),
+    rateLimitDegraded: new Gauge({
+      name: 'telemetry_vault_rate_limit_degraded',
+      help: '1 while REDIS_URL is set but Redis is unavailable, so that limits are enforced per instance; else 0',
       registers,
     }),
   };

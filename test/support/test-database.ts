@@ -39,6 +39,9 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
   const url = withDatabaseName(adminUrl(), name);
   if (options.migrate !== false) await runMigrations(url, pino({ level: 'silent' }));
   const pool = new pg.Pool({ connectionString: url, max: 4 });
+  // DROP DATABASE ... WITH (FORCE) may terminate a connection pool.end() is
+  // still closing; the pool re-emits that as 'error', which must not crash the run.
+  pool.on('error', () => undefined);
   return {
     url,
     name,

@@ -23,7 +23,7 @@ describe('loadConfig', () => {
     expect(config.redisUrl).toBeUndefined();
     expect(config.log.level).toBe('info');
     expect(config.log.pretty).toBe(false);
-    expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000 });
+    expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000, maxWaiting: 50 });
     expect(config.shutdownGraceMs).toBe(25_000);
   });
 
@@ -68,11 +68,41 @@ describe('loadConfig', () => {
     ['DB_POOL_CONNECTION_TIMEOUT', 'soon'],
     ['SHUTDOWN_GRACE_PERIOD', '5 parsecs'],
     ['GRPC_MAX_RECEIVE_MESSAGE_SIZE', '12 bananas'],
+    ['DB_POOL_MAX_WAITING', '-1'],
+    ['INGEST_BATCH_SIZE', '0'],
+    ['INGEST_MAX_PAYLOAD_SIZE', '2MiB'],
+    ['INGEST_MAX_PAYLOAD_DEPTH', '5000'],
+    ['INGEST_FLUSH_INTERVAL', 'often'],
+    ['RATE_LIMIT_EVENT_BURST', '0'],
+    ['RATE_LIMIT_CALLS_PER_MINUTE', '1.5'],
+    ['RATE_LIMIT_STREAM_MAX_WAIT', 'forever'],
   ])('when %s is %j, then loading fails with a message naming it', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(name);
     expect(problems[0]).toContain('got');
+  });
+
+  test('when nothing is set, then ingest and rate limits have the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.ingest).toEqual({
+      batchSize: 2000,
+      batchMaxBytes: 4 * 1024 * 1024,
+      flushIntervalMs: 200,
+      maxPayloadBytes: 64 * 1024,
+      maxPayloadDepth: 100,
+      maxFutureSkewMs: 600_000,
+      rejectedEventsListed: 100,
+      statementTimeoutMs: 30_000,
+    });
+    expect(config.rateLimit).toEqual({ callsPerMinute: 1000, eventsPerSecond: 10_000, eventBurst: 20_000, streamMaxWaitMs: 5000, redisTimeoutMs: 250, redisRetryIntervalMs: 1000 });
+  });
+
+  test('when ingest and rate-limit variables are set, then they are parsed with their units', () => {
+    const config = loadConfig({ INGEST_BATCH_SIZE: '500', INGEST_MAX_PAYLOAD_SIZE: '128KiB', INGEST_MAX_FUTURE_SKEW: '1m', RATE_LIMIT_EVENT_BURST: '50000', RATE_LIMIT_STREAM_MAX_WAIT: '0', DB_POOL_MAX_WAITING: '0' });
+    expect(config.ingest).toMatchObject({ batchSize: 500, maxPayloadBytes: 128 * 1024, maxFutureSkewMs: 60_000 });
+    expect(config.rateLimit).toMatchObject({ eventBurst: 50_000, streamMaxWaitMs: 0 });
+    expect(config.database.pool.maxWaiting).toBe(0);
   });
 
   test('when several variables are bad, then every one is reported at once', () => {

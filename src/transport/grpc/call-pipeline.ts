@@ -30,6 +30,8 @@ export interface CallAdmission {
 export interface CallOutcome {
   readonly code: status;
   readonly durationSeconds: number;
+  /** The ErrorInfo reason of a failed call's VaultError, if it had one (e.g. RATE_LIMITED_EVENTS). */
+  readonly reason: string | undefined;
 }
 
 export interface CallPipelineOptions {
@@ -62,15 +64,22 @@ const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
 export class CallPipeline {
   constructor(private readonly options: CallPipelineOptions) {}
 
-  /** A unary handler: resolves with the response. */
-  unary<Req, Res>(method: string, handler: (request: Req, ctx: CallContext, call: ServerUnaryCall<Req, Res>) => Promise<Res>): handleUnaryCall<Req | MalformedMessage, Res> {
+  /**
+   * A unary handler: resolves with the response. `responseMetadata` (filled
+   * by admission) goes out with the response, or as trailers when the call
+   * fails; the handler may still change it.
+   */
+  unary<Req, Res>(
+    method: string,
+    handler: (request: Req, ctx: CallContext, call: ServerUnaryCall<Req, Res>, responseMetadata: Metadata) => Promise<Res>,
+  ): handleUnaryCall<Req | MalformedMessage, Res> {
     return (call, callback) => {
       const state = this.begin(method, call as AnyCall);
       void (async () => {
         try {
           const request = assertWellFormed(call.request);
           await this.admit(state, call.metadata);
-          const response = await handler(request, state.ctx, call as ServerUnaryCall<Req, Res>);
+          const response = await handler(request, state.ctx, call as ServerUnaryCall<Req, Res>, state.responseMetadata);
           this.sendHeaders(state, call as AnyCall);
           callback(null, response);
           this.finish(state, status.OK);
@@ -83,14 +92,21 @@ export class CallPipeline {
     };
   }
 
-  /** A client-streaming handler: reads the stream, resolves with the response. */
-  clientStream<Req, Res>(method: string, handler: (call: ServerReadableStream<Req | MalformedMessage, Res>, ctx: CallContext) => Promise<Res>): handleClientStreamingCall<Req | MalformedMessage, Res> {
+  /**
+   * A client-streaming handler: reads the stream, resolves with the response.
+   * No headers go out before the response, so the handler may change
+   * `responseMetadata` until it resolves or throws (rate-limit status, say).
+   */
+  clientStream<Req, Res>(
+    method: string,
+    handler: (call: ServerReadableStream<Req | MalformedMessage, Res>, ctx: CallContext, responseMetadata: Metadata) => Promise<Res>,
+  ): handleClientStreamingCall<Req | MalformedMessage, Res> {
     return (call, callback) => {
       const state = this.begin(method, call as AnyCall);
       void (async () => {
         try {
           await this.admit(state, call.metadata);
-          const response = await handler(call, state.ctx);
+          const response = await handler(call, state.ctx, state.responseMetadata);
           this.sendHeaders(state, call as AnyCall);
           callback(null, response);
           this.finish(state, status.OK);
@@ -193,7 +209,7 @@ export class CallPipeline {
     } else {
       state.ctx.logger.info({ ...fields, reason: error instanceof Error ? error.message : undefined }, 'call failed');
     }
-    this.options.onFinish?.(state.ctx, { code, durationSeconds });
+    this.options.onFinish?.(state.ctx, { code, durationSeconds, reason: error instanceof VaultError ? error.reason : undefined });
   }
 }
 

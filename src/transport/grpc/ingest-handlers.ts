@@ -1,7 +1,14 @@
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
-import { IngestServiceService } from '../../gen/telemetry/v1/ingest_service';
-import { VaultError } from '../../domain/vault-error';
+import type { Metadata, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Event } from '../../gen/telemetry/v1/event';
+import { IngestServiceService, type IngestRequest, type IngestResponse, type IngestStreamRequest, type IngestStreamResponse } from '../../gen/telemetry/v1/ingest_service';
+import type { EventIngestor } from '../../domain/ingest/event-ingestor';
+import type { IncomingEvent, IngestOutcome } from '../../domain/ingest/ingest-event';
+import type { IngestSession } from '../../domain/ingest/ingest-session';
+import type { CallContext } from '../../domain/call-context';
 import type { CallPipeline } from './call-pipeline';
+import { assertWellFormed, type MalformedMessage } from './malformed-message';
+import { MessageReader } from './message-reader';
+import { setRateLimitMetadata } from './rate-limit-admission';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const INGEST_SERVICE_NAME = 'telemetry.v1.IngestService';
@@ -12,13 +19,51 @@ export const ingestServiceDefinition = safeServiceDefinition(IngestServiceServic
   ingest: 'telemetry.v1.IngestRequest',
 });
 
-/** The IngestService handlers. */
-export function createIngestHandlers(pipeline: CallPipeline): UntypedServiceImplementation {
-  const notYet = (): never => {
-    throw new VaultError('UNIMPLEMENTED', 'ingestion is not implemented yet');
-  };
+/** The IngestService handlers: protobuf in and out, the work is the domain's IngestSession. */
+export function createIngestHandlers(pipeline: CallPipeline, ingestor: EventIngestor): UntypedServiceImplementation {
   return {
-    ingestStream: pipeline.clientStream(`${INGEST_SERVICE_NAME}/IngestStream`, async () => notYet()),
-    ingest: pipeline.unary(`${INGEST_SERVICE_NAME}/Ingest`, async () => notYet()),
+    ingestStream: pipeline.clientStream<IngestStreamRequest, IngestStreamResponse>(`${INGEST_SERVICE_NAME}/IngestStream`, async (call, ctx, responseMetadata) => {
+      const session = open(ingestor, ctx, responseMetadata, true);
+      const reader = new MessageReader<IngestStreamRequest | MalformedMessage>(call);
+      return run(session, async () => {
+        for (let message = await reader.next(session.signal); message !== undefined; message = await reader.next(session.signal)) {
+          await session.accept(toIncoming(assertWellFormed(message).events));
+        }
+      });
+    }),
+    ingest: pipeline.unary<IngestRequest, IngestResponse>(`${INGEST_SERVICE_NAME}/Ingest`, async (request, ctx, _call, responseMetadata) => {
+      const session = open(ingestor, ctx, responseMetadata, false);
+      return run(session, () => session.accept(toIncoming(request.events)));
+    }),
+  };
+}
+
+function open(ingestor: EventIngestor, ctx: CallContext, responseMetadata: Metadata, shaping: boolean): IngestSession {
+  return ingestor.open(ctx, { shaping, onRateLimit: (status) => setRateLimitMetadata(responseMetadata, status) });
+}
+
+/** Feeds the session, then answers its outcome; on any failure the session is abandoned first. */
+async function run(session: IngestSession, feed: () => Promise<void>): Promise<IngestResponse & IngestStreamResponse> {
+  try {
+    await feed();
+    return toResponse(await session.finish());
+  } catch (error) {
+    await session.abandon(error);
+    throw error;
+  }
+}
+
+/** The generated Event already has the domain's shape; this only names the conversion. */
+function toIncoming(events: readonly Event[]): readonly IncomingEvent[] {
+  return events;
+}
+
+/** IngestResponse and IngestStreamResponse have the same fields and numbers. */
+function toResponse(outcome: IngestOutcome): IngestResponse & IngestStreamResponse {
+  return {
+    accepted: outcome.accepted,
+    duplicates: outcome.duplicates,
+    rejected: outcome.rejected,
+    rejectedEvents: outcome.rejectedEvents.map((event) => ({ index: event.index, eventId: event.eventId, reason: event.reason })),
   };
 }

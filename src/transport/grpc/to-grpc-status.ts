@@ -1,10 +1,12 @@
 import { Metadata, status, type StatusObject } from '@grpc/grpc-js';
-import { BadRequest, RetryInfo } from '../../gen/google/rpc/error_details';
+import { BadRequest, ErrorInfo, RetryInfo } from '../../gen/google/rpc/error_details';
 import { Status } from '../../gen/google/rpc/status';
 import { VaultError, type VaultErrorCode } from '../../domain/vault-error';
 
 /** The metadata key of the google.rpc.Status with error details. */
 export const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
+/** The ErrorInfo domain of our reasons. */
+export const ERROR_DOMAIN = 'telemetry-vault';
 /** Message of every error that is not a VaultError (the cause goes to the log only). */
 export const INTERNAL_MESSAGE = 'internal error';
 
@@ -42,8 +44,8 @@ export function toGrpcCode(code: VaultErrorCode): status {
 
 /**
  * Turns anything thrown by a handler into the status sent to the client.
- * A VaultError keeps its code and message, with RetryInfo (plus `retry-after`)
- * and BadRequest details; anything else becomes INTERNAL with a generic
+ * A VaultError keeps its code and message, with RetryInfo (plus `retry-after`),
+ * ErrorInfo (its reason) and BadRequest details; anything else becomes INTERNAL with a generic
  * message. `metadata` (the rate-limit headers, say) is sent as trailers.
  */
 export function toGrpcStatus(error: unknown, metadata: Metadata = new Metadata()): StatusObject {
@@ -59,6 +61,12 @@ export function toGrpcStatus(error: unknown, metadata: Metadata = new Metadata()
       value: Buffer.from(RetryInfo.encode({ retryDelay: { seconds: Math.floor(delayMs / 1000), nanos: (delayMs % 1000) * 1_000_000 } }).finish()),
     });
     metadata.set('retry-after', String(Math.max(1, Math.ceil(delayMs / 1000))));
+  }
+  if (error.reason !== undefined) {
+    details.push({
+      typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo',
+      value: Buffer.from(ErrorInfo.encode({ reason: error.reason, domain: ERROR_DOMAIN, metadata: {} }).finish()),
+    });
   }
   if (error.fieldViolations.length > 0) {
     details.push({

@@ -1,0 +1,145 @@
+import type { IngestSettings } from '../../config/load-config';
+import { hasUnpairedSurrogate, inspectJsonText, inspectJsonValue } from './inspect-json';
+import type { IncomingEvent, ValidEvent } from './ingest-event';
+
+/** The first and last instants a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31, UTC). */
+const MIN_SECONDS = -62_135_596_800;
+const MAX_SECONDS = 253_402_300_799;
+
+export const EVENT_ID_MAX_LENGTH = 128;
+export const EVENT_TYPE_MAX_LENGTH = 64;
+export const SERVICE_NAME_MAX_LENGTH = 128;
+
+const EVENT_ID_PATTERN = /^[\x20-\x7e]+$/;
+const EVENT_TYPE_PATTERN = /^[a-z0-9_.:-]+$/;
+
+/** A field's value ready to write, or why the event is rejected. */
+type Checked = { readonly text: string; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
+
+export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPayloadDepth' | 'maxFutureSkewMs'>;
+
+/**
+ * The contract's per-event rules (section 2). Each failure is a reason that
+ * names the field, the rule and the limit; it rejects that event only.
+ */
+export class EventValidator {
+  constructor(
+    private readonly limits: ValidatorLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The event ready to write, or the reason it is rejected. */
+  validate(event: IncomingEvent): ValidEvent | string {
+    const idProblem = checkEventId(event.eventId);
+    if (idProblem !== undefined) return idProblem;
+    const timestamp = this.timestamp(event.timestamp);
+    if (timestamp.reason !== undefined) return timestamp.reason;
+    const typeProblem = checkEventType(event.eventType);
+    if (typeProblem !== undefined) return typeProblem;
+    const serviceProblem = checkServiceName(event.serviceName);
+    if (serviceProblem !== undefined) return serviceProblem;
+    const payloadJson = this.payloadJson(event);
+    if (payloadJson.reason !== undefined) return payloadJson.reason;
+    return { eventId: event.eventId, timestamp: timestamp.text, eventType: event.eventType, serviceName: event.serviceName, payloadJson: payloadJson.text };
+  }
+
+  /** The timestamp as ISO text with microseconds (nanoseconds are truncated), or why it is rejected. */
+  private timestamp(value: IncomingEvent['timestamp']): Checked {
+    if (value === undefined) return { reason: 'timestamp is required' };
+    const { seconds, nanos } = value;
+    if (!Number.isInteger(seconds) || seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
+      return { reason: 'timestamp must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z' };
+    }
+    if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) return { reason: 'timestamp nanos must be between 0 and 999999999' };
+    const millis = seconds * 1000 + Math.floor(nanos / 1_000_000);
+    const aheadMs = millis - this.now();
+    if (aheadMs > this.limits.maxFutureSkewMs) {
+      return { reason: `timestamp is ${formatDuration(aheadMs)} ahead of the server clock; at most ${formatDuration(this.limits.maxFutureSkewMs)} ahead is accepted` };
+    }
+    const micros = Math.floor(nanos / 1000) % 1000;
+    return { text: `${new Date(millis).toISOString().slice(0, 23)}${String(micros).padStart(3, '0')}Z` };
+  }
+
+  private payloadJson(event: IncomingEvent): Checked {
+    const { payload, payloadJson } = event;
+    if (payload !== undefined && payloadJson !== undefined) {
+      return { reason: 'payload and payload_json are both set; they are a oneof: send one of them' };
+    }
+    if (payloadJson !== undefined) {
+      const reason = this.checkJsonText(payloadJson);
+      return reason === undefined ? { text: payloadJson } : { reason };
+    }
+    if (payload === undefined) return { text: '{}' };
+    const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
+    if (structProblem !== undefined) return { reason: `payload ${structProblem}` };
+    const text = JSON.stringify(payload);
+    const size = Buffer.byteLength(text);
+    if (size > this.limits.maxPayloadBytes) return { reason: `payload is ${size} bytes as JSON; the limit is ${this.limits.maxPayloadBytes} bytes` };
+    return { text };
+  }
+
+  /**
+   * The fast path: the text is parsed once to validate it and then stored as
+   * sent, never re-serialized.
+   */
+  private checkJsonText(text: string): string | undefined {
+    // UTF-16 length is a lower bound of the UTF-8 size: compute bytes only near the limit.
+    if (text.length > this.limits.maxPayloadBytes || (text.length * 3 > this.limits.maxPayloadBytes && Buffer.byteLength(text) > this.limits.maxPayloadBytes)) {
+      return `payload_json is ${Buffer.byteLength(text)} bytes; the limit is ${this.limits.maxPayloadBytes} bytes`;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      return `payload_json is not valid JSON: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      return `payload_json must be a JSON object, not ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}`;
+    }
+    const problem = inspectJsonText(text, this.limits.maxPayloadDepth);
+    return problem === undefined ? undefined : `payload_json ${problem}`;
+  }
+}
+
+function checkEventId(eventId: string): string | undefined {
+  if (eventId.length === 0) return `event_id is required (1..${EVENT_ID_MAX_LENGTH} printable ASCII characters)`;
+  if (eventId.length > EVENT_ID_MAX_LENGTH) return `event_id is ${eventId.length} characters long; the limit is ${EVENT_ID_MAX_LENGTH}`;
+  if (!EVENT_ID_PATTERN.test(eventId)) {
+    const at = [...eventId].findIndex((char) => !EVENT_ID_PATTERN.test(char));
+    return `event_id must be printable ASCII (U+0020..U+007E); character ${at} is ${describeChar(eventId.codePointAt(at) ?? 0)}`;
+  }
+  return undefined;
+}
+
+function checkEventType(eventType: string): string | undefined {
+  if (eventType.length === 0) return `event_type is required (1..${EVENT_TYPE_MAX_LENGTH} characters of [a-z0-9_.:-])`;
+  if (eventType.length > EVENT_TYPE_MAX_LENGTH) return `event_type is ${eventType.length} characters long; the limit is ${EVENT_TYPE_MAX_LENGTH}`;
+  if (!EVENT_TYPE_PATTERN.test(eventType)) {
+    const at = [...eventType].findIndex((char) => !EVENT_TYPE_PATTERN.test(char));
+    return `event_type must be characters of [a-z0-9_.:-]; character ${at} is ${describeChar(eventType.codePointAt(at) ?? 0)}`;
+  }
+  return undefined;
+}
+
+function checkServiceName(serviceName: string): string | undefined {
+  if (serviceName.length === 0) return `service_name is required (1..${SERVICE_NAME_MAX_LENGTH} characters)`;
+  // UTF-16 length is at least the character count: count code points only when it could matter.
+  const length = serviceName.length > SERVICE_NAME_MAX_LENGTH ? [...serviceName].length : serviceName.length;
+  if (length > SERVICE_NAME_MAX_LENGTH) return `service_name is ${length} characters long; the limit is ${SERVICE_NAME_MAX_LENGTH}`;
+  if (serviceName.includes('\0')) return 'service_name contains U+0000 (NUL), which PostgreSQL cannot store in text';
+  if (hasUnpairedSurrogate(serviceName)) return 'service_name contains an unpaired UTF-16 surrogate';
+  return undefined;
+}
+
+function describeChar(codePoint: number): string {
+  const hex = `U+${codePoint.toString(16).toUpperCase().padStart(4, '0')}`;
+  return codePoint >= 0x20 && codePoint !== 0x7f ? `${JSON.stringify(String.fromCodePoint(codePoint))} (${hex})` : hex;
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  const seconds = Math.round(ms / 1000);
+  if (seconds < 120) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  return seconds % 60 === 0 ? `${minutes} min` : `${minutes} min ${seconds % 60} s`;
+}

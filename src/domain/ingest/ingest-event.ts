@@ -1,0 +1,60 @@
+/**
+ * An event as received, in plain types (the transport passes the decoded
+ * protobuf message through as is: its shape matches).
+ */
+export interface IncomingEvent {
+  readonly eventId: string;
+  readonly timestamp: { readonly seconds: number; readonly nanos: number } | undefined;
+  readonly eventType: string;
+  readonly serviceName: string;
+  /** A google.protobuf.Struct, unwrapped to a plain object. */
+  readonly payload?: { readonly [key: string]: unknown } | undefined;
+  /** The same JSON object as text. */
+  readonly payloadJson?: string | undefined;
+}
+
+/** An event that passed validation, ready to be written. */
+export interface ValidEvent {
+  readonly eventId: string;
+  /** ISO 8601 in UTC with microseconds (PostgreSQL's precision), e.g. 2024-05-01T12:00:00.123456Z. */
+  readonly timestamp: string;
+  readonly eventType: string;
+  readonly serviceName: string;
+  /** A JSON object as text that PostgreSQL's jsonb accepts. */
+  readonly payloadJson: string;
+}
+
+/** An event that failed validation: not stored, reported with its index in the call. */
+export interface RejectedEvent {
+  readonly index: number;
+  readonly eventId: string;
+  readonly reason: string;
+}
+
+/** What an ingest call answers. accepted + duplicates + rejected = the events the call carried. */
+export interface IngestOutcome {
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly rejected: number;
+  /** The first rejected events, at most the configured number. */
+  readonly rejectedEvents: readonly RejectedEvent[];
+}
+
+/** Per-call facts a write needs. */
+export interface WriteOptions {
+  /** Aborted when the call is cancelled or past its deadline: an uncommitted batch is rolled back. */
+  readonly signal: AbortSignal;
+  /** The call's deadline (epoch milliseconds), bounding each statement. */
+  readonly deadline: number | undefined;
+}
+
+/** Where batches go (implemented in storage/): one transaction per batch. */
+export interface EventSink {
+  /**
+   * Stores the events of one batch for the tenant, committing before it
+   * resolves; the first write of a (tenant, event_id) wins. Resolves with how
+   * many events were newly stored; the rest were already there. The events'
+   * ids are unique within the batch.
+   */
+  write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<number>;
+}

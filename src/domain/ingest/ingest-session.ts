@@ -1,0 +1,232 @@
+import type { IngestSettings } from '../../config/load-config';
+import type { CallContext } from '../call-context';
+import type { RateLimiter, RateLimitStatus } from '../rate-limit/rate-limiter';
+import type { Tenant } from '../tenants/tenant';
+import { VaultError } from '../vault-error';
+import { EventBatch } from './event-batch';
+import type { EventValidator } from './event-validator';
+import type { EventSink, IncomingEvent, IngestOutcome, RejectedEvent } from './ingest-event';
+
+/** What a session reports as it goes, for metrics. */
+export interface IngestObserver {
+  eventsRejected(count: number): void;
+  batchWritten(events: number, inserted: number, seconds: number): void;
+}
+
+export interface IngestSessionDependencies {
+  readonly sink: EventSink;
+  readonly validator: EventValidator;
+  readonly limiter: RateLimiter;
+  readonly settings: Pick<IngestSettings, 'batchSize' | 'batchMaxBytes' | 'flushIntervalMs' | 'rejectedEventsListed'>;
+  /** RATE_LIMIT_STREAM_MAX_WAIT: how long a stream's message may wait for event tokens. */
+  readonly streamMaxWaitMs: number;
+  readonly observer?: IngestObserver;
+}
+
+export interface IngestSessionOptions {
+  /**
+   * A client stream is slowed when it outruns its events bucket: a message
+   * waits for tokens (up to the stream wait) before it is taken in. A unary
+   * call is refused at once instead.
+   */
+  readonly shaping: boolean;
+  /** Told the events bucket's status after every take (for the x-ratelimit-* metadata). */
+  readonly onRateLimit: (status: RateLimitStatus) => void;
+}
+
+/**
+ * One ingest call: takes messages of events, rate-limits them, validates each
+ * event, gathers the valid ones into batches and writes each batch in a
+ * transaction of its own, then answers the counts once every batch is
+ * committed.
+ *
+ * Memory is bounded by two batches: one being written while the next fills.
+ * When the next one is full before the write ends, accept() waits, and the
+ * caller stops reading the stream meanwhile (so HTTP/2 flow control pushes
+ * back on the client). A partly filled batch of a slow stream is written after
+ * the flush interval, so that events become visible while the stream goes on.
+ *
+ * Nothing is acknowledged before it is committed: a failed write fails the
+ * call, and batches not yet committed when the call fails or is cancelled are
+ * rolled back or dropped.
+ */
+export class IngestSession {
+  private readonly tenant: Tenant;
+  private readonly controller = new AbortController();
+  /** Aborted when the call is cancelled or past its deadline, or a write failed, or the session was abandoned. */
+  readonly signal: AbortSignal;
+  private batch: EventBatch;
+  private inFlight: Promise<void> | undefined;
+  private failure: unknown;
+  private timer: NodeJS.Timeout | undefined;
+  private flushDue = false;
+  private closed = false;
+  private nextIndex = 0;
+  private accepted = 0;
+  private duplicates = 0;
+  private rejected = 0;
+  private readonly rejectedEvents: RejectedEvent[] = [];
+
+  constructor(
+    private readonly ctx: CallContext,
+    private readonly deps: IngestSessionDependencies,
+    private readonly options: IngestSessionOptions,
+  ) {
+    if (!ctx.tenant) throw new Error('an ingest session needs an authenticated call');
+    this.tenant = ctx.tenant;
+    this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
+    this.batch = this.newBatch();
+  }
+
+  /** Takes in one message's events. Resolves when the caller may read the next message. */
+  async accept(events: readonly IncomingEvent[]): Promise<void> {
+    this.throwIfStopped();
+    if (events.length === 0) return;
+    await this.admit(events.length);
+    for (const event of events) {
+      const index = this.nextIndex++;
+      const valid = this.deps.validator.validate(event);
+      if (typeof valid === 'string') {
+        this.reject(index, event.eventId, valid);
+      } else if (!this.batch.add(valid)) {
+        this.duplicates++;
+      } else if (this.batch.isFull) {
+        await this.makeRoom();
+      }
+    }
+    if (!this.batch.isEmpty) this.armTimer();
+  }
+
+  /** Writes what is left and answers the counts once everything is committed. */
+  async finish(): Promise<IngestOutcome> {
+    this.clearTimer();
+    while (this.inFlight !== undefined || !this.batch.isEmpty) {
+      this.throwIfStopped();
+      if (this.inFlight !== undefined) await this.inFlight;
+      else this.startFlush();
+    }
+    this.throwIfStopped();
+    this.closed = true;
+    return { accepted: this.accepted, duplicates: this.duplicates, rejected: this.rejected, rejectedEvents: this.rejectedEvents };
+  }
+
+  /**
+   * Ends a call that failed: drops the batch being filled, rolls back a write
+   * in flight if it has not committed, and waits for it to settle (so that no
+   * work outlives the call).
+   */
+  async abandon(reason: unknown): Promise<void> {
+    this.closed = true;
+    this.clearTimer();
+    this.controller.abort(reason);
+    await this.inFlight;
+  }
+
+  /** The events rate limit: refuse what can never pass, wait (streams) or refuse (unary) what cannot pass yet. */
+  private async admit(count: number): Promise<void> {
+    const { limiter } = this.deps;
+    const burst = limiter.limitsFor(this.tenant).events.capacity;
+    if (count > burst) {
+      const description = `a message may carry at most ${burst} events (this tenant's event burst); this one carries ${count}: split it into smaller messages`;
+      throw new VaultError('INVALID_ARGUMENT', `events: ${description}`, { fieldViolations: [{ field: 'events', description }] });
+    }
+    const waitUntil = Date.now() + (this.options.shaping ? this.deps.streamMaxWaitMs : 0);
+    for (;;) {
+      const take = await limiter.take(this.tenant, 'events', count);
+      this.options.onRateLimit(take);
+      if (take.allowed) return;
+      if (Date.now() + take.retryAfterMs > waitUntil) throw limiter.throttled(this.tenant, take);
+      this.ctx.logger.debug({ events: count, waitMs: take.retryAfterMs }, 'stream outran its events rate limit: pausing it');
+      await sleep(take.retryAfterMs, this.signal);
+    }
+  }
+
+  private reject(index: number, eventId: string, reason: string): void {
+    this.rejected++;
+    this.deps.observer?.eventsRejected(1);
+    if (this.rejectedEvents.length < this.deps.settings.rejectedEventsListed) {
+      this.rejectedEvents.push({ index, eventId: eventId.slice(0, 128), reason });
+    }
+  }
+
+  /** Waits until the full batch has been handed to a write (at most one write runs at a time). */
+  private async makeRoom(): Promise<void> {
+    while (this.batch.isFull) {
+      if (this.inFlight !== undefined) await this.inFlight;
+      else this.startFlush();
+      this.throwIfStopped();
+    }
+  }
+
+  /** Starts writing the current batch; only called when no write is in flight. */
+  private startFlush(): void {
+    const batch = this.batch;
+    this.batch = this.newBatch();
+    this.clearTimer();
+    this.flushDue = false;
+    const startedAt = process.hrtime.bigint();
+    this.inFlight = this.deps.sink
+      .write(this.tenant.id, batch.events, { signal: this.signal, deadline: this.ctx.deadline })
+      .then(
+        (inserted) => {
+          this.accepted += inserted;
+          this.duplicates += batch.size - inserted;
+          this.deps.observer?.batchWritten(batch.size, inserted, Number(process.hrtime.bigint() - startedAt) / 1e9);
+        },
+        (error: unknown) => {
+          this.failure ??= error;
+          this.controller.abort(error);
+        },
+      )
+      .finally(() => {
+        this.inFlight = undefined;
+        if (this.flushDue && !this.closed && this.failure === undefined && !this.batch.isEmpty) this.startFlush();
+      });
+  }
+
+  private armTimer(): void {
+    if (this.timer !== undefined || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.closed || this.batch.isEmpty || this.failure !== undefined) return;
+      if (this.inFlight !== undefined) this.flushDue = true;
+      else this.startFlush();
+    }, this.deps.settings.flushIntervalMs);
+    // The call keeps the process busy, not this timer.
+    this.timer.unref();
+  }
+
+  private clearTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Throws why the session cannot go on: a failed write, a cancelled call, a passed deadline. */
+  private throwIfStopped(): void {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  private newBatch(): EventBatch {
+    return new EventBatch(this.deps.settings.batchSize, this.deps.settings.batchMaxBytes);
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,164 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { status } from '@grpc/grpc-js';
+import pg from 'pg';
+import pino from 'pino';
+import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
+import { TEST_SETTINGS } from '../support/test-postgres-provider';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
+import { createTenantWithKey, errorDetails, ingestStream, ingestUnary, makeEvent, storedEvents } from '../support/ingest-calls';
+
+const events = (count: number) => Array.from({ length: count }, () => makeEvent());
+
+describe('ingestion when the database stops mid-stream', () => {
+  let dataDir: string;
+  let cluster: EmbeddedCluster;
+  let server: TestServer;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tv-ingest-down-'));
+    cluster = await EmbeddedCluster.open({ dataDir, port: 0, logger: pino({ level: 'silent' }), settings: TEST_SETTINGS });
+    // Batches of 5 commit as the stream goes; the auth cache outlives the outage's first calls.
+    server = await startTestServer(cluster.url, { INGEST_BATCH_SIZE: '5', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' });
+    pool = new pg.Pool({ connectionString: cluster.url, max: 2 });
+    pool.on('error', () => undefined);
+  });
+
+  afterAll(async () => {
+    await pool.end();
+    await server.stop();
+    await cluster.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('when the database stops during a stream, then the call fails UNAVAILABLE with RetryInfo, the server lives, nothing unstored was acknowledged, and retrying after the restart completes it', async () => {
+    const { key, tenantId } = await createTenantWithKey(pool, 'outage');
+    const acknowledged = events(4);
+    expect((await ingestUnary(server.ingest, withKey(key), { events: acknowledged })).response?.accepted).toBe(4);
+
+    const first = events(5);
+    const second = events(5);
+    const result = await ingestStream(server.ingest, withKey(key), [{ events: first }, { events: second }], {
+      beforeEach: async (index) => {
+        if (index !== 1) return;
+        // The first message's batch is committed; then the database goes away.
+        await eventually(async () => expect((await storedEvents(pool, tenantId)).length).toBe(9));
+        await cluster.stop('immediate');
+      },
+    });
+    expect(result.error?.code).toBe(status.UNAVAILABLE);
+    expect(result.response).toBeUndefined();
+    expect(errorDetails(result.error!).retryDelayMs).toBeGreaterThan(0);
+
+    const whileDown = await ingestUnary(server.ingest, withKey(key), { events: events(1) });
+    expect(whileDown.error?.code).toBe(status.UNAVAILABLE);
+    expect(errorDetails(whileDown.error!).retryDelayMs).toBeGreaterThan(0);
+
+    await cluster.start();
+    // Every acknowledged event is there; retrying the failed call is safe and completes it.
+    const ids = new Set((await storedEvents(pool, tenantId)).map((row) => row.event_id));
+    for (const event of acknowledged) expect(ids.has(event.eventId)).toBe(true);
+    const retried = await eventually(async () => {
+      const retry = await ingestStream(server.ingest, withKey(key), [{ events: first }, { events: second }]);
+      expect(retry.error).toBeUndefined();
+      return retry.response!;
+    }, 20_000, 250);
+    expect(retried.accepted + retried.duplicates).toBe(10);
+    expect(retried.duplicates).toBe(5);
+    expect(await storedEvents(pool, tenantId)).toHaveLength(14);
+  });
+});
+
+describe('ingestion under database pressure', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  let key: string;
+  let tenantId: string;
+  let unblock: (() => Promise<void>) | undefined;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // One connection, no waiting line: a second writer is refused at once.
+    server = await startTestServer(db.url, { DB_POOL_MAX: '1', DB_POOL_MAX_WAITING: '0', AUTH_CACHE_TTL: '5s' });
+    ({ key, tenantId } = await createTenantWithKey(db.pool, 'pressure'));
+  });
+
+  afterEach(async () => {
+    await unblock?.();
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    await db.drop();
+  });
+
+  /** Blocks every merge into events until the returned function (or afterEach) is called. */
+  async function blockMerges(): Promise<() => Promise<void>> {
+    const locker = await db.pool.connect();
+    locker.on('error', () => undefined);
+    await locker.query('BEGIN');
+    await locker.query('LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE');
+    unblock = async () => {
+      unblock = undefined;
+      await locker.query('COMMIT').catch(() => undefined);
+      locker.release();
+    };
+    return unblock;
+  }
+
+  /** Waits until a merge of the server is waiting for the lock. */
+  async function mergeIsBlocked(): Promise<void> {
+    await eventually(async () => {
+      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'");
+      expect(waiting.rowCount).toBe(1);
+    });
+  }
+
+  test('when every pooled connection is busy and the waiting line is full, then a call gets UNAVAILABLE with RetryInfo at once', async () => {
+    await ingestUnary(server.ingest, withKey(key), { events: events(1) }); // caches the key
+    const release = await blockMerges();
+    const blocked = ingestUnary(server.ingest, withKey(key), { events: events(2) });
+    await mergeIsBlocked();
+    const refused = await ingestUnary(server.ingest, withKey(key), { events: events(2) });
+    expect(refused.error?.code).toBe(status.UNAVAILABLE);
+    expect(refused.error?.details).toContain('every database connection is busy');
+    expect(errorDetails(refused.error!).retryDelayMs).toBeGreaterThan(0);
+    await release();
+    expect((await blocked).response?.accepted).toBe(2);
+  });
+
+  test('when the deadline passes while a batch is being written, then the call ends DEADLINE_EXCEEDED and the batch is not stored', async () => {
+    await ingestUnary(server.ingest, withKey(key), { events: events(1) });
+    const release = await blockMerges();
+    const late = events(3);
+    const result = await ingestUnary(server.ingest, withKey(key), { events: late }, { deadline: Date.now() + 1500 });
+    expect(result.error?.code).toBe(status.DEADLINE_EXCEEDED);
+    await release();
+    await eventually(() => expect(server.logs.text).toMatch(/"code":"DEADLINE_EXCEEDED"[^\n]*IngestService\/Ingest|IngestService\/Ingest[^\n]*"code":"DEADLINE_EXCEEDED"/));
+    const ids = new Set((await storedEvents(db.pool, tenantId)).map((row) => row.event_id));
+    for (const event of late) expect(ids.has(event.eventId)).toBe(false);
+  });
+
+  test('when the client cancels while a batch is being written, then the batch is rolled back', async () => {
+    await ingestUnary(server.ingest, withKey(key), { events: events(1) });
+    const release = await blockMerges();
+    const cancelled = events(3);
+    const call = server.ingest.ingestStream(withKey(key), () => undefined);
+    call.on('error', () => undefined);
+    call.write({ events: cancelled });
+    call.end();
+    await mergeIsBlocked();
+    call.cancel();
+    // The blocked merge is cancelled in the database, so the call ends while the lock is still held.
+    await eventually(() => expect(server.logs.text).toMatch(/IngestService\/IngestStream[^\n]*"code":"CANCELLED"|"code":"CANCELLED"[^\n]*IngestService\/IngestStream/));
+    const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'");
+    expect(waiting.rowCount).toBe(0);
+    await release();
+    const ids = new Set((await storedEvents(db.pool, tenantId)).map((row) => row.event_id));
+    for (const event of cancelled) expect(ids.has(event.eventId)).toBe(false);
+    expect((await ingestUnary(server.ingest, withKey(key), { events: events(1) })).response?.accepted).toBe(1);
+  });
+});

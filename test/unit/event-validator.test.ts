@@ -1,0 +1,105 @@
+import { EventValidator } from '../../src/domain/ingest/event-validator';
+import { inspectJsonText, inspectJsonValue } from '../../src/domain/ingest/inspect-json';
+import type { IncomingEvent } from '../../src/domain/ingest/ingest-event';
+
+const NOW = Date.parse('2024-05-01T12:00:00Z');
+const validator = new EventValidator({ maxPayloadBytes: 1024, maxPayloadDepth: 5, maxFutureSkewMs: 600_000 }, () => NOW);
+
+const event = (overrides: Partial<IncomingEvent> = {}): IncomingEvent => ({
+  eventId: 'evt-1',
+  timestamp: { seconds: NOW / 1000 - 60, nanos: 987_654_321 },
+  eventType: 'log',
+  serviceName: 'checkout',
+  payloadJson: '{"a":1}',
+  ...overrides,
+});
+
+describe('EventValidator', () => {
+  test('when an event is valid, then it comes back ready to write, with the timestamp in microseconds and payload_json as sent', () => {
+    expect(validator.validate(event({ payloadJson: '{ "a" : 1.50 }' }))).toEqual({
+      eventId: 'evt-1',
+      timestamp: '2024-05-01T11:59:00.987654Z',
+      eventType: 'log',
+      serviceName: 'checkout',
+      payloadJson: '{ "a" : 1.50 }',
+    });
+  });
+
+  test('when an event has a Struct payload or none, then the payload becomes JSON text, {} for none', () => {
+    expect(validator.validate(event({ payloadJson: undefined, payload: { b: [true, null, 'x'] } }))).toMatchObject({ payloadJson: '{"b":[true,null,"x"]}' });
+    expect(validator.validate(event({ payloadJson: undefined }))).toMatchObject({ payloadJson: '{}' });
+  });
+
+  test.each<[string, Partial<IncomingEvent>, RegExp]>([
+    ['an empty event_id', { eventId: '' }, /^event_id is required \(1\.\.128 printable ASCII characters\)$/],
+    ['a 129-character event_id', { eventId: 'x'.repeat(129) }, /^event_id is 129 characters long; the limit is 128$/],
+    ['a tab in event_id', { eventId: 'a\tb' }, /^event_id must be printable ASCII \(U\+0020\.\.U\+007E\); character 1 is U\+0009$/],
+    ['a non-ASCII event_id', { eventId: 'ça' }, /character 0 is "ç" \(U\+00E7\)/],
+    ['no timestamp', { timestamp: undefined }, /^timestamp is required$/],
+    ['a timestamp 11 minutes ahead', { timestamp: { seconds: NOW / 1000 + 660, nanos: 0 } }, /^timestamp is 11 min ahead of the server clock; at most 10 min ahead is accepted$/],
+    ['a timestamp past year 9999', { timestamp: { seconds: 253_402_300_800, nanos: 0 } }, /between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z/],
+    ['nanos of a second or more', { timestamp: { seconds: 0, nanos: 1_000_000_000 } }, /nanos must be between 0 and 999999999/],
+    ['an upper-case event_type', { eventType: 'Log' }, /^event_type must be characters of \[a-z0-9_\.:-\]; character 0 is "L" \(U\+004C\)$/],
+    ['a 65-character event_type', { eventType: 'a'.repeat(65) }, /limit is 64/],
+    ['an empty service_name', { serviceName: '' }, /^service_name is required/],
+    ['a 129-character service_name', { serviceName: '\u{1F600}'.repeat(129) }, /^service_name is 129 characters long; the limit is 128$/],
+    ['NUL in service_name', { serviceName: 'a\u0000' }, /^service_name contains U\+0000 \(NUL\), which PostgreSQL cannot store in text$/],
+    ['both payload and payload_json', { payload: {}, payloadJson: '{}' }, /both set; they are a oneof/],
+    ['payload_json that is not JSON', { payloadJson: '{a:1}' }, /^payload_json is not valid JSON: /],
+    ['payload_json that is null', { payloadJson: 'null' }, /^payload_json must be a JSON object, not null$/],
+    ['payload_json that is a number', { payloadJson: '42' }, /not a number$/],
+    ['payload_json over the size limit', { payloadJson: JSON.stringify({ s: 'é'.repeat(600) }) }, /^payload_json is 1208 bytes; the limit is 1024 bytes$/],
+    ['a Struct over the size limit', { payloadJson: undefined, payload: { s: 'x'.repeat(1100) } }, /^payload is 1108 bytes as JSON; the limit is 1024 bytes$/],
+    ['a Struct with NaN', { payloadJson: undefined, payload: { n: Number.NaN } }, /NaN or infinite/],
+    ['a Struct nested too deep', { payloadJson: undefined, payload: { a: { b: { c: { d: { e: {} } } } } } }, /more than 5 levels deep/],
+  ])('when an event has %s, then it is rejected with a reason naming the rule', (_name, overrides, reason) => {
+    const result = validator.validate(event(overrides));
+    expect(typeof result).toBe('string');
+    expect(result).toMatch(reason);
+  });
+
+  test('when a timestamp is exactly at the allowed skew, then it is accepted', () => {
+    expect(typeof validator.validate(event({ timestamp: { seconds: NOW / 1000 + 600, nanos: 0 } })))
+      .toBe('object');
+  });
+});
+
+describe('inspectJsonText', () => {
+  test.each([
+    ['{}'],
+    ['{"a":"\\\\u0000 is an escaped backslash, then text"}'],
+    ['{"emoji":"\\ud83d\\ude00","e":"\\u00e9"}'],
+    ['{"n":[0,-1,1.5,1e10,-2.5E-3,1e131071,1e-16383]}'],
+    ['{"a":[[[[1]]]]}'],
+    ['{"s":"[[[[[[[[[[ not nesting ]]]]]]]]]]"}'],
+  ])('when the text is %s, then it is storable', (text) => {
+    expect(inspectJsonText(text, 5)).toBeUndefined();
+  });
+
+  test.each([
+    ['{"a":"\\u0000"}', /U\+0000/],
+    ['{"\\u0000":1}', /U\+0000/],
+    ['{"a":"\\ud800"}', /unpaired/],
+    ['{"a":"\\ud800\\u0041"}', /unpaired/],
+    ['{"a":"\\udc00"}', /unpaired/],
+    ['{"a":1e131072}', /numeric/],
+    ['{"a":12345e131068}', /numeric/],
+    ['{"a":1e-16384}', /numeric/],
+    ['{"a":0.1e-16383}', /numeric/],
+    ['{"a":1e9999999999}', /numeric/],
+    ['{"a":[[[[[1]]]]]}', /more than 5 levels/],
+  ])('when the text is %s, then it is refused', (text, reason) => {
+    expect(inspectJsonText(text, 5)).toMatch(reason);
+  });
+});
+
+describe('inspectJsonValue', () => {
+  test('when a value holds an unpaired surrogate, then it is refused, and a paired one passes', () => {
+    expect(inspectJsonValue({ s: 'a\ud800b' }, 5)).toMatch(/unpaired/);
+    expect(inspectJsonValue({ s: '\u{1F600}' }, 5)).toBeUndefined();
+  });
+
+  test('when a value holds undefined (a Value with no kind), then it is refused', () => {
+    expect(inspectJsonValue({ s: undefined }, 5)).toMatch(/no kind/);
+  });
+});
