@@ -14,6 +14,7 @@ import type { TokenBucketStore } from './domain/rate-limit/token-bucket-store';
 import { AdminService, type CreatedApiKey } from './domain/tenants/admin-service';
 import type { Logger } from './observability/create-logger';
 import { createMetrics, type Metrics } from './observability/create-metrics';
+import { ingestMetricsObserver } from './observability/ingest-metrics-observer';
 import { createQueryMetrics } from './observability/create-query-metrics';
 import { ApiKeyRepository } from './storage/api-key-repository';
 import { createPool } from './storage/create-pool';
@@ -23,6 +24,7 @@ import { EventWriter } from './storage/event-writer';
 import { openDatabase, type Database } from './storage/open-database';
 import { runMigrations } from './storage/run-migrations';
 import { RedisTokenBucketStore } from './storage/redis-token-bucket-store';
+import { TenantActivity } from './storage/tenant-activity';
 import { TenantRepository } from './storage/tenant-repository';
 import { CURSOR_SIGNING_KEY, VaultSecretRepository } from './storage/vault-secret-repository';
 import { AdmissionChain } from './transport/grpc/admission-chain';
@@ -73,16 +75,29 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
 
     const apiKeys = new ApiKeyRepository(pool);
     const admin = new AdminService(new TenantRepository(pool), apiKeys);
-    const authenticator = new Authenticator(apiKeys, config.auth);
     const firstRunKey = database.embedded ? await admin.ensureDemoTenant() : undefined;
 
     const metrics = createMetrics(config.metrics);
+    const authenticator = new Authenticator(
+      {
+        findByHash: async (hash) => {
+          const started = process.hrtime.bigint();
+          try {
+            return await apiKeys.findByHash(hash);
+          } finally {
+            metrics.dbQuerySeconds.observe({ operation: 'auth_lookup' }, Number(process.hrtime.bigint() - started) / 1e9);
+          }
+        },
+      },
+      config.auth,
+    );
     // Cursors must verify on every instance: the key is configured, or the one
     // the migrations stored in the (shared) primary database.
     const cursorKey = config.query.cursorSecret !== undefined ? Buffer.from(config.query.cursorSecret, 'utf8') : await new VaultSecretRepository(pool).get(CURSOR_SIGNING_KEY);
     // QueryService reads only from the read pool (the replica's when DATABASE_READ_URL is set).
     const queries = new QueryService(new EventQueryRepository(readPool, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds)), new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
     const health = new HealthStatusService(HEALTH_SERVICES);
+    const activity = new TenantActivity(pool, logger, { touchIntervalMs: 60_000, countCacheMs: 15_000 });
     const rateLimitStore = await createRateLimitStore(config, logger, metrics);
     cleanup.push(() => rateLimitStore.close());
     const limiter = new RateLimiter(rateLimitStore, config.rateLimit);
@@ -92,15 +107,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
       limiter,
       settings: config.ingest,
       streamMaxWaitMs: config.rateLimit.streamMaxWaitMs,
-      observer: {
-        eventsRejected: (count) => metrics.ingestEvents.inc({ result: 'rejected' }, count),
-        batchWritten: (events, inserted, seconds) => {
-          metrics.ingestEvents.inc({ result: 'accepted' }, inserted);
-          metrics.ingestEvents.inc({ result: 'duplicate' }, events - inserted);
-          metrics.ingestBatchEvents.observe(events);
-          metrics.dbQuerySeconds.observe({ operation: 'ingest_flush' }, seconds);
-        },
-      },
+      observer: ingestMetricsObserver(metrics, (tenant) => activity.seen(tenant.id)),
     });
     const authentication = new ApiKeyAdmission(authenticator);
     const onFinish = (ctx: CallContext, outcome: CallOutcome): void => {
@@ -151,6 +158,12 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
           metrics.dbPoolConnections.set({ pool: name, state: 'waiting' }, gaugePool.waitingCount);
         }
         metrics.databaseUp.set({ database: 'primary' }, primaryProbe.reachable ? 1 : 0);
+        if (primaryProbe.reachable) {
+          await activity.activeLast24h().then(
+            (active) => metrics.activeTenants.set(active),
+            (error: unknown) => logger.warn({ err: error }, 'counting active tenants failed'),
+          );
+        }
         metrics.databaseUp.set({ database: 'read' }, readProbe.reachable ? 1 : 0);
       },
       logger,

@@ -2,8 +2,9 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import type { EventSink, ValidEvent, WriteOptions } from '../domain/ingest/ingest-event';
+import type { EventSink, StoredGroup, ValidEvent, WriteOptions, WriteResult } from '../domain/ingest/ingest-event';
 import { VaultError } from '../domain/vault-error';
+import { withSpan } from '../observability/with-span';
 import { COPY_COLUMNS, encodeCopyChunks } from './encode-copy-text';
 import { mapPgError } from './map-pg-error';
 
@@ -27,9 +28,13 @@ const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')}) FROM
  * carrying the same ids (a client retrying while its first attempt still
  * runs) take the unique index's locks in the same order and cannot deadlock.
  */
-const MERGE = `INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
-SELECT $1::uuid, event_id, ts, event_type, service_name, payload FROM ingest_staging ORDER BY event_id
-ON CONFLICT (tenant_id, event_id) DO NOTHING`;
+const MERGE = `WITH inserted AS (
+  INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
+  SELECT $1::uuid, event_id, ts, event_type, service_name, payload FROM ingest_staging ORDER BY event_id
+  ON CONFLICT (tenant_id, event_id) DO NOTHING
+  RETURNING event_type, service_name
+)
+SELECT event_type, service_name, count(*)::int AS stored FROM inserted GROUP BY event_type, service_name`;
 
 export interface EventWriterOptions {
   /** INGEST_STATEMENT_TIMEOUT: the longest each statement may run when the call's deadline allows more. */
@@ -42,7 +47,8 @@ export interface EventWriterOptions {
 /**
  * Writes batches of events: COPY (text format, in large chunks) into a TEMP
  * staging table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING into
- * events, in one transaction per batch. Every statement is bounded by the
+ * events, in one transaction per batch; the merge also counts what it stored
+ * by event type and service (a handful of rows), for the metrics. Every statement is bounded by the
  * call's deadline (a passed deadline is DEADLINE_EXCEEDED). When the call is
  * cancelled mid-write, the running statement is cancelled in the database
  * (pg_cancel_backend) and the batch rolled back, unless COMMIT was already
@@ -61,8 +67,16 @@ export class EventWriter implements EventSink {
     this.now = options.now ?? Date.now;
   }
 
-  async write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<number> {
-    if (events.length === 0) return 0;
+  write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
+    return withSpan('ingest.flush', { 'vault.ingest.batch_size': events.length }, async (span) => {
+      const result = await this.writeBatch(tenantId, events, options);
+      span.setAttributes({ 'vault.ingest.accepted': result.inserted, 'vault.ingest.duplicates': events.length - result.inserted });
+      return result;
+    });
+  }
+
+  private async writeBatch(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
+    if (events.length === 0) return { inserted: 0, stored: [] };
     const chunks = encodeCopyChunks(events);
     options.signal.throwIfAborted();
     let client: pg.PoolClient;
@@ -91,7 +105,7 @@ export class EventWriter implements EventSink {
       inTransaction = true;
       options.signal.addEventListener('abort', onAbort, { once: true });
       await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_INTO_STAGING)));
-      const merged = await client.query(MERGE, [tenantId]);
+      const merged = await client.query<{ event_type: string; service_name: string; stored: number }>(MERGE, [tenantId]);
       options.signal.removeEventListener('abort', onAbort);
       if (options.signal.aborted) {
         await client.query('ROLLBACK');
@@ -100,7 +114,8 @@ export class EventWriter implements EventSink {
       }
       await client.query('COMMIT');
       inTransaction = false;
-      return merged.rowCount ?? 0;
+      const stored: StoredGroup[] = merged.rows.map((row) => ({ eventType: row.event_type, serviceName: row.service_name, count: row.stored }));
+      return { inserted: stored.reduce((sum, group) => sum + group.count, 0), stored };
     } catch (error) {
       // Whatever failed inside the transaction (or failed in the database)
       // leaves the session in an unknown state: the connection is discarded.

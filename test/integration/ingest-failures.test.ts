@@ -112,7 +112,7 @@ describe('ingestion under database pressure', () => {
   /** Waits until a merge of the server is waiting for the lock. */
   async function mergeIsBlocked(): Promise<void> {
     await eventually(async () => {
-      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'");
+      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
       expect(waiting.rowCount).toBe(1);
     });
   }
@@ -154,7 +154,7 @@ describe('ingestion under database pressure', () => {
     call.cancel();
     // The blocked merge is cancelled in the database, so the call ends while the lock is still held.
     await eventually(() => expect(server.logs.text).toMatch(/IngestService\/IngestStream[^\n]*"code":"CANCELLED"|"code":"CANCELLED"[^\n]*IngestService\/IngestStream/));
-    const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO events%'");
+    const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
     expect(waiting.rowCount).toBe(0);
     await release();
     const ids = new Set((await storedEvents(db.pool, tenantId)).map((row) => row.event_id));

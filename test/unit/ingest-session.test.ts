@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { CallContext } from '../../src/domain/call-context';
 import { EventValidator } from '../../src/domain/ingest/event-validator';
-import type { EventSink, IncomingEvent, ValidEvent } from '../../src/domain/ingest/ingest-event';
+import type { EventSink, IncomingEvent, ValidEvent, WriteResult } from '../../src/domain/ingest/ingest-event';
 import { IngestSession } from '../../src/domain/ingest/ingest-session';
 import { MemoryTokenBucketStore } from '../../src/domain/rate-limit/memory-token-bucket-store';
 import { RateLimiter } from '../../src/domain/rate-limit/rate-limiter';
@@ -13,10 +13,10 @@ class ManualSink implements EventSink {
   inFlight = 0;
   maxInFlight = 0;
 
-  write(_tenantId: string, events: readonly ValidEvent[]): Promise<number> {
+  write(_tenantId: string, events: readonly ValidEvent[]): Promise<WriteResult> {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<WriteResult>((resolve, reject) => {
       const settle = (): void => {
         this.inFlight--;
       };
@@ -24,7 +24,7 @@ class ManualSink implements EventSink {
         ids: events.map((event) => event.eventId),
         resolve: (inserted) => {
           settle();
-          resolve(inserted);
+          resolve({ inserted, stored: [] });
         },
         reject: (error) => {
           settle();

@@ -48,13 +48,27 @@ export interface WriteOptions {
   readonly deadline: number | undefined;
 }
 
+/** How many events of one type and service a write newly stored. */
+export interface StoredGroup {
+  readonly eventType: string;
+  readonly serviceName: string;
+  readonly count: number;
+}
+
+/** What one committed batch did. */
+export interface WriteResult {
+  /** Events newly stored; the rest of the batch was already there. */
+  readonly inserted: number;
+  /** The newly stored events by type and service (their counts add up to `inserted`). */
+  readonly stored: readonly StoredGroup[];
+}
+
 /** Where batches go (implemented in storage/): one transaction per batch. */
 export interface EventSink {
   /**
    * Stores the events of one batch for the tenant, committing before it
-   * resolves; the first write of a (tenant, event_id) wins. Resolves with how
-   * many events were newly stored; the rest were already there. The events'
-   * ids are unique within the batch.
+   * resolves; the first write of a (tenant, event_id) wins. The events' ids
+   * are unique within the batch.
    */
-  write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<number>;
+  write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult>;
 }

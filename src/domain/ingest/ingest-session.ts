@@ -5,12 +5,20 @@ import type { Tenant } from '../tenants/tenant';
 import { VaultError } from '../vault-error';
 import { EventBatch } from './event-batch';
 import type { EventValidator } from './event-validator';
-import type { EventSink, IncomingEvent, IngestOutcome, RejectedEvent } from './ingest-event';
+import type { EventSink, IncomingEvent, IngestOutcome, RejectedEvent, WriteResult } from './ingest-event';
 
-/** What a session reports as it goes, for metrics. */
+/** A batch that was committed, as reported to the observer. */
+export interface WrittenBatch extends WriteResult {
+  /** Events in the batch (inserted + duplicates). */
+  readonly events: number;
+  /** COPY + merge + commit, in seconds. */
+  readonly seconds: number;
+}
+
+/** What a session reports as it goes, for metrics and tenant activity. */
 export interface IngestObserver {
-  eventsRejected(count: number): void;
-  batchWritten(events: number, inserted: number, seconds: number): void;
+  eventsRejected(tenant: Tenant, count: number): void;
+  batchWritten(tenant: Tenant, batch: WrittenBatch): void;
 }
 
 export interface IngestSessionDependencies {
@@ -143,7 +151,7 @@ export class IngestSession {
 
   private reject(index: number, eventId: string, reason: string): void {
     this.rejected++;
-    this.deps.observer?.eventsRejected(1);
+    this.deps.observer?.eventsRejected(this.tenant, 1);
     if (this.rejectedEvents.length < this.deps.settings.rejectedEventsListed) {
       this.rejectedEvents.push({ index, eventId: eventId.slice(0, 128), reason });
     }
@@ -168,10 +176,10 @@ export class IngestSession {
     this.inFlight = this.deps.sink
       .write(this.tenant.id, batch.events, { signal: this.signal, deadline: this.ctx.deadline })
       .then(
-        (inserted) => {
-          this.accepted += inserted;
-          this.duplicates += batch.size - inserted;
-          this.deps.observer?.batchWritten(batch.size, inserted, Number(process.hrtime.bigint() - startedAt) / 1e9);
+        (result) => {
+          this.accepted += result.inserted;
+          this.duplicates += batch.size - result.inserted;
+          this.deps.observer?.batchWritten(this.tenant, { ...result, events: batch.size, seconds: Number(process.hrtime.bigint() - startedAt) / 1e9 });
         },
         (error: unknown) => {
           this.failure ??= error;
