@@ -13,6 +13,7 @@ export function ingestMetricsObserver(metrics: Metrics, seen: (tenant: Tenant) =
     metrics.tenantLabel ? { result, tenant: metrics.tenantLabel.value(tenant.name) } : { result };
   return {
     eventsRejected: (tenant, count) => metrics.ingestEvents.inc(labels(tenant, 'rejected'), count),
+    duplicatesInBatch: (tenant, count) => metrics.ingestEvents.inc(labels(tenant, 'duplicate'), count),
     batchWritten: (tenant, batch) => {
       metrics.ingestEvents.inc(labels(tenant, 'accepted'), batch.inserted);
       metrics.ingestEvents.inc(labels(tenant, 'duplicate'), batch.events - batch.inserted);

@@ -18,6 +18,11 @@ export interface WrittenBatch extends WriteResult {
 /** What a session reports as it goes, for metrics and tenant activity. */
 export interface IngestObserver {
   eventsRejected(tenant: Tenant, count: number): void;
+  /**
+   * Copies of an event id already in the batch being filled: duplicates of
+   * this call that never reach the database, so no batch reports them.
+   */
+  duplicatesInBatch(tenant: Tenant, count: number): void;
   batchWritten(tenant: Tenant, batch: WrittenBatch): void;
 }
 
@@ -98,6 +103,7 @@ export class IngestSession {
         this.reject(index, event.eventId, valid);
       } else if (!this.batch.add(valid)) {
         this.duplicates++;
+        this.deps.observer?.duplicatesInBatch(this.tenant, 1);
       } else if (this.batch.isFull) {
         await this.makeRoom();
       }
