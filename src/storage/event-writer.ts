@@ -10,9 +10,11 @@ import { mapPgError } from './map-pg-error';
 
 /**
  * The staging table, one per connection (TEMP), emptied by every commit.
- * payload is jsonb already so that COPY parses each payload once.
+ * payload is jsonb already so that COPY parses each payload once. (This and
+ * the two statements below are exported for the benchmark's PostgreSQL
+ * ceiling, which must run exactly the server's statements.)
  */
-const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+export const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
   event_id text COLLATE "C" NOT NULL,
   ts timestamptz NOT NULL,
   event_type text COLLATE "C" NOT NULL,
@@ -20,7 +22,7 @@ const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
   payload jsonb NOT NULL
 ) ON COMMIT DELETE ROWS`;
 
-const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
+export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 
 /**
  * The merge. The first write of a (tenant, event_id) wins; rows already
@@ -28,7 +30,7 @@ const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')}) FROM
  * carrying the same ids (a client retrying while its first attempt still
  * runs) take the unique index's locks in the same order and cannot deadlock.
  */
-const MERGE = `WITH inserted AS (
+export const MERGE = `WITH inserted AS (
   INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
   SELECT $1::uuid, event_id, ts, event_type, service_name, payload FROM ingest_staging ORDER BY event_id
   ON CONFLICT (tenant_id, event_id) DO NOTHING

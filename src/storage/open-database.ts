@@ -26,6 +26,12 @@ export interface OpenDatabaseOptions {
   readonly embeddedSettings?: Readonly<Record<string, string>>;
 }
 
+/**
+ * The settings the embedded PostgreSQL runs with (`postgres -c`), beyond
+ * initdb's defaults. Exported so that the benchmark measures the same server.
+ */
+export const EMBEDDED_POSTGRES_SETTINGS: Readonly<Record<string, string>> = {};
+
 /** Opens the configured database, starting the embedded cluster when DATABASE_URL is unset. */
 export async function openDatabase(config: Config, logger: Logger, options: OpenDatabaseOptions): Promise<Database> {
   const { url, readUrl } = config.database;
@@ -37,7 +43,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     dataDir: config.database.dataDir,
     port: config.database.embeddedPort,
     logger,
-    ...(options.embeddedSettings ? { settings: options.embeddedSettings } : {}),
+    settings: { ...EMBEDDED_POSTGRES_SETTINGS, ...options.embeddedSettings },
   });
   const stopOnClose = options.role === 'owner' || !embedded.adopted;
   return {
