@@ -1,6 +1,7 @@
 import { status as grpcStatus, type Server } from '@grpc/grpc-js';
 import type pg from 'pg';
 import type { Config } from './config/load-config';
+import { AUTH_FAILURE_LIMIT_REASON, AuthFailureLimiter } from './domain/auth/auth-failure-limiter';
 import { Authenticator } from './domain/auth/authenticator';
 import { CursorCodec } from './domain/query/cursor-codec';
 import { QueryService } from './domain/query/query-service';
@@ -98,9 +99,9 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     const queries = new QueryService(new EventQueryRepository(readPool, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds)), new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
     const health = new HealthStatusService(HEALTH_SERVICES);
     const activity = new TenantActivity(pool, logger, { touchIntervalMs: 60_000, countCacheMs: 15_000 });
-    const rateLimitStore = await createRateLimitStore(config, logger, metrics);
-    cleanup.push(() => rateLimitStore.close());
-    const limiter = new RateLimiter(rateLimitStore, config.rateLimit);
+    const rateLimitStores = await createRateLimitStores(config, logger, metrics);
+    cleanup.push(() => rateLimitStores.close());
+    const limiter = new RateLimiter(rateLimitStores.tenants, config.rateLimit);
     const ingestor = new EventIngestor({
       sink: new EventWriter(pool, { statementTimeoutMs: config.ingest.statementTimeoutMs, cancelTimeoutMs: config.database.pool.connectionTimeoutMs }),
       validator: new EventValidator(config.ingest),
@@ -109,13 +110,17 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
       streamMaxWaitMs: config.rateLimit.streamMaxWaitMs,
       observer: ingestMetricsObserver(metrics, (tenant) => activity.seen(tenant.id)),
     });
-    const authentication = new ApiKeyAdmission(authenticator);
+    const authentication = new ApiKeyAdmission(authenticator, {
+      failures: new AuthFailureLimiter(rateLimitStores.addresses, config.auth.failureLimit),
+      peerHeader: config.auth.failureLimit.peerHeader,
+    });
     const onFinish = (ctx: CallContext, outcome: CallOutcome): void => {
       const [service = '', method = ''] = ctx.method.split('/');
       const labels = { grpc_service: service, grpc_method: method, grpc_code: grpcStatus[outcome.code] };
       metrics.grpcHandled.inc(labels);
       metrics.grpcHandlingSeconds.observe(labels, outcome.durationSeconds);
-      if (outcome.code === grpcStatus.UNAUTHENTICATED) metrics.authFailures.inc();
+      if (outcome.code === grpcStatus.UNAUTHENTICATED) metrics.authFailures.inc({ outcome: 'unauthenticated' });
+      if (outcome.reason === AUTH_FAILURE_LIMIT_REASON) metrics.authFailures.inc({ outcome: 'throttled' });
       if (outcome.reason === rateLimitReason('calls')) metrics.rateLimitRejections.inc({ bucket: 'calls', grpc_service: service });
       if (outcome.reason === rateLimitReason('events')) metrics.rateLimitRejections.inc({ bucket: 'events', grpc_service: service });
     };
@@ -195,21 +200,37 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
   }
 }
 
+/** Where the token buckets live: tenants' rate limits, and client addresses' failed authentications. */
+interface RateLimitStores {
+  readonly tenants: TokenBucketStore;
+  readonly addresses: TokenBucketStore;
+  close(): Promise<void>;
+}
+
 /**
  * Process memory without REDIS_URL; with it, Redis shared by every instance,
  * failing open to process memory while Redis is unavailable (see
  * FailoverTokenBucketStore). Start-up waits briefly for Redis but never
- * fails for it.
+ * fails for it. Addresses' buckets have process memory of their own, capped
+ * (clients choose their addresses, not their tenants).
  */
-async function createRateLimitStore(config: Config, logger: Logger, metrics: Metrics): Promise<TokenBucketStore> {
+async function createRateLimitStores(config: Config, logger: Logger, metrics: Metrics): Promise<RateLimitStores> {
   const local = new MemoryTokenBucketStore();
-  if (config.redisUrl === undefined) return local;
+  const addressesLocal = new MemoryTokenBucketStore({ maxEntries: config.auth.failureLimit.maxAddresses });
+  const stores = (tenants: TokenBucketStore, addresses: TokenBucketStore): RateLimitStores => ({
+    tenants,
+    addresses,
+    close: async () => {
+      await Promise.all([tenants.close(), addresses.close()]);
+    },
+  });
+  if (config.redisUrl === undefined) return stores(local, addressesLocal);
   const { redisTimeoutMs, redisRetryIntervalMs } = config.rateLimit;
   const redis = new RedisTokenBucketStore(config.redisUrl, { commandTimeoutMs: redisTimeoutMs, logger });
   metrics.rateLimitDegraded.set(0);
   const connected = await redis.waitUntilConnected(Math.max(1000, redisTimeoutMs));
   if (!connected) logger.warn('REDIS_URL is set but Redis does not answer yet: rate limits are per instance until it does');
-  return new FailoverTokenBucketStore(redis, local, {
+  const tenants = new FailoverTokenBucketStore(redis, local, {
     initiallyDegraded: !connected,
     timeoutMs: redisTimeoutMs,
     retryIntervalMs: redisRetryIntervalMs,
@@ -217,6 +238,7 @@ async function createRateLimitStore(config: Config, logger: Logger, metrics: Met
     onDegradedChange: (degraded) => metrics.rateLimitDegraded.set(degraded ? 1 : 0),
     onLocalTake: () => metrics.rateLimitLocalTakes.inc(),
   });
+  return stores(tenants, tenants.alongside(addressesLocal));
 }
 
 /** tryShutdown refuses new calls and waits for in-flight ones; past the grace period they are cancelled. */

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 const RUNTIME_LABEL_VALUES = {
   result: ['accepted', 'duplicate', 'rejected'],
   bucket: ['calls', 'events'],
+  outcome: ['unauthenticated', 'throttled'],
   operation: ['ingest_flush', 'read_page', 'aggregate', 'auth_lookup'],
   pool: ['primary', 'read'],
   state: ['max', 'total', 'idle', 'waiting'],

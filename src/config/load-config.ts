@@ -98,6 +98,7 @@ export interface Config {
     readonly cacheTtlMs: number;
     /** AUTH_CACHE_MAX_ENTRIES: most cached key lookups per instance. */
     readonly cacheMaxEntries: number;
+    readonly failureLimit: AuthFailureSettings;
   };
   readonly log: {
     readonly level: LogLevel;
@@ -114,6 +115,31 @@ export interface Config {
   /** HEALTH_CHECK_INTERVAL: how often the database is probed for health and readiness. */
   readonly healthCheckIntervalMs: number;
   readonly query: QuerySettings;
+}
+
+/** The budget of failed authentications per client address (the AUTH_FAILURE* variables). */
+export interface AuthFailureSettings {
+  /** AUTH_FAILURES_PER_MINUTE: how fast an address's budget refills; 0 = no limit. */
+  readonly perMinute: number;
+  /** AUTH_FAILURE_BURST: an address's budget when full (failures in a row). */
+  readonly burst: number;
+  /** AUTH_FAILURE_MAX_ADDRESSES: most addresses whose budget is kept in process memory (least recently used go first). */
+  readonly maxAddresses: number;
+  /** AUTH_FAILURE_PEER_HEADER: metadata key in which a trusted proxy passes the client's address; undefined = the transport peer. */
+  readonly peerHeader: string | undefined;
+}
+
+function readAuthFailureSettings(read: EnvReader): AuthFailureSettings {
+  const peerHeader = read.optionalString('AUTH_FAILURE_PEER_HEADER')?.toLowerCase();
+  if (peerHeader !== undefined && (!/^[0-9a-z_.-]+$/.test(peerHeader) || peerHeader.endsWith('-bin'))) {
+    read.problem(`AUTH_FAILURE_PEER_HEADER must be a metadata key such as x-forwarded-for (letters, digits, "_", ".", "-"; not a -bin key) (got "${peerHeader}")`);
+  }
+  return {
+    perMinute: read.integer('AUTH_FAILURES_PER_MINUTE', 60, { min: 0, max: 1_000_000 }),
+    burst: read.integer('AUTH_FAILURE_BURST', 60, { min: 1, max: 1_000_000 }),
+    maxAddresses: read.integer('AUTH_FAILURE_MAX_ADDRESSES', 100_000, { min: 1, max: 10_000_000 }),
+    peerHeader,
+  };
 }
 
 /** PEM files for TLS on the gRPC port. */
@@ -242,6 +268,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     auth: {
       cacheTtlMs: read.durationMs('AUTH_CACHE_TTL', 2000, { min: 0, max: 5000 }),
       cacheMaxEntries: read.integer('AUTH_CACHE_MAX_ENTRIES', 10_000, { min: 1, max: 10_000_000 }),
+      failureLimit: readAuthFailureSettings(read),
     },
     log: {
       level: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),

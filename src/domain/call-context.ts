@@ -16,6 +16,12 @@ export interface CallContext {
   readonly deadline: number | undefined;
   /** Aborted when the client cancels or the deadline passes; the reason is a VaultError. */
   readonly signal: AbortSignal;
+  /**
+   * The client's transport address as gRPC reports it (`127.0.0.1:52114`);
+   * set by the call pipeline for every call (optional only for contexts made
+   * outside it, in tests).
+   */
+  readonly peer?: string;
   /** The caller's tenant, set by authentication. */
   tenant: Tenant | undefined;
 }

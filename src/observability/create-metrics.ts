@@ -53,8 +53,12 @@ export interface Metrics {
   readonly ingestBatchEvents: Histogram;
   /** Calls refused by a rate limit, by bucket and service. */
   readonly rateLimitRejections: Counter<'bucket' | 'grpc_service'>;
-  /** Calls refused for a missing or bad API key. */
-  readonly authFailures: Counter;
+  /**
+   * Failed authentications by outcome: `unauthenticated` (a missing or bad API
+   * key), `throttled` (refused before the key was checked: the client's
+   * address failed too often).
+   */
+  readonly authFailures: Counter<'outcome'>;
   /** Time of each database operation, by operation. */
   readonly dbQuerySeconds: Histogram<'operation'>;
   /** Pool connections by pool (primary, read) and state (total, idle, waiting). */
@@ -124,11 +128,15 @@ export function createMetrics(options: MetricsOptions): Metrics {
       labelNames: ['bucket', 'grpc_service'],
       registers,
     }),
-    authFailures: new Counter({
-      name: 'telemetry_vault_auth_failures_total',
-      help: 'Calls refused with UNAUTHENTICATED (missing, unknown, revoked or expired API key)',
-      registers,
-    }),
+    authFailures: withZeroes(
+      new Counter({
+        name: 'telemetry_vault_auth_failures_total',
+        help: 'Failed authentications, by outcome: unauthenticated (UNAUTHENTICATED: missing, unknown, revoked or expired API key), throttled (RESOURCE_EXHAUSTED before the key was checked: the address failed too often)',
+        labelNames: ['outcome'],
+        registers,
+      }),
+      [{ outcome: 'unauthenticated' }, { outcome: 'throttled' }],
+    ),
     dbQuerySeconds: new Histogram({
       name: 'telemetry_vault_db_query_seconds',
       help: 'Duration of database operations, by operation',
@@ -164,4 +172,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
       registers,
     }),
   };
+}
+
+/** Starts the counter's series for `labelSets` at 0, so that rate() sees the first increment. */
+function withZeroes<T extends string>(counter: Counter<T>, labelSets: Partial<Record<T, string>>[]): Counter<T> {
+  for (const labels of labelSets) counter.inc(labels, 0);
+  return counter;
 }

@@ -5,7 +5,8 @@ import type { Logger } from '../observability/create-logger';
 
 /**
  * One take, atomically, on a hash {tokens, ts}: the same arithmetic as
- * takeTokens() in the domain, on Redis's clock (so that instances with skewed
+ * takeTokens() in the domain (a negative count gives tokens back, up to the
+ * capacity), on Redis's clock (so that instances with skewed
  * clocks agree). A full bucket is deleted and a partial one expires when it
  * would be full again: idle tenants cost no memory. Returns
  * {allowed, whole tokens left, retry after ms, full again at ms}.
@@ -25,7 +26,7 @@ end
 local allowed = 0
 local retry_after = 0
 if count <= tokens then
-  tokens = tokens - count
+  tokens = math.min(capacity, tokens - count)
   allowed = 1
 else
   retry_after = math.ceil((count - tokens) / per_ms)

@@ -194,3 +194,29 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('loadConfig: the AUTH_FAILURE* variables', () => {
+  test('when nothing is set, then 60 failures per minute with a burst of 60, 100 000 addresses, the transport peer', () => {
+    expect(loadConfig({}).auth.failureLimit).toEqual({ perMinute: 60, burst: 60, maxAddresses: 100_000, peerHeader: undefined });
+  });
+
+  test('when they are set, then they apply (0 per minute turns the limit off; the header is lower-cased)', () => {
+    expect(loadConfig({ AUTH_FAILURES_PER_MINUTE: '0', AUTH_FAILURE_BURST: '3', AUTH_FAILURE_MAX_ADDRESSES: '50', AUTH_FAILURE_PEER_HEADER: 'X-Forwarded-For' }).auth.failureLimit).toEqual({
+      perMinute: 0,
+      burst: 3,
+      maxAddresses: 50,
+      peerHeader: 'x-forwarded-for',
+    });
+  });
+
+  test('when they are out of range or malformed, then each problem names its variable', () => {
+    const problems = problemsOf({ AUTH_FAILURES_PER_MINUTE: '-1', AUTH_FAILURE_BURST: '0', AUTH_FAILURE_MAX_ADDRESSES: 'lots', AUTH_FAILURE_PEER_HEADER: 'x forwarded' });
+    expect(problems).toEqual([
+      expect.stringContaining('AUTH_FAILURE_PEER_HEADER must be a metadata key'),
+      'AUTH_FAILURES_PER_MINUTE must be between 0 and 1000000 (got "-1")',
+      'AUTH_FAILURE_BURST must be between 1 and 1000000 (got "0")',
+      'AUTH_FAILURE_MAX_ADDRESSES must be an integer between 1 and 10000000 (got "lots")',
+    ]);
+    expect(problemsOf({ AUTH_FAILURE_PEER_HEADER: 'x-client-bin' })).toEqual([expect.stringContaining('AUTH_FAILURE_PEER_HEADER must be a metadata key')]);
+  });
+});

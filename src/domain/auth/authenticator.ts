@@ -64,17 +64,30 @@ export class Authenticator {
   /** The principal of `key`; UNAUTHENTICATED (always the same message) when there is none. */
   async authenticate(key: string | undefined): Promise<Principal> {
     if (key === undefined || !KEY_SHAPE.test(key)) throw unauthenticated();
-    const hash = hashApiKey(key);
-    const match = await this.lookup(hash);
-    const now = this.now();
-    if (!match || match.revokedAt !== undefined || (match.expiresAt !== undefined && match.expiresAt.getTime() <= now)) {
-      throw unauthenticated();
-    }
+    const principal = this.principalOf(await this.lookup(hashApiKey(key)));
+    if (!principal) throw unauthenticated();
+    return principal;
+  }
+
+  /**
+   * The principal of `key` when a lookup cached within the TTL found it valid,
+   * without querying or waiting; undefined otherwise (not cached, or not
+   * valid). Lets the failed-authentication limit wave through keys in use.
+   */
+  recentlyVerified(key: string | undefined): Principal | undefined {
+    if (key === undefined || !KEY_SHAPE.test(key)) return undefined;
+    const cached = this.cache.get(cacheId(hashApiKey(key)));
+    return cached && cached.until > this.now() ? this.principalOf(cached.match) : undefined;
+  }
+
+  /** The principal of a match that is neither revoked nor expired. */
+  private principalOf(match: KeyMatch | undefined): Principal | undefined {
+    if (!match || match.revokedAt !== undefined || (match.expiresAt !== undefined && match.expiresAt.getTime() <= this.now())) return undefined;
     return { keyId: match.keyId, tenant: match.tenant };
   }
 
   private async lookup(hash: Buffer): Promise<KeyMatch | undefined> {
-    const id = hash.toString('base64');
+    const id = cacheId(hash);
     const cached = this.cache.get(id);
     if (cached && cached.until > this.now()) return cached.match;
     const inFlight = this.pending.get(id);
@@ -102,6 +115,10 @@ export class Authenticator {
       this.cache.delete(oldest);
     }
   }
+}
+
+function cacheId(hash: Buffer): string {
+  return hash.toString('base64');
 }
 
 function unauthenticated(): VaultError {

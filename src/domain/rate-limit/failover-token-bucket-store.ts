@@ -55,29 +55,46 @@ export class FailoverTokenBucketStore implements TokenBucketStore {
   }
 
   async take(key: string, spec: BucketSpec, count: number): Promise<BucketState> {
-    if (!this.shared.connected || (this.degraded && this.now() < this.retryAtMs)) {
-      return this.takeLocally(key, spec, count, undefined);
-    }
-    try {
-      const state = await withTimeout(this.shared.take(key, spec, count), this.options.timeoutMs);
-      this.setDegraded(false, undefined);
-      return state;
-    } catch (error) {
-      return this.takeLocally(key, spec, count, error);
-    }
+    return this.takeWith(this.local, key, spec, count);
+  }
+
+  /**
+   * A store over the same shared store and the same outage state (one
+   * warning, one gauge), whose fallback buckets live in `local`: buckets of
+   * another kind (with a cap of their own, say) that must not crowd out these.
+   * Closing it closes `local` only.
+   */
+  alongside(local: MemoryTokenBucketStore): TokenBucketStore {
+    return {
+      take: (key, spec, count) => this.takeWith(local, key, spec, count),
+      close: () => local.close(),
+    };
   }
 
   async close(): Promise<void> {
     await Promise.all([this.shared.close(), this.local.close()]);
   }
 
-  private takeLocally(key: string, spec: BucketSpec, count: number, error: unknown): BucketState {
+  private async takeWith(local: MemoryTokenBucketStore, key: string, spec: BucketSpec, count: number): Promise<BucketState> {
+    if (!this.shared.connected || (this.degraded && this.now() < this.retryAtMs)) {
+      return this.takeLocally(local, key, spec, count, undefined);
+    }
+    try {
+      const state = await withTimeout(this.shared.take(key, spec, count), this.options.timeoutMs);
+      this.setDegraded(false, undefined);
+      return state;
+    } catch (error) {
+      return this.takeLocally(local, key, spec, count, error);
+    }
+  }
+
+  private takeLocally(local: MemoryTokenBucketStore, key: string, spec: BucketSpec, count: number, error: unknown): BucketState {
     if (error !== undefined || !this.degraded) {
       this.retryAtMs = this.now() + this.options.retryIntervalMs;
       this.setDegraded(true, error ?? new Error('not connected'));
     }
     this.options.onLocalTake?.();
-    return this.local.takeNow(key, spec, count);
+    return local.takeNow(key, spec, count);
   }
 
   private setDegraded(degraded: boolean, error: unknown): void {

@@ -10,6 +10,13 @@ interface Stored {
 export interface MemoryTokenBucketStoreOptions {
   /** How often buckets that have refilled are forgotten. */
   readonly sweepIntervalMs?: number;
+  /**
+   * Most buckets remembered; past it the least recently used one is forgotten
+   * (that is, starts full again). Unbounded when omitted: tenants' buckets
+   * follow the number of tenants, while buckets keyed by something a client
+   * chooses (its address) need the cap.
+   */
+  readonly maxEntries?: number;
   readonly now?: () => number;
 }
 
@@ -17,15 +24,17 @@ export interface MemoryTokenBucketStoreOptions {
  * Token buckets in this process's memory: each instance has budgets of its
  * own. Buckets that have refilled are dropped by a periodic sweep (a missing
  * bucket is a full one), so memory follows the number of recently active
- * tenants.
+ * tenants (or, with `maxEntries`, stays under a cap).
  */
 export class MemoryTokenBucketStore implements TokenBucketStore {
   private readonly buckets = new Map<string, Stored>();
   private readonly now: () => number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly maxEntries: number;
 
   constructor(options: MemoryTokenBucketStoreOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.maxEntries = options.maxEntries ?? Number.POSITIVE_INFINITY;
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
     this.sweeper.unref();
   }
@@ -38,8 +47,13 @@ export class MemoryTokenBucketStore implements TokenBucketStore {
   takeNow(key: string, spec: BucketSpec, count: number): BucketState {
     const now = this.now();
     const { tokens, state } = takeTokens(this.buckets.get(key), spec, count, now);
-    if (tokens >= spec.capacity) this.buckets.delete(key);
-    else this.buckets.set(key, { tokens, updatedAtMs: now, fullAtMs: state.resetAtMs });
+    // Deleting first moves an updated bucket to the end: the Map's order is least recently used first.
+    this.buckets.delete(key);
+    if (tokens < spec.capacity) this.buckets.set(key, { tokens, updatedAtMs: now, fullAtMs: state.resetAtMs });
+    for (const oldest of this.buckets.keys()) {
+      if (this.buckets.size <= this.maxEntries) break;
+      this.buckets.delete(oldest);
+    }
     return state;
   }
 

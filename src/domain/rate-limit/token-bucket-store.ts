@@ -20,8 +20,10 @@ export interface BucketState {
  * Where buckets live: process memory, or Redis so that every instance shares
  * them. A take is atomic: it refills the bucket for the time passed, then
  * takes `count` tokens if there are that many, else none. A take of 0 tokens
- * reports the bucket without changing it. A bucket nobody used for as long as
- * it needs to refill is full, so stores may forget idle buckets.
+ * reports the bucket without changing it; a negative count gives tokens back
+ * (a reservation that turned out not to be needed), never beyond the
+ * capacity, and is always allowed. A bucket nobody used for as long as it
+ * needs to refill is full, so stores may forget idle buckets.
  */
 export interface TokenBucketStore {
   take(key: string, spec: BucketSpec, count: number): Promise<BucketState>;
@@ -44,7 +46,7 @@ export function takeTokens(
   const elapsed = stored === undefined ? 0 : Math.max(0, nowMs - stored.updatedAtMs);
   const before = stored === undefined ? spec.capacity : Math.min(spec.capacity, stored.tokens + elapsed * perMs);
   const allowed = count <= before;
-  const tokens = allowed ? before - count : before;
+  const tokens = allowed ? Math.min(spec.capacity, before - count) : before;
   const retryAfterMs = allowed ? 0 : Math.ceil((count - before) / perMs);
   const resetAtMs = nowMs + Math.ceil((spec.capacity - tokens) / perMs);
   return { tokens, state: { allowed, remaining: Math.floor(tokens), retryAfterMs, resetAtMs } };

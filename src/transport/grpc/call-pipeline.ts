@@ -171,6 +171,7 @@ export class CallPipeline {
     const ctx: CallContext = {
       requestId,
       method,
+      peer: call.getPeer(),
       logger: this.options.logger.child(traceId ? { requestId, method, traceId } : { requestId, method }),
       deadline,
       signal: controller.signal,
