@@ -144,15 +144,20 @@ export class IngestSession {
       const description = `a message may carry at most ${burst} events (this tenant's event burst); this one carries ${count}: split it into smaller messages`;
       throw new VaultError('INVALID_ARGUMENT', `events: ${description}`, { fieldViolations: [{ field: 'events', description }] });
     }
-    const waitUntil = Date.now() + (this.options.shaping ? this.deps.streamMaxWaitMs : 0);
-    for (;;) {
+    if (!this.options.shaping) {
       const take = await limiter.take(this.tenant, 'events', count);
       this.options.onRateLimit(take);
-      if (take.allowed) return;
-      if (Date.now() + take.retryAfterMs > waitUntil) throw limiter.throttled(this.tenant, take);
-      this.ctx.logger.debug({ events: count, waitMs: take.retryAfterMs }, 'stream outran its events rate limit: pausing it');
-      await sleep(take.retryAfterMs, this.signal);
+      if (!take.allowed) throw limiter.throttled(this.tenant, take);
+      return;
     }
+    await limiter.takeWaiting(this.tenant, 'events', count, {
+      maxWaitMs: this.deps.streamMaxWaitMs,
+      signal: this.signal,
+      onTake: (take) => {
+        this.options.onRateLimit(take);
+        if (!take.allowed) this.ctx.logger.debug({ events: count, waitMs: take.retryAfterMs }, 'stream outran its events rate limit: pausing it');
+      },
+    });
   }
 
   private reject(index: number, eventId: string, reason: string): void {
@@ -224,23 +229,4 @@ export class IngestSession {
   private newBatch(): EventBatch {
     return new EventBatch(this.deps.settings.batchSize, this.deps.settings.batchMaxBytes);
   }
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
