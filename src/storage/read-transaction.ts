@@ -14,8 +14,8 @@ const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 
 /**
  * Runs `work` in a read-only transaction on a pooled connection, under the
- * budget's statement timeout (SET LOCAL, through set_config with a bound
- * value, so that it ends with the transaction and never leaks into the pool).
+ * budget's statement timeout (SET LOCAL, so that it ends with the
+ * transaction and never leaks into the pool).
  *
  * When the budget's signal aborts (the client went away), the connection is
  * dropped at once, whatever runs on it, and the pool slot is free again; the
@@ -40,11 +40,11 @@ export async function withReadTransaction<T>(pool: pg.Pool, budget: QueryBudget,
   budget.signal.addEventListener('abort', onAbort, { once: true });
   try {
     if (budget.signal.aborted) throw budget.signal.reason;
-    await client.query(isolation === 'repeatable read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN READ ONLY');
-    await client.query("SELECT set_config('statement_timeout', $1, true), set_config('client_connection_check_interval', $2, true)", [
-      String(budget.timeoutMs),
-      String(CLIENT_CONNECTION_CHECK_INTERVAL_MS),
-    ]);
+    // One round trip: both values are whole numbers of ours, never client text.
+    const timeoutMs = Math.max(1, Math.ceil(budget.timeoutMs));
+    await client.query(
+      `${isolation === 'repeatable read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN READ ONLY'}; SET LOCAL statement_timeout = ${timeoutMs}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`,
+    );
     const result = await work(client);
     await client.query('COMMIT');
     return result;
