@@ -204,7 +204,7 @@ describe('metrics', () => {
     });
 
     test('then authentication failures and rate-limit rejections are counted by bucket and service', () => {
-      expect(after.value('telemetry_vault_auth_failures_total') - before.value('telemetry_vault_auth_failures_total')).toBe(4);
+      expect(deltas(before, after, 'telemetry_vault_auth_failures_total')).toEqual({ '{"outcome":"unauthenticated"}': 4 });
       expect(deltas(before, after, 'telemetry_vault_rate_limit_rejections_total')).toEqual({
         [JSON.stringify({ bucket: 'calls', grpc_service: QUERY })]: 1,
         [JSON.stringify({ bucket: 'events', grpc_service: INGEST })]: 1,
