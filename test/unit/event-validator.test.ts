@@ -1,5 +1,5 @@
 import { EventValidator } from '../../src/domain/ingest/event-validator';
-import { inspectJsonText, inspectJsonValue } from '../../src/domain/ingest/inspect-json';
+import { inspectJsonText, inspectJsonValue, inspectParsedJson } from '../../src/domain/ingest/inspect-json';
 import type { IncomingEvent } from '../../src/domain/ingest/ingest-event';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
@@ -64,32 +64,53 @@ describe('EventValidator', () => {
   });
 });
 
+const STORABLE_TEXTS: [string][] = [
+  ['{}'],
+  ['{"a":"\\\\u0000 is an escaped backslash, then text"}'],
+  ['{"emoji":"\\ud83d\\ude00","e":"\\u00e9"}'],
+  ['{"n":[0,-1,1.5,1e10,-2.5E-3,1e131071,1e-16383]}'],
+  ['{"a":[[[[1]]]]}'],
+  ['{"s":"[[[[[[[[[[ not nesting ]]]]]]]]]]"}'],
+  ['{"n":[1,2,{"x":[3]}],"s":"5e"}'],
+];
+
+const REFUSED_TEXTS: [string, RegExp][] = [
+  ['{"a":"\\u0000"}', /U\+0000/],
+  ['{"\\u0000":1}', /U\+0000/],
+  ['{"a":"\\ud800"}', /unpaired/],
+  ['{"a":"\\ud800\\u0041"}', /unpaired/],
+  ['{"a":"\\udc00"}', /unpaired/],
+  ['{"a":1e131072}', /numeric/],
+  ['{"a":12345e131068}', /numeric/],
+  ['{"a":1e-16384}', /numeric/],
+  ['{"a":0.1e-16383}', /numeric/],
+  ['{"a":1e9999999999}', /numeric/],
+  ['{"a":[[[[[1]]]]]}', /more than 5 levels/],
+  ['{"a":{"b":{"c":{"d":{"e":{}}}}}}', /more than 5 levels/],
+];
+
 describe('inspectJsonText', () => {
-  test.each([
-    ['{}'],
-    ['{"a":"\\\\u0000 is an escaped backslash, then text"}'],
-    ['{"emoji":"\\ud83d\\ude00","e":"\\u00e9"}'],
-    ['{"n":[0,-1,1.5,1e10,-2.5E-3,1e131071,1e-16383]}'],
-    ['{"a":[[[[1]]]]}'],
-    ['{"s":"[[[[[[[[[[ not nesting ]]]]]]]]]]"}'],
-  ])('when the text is %s, then it is storable', (text) => {
+  test.each(STORABLE_TEXTS)('when the text is %s, then it is storable', (text) => {
     expect(inspectJsonText(text, 5)).toBeUndefined();
   });
 
-  test.each([
-    ['{"a":"\\u0000"}', /U\+0000/],
-    ['{"\\u0000":1}', /U\+0000/],
-    ['{"a":"\\ud800"}', /unpaired/],
-    ['{"a":"\\ud800\\u0041"}', /unpaired/],
-    ['{"a":"\\udc00"}', /unpaired/],
-    ['{"a":1e131072}', /numeric/],
-    ['{"a":12345e131068}', /numeric/],
-    ['{"a":1e-16384}', /numeric/],
-    ['{"a":0.1e-16383}', /numeric/],
-    ['{"a":1e9999999999}', /numeric/],
-    ['{"a":[[[[[1]]]]]}', /more than 5 levels/],
-  ])('when the text is %s, then it is refused', (text, reason) => {
+  test.each(REFUSED_TEXTS)('when the text is %s, then it is refused', (text, reason) => {
     expect(inspectJsonText(text, 5)).toMatch(reason);
+  });
+});
+
+describe('inspectParsedJson (the validator\'s path: a cheap check when the text allows it, else the full scan)', () => {
+  test.each(STORABLE_TEXTS)('when the text is %s, then it is storable', (text) => {
+    expect(inspectParsedJson(text, JSON.parse(text) as object, 5)).toBeUndefined();
+  });
+
+  test.each(REFUSED_TEXTS)('when the text is %s, then it is refused for the same reason as by the full scan', (text, reason) => {
+    expect(inspectParsedJson(text, JSON.parse(text) as object, 5)).toMatch(reason);
+  });
+
+  test('when nesting is exactly at the limit, then it is storable', () => {
+    const text = '{"a":{"b":{"c":{"d":{"e":1}}}}}';
+    expect(inspectParsedJson(text, JSON.parse(text) as object, 5)).toBeUndefined();
   });
 });
 

@@ -1,5 +1,5 @@
 import type { IngestSettings } from '../../config/load-config';
-import { hasUnpairedSurrogate, inspectJsonText, inspectJsonValue } from './inspect-json';
+import { hasUnpairedSurrogate, inspectJsonValue, inspectParsedJson } from './inspect-json';
 import type { IncomingEvent, ValidEvent } from './ingest-event';
 
 /** The first and last instants a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31, UTC). */
@@ -23,6 +23,9 @@ export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPaylo
  * names the field, the rule and the limit; it rejects that event only.
  */
 export class EventValidator {
+  private lastSeconds = Number.NaN;
+  private lastSecondText = '';
+
   constructor(
     private readonly limits: ValidatorLimits,
     private readonly now: () => number = Date.now,
@@ -56,8 +59,12 @@ export class EventValidator {
     if (aheadMs > this.limits.maxFutureSkewMs) {
       return { reason: `timestamp is ${formatDuration(aheadMs)} ahead of the server clock; at most ${formatDuration(this.limits.maxFutureSkewMs)} ahead is accepted` };
     }
-    const micros = Math.floor(nanos / 1000) % 1000;
-    return { text: `${new Date(millis).toISOString().slice(0, 23)}${String(micros).padStart(3, '0')}Z` };
+    // Events of a batch often share their second: its ISO text is kept from one event to the next.
+    if (seconds !== this.lastSeconds) {
+      this.lastSeconds = seconds;
+      this.lastSecondText = new Date(seconds * 1000).toISOString().slice(0, 19);
+    }
+    return { text: `${this.lastSecondText}.${String(Math.floor(nanos / 1000)).padStart(6, '0')}Z` };
   }
 
   private payloadJson(event: IncomingEvent): Checked {
@@ -96,7 +103,7 @@ export class EventValidator {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       return `payload_json must be a JSON object, not ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}`;
     }
-    const problem = inspectJsonText(text, this.limits.maxPayloadDepth);
+    const problem = inspectParsedJson(text, parsed, this.limits.maxPayloadDepth);
     return problem === undefined ? undefined : `payload_json ${problem}`;
   }
 }

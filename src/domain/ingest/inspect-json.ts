@@ -69,6 +69,32 @@ export function inspectJsonText(text: string, maxDepth: number): string | undefi
   return undefined;
 }
 
+/** A digit or point before an exponent marker: text without one holds no number with an exponent. */
+const MAY_HOLD_EXPONENT = /[0-9.][eE]/;
+
+/**
+ * inspectJsonText's verdict for text JSON.parse turned into `parsed`, found
+ * the cheap way when it can be: text with no \u escape, no exponent and
+ * fewer characters than numeric's fraction digits cannot hold a NUL, a lone
+ * surrogate escape or a number out of range, so only nesting is left, and it
+ * is read off the parsed value (a handful of nodes, not every character).
+ * Anything else gets the full scan.
+ */
+export function inspectParsedJson(text: string, parsed: object, maxDepth: number): string | undefined {
+  if (text.length > PG_NUMERIC_MAX_FRACTION_DIGITS || text.includes('\\u') || MAY_HOLD_EXPONENT.test(text)) return inspectJsonText(text, maxDepth);
+  return nestsDeeperThan(parsed, maxDepth, 1) ? depthReason(maxDepth) : undefined;
+}
+
+/** Whether an object or array at `depth` has objects or arrays deeper than `maxDepth` (recursion stops at maxDepth + 1). */
+function nestsDeeperThan(value: object, maxDepth: number, depth: number): boolean {
+  if (depth > maxDepth) return true;
+  const items: unknown[] = Array.isArray(value) ? value : Object.values(value);
+  for (const item of items) {
+    if (typeof item === 'object' && item !== null && nestsDeeperThan(item, maxDepth, depth + 1)) return true;
+  }
+  return false;
+}
+
 /** The index just past the number token starting at `start`. */
 function numberEnd(text: string, start: number): number {
   let i = start;
