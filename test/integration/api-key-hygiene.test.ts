@@ -28,7 +28,8 @@ function visibleText(result: CallResult<unknown>): string {
   const parts = [result.error?.details ?? '', result.error?.message ?? '', JSON.stringify(result.headers.toJSON()), JSON.stringify(result.trailers.toJSON())];
   for (const metadata of [result.headers, result.trailers]) {
     for (const value of metadata.get('grpc-status-details-bin')) {
-      if (Buffer.isBuffer(value)) parts.push(JSON.stringify(Status.toJSON(Status.decode(value))));
+      // The encoded bytes as text (strings in protobuf are plain UTF-8), and the decoded message.
+      if (Buffer.isBuffer(value)) parts.push(value.toString('latin1'), Status.decode(value).message);
     }
   }
   return parts.join('\n');
