@@ -6,6 +6,7 @@ import { Authenticator } from './domain/auth/authenticator';
 import { CursorCodec } from './domain/query/cursor-codec';
 import { QueryService } from './domain/query/query-service';
 import type { CallContext } from './domain/call-context';
+import { VaultError } from './domain/vault-error';
 import { EventIngestor } from './domain/ingest/event-ingestor';
 import { EventValidator } from './domain/ingest/event-validator';
 import { FailoverTokenBucketStore } from './domain/rate-limit/failover-token-bucket-store';
@@ -22,6 +23,7 @@ import { createPool } from './storage/create-pool';
 import { DatabaseProbe } from './storage/database-probe';
 import { EventQueryRepository } from './storage/event-query-repository';
 import { EventWriter } from './storage/event-writer';
+import { DATABASE_RETRY_AFTER_MS } from './storage/map-pg-error';
 import { openDatabase, type Database } from './storage/open-database';
 import { runMigrations } from './storage/run-migrations';
 import { RedisTokenBucketStore } from './storage/redis-token-bucket-store';
@@ -187,7 +189,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
         updateHealth();
         health.endWatches();
         logger.info({ gracePeriodMs: config.shutdownGraceMs }, 'shutting down: refusing new calls, draining in-flight ones');
-        await drain(grpc.server, config.shutdownGraceMs, logger);
+        await drain(grpc.server, { graceMs: config.shutdownGraceMs, settleMs: config.database.pool.connectionTimeoutMs, pipelines: [ingestPipeline, queryPipeline] }, logger);
         await closeAll();
         logger.info('shutdown complete');
       })();
@@ -241,16 +243,40 @@ async function createRateLimitStores(config: Config, logger: Logger, metrics: Me
   return stores(tenants, tenants.alongside(addressesLocal));
 }
 
-/** tryShutdown refuses new calls and waits for in-flight ones; past the grace period they are cancelled. */
-async function drain(server: Server, graceMs: number, logger: Logger): Promise<void> {
+interface DrainOptions {
+  /** SHUTDOWN_GRACE_PERIOD: how long in-flight calls may run on. */
+  readonly graceMs: number;
+  /**
+   * After the grace period, how long the failed calls may take to answer:
+   * their longest step is cancelling a running statement, whose connection
+   * wait is DB_POOL_CONNECTION_TIMEOUT.
+   */
+  readonly settleMs: number;
+  readonly pipelines: readonly CallPipeline[];
+}
+
+/**
+ * tryShutdown refuses new calls and waits for in-flight ones. Past the grace
+ * period, the calls still in flight are failed with UNAVAILABLE and RetryInfo
+ * (their uncommitted batches rolled back), so that clients retry them
+ * elsewhere; a reset stream would read as CANCELLED, which clients do not
+ * retry. Connections still open once those answers went out are closed.
+ */
+async function drain(server: Server, options: DrainOptions, logger: Logger): Promise<void> {
   await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      logger.warn({ gracePeriodMs: graceMs }, 'grace period over: cancelling the calls still in flight');
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
+    let settle: NodeJS.Timeout | undefined;
+    const grace = setTimeout(() => {
+      const reason = new VaultError('UNAVAILABLE', 'the server is shutting down and its grace period is over; retry the call', { retryAfterMs: DATABASE_RETRY_AFTER_MS });
+      const calls = options.pipelines.reduce((count, pipeline) => count + pipeline.abortInFlight(reason), 0);
+      logger.warn({ gracePeriodMs: options.graceMs, calls }, 'grace period over: failing the calls still in flight with UNAVAILABLE');
+      settle = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, options.settleMs);
+    }, options.graceMs);
     server.tryShutdown(() => {
-      clearTimeout(timer);
+      clearTimeout(grace);
+      clearTimeout(settle);
       resolve();
     });
   });

@@ -45,6 +45,8 @@ export interface CallPipelineOptions {
 /** A call in flight: its context and the metadata to send back with the response. */
 interface CallState {
   readonly ctx: CallContext;
+  /** Aborts ctx.signal: the client cancelled, the deadline passed, or the server fails the call (shutdown). */
+  readonly controller: AbortController;
   readonly responseMetadata: Metadata;
   readonly startedAt: bigint;
   headersSent: boolean;
@@ -62,7 +64,23 @@ const REQUEST_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
  * log line per finished call.
  */
 export class CallPipeline {
+  /** Calls begun and not yet finished. */
+  private readonly inFlight = new Set<CallState>();
+
   constructor(private readonly options: CallPipelineOptions) {}
+
+  /**
+   * Fails every call in flight with `reason`: their signals abort, so their
+   * handlers stop (rolling back what they have not committed) and the calls
+   * end with `reason`'s status. Returns how many calls there were. Used when
+   * the shutdown grace period is over, so that the clients are told to retry
+   * (UNAVAILABLE) rather than see their calls reset.
+   */
+  abortInFlight(reason: VaultError): number {
+    const calls = [...this.inFlight];
+    for (const state of calls) state.controller.abort(reason);
+    return calls.length;
+  }
 
   /**
    * A unary handler: resolves with the response. `responseMetadata` (filled
@@ -179,7 +197,9 @@ export class CallPipeline {
     };
     const responseMetadata = new Metadata();
     responseMetadata.set('x-request-id', requestId);
-    return { ctx, responseMetadata, startedAt: process.hrtime.bigint(), headersSent: false, finished: false };
+    const state: CallState = { ctx, controller, responseMetadata, startedAt: process.hrtime.bigint(), headersSent: false, finished: false };
+    this.inFlight.add(state);
+    return state;
   }
 
   private async admit(state: CallState, metadata: Metadata): Promise<void> {
@@ -201,6 +221,7 @@ export class CallPipeline {
   private finish(state: CallState, code: status, error?: unknown): void {
     if (state.finished) return;
     state.finished = true;
+    this.inFlight.delete(state);
     const durationSeconds = Number(process.hrtime.bigint() - state.startedAt) / 1e9;
     const fields = { code: status[code], durationMs: Math.round(durationSeconds * 1e6) / 1e3 };
     if (code === status.INTERNAL || code === status.UNKNOWN) {
