@@ -29,7 +29,8 @@ export class BoundedPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
-    if (this.mustRefuse()) {
+    const saturated = this.saturated();
+    if (saturated && this.waitingCount >= this.maxWaiting) {
       const error = new VaultError('UNAVAILABLE', `the server is overloaded: every database connection is busy and ${this.maxWaiting} calls already wait for one; retry the call`, {
         retryAfterMs: DATABASE_RETRY_AFTER_MS,
       });
@@ -37,12 +38,28 @@ export class BoundedPool extends pg.Pool {
       process.nextTick(() => callback(error, undefined, () => undefined));
       return;
     }
-    return callback === undefined ? super.connect() : super.connect(callback);
+    if (!saturated) return callback === undefined ? super.connect() : super.connect(callback);
+    // This caller waits in line: past the wait, say the pool is busy (pg says only "timeout").
+    if (callback === undefined) {
+      return super.connect().catch((error: unknown) => {
+        throw this.waitError(error);
+      });
+    }
+    super.connect((error, client, done) => callback(error === undefined ? undefined : this.waitError(error), client, done));
   }
 
-  /** Whether a new caller would have to wait and the queue is full. */
-  private mustRefuse(): boolean {
-    const saturated = this.idleCount === 0 && this.totalCount >= (this.options.max ?? 10);
-    return saturated && this.waitingCount >= this.maxWaiting;
+  /** Whether every connection is busy (a new caller would wait). */
+  private saturated(): boolean {
+    return this.idleCount === 0 && this.totalCount >= (this.options.max ?? 10);
+  }
+
+  /** pg's "timeout exceeded when trying to connect" for a caller that waited in line: the bounded wait ran out. */
+  private waitError<E>(error: E): E | VaultError {
+    if (!(error instanceof Error) || !/timeout exceeded when trying to connect/i.test(error.message)) return error;
+    const waitedMs = this.options.connectionTimeoutMillis ?? 0;
+    return new VaultError('UNAVAILABLE', `the server is overloaded: no database connection became free within ${waitedMs} ms; retry the call`, {
+      retryAfterMs: DATABASE_RETRY_AFTER_MS,
+      cause: error,
+    });
   }
 }
