@@ -34,10 +34,10 @@ describe('fault drill: graceful shutdown (SIGTERM) with 8 streams in flight', ()
     const server = await drill.startServer({ SHUTDOWN_GRACE_PERIOD: '15s', INGEST_BATCH_SIZE: '100' });
     const health = new HealthWatch(server.address, '');
     const client = new RetryingIngestClient(server.address, key);
-    // 8 streams of 12 messages, one every 150 ms: about 1.8 s each.
+    // 8 streams of 20 messages, one every 150 ms: about 3 s each.
     const bystander = new IngestServiceClient(server.address, credentials.createInsecure());
     expect((await ingestUnary(bystander, withKey(other.key), { events: [makeEvent()] })).response?.accepted).toBe(1);
-    const calls = plannedStreams(12, 150);
+    const calls = plannedStreams(20, 150);
     const sending = calls.map((call) => client.send(call));
     await everyStreamHasCommitted(drill, tenantId, calls);
 
@@ -65,7 +65,7 @@ describe('fault drill: graceful shutdown (SIGTERM) with 8 streams in flight', ()
     expect(exitMs).toBeLessThan(15_000);
     expect(health.statuses.at(-1)).toBe('NOT_SERVING');
     const { check } = await drill.expectEveryCallStoredOnce(client, tenantId);
-    expect(check.storedRows).toBe(STREAMS * 12 * 100);
+    expect(check.storedRows).toBe(STREAMS * 20 * 100);
     client.close();
     reportFigures('graceful shutdown, streams shorter than the grace period', {
       streams: STREAMS,
