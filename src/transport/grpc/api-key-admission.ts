@@ -26,6 +26,9 @@ export interface ApiKeyAdmissionOptions {
  * down while clients with valid keys behind the same address keep working.
  */
 export class ApiKeyAdmission implements CallAdmission {
+  /** Keys being checked now, with their checks. */
+  private readonly checking = new Map<string, Promise<Principal>>();
+
   constructor(
     private readonly authenticator: Authenticator,
     private readonly options: ApiKeyAdmissionOptions,
@@ -33,9 +36,26 @@ export class ApiKeyAdmission implements CallAdmission {
 
   async admit(ctx: CallContext, metadata: Metadata): Promise<void> {
     const key = apiKeyOf(metadata);
-    const principal = this.authenticator.recentlyVerified(key) ?? (await this.verify(ctx, metadata, key));
+    // A key being checked for another call right now is not checked (nor budgeted) again: a client
+    // that opens many calls at once with a key not yet cached must not look like a guesser. When that
+    // check fails, each call makes its own, so that every failure still counts.
+    const running = key === undefined ? undefined : this.checking.get(key);
+    const principal = this.authenticator.recentlyVerified(key) ?? (running && (await running.catch(() => undefined))) ?? (await this.check(ctx, metadata, key));
     ctx.tenant = principal.tenant;
     ctx.logger = ctx.logger.child({ tenant: principal.tenant.name, tenantId: principal.tenant.id, keyId: principal.keyId });
+  }
+
+  /** verify(), known to calls with the same key while it runs. */
+  private check(ctx: CallContext, metadata: Metadata, key: string | undefined): Promise<Principal> {
+    const checking = this.verify(ctx, metadata, key);
+    if (key !== undefined) {
+      this.checking.set(key, checking);
+      const forget = (): void => {
+        if (this.checking.get(key) === checking) this.checking.delete(key);
+      };
+      checking.then(forget, forget);
+    }
+    return checking;
   }
 
   private async verify(ctx: CallContext, metadata: Metadata, key: string | undefined): Promise<Principal> {
