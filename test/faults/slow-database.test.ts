@@ -72,8 +72,8 @@ describe('fault drill: a slow database (a lock held on the events table)', () =>
     // The database itself was never down.
     expect(refusedAtOnce.length + refusedAfterWait.length).toBe(duringLock.length);
     const slowest = Math.max(...duringLock.map((attempt) => attempt.endedAt - attempt.startedAt));
-    // The attempt's own sending plus the bounded wait, with room for a busy machine.
-    expect(slowest).toBeLessThan(CONNECTION_TIMEOUT_MS + 4000);
+    // The attempt's own sending plus the bounded wait (twice when its key lookup waited in line too), with room for a busy machine.
+    expect(slowest).toBeLessThan(2 * CONNECTION_TIMEOUT_MS + 3000);
     // A saturated pool is not an outage.
     expect(health.statuses).toEqual(['SERVING']);
     const peakRss = Math.max(...rss);
