@@ -90,7 +90,7 @@ describe('StreamEvents', () => {
       // The server is parked on flow control (it awaits the client, holding no connection).
       await eventually(async () => expect(await waiting()).toBe(1), 30_000);
       const readAhead = (await rowsRead()) - before;
-      // What the 64 KiB HTTP/2 window and grpc-js's 16-message write buffer hold (about 24 chunks here), far from the 10 000 events.
+      // What the 64 KiB HTTP/2 window holds, plus one queued message (STREAM_WRITE_AHEAD_MESSAGES), far from the 10 000 events.
       expect(readAhead).toBeLessThanOrEqual(40 * CHUNK);
       poolIsIdle();
 

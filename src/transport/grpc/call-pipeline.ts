@@ -14,6 +14,7 @@ import type { CallContext } from '../../domain/call-context';
 import { VaultError } from '../../domain/vault-error';
 import type { Logger } from '../../observability/create-logger';
 import { currentTraceId } from '../../observability/with-span';
+import { limitWriteAhead } from './limit-write-ahead';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { toGrpcStatus } from './to-grpc-status';
 
@@ -148,6 +149,7 @@ export class CallPipeline {
   ): handleServerStreamingCall<Req | MalformedMessage, Res> {
     return (call) => {
       const state = this.begin(method, call as AnyCall);
+      limitWriteAhead(call);
       const send = (response: Res): Promise<void> => {
         if (state.ctx.signal.aborted) return Promise.reject(state.ctx.signal.reason);
         this.sendHeaders(state, call as AnyCall);
