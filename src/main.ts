@@ -133,7 +133,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     const grpc = await startGrpcServer(config.grpc, {
       health,
       services: [
-        { definition: ingestServiceDefinition, implementation: createIngestHandlers(ingestPipeline, ingestor) },
+        { definition: ingestServiceDefinition, implementation: createIngestHandlers(ingestPipeline, ingestor, config.ingest) },
         { definition: queryServiceDefinition, implementation: createQueryHandlers(queryPipeline, queries) },
       ],
     });

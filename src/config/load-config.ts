@@ -34,6 +34,8 @@ export interface IngestSettings {
   readonly rejectedEventsListed: number;
   /** INGEST_STATEMENT_TIMEOUT: the longest one batch statement may run (the call's deadline may cut it shorter). */
   readonly statementTimeoutMs: number;
+  /** INGEST_STREAM_IDLE_TIMEOUT: an IngestStream that sends no message for this long (while the server waits for one) is ended. */
+  readonly streamIdleTimeoutMs: number;
 }
 
 /** Per-tenant token buckets (the RATE_LIMIT_* variables); tenants may override the three limits. */
@@ -312,6 +314,9 @@ function readIngestSettings(read: EnvReader): IngestSettings {
     maxFutureSkewMs: read.durationMs('INGEST_MAX_FUTURE_SKEW', 10 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
     rejectedEventsListed: read.integer('INGEST_REJECTED_EVENTS_LISTED', 100, { min: 0, max: 100_000 }),
     statementTimeoutMs: read.durationMs('INGEST_STATEMENT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
+    // A quiet stream holds a stream slot and a handler; a minute is far longer
+    // than any sender that still means to send waits between messages.
+    streamIdleTimeoutMs: read.durationMs('INGEST_STREAM_IDLE_TIMEOUT', 60_000, { min: 100, max: 86_400_000 }),
   };
 }
 

@@ -76,6 +76,11 @@ describe('loadConfig', () => {
     ['RATE_LIMIT_EVENT_BURST', '0'],
     ['RATE_LIMIT_CALLS_PER_MINUTE', '1.5'],
     ['RATE_LIMIT_STREAM_MAX_WAIT', 'forever'],
+    ['INGEST_STREAM_IDLE_TIMEOUT', 'never'],
+    ['INGEST_STREAM_IDLE_TIMEOUT', '10ms'],
+    ['GRPC_MAX_CONCURRENT_STREAMS', '0'],
+    ['GRPC_KEEPALIVE_TIME', '10ms'],
+    ['GRPC_MAX_CONNECTION_AGE', 'old'],
   ])('when %s is %j, then loading fails with a message naming it', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);
@@ -94,6 +99,7 @@ describe('loadConfig', () => {
       maxFutureSkewMs: 600_000,
       rejectedEventsListed: 100,
       statementTimeoutMs: 30_000,
+      streamIdleTimeoutMs: 60_000,
     });
     expect(config.rateLimit).toEqual({ callsPerMinute: 1000, eventsPerSecond: 10_000, eventBurst: 20_000, streamMaxWaitMs: 5000, redisTimeoutMs: 250, redisRetryIntervalMs: 1000 });
   });

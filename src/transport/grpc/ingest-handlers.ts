@@ -5,6 +5,9 @@ import type { EventIngestor } from '../../domain/ingest/event-ingestor';
 import type { IncomingEvent, IngestOutcome } from '../../domain/ingest/ingest-event';
 import type { IngestSession } from '../../domain/ingest/ingest-session';
 import type { CallContext } from '../../domain/call-context';
+import { formatDuration } from '../../config/parse-duration';
+import type { IngestSettings } from '../../config/load-config';
+import { VaultError } from '../../domain/vault-error';
 import type { CallPipeline } from './call-pipeline';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { MessageReader } from './message-reader';
@@ -12,6 +15,8 @@ import { setRateLimitMetadata } from './rate-limit-admission';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const INGEST_SERVICE_NAME = 'telemetry.v1.IngestService';
+/** The ErrorInfo reason of an IngestStream ended for sending nothing (INGEST_STREAM_IDLE_TIMEOUT). */
+export const STREAM_IDLE_REASON = 'STREAM_IDLE_TIMEOUT';
 
 /** telemetry.v1.IngestService's definition, with request decoding that never throws. */
 export const ingestServiceDefinition = safeServiceDefinition(IngestServiceService, {
@@ -19,12 +24,18 @@ export const ingestServiceDefinition = safeServiceDefinition(IngestServiceServic
   ingest: 'telemetry.v1.IngestRequest',
 });
 
-/** The IngestService handlers: protobuf in and out, the work is the domain's IngestSession. */
-export function createIngestHandlers(pipeline: CallPipeline, ingestor: EventIngestor): UntypedServiceImplementation {
+/**
+ * The IngestService handlers: protobuf in and out, the work is the domain's
+ * IngestSession. An IngestStream that sends no message for
+ * `streamIdleTimeoutMs` while the handler waits for one is ended (see
+ * streamIdle).
+ */
+export function createIngestHandlers(pipeline: CallPipeline, ingestor: EventIngestor, settings: Pick<IngestSettings, 'streamIdleTimeoutMs'>): UntypedServiceImplementation {
+  const idle = { timeoutMs: settings.streamIdleTimeoutMs, error: () => streamIdle(settings.streamIdleTimeoutMs) };
   return {
     ingestStream: pipeline.clientStream<IngestStreamRequest, IngestStreamResponse>(`${INGEST_SERVICE_NAME}/IngestStream`, async (call, ctx, responseMetadata) => {
       const session = open(ingestor, ctx, responseMetadata, true);
-      const reader = new MessageReader<IngestStreamRequest | MalformedMessage>(call);
+      const reader = new MessageReader<IngestStreamRequest | MalformedMessage>(call, idle);
       return run(session, async () => {
         for (let message = await reader.next(session.signal); message !== undefined; message = await reader.next(session.signal)) {
           await session.accept(toIncoming(assertWellFormed(message).events));
@@ -40,6 +51,23 @@ export function createIngestHandlers(pipeline: CallPipeline, ingestor: EventInge
 
 function open(ingestor: EventIngestor, ctx: CallContext, responseMetadata: Metadata, shaping: boolean): IngestSession {
   return ingestor.open(ctx, { shaping, onRateLimit: (status) => setRateLimitMetadata(responseMetadata, status) });
+}
+
+/**
+ * Why a quiet stream is ended. RESOURCE_EXHAUSTED with RetryInfo: the stream
+ * held a server resource (a stream slot, a handler) past the server's limit,
+ * and a client following the retry rules sends the call again, which it must,
+ * since nothing of a failed call is acknowledged. Not DEADLINE_EXCEEDED (the
+ * client's own deadline), CANCELLED (the client's own doing) or UNAVAILABLE
+ * (a server fault, which alerts count); not a non-retryable code either, or
+ * events already stored but never acknowledged would be dropped by the client.
+ */
+function streamIdle(timeoutMs: number): VaultError {
+  return new VaultError(
+    'RESOURCE_EXHAUSTED',
+    `the stream sent no message for ${formatDuration(timeoutMs)} (INGEST_STREAM_IDLE_TIMEOUT): it is ended and nothing of it is acknowledged; send the whole call again on a new stream`,
+    { retryAfterMs: 0, reason: STREAM_IDLE_REASON },
+  );
 }
 
 /** Feeds the session, then answers its outcome; on any failure the session is abandoned first. */
