@@ -37,6 +37,7 @@ import { HealthStatusService, ServingStatus } from './transport/grpc/health-serv
 import { createIngestHandlers, INGEST_SERVICE_NAME, ingestServiceDefinition } from './transport/grpc/ingest-handlers';
 import { createQueryHandlers, QUERY_SERVICE_NAME, queryServiceDefinition } from './transport/grpc/query-handlers';
 import { RateLimitAdmission } from './transport/grpc/rate-limit-admission';
+import { createRequestDecoders } from './transport/grpc/request-decoders';
 import { startGrpcServer } from './transport/grpc/start-grpc-server';
 import { startHttpServer, type StartedHttpServer } from './transport/http/start-http-server';
 
@@ -130,11 +131,12 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     // metadata describes the events bucket (ingest) or the calls bucket (query).
     const ingestPipeline = new CallPipeline({ logger, admission: new AdmissionChain(authentication, new RateLimitAdmission(limiter, 'events')), onFinish });
     const queryPipeline = new CallPipeline({ logger, admission: new AdmissionChain(authentication, new RateLimitAdmission(limiter, 'calls')), onFinish });
+    const decoders = createRequestDecoders({ maxPayloadDepth: config.ingest.maxPayloadDepth, payloadContainsMaxDepth: config.query.payloadContainsMaxDepth });
     const grpc = await startGrpcServer(config.grpc, {
       health,
       services: [
-        { definition: ingestServiceDefinition, implementation: createIngestHandlers(ingestPipeline, ingestor, config.ingest) },
-        { definition: queryServiceDefinition, implementation: createQueryHandlers(queryPipeline, queries) },
+        { definition: ingestServiceDefinition(decoders), implementation: createIngestHandlers(ingestPipeline, ingestor, config.ingest) },
+        { definition: queryServiceDefinition(decoders), implementation: createQueryHandlers(queryPipeline, queries) },
       ],
     });
     cleanup.push(() => forceShutdown(grpc.server));

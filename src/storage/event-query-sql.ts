@@ -19,6 +19,10 @@ class Params {
 
 const MICROS_PER_DAY = 86_400_000_000n;
 
+/** 0001-01-01T00:00:00Z, the earliest google.protobuf.Timestamp (and the earliest event timestamp stored). */
+const FIRST_INSTANT = "TIMESTAMPTZ '0001-01-01 00:00:00+00'";
+const FIRST_INSTANT_US = '-62135596800000000';
+
 /**
  * The WHERE conditions of a selection, tenant first: every statement is bound
  * to the caller's tenant, and the tenant-first indexes serve it.
@@ -76,6 +80,12 @@ export function countQuery(selection: Omit<EventSelection, 'order'>): SqlQuery {
  * Buckets come from date_bin with the unix epoch as origin; the width goes in
  * as whole days plus seconds, exact to the microsecond (date_bin refuses
  * months, and a plain float of microseconds would round past 2^53).
+ *
+ * A bucket that would start before 0001-01-01 (events in the first width
+ * after it: a 7-day bucket aligned to the epoch starts in 1 BC, a 10 000-year
+ * one before PostgreSQL's first timestamp, where date_bin fails) starts at
+ * 0001-01-01 instead, so that bucket_start is always a valid Timestamp. Only
+ * rows in that first width pay for the exact bigint alignment test.
  */
 export function aggregateQuery(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number): SqlQuery {
   const params = new Params();
@@ -84,8 +94,14 @@ export function aggregateQuery(selection: Omit<EventSelection, 'order'>, groupin
   if (grouping.bucketUs !== undefined) {
     const days = params.add(Number(grouping.bucketUs / MICROS_PER_DAY));
     const seconds = params.add(Number(grouping.bucketUs % MICROS_PER_DAY) / 1e6);
+    const widthUs = `${params.add(grouping.bucketUs.toString())}::bigint`;
+    const width = `make_interval(days => ${days}::integer, secs => ${seconds}::double precision)`;
+    const us = `(extract(epoch FROM "timestamp") * 1000000)::bigint`;
+    const alignedUs = `${us} - ((${us} % ${widthUs}) + ${widthUs}) % ${widthUs}`;
     dimensions.push({
-      make: `date_bin(make_interval(days => ${days}::integer, secs => ${seconds}::double precision), "timestamp", TIMESTAMPTZ 'epoch') AS bucket_start`,
+      make:
+        `CASE WHEN "timestamp" < ${FIRST_INSTANT} + ${width} AND ${alignedUs} < ${FIRST_INSTANT_US} THEN ${FIRST_INSTANT}` +
+        ` ELSE date_bin(${width}, "timestamp", TIMESTAMPTZ 'epoch') END AS bucket_start`,
       name: 'bucket_start',
       output: microsColumn('bucket_start', 'bucket_start_us'),
     });

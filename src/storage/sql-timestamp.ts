@@ -12,7 +12,9 @@ export function microsToSqlTimestamp(micros: bigint): string {
     millis -= 1n;
     rest += MICROS_PER_MILLI;
   }
-  const iso = new Date(Number(millis)).toISOString();
+  // Past 9999 (an end bound of 9999-12-31T23:59:59.9999995 rounds up to year 10000) toISOString
+  // writes an expanded year, "+010000-...", which PostgreSQL refuses: write the digits alone.
+  const iso = new Date(Number(millis)).toISOString().replace(/^\+0*/, '');
   return `${iso.slice(0, -1)}${rest.toString().padStart(3, '0')}Z`;
 }
 

@@ -127,7 +127,7 @@ export class QueryService {
    */
   async streamEvents(input: StreamEventsInput, ctx: CallContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
     const selection = this.selection(input.filter, input.order, ctx);
-    if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', 'must be 0 (no limit) or more');
+    if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
     let after: KeysetPosition | undefined;
     let sent = 0;
     for (;;) {

@@ -44,14 +44,26 @@ export function microsToTimePoint(micros: bigint): TimePoint {
   return { seconds: Number(seconds), nanos: Number(rest) * 1000 };
 }
 
+/** The range google.protobuf.Duration allows: about 10 000 years either way. */
+const MAX_DURATION_SECONDS = 315_576_000_000;
+
 /**
  * A Duration as whole microseconds (finer parts are dropped: PostgreSQL
  * intervals hold microseconds). Throws INVALID_ARGUMENT naming `field` for a
- * Duration that protobuf itself calls invalid (mixed signs, nanos out of range).
+ * Duration that protobuf itself calls invalid (mixed signs, nanos out of
+ * range, seconds beyond +-315576000000), which also keeps SQL interval
+ * arithmetic from overflowing.
  */
 export function durationToMicros(duration: TimePoint, field: string): bigint {
   const { seconds, nanos } = duration;
-  if (!Number.isSafeInteger(seconds) || !Number.isInteger(nanos) || Math.abs(nanos) > 999_999_999 || (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0)) {
+  if (
+    !Number.isSafeInteger(seconds) ||
+    Math.abs(seconds) > MAX_DURATION_SECONDS ||
+    !Number.isInteger(nanos) ||
+    Math.abs(nanos) > 999_999_999 ||
+    (seconds > 0 && nanos < 0) ||
+    (seconds < 0 && nanos > 0)
+  ) {
     throw invalidArgument(field, 'is not a valid google.protobuf.Duration');
   }
   return BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.trunc(nanos / 1000));

@@ -1,4 +1,4 @@
-import type { Metadata, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Metadata, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Event } from '../../gen/telemetry/v1/event';
 import { IngestServiceService, type IngestRequest, type IngestResponse, type IngestStreamRequest, type IngestStreamResponse } from '../../gen/telemetry/v1/ingest_service';
 import type { EventIngestor } from '../../domain/ingest/event-ingestor';
@@ -11,6 +11,7 @@ import { VaultError } from '../../domain/vault-error';
 import type { CallPipeline } from './call-pipeline';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { MessageReader } from './message-reader';
+import type { RequestDecoders } from './request-decoders';
 import { setRateLimitMetadata } from './rate-limit-admission';
 import { safeServiceDefinition } from './safe-service-definition';
 
@@ -18,11 +19,14 @@ export const INGEST_SERVICE_NAME = 'telemetry.v1.IngestService';
 /** The ErrorInfo reason of an IngestStream ended for sending nothing (INGEST_STREAM_IDLE_TIMEOUT). */
 export const STREAM_IDLE_REASON = 'STREAM_IDLE_TIMEOUT';
 
-/** telemetry.v1.IngestService's definition, with request decoding that never throws. */
-export const ingestServiceDefinition = safeServiceDefinition(IngestServiceService, {
-  ingestStream: 'telemetry.v1.IngestStreamRequest',
-  ingest: 'telemetry.v1.IngestRequest',
-});
+/** telemetry.v1.IngestService's definition, with request decoding that never throws (see createRequestDecoders). */
+export function ingestServiceDefinition(decoders: RequestDecoders): ServiceDefinition {
+  return safeServiceDefinition(
+    IngestServiceService,
+    { ingestStream: 'telemetry.v1.IngestStreamRequest', ingest: 'telemetry.v1.IngestRequest' },
+    { ingestStream: decoders.ingestRequest, ingest: decoders.ingestRequest },
+  );
+}
 
 /**
  * The IngestService handlers: protobuf in and out, the work is the domain's

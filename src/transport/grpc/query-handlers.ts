@@ -1,4 +1,4 @@
-import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Event } from '../../gen/telemetry/v1/event';
 import {
   GroupBy,
@@ -18,16 +18,19 @@ import type { AggregateDimension, QueryService } from '../../domain/query/query-
 import { microsToTimePoint } from '../../domain/query/time-point';
 import { invalidArgument } from '../../domain/vault-error';
 import type { CallPipeline } from './call-pipeline';
+import type { RequestDecoders } from './request-decoders';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const QUERY_SERVICE_NAME = 'telemetry.v1.QueryService';
 
-/** telemetry.v1.QueryService's definition, with request decoding that never throws. */
-export const queryServiceDefinition = safeServiceDefinition(QueryServiceService, {
-  queryEvents: 'telemetry.v1.QueryEventsRequest',
-  streamEvents: 'telemetry.v1.StreamEventsRequest',
-  aggregate: 'telemetry.v1.AggregateRequest',
-});
+/** telemetry.v1.QueryService's definition, with request decoding that never throws (see createRequestDecoders). */
+export function queryServiceDefinition(decoders: RequestDecoders): ServiceDefinition {
+  return safeServiceDefinition(
+    QueryServiceService,
+    { queryEvents: 'telemetry.v1.QueryEventsRequest', streamEvents: 'telemetry.v1.StreamEventsRequest', aggregate: 'telemetry.v1.AggregateRequest' },
+    { queryEvents: decoders.queryEventsRequest, streamEvents: decoders.streamEventsRequest, aggregate: decoders.aggregateRequest },
+  );
+}
 
 /** The QueryService handlers: protobuf <-> domain mapping around QueryService. */
 export function createQueryHandlers(pipeline: CallPipeline, queries: QueryService): UntypedServiceImplementation {
