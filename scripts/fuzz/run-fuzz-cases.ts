@@ -137,6 +137,8 @@ async function checkIngest(fuzzCase: FuzzCase, call: CallOutcome, target: FuzzTa
     ] as const) {
       if (want !== undefined && want !== got) problems.push(`${name} is ${got}, expected ${want}`);
     }
+    const listed = Math.min(rejected, target.rejectedEventsListed);
+    if (rejectedEvents.length !== listed) problems.push(`rejected_events lists ${rejectedEvents.length} events, expected the first ${listed} of ${rejected}`);
     // Every event not listed as rejected must be stored (accepted now, or a duplicate of a stored one).
     // When more were rejected than listed, only the events up to the last listed one are known.
     const rejectedIndexes = new Set(rejectedEvents.map((event) => event.index));
