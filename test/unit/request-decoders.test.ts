@@ -11,6 +11,7 @@ import { eventBytes, ingestMessage, validEvent } from '../../scripts/fuzz/event-
 import { FUZZ_RPCS, type CaseContext } from '../../scripts/fuzz/fuzz-case';
 import { validRequest } from '../../scripts/fuzz/random-cases';
 import { Prng } from '../../scripts/fuzz/prng';
+import { random, randomObject } from '../support/random-json';
 import { concat, deepStruct, lengthDelimited, secondsNanos, varintField } from '../../scripts/fuzz/wire-bytes';
 
 const decoders = createRequestDecoders({ maxPayloadDepth: 100, payloadContainsMaxDepth: 64 });
@@ -98,6 +99,30 @@ describe('request decoders', () => {
         const bytes = prng.chance(0.5) ? valid : concat([valid, varintField(1999, prng.uint32()), lengthDelimited(1998, prng.bytes(prng.int(20)))]);
         expect(ours[rpc](bytes)).toEqual(generated[rpc](bytes));
       }
+    }
+  });
+
+  test('when random Structs of every kind of value are decoded, then the object is what the generated decoder unwraps', () => {
+    const next = random(4242);
+    for (let i = 0; i < 1000; i++) {
+      const object = JSON.parse(JSON.stringify(randomObject(next, 0))) as Record<string, unknown>;
+      const bytes = Struct.encode(Struct.wrap(object)).finish();
+      expect(decodeBoundedStruct(bytes, 100)).toEqual(Struct.unwrap(Struct.decode(bytes)));
+    }
+  });
+
+  test('when a Struct is cut short anywhere inside, then decoding throws instead of returning part of it', () => {
+    const bytes = Struct.encode(Struct.wrap({ a: 'text', b: [1, { c: true }], d: null })).finish();
+    for (let length = 1; length < bytes.length; length++) {
+      const cut = bytes.subarray(0, length);
+      let decoded: unknown;
+      try {
+        decoded = decodeBoundedStruct(cut, 100);
+      } catch {
+        continue;
+      }
+      // A cut that falls exactly between two entries is a shorter, valid Struct.
+      expect(Struct.unwrap(Struct.decode(cut))).toEqual(decoded);
     }
   });
 
