@@ -116,6 +116,12 @@ export interface Config {
   readonly shutdownGraceMs: number;
   /** HEALTH_CHECK_INTERVAL: how often the database is probed for health and readiness. */
   readonly healthCheckIntervalMs: number;
+  /**
+   * HEAP_GROWTH_PERCENT: how far V8 lets the heap grow past what the last full
+   * collection kept before it collects again (V8's --heap-growing-percent);
+   * 0 leaves V8's own heuristics.
+   */
+  readonly heapGrowthPercent: number;
   readonly query: QuerySettings;
 }
 
@@ -282,6 +288,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     shutdownGraceMs: read.durationMs('SHUTDOWN_GRACE_PERIOD', 25_000, { min: 0, max: 3_600_000 }),
     healthCheckIntervalMs: read.durationMs('HEALTH_CHECK_INTERVAL', 2000, { min: 100, max: 600_000 }),
+    heapGrowthPercent: read.integer('HEAP_GROWTH_PERCENT', 30, { min: 0, max: 1000 }),
     query: readQuerySettings(read),
   };
   if (config.database.readUrl !== undefined && config.database.url === undefined) {

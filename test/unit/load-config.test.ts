@@ -25,6 +25,7 @@ describe('loadConfig', () => {
     expect(config.log.pretty).toBe(false);
     expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000, maxWaiting: 50 });
     expect(config.shutdownGraceMs).toBe(25_000);
+    expect(config.heapGrowthPercent).toBe(30);
   });
 
   test('when values are set, then they are parsed with their units', () => {
@@ -41,6 +42,7 @@ describe('loadConfig', () => {
       DB_POOL_CONNECTION_TIMEOUT: '750ms',
       SHUTDOWN_GRACE_PERIOD: '1m30s',
       GRPC_MAX_RECEIVE_MESSAGE_SIZE: '8MiB',
+      HEAP_GROWTH_PERCENT: '0',
     });
     expect(config.database.url).toBe('postgres://u:p@db:5432/vault');
     expect(config.database.readUrl).toBe('postgresql://u:p@replica:5432/vault');
@@ -53,9 +55,12 @@ describe('loadConfig', () => {
     expect(config.database.pool.connectionTimeoutMs).toBe(750);
     expect(config.shutdownGraceMs).toBe(90_000);
     expect(config.grpc.maxReceiveMessageBytes).toBe(8 * 1024 * 1024);
+    expect(config.heapGrowthPercent).toBe(0);
   });
 
   test.each([
+    ['HEAP_GROWTH_PERCENT', '-1'],
+    ['HEAP_GROWTH_PERCENT', '1001'],
     ['GRPC_PORT', 'abc'],
     ['GRPC_PORT', '70000'],
     ['HTTP_PORT', '-1'],
