@@ -99,7 +99,7 @@ export async function startVault(config: Config, logger: Logger): Promise<Vault>
     // the migrations stored in the (shared) primary database.
     const cursorKey = config.query.cursorSecret !== undefined ? Buffer.from(config.query.cursorSecret, 'utf8') : await new VaultSecretRepository(pool).get(CURSOR_SIGNING_KEY);
     // QueryService reads only from the read pool (the replica's when DATABASE_READ_URL is set).
-    const queries = new QueryService(new EventQueryRepository(readPool, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds)), new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
+    const queries = new QueryService(new EventQueryRepository(readPool, config.query.statementTimeoutMs, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds)), new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
     const health = new HealthStatusService(HEALTH_SERVICES);
     const activity = new TenantActivity(pool, logger, { touchIntervalMs: 60_000, countCacheMs: 15_000 });
     const rateLimitStores = await createRateLimitStores(config, logger, metrics);

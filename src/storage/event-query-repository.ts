@@ -3,7 +3,7 @@ import type pg from 'pg';
 import type { AggregateCount, AggregateGrouping, EventReader, EventSelection, Page, PageWindow, QueryBudget, StoredEvent } from '../domain/query/event-reader';
 import { withSpan } from '../observability/with-span';
 import { aggregateQuery, countQuery, pageQuery } from './event-query-sql';
-import { withReadTransaction } from './read-transaction';
+import { withReadStatement, withReadTransaction } from './read-transaction';
 
 /** Receives the duration of each database operation, for the db query duration metric. */
 export type ObserveDuration = (operation: 'read_page' | 'aggregate', seconds: number) => void;
@@ -27,27 +27,38 @@ interface AggregateRowData {
 
 /** Reads events for QueryService, from the pool it is given (the read replica's when there is one). */
 export class EventQueryRepository implements EventReader {
+  /**
+   * `statementTimeoutMs` is QUERY_STATEMENT_TIMEOUT: single-statement reads
+   * under it keep it on their connection's session (see withReadStatement).
+   */
   constructor(
     private readonly pool: pg.Pool,
+    private readonly statementTimeoutMs: number,
     private readonly observe: ObserveDuration = () => undefined,
   ) {}
 
   readPage(selection: EventSelection, window: PageWindow, budget: QueryBudget): Promise<Page> {
     const attributes = { 'vault.query.limit': window.limit, 'vault.query.offset': window.offset ?? 0, 'vault.query.keyset': window.after !== undefined };
     return this.timed('read_page', 'query.read_page', attributes, (span) =>
-      // The page and its total come from one snapshot, so that they agree.
-      withReadTransaction(this.pool, budget, window.countTotal ? 'repeatable read' : 'read committed', async (client) => {
-        const rows = await client.query<EventRow>(pageQuery(selection, window));
-        const total = window.countTotal ? await client.query<{ total: number }>(countQuery(selection)) : undefined;
-        span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
-        return { events: rows.rows.map(toStoredEvent), totalCount: total?.rows[0]?.total };
-      }),
+      window.countTotal
+        ? // The page and its total come from one snapshot, so that they agree.
+          withReadTransaction(this.pool, budget, 'repeatable read', async (client): Promise<Page> => {
+            const rows = await client.query<EventRow>(pageQuery(selection, window));
+            const total = await client.query<{ total: number }>(countQuery(selection));
+            span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
+            return { events: rows.rows.map(toStoredEvent), totalCount: total.rows[0]?.total };
+          })
+        : withReadStatement(this.pool, budget, this.statementTimeoutMs, async (client): Promise<Page> => {
+            const rows = await client.query<EventRow>(pageQuery(selection, window));
+            span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
+            return { events: rows.rows.map(toStoredEvent), totalCount: undefined };
+          }),
     );
   }
 
   aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: QueryBudget): Promise<AggregateCount[]> {
     return this.timed('aggregate', 'query.aggregate', { 'vault.query.row_limit': limit }, (span) =>
-      withReadTransaction(this.pool, budget, 'read committed', async (client) => {
+      withReadStatement(this.pool, budget, this.statementTimeoutMs, async (client) => {
         const result = await client.query<AggregateRowData>(aggregateQuery(selection, grouping, limit));
         span.setAttribute('vault.query.rows', result.rowCount ?? 0);
         return result.rows.map((row) => ({

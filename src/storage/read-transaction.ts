@@ -12,6 +12,9 @@ export type ReadIsolation = 'read committed' | 'repeatable read';
  */
 const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 
+/** The session-level statement_timeout each pooled connection already carries (set by withReadStatement). */
+const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
+
 /**
  * Runs `work` in a read-only transaction on a pooled connection, under the
  * budget's statement timeout (SET LOCAL, so that it ends with the
@@ -22,7 +25,54 @@ const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
  * call then fails with the signal's reason. Database errors are mapped by
  * mapPgError (a statement timeout becomes DEADLINE_EXCEEDED).
  */
-export async function withReadTransaction<T>(pool: pg.Pool, budget: QueryBudget, isolation: ReadIsolation, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function withReadTransaction<T>(pool: pg.Pool, budget: QueryBudget, isolation: ReadIsolation, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withCheckedOut(
+    pool,
+    budget,
+    async (client) => {
+      // One round trip: both values are whole numbers of ours, never client text.
+      await client.query(
+        `${isolation === 'repeatable read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN READ ONLY'}; SET LOCAL statement_timeout = ${wholeMs(budget.timeoutMs)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`,
+      );
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    },
+    // A failed statement leaves the transaction aborted: roll back so the connection goes back clean.
+    (client) => client.query('ROLLBACK'),
+  );
+}
+
+/**
+ * Runs a single-statement read (`work` sends one statement) under the
+ * budget's statement timeout, in one round trip when it can: a budget of
+ * `sessionTimeoutMs` (QUERY_STATEMENT_TIMEOUT, what a call without a nearer
+ * deadline gets) is set on the connection's session once and kept there, so
+ * the statement runs on its own, without BEGIN, SET and COMMIT around it.
+ * Every pooled connection thus carries either no statement_timeout or this
+ * one (writes set their own with SET LOCAL). A shorter budget, from a call's
+ * deadline, runs in a transaction with SET LOCAL (withReadTransaction), so
+ * that it never stays on the connection.
+ */
+export function withReadStatement<T>(pool: pg.Pool, budget: QueryBudget, sessionTimeoutMs: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  if (budget.timeoutMs < sessionTimeoutMs) return withReadTransaction(pool, budget, 'read committed', work);
+  return withCheckedOut(pool, budget, async (client) => {
+    const timeoutMs = wholeMs(sessionTimeoutMs);
+    if (sessionTimeouts.get(client) !== timeoutMs) {
+      await client.query(`SET statement_timeout = ${timeoutMs}; SET client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`);
+      sessionTimeouts.set(client, timeoutMs);
+    }
+    return work(client);
+  });
+}
+
+/**
+ * A pooled connection for `work`, dropped at once when the budget's signal
+ * aborts. When `work` fails, `cleanUp` (a ROLLBACK, say) runs before the
+ * connection goes back; a connection that cannot even do that is dropped.
+ * The error is mapped by mapPgError.
+ */
+async function withCheckedOut<T>(pool: pg.Pool, budget: QueryBudget, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
   if (budget.signal.aborted) throw budget.signal.reason;
   let client: pg.PoolClient;
   try {
@@ -40,24 +90,17 @@ export async function withReadTransaction<T>(pool: pg.Pool, budget: QueryBudget,
   budget.signal.addEventListener('abort', onAbort, { once: true });
   try {
     if (budget.signal.aborted) throw budget.signal.reason;
-    // One round trip: both values are whole numbers of ours, never client text.
-    const timeoutMs = Math.max(1, Math.ceil(budget.timeoutMs));
-    await client.query(
-      `${isolation === 'repeatable read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN READ ONLY'}; SET LOCAL statement_timeout = ${timeoutMs}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`,
-    );
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
+    return await work(client);
   } catch (error) {
     if (budget.signal.aborted) throw budget.signal.reason;
-    if (!released) {
-      // A failed statement leaves the transaction aborted: roll back so the
-      // connection goes back clean; one that cannot even do that is dropped.
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => release(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError))));
-    }
+    if (!released && cleanUp) await cleanUp(client).catch((cleanUpError: unknown) => release(cleanUpError instanceof Error ? cleanUpError : new Error(String(cleanUpError))));
     throw mapPgError(error);
   } finally {
     budget.signal.removeEventListener('abort', onAbort);
     release();
   }
+}
+
+function wholeMs(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
 }

@@ -46,9 +46,31 @@ describe('queries and the database: statement timeouts', () => {
       expect((await failureOf(streamEvents(server.query, key, {}))).code).toBe(status.DEADLINE_EXCEEDED);
       expect((await failureOf(aggregate(server.query, key, { groupBy: [GroupBy.GROUP_BY_EVENT_TYPE] }))).code).toBe(status.DEADLINE_EXCEEDED);
     });
-    // The timeout was SET LOCAL: the pooled connections are clean and work on.
+    // The pooled connections work on.
     expect((await queryEvents(server.query, key, {})).events).toHaveLength(100);
     expect(server.vault.readPool.idleCount).toBe(server.vault.readPool.totalCount);
+  });
+
+  test('when reads with and without a nearer deadline have run, then every pooled connection carries no statement timeout or exactly the configured one', async () => {
+    // Deadlines under the configured 1 s; whether those calls make it in time on a busy machine does not matter here.
+    await Promise.allSettled([
+      ...Array.from({ length: 4 }, () => queryEvents(server.query, key, {}, 800)),
+      ...Array.from({ length: 2 }, () => aggregate(server.query, key, { groupBy: [GroupBy.GROUP_BY_EVENT_TYPE] }, 800)),
+      queryEvents(server.query, key, { page: 2, limit: 10 }, 800),
+    ]);
+    await Promise.all(Array.from({ length: 4 }, () => queryEvents(server.query, key, {})));
+    // Check out every pooled connection at once and read its session setting.
+    const { readPool } = server.vault;
+    const clients = await Promise.all(Array.from({ length: readPool.totalCount }, () => readPool.connect()));
+    try {
+      const timeouts = await Promise.all(clients.map(async (client) => (await client.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout));
+      expect(timeouts.length).toBeGreaterThan(0);
+      for (const timeout of timeouts) expect(['0', '1s']).toContain(timeout);
+      // The short deadlines never stayed on a connection, and the plain reads set the configured timeout on theirs.
+      expect(timeouts).toContain('1s');
+    } finally {
+      for (const client of clients) client.release();
+    }
   });
 
   test("when the call's deadline is shorter than the statement timeout, then the deadline bounds the query", async () => {
