@@ -89,10 +89,13 @@ describe('StreamEvents', () => {
     try {
       // The server is parked on flow control (it awaits the client, holding no connection).
       await eventually(async () => expect(await waiting()).toBe(1), 30_000);
+      // The chunk read ahead (while the last one was being sent) finishes and gives its connection back.
+      await eventually(poolIsIdle);
       const readAhead = (await rowsRead()) - before;
-      // What the 64 KiB HTTP/2 window holds, plus one queued message (STREAM_WRITE_AHEAD_MESSAGES), far from the 10 000 events.
+      // What the 64 KiB HTTP/2 window holds, one queued message (STREAM_WRITE_AHEAD_MESSAGES) and one chunk read ahead, far from the 10 000 events.
       expect(readAhead).toBeLessThanOrEqual(40 * CHUNK);
-      poolIsIdle();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await rowsRead()) - before).toBe(readAhead);
 
       const { messages, grpcStatus } = await reader.readAll();
       expect(grpcStatus).toBe('0');
@@ -110,6 +113,7 @@ describe('StreamEvents', () => {
     const reader = slowReader();
     try {
       await eventually(async () => expect(await waiting()).toBe(1), 30_000);
+      await eventually(poolIsIdle);
       const readBeforeCancel = (await rowsRead()) - before;
       reader.cancel();
       await eventually(() => expect(streamLogged('CANCELLED')).toBe(true));

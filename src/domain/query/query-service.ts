@@ -121,34 +121,46 @@ export class QueryService {
   /**
    * Sends every match, in order, `streamChunkSize` events at a time. Each
    * chunk is a keyset read of its own that holds a connection only while it
-   * runs; the next one starts only after `send` says the client can take
-   * more, so memory stays at about one chunk whatever the result size, and
-   * a client that goes away holds no connection.
+   * runs. The next chunk is read while the current one is being sent (so the
+   * database and the network work at the same time), and no further: memory
+   * stays at about two chunks whatever the result size, and a client that
+   * goes away holds no connection.
    */
   async streamEvents(input: StreamEventsInput, ctx: CallContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
     const selection = this.selection(input.filter, input.order, ctx);
     if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
-    let after: KeysetPosition | undefined;
-    let sent = 0;
-    for (;;) {
-      const want = input.maxEvents > 0 ? Math.min(this.limits.streamChunkSize, input.maxEvents - sent) : this.limits.streamChunkSize;
-      if (want === 0) return;
+    const read = async (after: KeysetPosition | undefined, want: number): Promise<StoredEvent[]> => {
       const { events } = await this.reader.readPage(
         selection,
         { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false },
         statementBudget(ctx, this.limits.statementTimeoutMs, this.now()),
       );
       this.observer.rowsRead(events.length);
+      return events;
+    };
+    const chunkAfter = (sent: number): number => (input.maxEvents > 0 ? Math.min(this.limits.streamChunkSize, input.maxEvents - sent) : this.limits.streamChunkSize);
+    let sent = 0;
+    let want = chunkAfter(0);
+    if (want === 0) return;
+    let next: Promise<StoredEvent[]> | undefined = read(undefined, want);
+    while (next !== undefined) {
+      const events = await next;
+      next = undefined;
       if (events.length === 0) return;
+      sent += events.length;
+      const nextWant = chunkAfter(sent);
+      if (events.length === want && nextWant > 0) next = read(positionOf(events.at(-1)!), nextWant);
+      want = nextWant;
       this.observer.waitingForClient(1);
       try {
         await send(events);
+      } catch (error) {
+        // The read ahead fails too once the call is gone; it is awaited so that nothing outlives the call.
+        await next?.catch(() => undefined);
+        throw error;
       } finally {
         this.observer.waitingForClient(-1);
       }
-      sent += events.length;
-      if (events.length < want) return;
-      after = positionOf(events.at(-1)!);
     }
   }
 
