@@ -76,7 +76,10 @@ export function countQuery(selection: Omit<EventSelection, 'order'>): SqlQuery {
 }
 
 /**
- * Counts per group, ordered by bucket, type, service, at most `limit` rows.
+ * Counts per group, at most `limit` rows, in no particular order (no sort
+ * at all, so the groups can always be hashed; the caller orders the few
+ * rows). Which `limit` groups come when there are more is unspecified: the
+ * caller asks for one more than its bound to learn that the bound is passed.
  * Buckets come from date_bin with the unix epoch as origin; the width goes in
  * as whole days plus seconds, exact to the microsecond (date_bin refuses
  * months, and a plain float of microseconds would round past 2^53).
@@ -110,8 +113,8 @@ export function aggregateQuery(selection: Omit<EventSelection, 'order'>, groupin
   if (grouping.byServiceName) dimensions.push({ make: 'service_name', name: 'service_name', output: 'service_name' });
   const where = filterConditions(selection, params).join(' AND ');
   const names = dimensions.map((dimension) => dimension.name).join(', ');
-  const grouped = dimensions.length > 0 ? ` GROUP BY ${names} ORDER BY ${names}` : '';
+  const grouped = dimensions.length > 0 ? ` GROUP BY ${names}` : '';
   const inner = `SELECT ${[...dimensions.map((dimension) => dimension.make), 'count(*) AS matched'].join(', ')} FROM events WHERE ${where}${grouped} LIMIT ${params.add(limit)}`;
-  const text = `SELECT ${[...dimensions.map((dimension) => dimension.output), 'matched'].join(', ')} FROM (${inner}) AS groups${dimensions.length > 0 ? ` ORDER BY ${names}` : ''}`;
+  const text = `SELECT ${[...dimensions.map((dimension) => dimension.output), 'matched'].join(', ')} FROM (${inner}) AS groups`;
   return { text, values: params.values };
 }

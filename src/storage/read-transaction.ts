@@ -12,6 +12,12 @@ export type ReadIsolation = 'read committed' | 'repeatable read';
  */
 const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 
+/** Planner settings for one transaction (SET LOCAL), fixed by our code. */
+export interface PlannerSettings {
+  readonly enable_sort?: 'on' | 'off';
+  readonly jit?: 'on' | 'off';
+}
+
 /** The session-level statement_timeout each pooled connection already carries (set by withReadStatement). */
 const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 
@@ -25,14 +31,21 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
  * call then fails with the signal's reason. Database errors are mapped by
  * mapPgError (a statement timeout becomes DEADLINE_EXCEEDED).
  */
-export function withReadTransaction<T>(pool: pg.Pool, budget: QueryBudget, isolation: ReadIsolation, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function withReadTransaction<T>(
+  pool: pg.Pool,
+  budget: QueryBudget,
+  isolation: ReadIsolation,
+  work: (client: pg.PoolClient) => Promise<T>,
+  planner: PlannerSettings = {},
+): Promise<T> {
+  const plannerSettings = Object.entries(planner).map(([name, value]) => `; SET LOCAL ${name} = ${value}`);
   return withCheckedOut(
     pool,
     budget,
     async (client) => {
-      // One round trip: both values are whole numbers of ours, never client text.
+      // One round trip: every value is ours (whole numbers, fixed words), never client text.
       await client.query(
-        `${isolation === 'repeatable read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN READ ONLY'}; SET LOCAL statement_timeout = ${wholeMs(budget.timeoutMs)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`,
+        `${isolation === 'repeatable read' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN READ ONLY'}; SET LOCAL statement_timeout = ${wholeMs(budget.timeoutMs)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}${plannerSettings.join('')}`,
       );
       const result = await work(client);
       await client.query('COMMIT');

@@ -2,7 +2,8 @@ import { status } from '@grpc/grpc-js';
 import type pg from 'pg';
 import { GroupBy, SortOrder } from '../../src/gen/telemetry/v1/query_service';
 import type { EventSelection } from '../../src/domain/query/event-reader';
-import { pageQuery } from '../../src/storage/event-query-sql';
+import { AGGREGATE_PLANNER } from '../../src/storage/event-query-repository';
+import { aggregateQuery, pageQuery } from '../../src/storage/event-query-sql';
 import { aggregate, createTenantWithKey, failureOf, queryEvents, streamEvents } from '../support/query-fixtures';
 import { BASE_US, makeEvents, seedEvents } from '../support/seed-events';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
@@ -117,6 +118,7 @@ describe('queries and the database: plans', () => {
 
   interface PlanNode {
     'Node Type': string;
+    Strategy?: string;
     'Index Name'?: string;
     'Actual Rows'?: number;
     Plans?: PlanNode[];
@@ -152,6 +154,30 @@ describe('queries and the database: plans', () => {
       }
     },
   );
+
+  test('when Aggregate groups by type, service and a time bucket, then the groups are hashed and no row is sorted in the database', async () => {
+    const query = aggregateQuery(
+      { tenantId, filter: { startUs: undefined, endUs: undefined, eventTypes: [], serviceNames: [], payloadContains: undefined } },
+      { bucketUs: 3_600_000_000n, byEventType: true, byServiceName: true },
+      10_001,
+    );
+    const client = await db.pool.connect();
+    try {
+      await client.query('BEGIN');
+      // On 1M events the planner's estimate (a group per row) outgrows work_mem and, left alone, it sorts every
+      // row; 25 000 rows need a smaller work_mem to meet the same choice.
+      await client.query("SET LOCAL work_mem = '64kB'");
+      for (const [name, value] of Object.entries(AGGREGATE_PLANNER)) await client.query(`SET LOCAL ${name} = ${value}`);
+      const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`, query.values);
+      const steps = nodes(result.rows[0]!['QUERY PLAN'][0].Plan);
+      const aggregate = steps.find((node) => node['Node Type'] === 'Aggregate');
+      expect(aggregate).toMatchObject({ Strategy: 'Hashed' });
+      expect(steps.map((node) => node['Node Type'])).not.toContain('Sort');
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+  });
 });
 
 describe('queries and the database: read replica', () => {
