@@ -15,6 +15,7 @@ const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 /** Planner settings for one transaction (SET LOCAL), fixed by our code. */
 export interface PlannerSettings {
   readonly enable_sort?: 'on' | 'off';
+  readonly enable_incremental_sort?: 'on' | 'off';
   readonly jit?: 'on' | 'off';
 }
 

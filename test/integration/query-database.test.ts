@@ -173,6 +173,7 @@ describe('queries and the database: plans', () => {
       const aggregate = steps.find((node) => node['Node Type'] === 'Aggregate');
       expect(aggregate).toMatchObject({ Strategy: 'Hashed' });
       expect(steps.map((node) => node['Node Type'])).not.toContain('Sort');
+      expect(steps.map((node) => node['Node Type'])).not.toContain('Incremental Sort');
       await client.query('ROLLBACK');
     } finally {
       client.release();
