@@ -113,9 +113,12 @@ function writable(call) {
  * forgiven, so latencies measured from `due` include time spent waiting
  * behind a slow server (no coordinated omission).
  */
-function pacer(eventsPerSecond, startedAt) {
-  let sent = 0;
+function pacer(eventsPerSecond, startedAt, phase) {
+  let sent;
   return (events) => {
+    // Workers start a fraction `phase` of a message's interval apart, so that
+    // together they send evenly instead of all at the same instants.
+    sent ??= phase * events;
     const due = eventsPerSecond > 0 ? startedAt + (sent / eventsPerSecond) * 1000 : performance.now();
     sent += events;
     return due;
@@ -128,7 +131,7 @@ function pacer(eventsPerSecond, startedAt) {
  * message's due time to the response.
  */
 async function streamWorker(client, options, worker, stats, shouldStop) {
-  const due = pacer(options.eventsPerSecond / options.workers, performance.now());
+  const due = pacer(options.eventsPerSecond / options.workers, performance.now(), worker / options.workers);
   for (let callIndex = 0; !shouldStop(); callIndex++) {
     let message = options.next(worker);
     if (message === undefined) return;
@@ -168,7 +171,7 @@ async function streamWorker(client, options, worker, stats, shouldStop) {
  * once; past that the worker waits, and the wait counts in the latencies).
  */
 async function unaryWorker(client, options, worker, stats, shouldStop) {
-  const due = pacer(options.eventsPerSecond / options.workers, performance.now());
+  const due = pacer(options.eventsPerSecond / options.workers, performance.now(), worker / options.workers);
   const inFlight = new Set();
   for (let callIndex = 0; !shouldStop(); callIndex++) {
     const message = options.next(worker);
