@@ -288,7 +288,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     shutdownGraceMs: read.durationMs('SHUTDOWN_GRACE_PERIOD', 25_000, { min: 0, max: 3_600_000 }),
     healthCheckIntervalMs: read.durationMs('HEALTH_CHECK_INTERVAL', 2000, { min: 100, max: 600_000 }),
-    heapGrowthPercent: read.integer('HEAP_GROWTH_PERCENT', 30, { min: 0, max: 1000 }),
+    heapGrowthPercent: read.integer('HEAP_GROWTH_PERCENT', 100, { min: 0, max: 1000 }),
     query: readQuerySettings(read),
   };
   if (config.database.readUrl !== undefined && config.database.url === undefined) {

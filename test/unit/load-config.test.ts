@@ -25,7 +25,7 @@ describe('loadConfig', () => {
     expect(config.log.pretty).toBe(false);
     expect(config.database.pool).toEqual({ max: 10, idleTimeoutMs: 30_000, connectionTimeoutMs: 2000, maxWaiting: 50 });
     expect(config.shutdownGraceMs).toBe(25_000);
-    expect(config.heapGrowthPercent).toBe(30);
+    expect(config.heapGrowthPercent).toBe(100);
   });
 
   test('when values are set, then they are parsed with their units', () => {
