@@ -1,6 +1,6 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
-import { Duration } from '../../gen/google/protobuf/duration';
-import { Timestamp } from '../../gen/google/protobuf/timestamp';
+import type { Duration } from '../../gen/google/protobuf/duration';
+import type { Timestamp } from '../../gen/google/protobuf/timestamp';
 import type { Event } from '../../gen/telemetry/v1/event';
 import { IngestRequest, type IngestStreamRequest } from '../../gen/telemetry/v1/ingest_service';
 import { AggregateRequest, EventFilter, QueryEventsRequest, StreamEventsRequest } from '../../gen/telemetry/v1/query_service';
@@ -32,14 +32,12 @@ export interface RequestDecoders {
  * INVALID_ARGUMENT naming the field, as the contract says.
  */
 export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
-  const timestamp = lenientSeconds(Timestamp.decode);
-  const duration = lenientSeconds(Duration.decode);
 
   const event = (bytes: Uint8Array): Event => decodeEvent(bytes, limits.maxPayloadDepth);
   const filter = (bytes: Uint8Array): EventFilter =>
     decodeOverriding(bytes, EventFilter.decode, {
-      1: message<EventFilter>((value) => ({ startTime: timestamp(value) })),
-      2: message<EventFilter>((value) => ({ endTime: timestamp(value) })),
+      1: message<EventFilter>((value) => ({ startTime: decodeLenientSeconds(value) })),
+      2: message<EventFilter>((value) => ({ endTime: decodeLenientSeconds(value) })),
       5: message<EventFilter>((value) => ({ payloadContains: decodeBoundedStruct(value, limits.payloadContainsMaxDepth) })),
     });
   const filterField = <T extends { filter: EventFilter | undefined }>(): FieldOverride<T> => message<T>((value) => ({ filter: filter(value) }) as Partial<T>);
@@ -58,7 +56,7 @@ export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
     aggregateRequest: (bytes) =>
       decodeOverriding(bytes, AggregateRequest.decode, {
         1: filterField<AggregateRequest>(),
-        3: message<AggregateRequest>((value) => ({ bucket: duration(value) })),
+        3: message<AggregateRequest>((value) => ({ bucket: decodeLenientSeconds(value) })),
       }),
   };
 }
@@ -70,8 +68,8 @@ const EVENT_SERVICE_NAME = 0x22;
 const EVENT_PAYLOAD = 0x2a;
 const EVENT_PAYLOAD_JSON = 0x32;
 const EVENT_RECEIVED_AT = 0x3a;
-const TIMESTAMP_SECONDS = 0x08; // field 1, varint
-const TIMESTAMP_NANOS = 0x10;
+const SECONDS = 0x08; // Timestamp and Duration: field 1, varint
+const NANOS = 0x10;
 
 /**
  * An Event in one pass over its bytes: the hot path of ingest (every event of
@@ -114,23 +112,26 @@ function decodeEvent(bytes: Uint8Array, maxPayloadDepth: number): Event {
     }
     if (!skipField(reader, tag)) break;
   }
-  if (timestamps) event.timestamp = decodeLenientTimestamp(mergedOccurrences(timestamps));
+  if (timestamps) event.timestamp = decodeLenientSeconds(mergedOccurrences(timestamps));
   if (payloads) event.payload = decodeBoundedStruct(mergedOccurrences(payloads), maxPayloadDepth);
-  if (receivedAts) event.receivedAt = decodeLenientTimestamp(mergedOccurrences(receivedAts));
+  if (receivedAts) event.receivedAt = decodeLenientSeconds(mergedOccurrences(receivedAts));
   return event;
 }
 
-/** A Timestamp whose seconds never throw (see lenientInt64). */
-function decodeLenientTimestamp(bytes: Uint8Array): Timestamp {
+/**
+ * A Timestamp or a Duration (the same two fields: int64 seconds = 1, int32
+ * nanos = 2) whose seconds never throw (see lenientInt64).
+ */
+function decodeLenientSeconds(bytes: Uint8Array): Timestamp & Duration {
   const reader = new BinaryReader(bytes);
-  const timestamp: Timestamp = { seconds: 0, nanos: 0 };
+  const value = { seconds: 0, nanos: 0 };
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
-    if (tag === TIMESTAMP_SECONDS) timestamp.seconds = Number(reader.int64());
-    else if (tag === TIMESTAMP_NANOS) timestamp.nanos = reader.int32();
+    if (tag === SECONDS) value.seconds = Number(reader.int64());
+    else if (tag === NANOS) value.nanos = reader.int32();
     else if (!skipField(reader, tag)) break;
   }
-  return timestamp;
+  return value;
 }
 
 /** A singular message field: its occurrences merged, then decoded. */
@@ -138,7 +139,3 @@ function message<T>(decode: (merged: Uint8Array) => Partial<T>): FieldOverride<T
   return { wireType: WireType.LengthDelimited, decode: (occurrences) => decode(mergedOccurrences(occurrences)) };
 }
 
-/** A Timestamp or Duration decoder whose int64 `seconds` never throws (see lenientInt64). */
-function lenientSeconds<T extends { seconds: number }>(decode: (bytes: Uint8Array) => T): (bytes: Uint8Array) => T {
-  return (bytes) => decodeOverriding(bytes, decode, { 1: { wireType: WireType.Varint, decode: (occurrences) => ({ seconds: lenientInt64(occurrences.at(-1)!) }) as Partial<T> } });
-}
