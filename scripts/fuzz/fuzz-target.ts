@@ -60,7 +60,7 @@ export async function createFuzzTarget(pool: pg.Pool, client: FuzzClient, config
   return {
     client,
     tenants,
-    decoders: createRequestDecoders({ maxPayloadDepth: config.ingest.maxPayloadDepth, payloadContainsMaxDepth: config.query.payloadContainsMaxDepth }),
+    decoders: createRequestDecoders(config),
     rejectedEventsListed: config.ingest.rejectedEventsListed,
     storedIds: async (tenantId, eventIds) => {
       if (eventIds.length === 0) return new Set();

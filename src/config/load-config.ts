@@ -52,6 +52,10 @@ export interface RateLimitSettings {
   readonly redisTimeoutMs: number;
   /** RATE_LIMIT_REDIS_RETRY_INTERVAL: after a Redis failure, how long takes stay in process memory before Redis is tried again. */
   readonly redisRetryIntervalMs: number;
+  /** RATE_LIMIT_REDIS_CONNECT_TIMEOUT: how long a connection attempt to Redis may take, and how long start-up waits for Redis (it never fails for it). */
+  readonly redisConnectTimeoutMs: number;
+  /** RATE_LIMIT_MEMORY_SWEEP_INTERVAL: how often buckets kept in process memory that have refilled are forgotten. */
+  readonly memorySweepIntervalMs: number;
 }
 
 /** The whole configuration, read once at start-up. Every field is documented in the README. */
@@ -123,6 +127,12 @@ export interface Config {
    */
   readonly heapGrowthPercent: number;
   readonly query: QuerySettings;
+  readonly tenantActivity: {
+    /** TENANT_LAST_SEEN_WRITE_INTERVAL: a tenant's last_seen_at is written at most this often per instance. */
+    readonly touchIntervalMs: number;
+    /** ACTIVE_TENANTS_COUNT_CACHE: the active-tenants gauge is counted in the database at most this often. */
+    readonly countCacheMs: number;
+  };
 }
 
 /** The budget of failed authentications per client address (the AUTH_FAILURE* variables). */
@@ -290,6 +300,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     healthCheckIntervalMs: read.durationMs('HEALTH_CHECK_INTERVAL', 2000, { min: 100, max: 600_000 }),
     heapGrowthPercent: read.integer('HEAP_GROWTH_PERCENT', 100, { min: 0, max: 1000 }),
     query: readQuerySettings(read),
+    tenantActivity: {
+      touchIntervalMs: read.durationMs('TENANT_LAST_SEEN_WRITE_INTERVAL', 60_000, { min: 1000, max: 86_400_000 }),
+      countCacheMs: read.durationMs('ACTIVE_TENANTS_COUNT_CACHE', 15_000, { min: 0, max: 3_600_000 }),
+    },
   };
   if (config.database.readUrl !== undefined && config.database.url === undefined) {
     read.problem('DATABASE_READ_URL is set but DATABASE_URL is not: a read replica needs an explicit primary');
@@ -338,5 +352,7 @@ function readRateLimitSettings(read: EnvReader): RateLimitSettings {
     streamMaxWaitMs: read.durationMs('RATE_LIMIT_STREAM_MAX_WAIT', 5000, { min: 0, max: 600_000 }),
     redisTimeoutMs: read.durationMs('RATE_LIMIT_REDIS_TIMEOUT', 250, { min: 10, max: 60_000 }),
     redisRetryIntervalMs: read.durationMs('RATE_LIMIT_REDIS_RETRY_INTERVAL', 1000, { min: 0, max: 600_000 }),
+    redisConnectTimeoutMs: read.durationMs('RATE_LIMIT_REDIS_CONNECT_TIMEOUT', 1000, { min: 10, max: 60_000 }),
+    memorySweepIntervalMs: read.durationMs('RATE_LIMIT_MEMORY_SWEEP_INTERVAL', 60_000, { min: 1000, max: 3_600_000 }),
   };
 }

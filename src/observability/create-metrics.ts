@@ -31,6 +31,9 @@ type CallLabels = 'grpc_service' | 'grpc_method' | 'grpc_code';
 
 /**
  * The process's metrics, on a registry of its own (never the global one).
+ * Gauges read from elsewhere at scrape time (pools, probes, the database)
+ * are registered by the modules that own what they read (see
+ * observability/collected-gauges.ts).
  * Names follow Prometheus conventions: `_total` counters, `_seconds`
  * histograms (quantiles are computed by PromQL, not here), bounded labels.
  */
@@ -61,12 +64,6 @@ export interface Metrics {
   readonly authFailures: Counter<'outcome'>;
   /** Time of each database operation, by operation. */
   readonly dbQuerySeconds: Histogram<'operation'>;
-  /** Pool connections by pool (primary, read) and state (total, idle, waiting). */
-  readonly dbPoolConnections: Gauge<'pool' | 'state'>;
-  /** 1 while a database answers the health probe, by database (primary, read). */
-  readonly databaseUp: Gauge<'database'>;
-  /** Tenants that ingested in the last 24 hours (cluster-wide, from the database). */
-  readonly activeTenants: Gauge;
   /** Rate-limit takes served from process memory because the shared (Redis) store failed. */
   readonly rateLimitLocalTakes: Counter;
   /** 1 while REDIS_URL is set but Redis is unavailable (limits enforced per instance). */
@@ -142,23 +139,6 @@ export function createMetrics(options: MetricsOptions): Metrics {
       help: 'Duration of database operations, by operation',
       labelNames: ['operation'],
       buckets: LATENCY_BUCKETS,
-      registers,
-    }),
-    dbPoolConnections: new Gauge({
-      name: 'telemetry_vault_db_pool_connections',
-      help: 'Database pool connections, by pool (primary, read) and state (max = the pool size, total, idle, waiting = calls queued for a connection)',
-      labelNames: ['pool', 'state'],
-      registers,
-    }),
-    databaseUp: new Gauge({
-      name: 'telemetry_vault_database_up',
-      help: '1 while the database answers the health probe, else 0, by database (primary, read)',
-      labelNames: ['database'],
-      registers,
-    }),
-    activeTenants: new Gauge({
-      name: 'telemetry_vault_active_tenants',
-      help: 'Tenants that ingested events in the last 24 hours (cluster-wide)',
       registers,
     }),
     rateLimitLocalTakes: new Counter({

@@ -5,10 +5,9 @@ import type { Metrics } from './create-metrics';
 /**
  * Turns what ingest sessions report into metrics: events by result (with a
  * bounded tenant label when METRICS_TENANT_LABEL is on), stored events by
- * type and by service (bounded), batch sizes and write durations. `seen` is
- * told about every tenant that had events stored (tenant activity).
+ * type and by service (bounded), batch sizes and write durations.
  */
-export function ingestMetricsObserver(metrics: Metrics, seen: (tenant: Tenant) => void): IngestObserver {
+export function ingestMetricsObserver(metrics: Metrics): IngestObserver {
   const labels = (tenant: Tenant, result: 'accepted' | 'duplicate' | 'rejected') =>
     metrics.tenantLabel ? { result, tenant: metrics.tenantLabel.value(tenant.name) } : { result };
   return {
@@ -23,7 +22,6 @@ export function ingestMetricsObserver(metrics: Metrics, seen: (tenant: Tenant) =
         metrics.ingestEventsByType.inc({ event_type: metrics.eventTypeLabel.value(group.eventType) }, group.count);
         metrics.ingestEventsByService.inc({ service_name: metrics.serviceNameLabel.value(group.serviceName) }, group.count);
       }
-      if (batch.inserted > 0) seen(tenant);
     },
   };
 }

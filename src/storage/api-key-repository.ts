@@ -17,7 +17,11 @@ const COLUMNS = 'id, tenant_id, prefix, created_at, expires_at, revoked_at';
 
 /** API keys in PostgreSQL, by hash only. */
 export class ApiKeyRepository implements ApiKeyStore, KeyLookup {
-  constructor(private readonly pool: pg.Pool) {}
+  /** `observeLookup` receives the duration of each key lookup (authentication's database time), in seconds. */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly observeLookup: (seconds: number) => void = () => undefined,
+  ) {}
 
   async create(key: NewApiKey): Promise<ApiKeyRecord> {
     const result = await runQuery<ApiKeyRow>(
@@ -43,6 +47,15 @@ export class ApiKeyRepository implements ApiKeyStore, KeyLookup {
   }
 
   async findByHash(hash: Buffer): Promise<KeyMatch | undefined> {
+    const started = process.hrtime.bigint();
+    try {
+      return await this.lookup(hash);
+    } finally {
+      this.observeLookup(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+  }
+
+  private async lookup(hash: Buffer): Promise<KeyMatch | undefined> {
     const result = await runQuery<{ key_id: string; key_expires_at: Date | null; key_revoked_at: Date | null } & TenantRow>(
       this.pool,
       `SELECT k.id AS key_id, k.expires_at AS key_expires_at, k.revoked_at AS key_revoked_at,

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { IngestObserver } from '../domain/ingest/ingest-session';
 import type { Logger } from '../observability/create-logger';
 import { runQuery } from './run-query';
 
@@ -39,6 +40,17 @@ export class TenantActivity {
       this.lastTouched.delete(tenantId);
       this.logger.warn({ err: error, tenantId }, 'recording tenant activity failed');
     });
+  }
+
+  /** Tenant activity as an ingest observer: a tenant is seen when a batch stored some of its events. */
+  asIngestObserver(): IngestObserver {
+    return {
+      eventsRejected: () => undefined,
+      duplicatesInBatch: () => undefined,
+      batchWritten: (tenant, batch) => {
+        if (batch.inserted > 0) this.seen(tenant.id);
+      },
+    };
   }
 
   /** Tenants with events stored in the last 24 hours, across every instance. */

@@ -20,7 +20,7 @@ describeWithRedis('the Redis token bucket store', () => {
   let redis: Redis;
 
   beforeAll(async () => {
-    store = new RedisTokenBucketStore(TEST_REDIS_URL, { commandTimeoutMs: 2000, logger: pino({ level: 'silent' }) });
+    store = new RedisTokenBucketStore(TEST_REDIS_URL, { commandTimeoutMs: 2000, connectTimeoutMs: 2000, logger: pino({ level: 'silent' }) });
     expect(await store.waitUntilConnected(5000)).toBe(true);
     redis = new Redis(TEST_REDIS_URL);
   });

@@ -3,7 +3,7 @@ import { IngestServiceClient } from '../../src/gen/telemetry/v1/ingest_service';
 import { QueryServiceClient } from '../../src/gen/telemetry/v1/query_service';
 import { loadConfig } from '../../src/config/load-config';
 import { createLogger } from '../../src/observability/create-logger';
-import { startVault, type Vault } from '../../src/main';
+import { startVault, type Vault, type VaultOptions } from '../../src/main';
 
 /** Log lines captured from a test server, parsed. */
 export class LogCapture {
@@ -37,11 +37,11 @@ export interface TestServer {
 }
 
 /** Starts the vault in this process on GRPC_PORT=0 and HTTP_PORT=0 against `databaseUrl`. */
-export async function startTestServer(databaseUrl: string, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(databaseUrl: string, env: Record<string, string> = {}, options: VaultOptions = {}): Promise<TestServer> {
   const config = loadConfig({ DATABASE_URL: databaseUrl, GRPC_PORT: '0', HTTP_PORT: '0', GRPC_HOST: '127.0.0.1', HTTP_HOST: '127.0.0.1', HEALTH_CHECK_INTERVAL: '200ms', SHUTDOWN_GRACE_PERIOD: '5s', ...env });
   const logs = new LogCapture();
   const logger = createLogger({ level: 'debug', pretty: false, destination: logs });
-  const vault = await startVault(config, logger);
+  const vault = await startVault(config, logger, options);
   const address = `127.0.0.1:${vault.grpcPort}`;
   const ingest = new IngestServiceClient(address, credentials.createInsecure());
   const query = new QueryServiceClient(address, credentials.createInsecure());

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { AUTH_FAILURE_LIMIT_REASON, AuthFailureLimiter } from '../../src/domain/auth/auth-failure-limiter';
 import { FailoverTokenBucketStore, type SharedTokenBucketStore } from '../../src/domain/rate-limit/failover-token-bucket-store';
 import { MemoryTokenBucketStore } from '../../src/domain/rate-limit/memory-token-bucket-store';
-import type { BucketSpec, BucketState } from '../../src/domain/rate-limit/token-bucket-store';
+import type { BucketSpec, BucketState, BucketTake } from '../../src/domain/rate-limit/token-bucket-store';
 import { VaultError } from '../../src/domain/vault-error';
 
 /** A clock the test moves by hand. */
@@ -144,6 +144,9 @@ class SwitchableSharedStore implements SharedTokenBucketStore {
   async take(_key: string, _spec: BucketSpec, count: number): Promise<BucketState> {
     if (this.failing) throw new Error('connection lost');
     return { allowed: true, remaining: 100 - count, retryAfterMs: 0, resetAtMs: 0 };
+  }
+  async takeAll(takes: readonly BucketTake[]): Promise<BucketState[]> {
+    return Promise.all(takes.map((take) => this.take(take.key, take.spec, take.count)));
   }
   async close(): Promise<void> {}
 }

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import type { CallContext } from '../../src/domain/call-context';
+import type { AuthenticatedContext } from '../../src/domain/call-context';
 import { EventValidator } from '../../src/domain/ingest/event-validator';
 import type { EventSink, IncomingEvent, ValidEvent, WriteResult } from '../../src/domain/ingest/ingest-event';
 import { IngestSession } from '../../src/domain/ingest/ingest-session';
@@ -42,14 +42,17 @@ class ManualSink implements EventSink {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function makeContext(controller = new AbortController()): CallContext {
+function makeContext(controller = new AbortController()): AuthenticatedContext {
+  const tenant = { id: 't1', name: 't', createdAt: new Date(0), callsPerMinute: undefined, eventsPerSecond: 1, eventBurst: 20 };
   return {
     requestId: 'r',
     method: 'telemetry.v1.IngestService/IngestStream',
     logger: pino({ level: 'silent' }),
     deadline: undefined,
     signal: controller.signal,
-    tenant: { id: 't1', name: 't', createdAt: new Date(0), callsPerMinute: undefined, eventsPerSecond: 1, eventBurst: 20 },
+    peer: '127.0.0.1:40000',
+    principal: { keyId: 'k1', tenant },
+    tenant,
   };
 }
 
@@ -63,7 +66,7 @@ const incoming = (overrides: Partial<IncomingEvent> = {}): IncomingEvent => ({
   ...overrides,
 });
 
-function openSession(sink: EventSink, options: { shaping?: boolean; batchSize?: number; flushIntervalMs?: number; listed?: number; ctx?: CallContext } = {}): IngestSession {
+function openSession(sink: EventSink, options: { mode?: 'stream' | 'unary'; batchSize?: number; flushIntervalMs?: number; listed?: number; ctx?: AuthenticatedContext } = {}): IngestSession {
   return new IngestSession(
     options.ctx ?? makeContext(),
     {
@@ -73,7 +76,7 @@ function openSession(sink: EventSink, options: { shaping?: boolean; batchSize?: 
       settings: { batchSize: options.batchSize ?? 3, batchMaxBytes: 1024 * 1024, flushIntervalMs: options.flushIntervalMs ?? 60_000, rejectedEventsListed: options.listed ?? 100 },
       streamMaxWaitMs: 0,
     },
-    { shaping: options.shaping ?? true, onRateLimit: () => undefined },
+    options.mode ?? 'stream',
   );
 }
 
@@ -164,7 +167,7 @@ describe('IngestSession', () => {
 
   test('when a message carries more events than the burst, then it is INVALID_ARGUMENT; when the bucket is short, a unary call is RESOURCE_EXHAUSTED', async () => {
     const sink = new ManualSink();
-    const session = openSession(sink, { shaping: false });
+    const session = openSession(sink, { mode: 'unary' });
     await expect(session.accept(Array.from({ length: 21 }, () => incoming()))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('at most 20 events') });
     await session.accept(Array.from({ length: 2 }, () => incoming())).catch(() => undefined);
     sink.completeAll();

@@ -106,7 +106,7 @@ describe('loadConfig', () => {
       statementTimeoutMs: 30_000,
       streamIdleTimeoutMs: 60_000,
     });
-    expect(config.rateLimit).toEqual({ callsPerMinute: 1000, eventsPerSecond: 10_000, eventBurst: 20_000, streamMaxWaitMs: 5000, redisTimeoutMs: 250, redisRetryIntervalMs: 1000 });
+    expect(config.rateLimit).toEqual({ callsPerMinute: 1000, eventsPerSecond: 10_000, eventBurst: 20_000, streamMaxWaitMs: 5000, redisTimeoutMs: 250, redisRetryIntervalMs: 1000, redisConnectTimeoutMs: 1000, memorySweepIntervalMs: 60_000 });
   });
 
   test('when ingest and rate-limit variables are set, then they are parsed with their units', () => {

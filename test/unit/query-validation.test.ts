@@ -99,7 +99,7 @@ describe('canonicalJson', () => {
 
 describe('statementBudget', () => {
   const context = (deadline: number | undefined, signal = new AbortController().signal): CallContext =>
-    ({ requestId: 'r', method: 'm', logger: undefined as never, deadline, signal, tenant: undefined }) as CallContext;
+    ({ requestId: 'r', method: 'm', logger: undefined as never, deadline, signal, peer: '127.0.0.1:1' }) as CallContext;
 
   test('when the call has no deadline, then the configured timeout applies', () => {
     expect(statementBudget(context(undefined), 30_000, 1000).timeoutMs).toBe(30_000);

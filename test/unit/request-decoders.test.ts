@@ -14,7 +14,7 @@ import { Prng } from '../../scripts/fuzz/prng';
 import { random, randomObject } from '../support/random-json';
 import { concat, deepStruct, lengthDelimited, secondsNanos, varintField } from '../../scripts/fuzz/wire-bytes';
 
-const decoders = createRequestDecoders({ maxPayloadDepth: 100, payloadContainsMaxDepth: 64 });
+const decoders = createRequestDecoders({ ingest: { maxPayloadDepth: 100 }, query: { payloadContainsMaxDepth: 64 } });
 const NOW = 1_800_000_000;
 const validator = new EventValidator({ maxPayloadBytes: 65_536, maxPayloadDepth: 100, maxFutureSkewMs: 600_000 }, () => NOW * 1000);
 const INT64_MAX = 2n ** 63n - 1n;

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { FailoverTokenBucketStore, type SharedTokenBucketStore } from '../../src/domain/rate-limit/failover-token-bucket-store';
 import { MemoryTokenBucketStore } from '../../src/domain/rate-limit/memory-token-bucket-store';
 import { RateLimiter } from '../../src/domain/rate-limit/rate-limiter';
-import type { BucketSpec, BucketState } from '../../src/domain/rate-limit/token-bucket-store';
+import type { BucketSpec, BucketState, BucketTake } from '../../src/domain/rate-limit/token-bucket-store';
 import type { Tenant } from '../../src/domain/tenants/tenant';
 
 /** A clock the test moves by hand. */
@@ -94,6 +94,9 @@ class ScriptedSharedStore implements SharedTokenBucketStore {
     if (this.mode === 'fail') throw new Error('READONLY You can not write against a read only replica');
     if (this.mode === 'hang') return new Promise(() => undefined);
     return { allowed: true, remaining: 1000 - count, retryAfterMs: 0, resetAtMs: 0 };
+  }
+  async takeAll(takes: readonly BucketTake[]): Promise<BucketState[]> {
+    return Promise.all(takes.map((take) => this.take(take.key, take.spec, take.count)));
   }
   async close(): Promise<void> {}
 }

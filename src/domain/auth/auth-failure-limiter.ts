@@ -1,13 +1,9 @@
+import type { AuthFailureSettings } from '../../config/load-config';
 import type { BucketSpec, TokenBucketStore } from '../rate-limit/token-bucket-store';
 import { VaultError } from '../vault-error';
 
-/** The failed-authentication budget of one client address (the AUTH_FAILURE_* variables). */
-export interface AuthFailureLimitSettings {
-  /** AUTH_FAILURES_PER_MINUTE: how fast the budget refills; 0 turns the limit off. */
-  readonly perMinute: number;
-  /** AUTH_FAILURE_BURST: the budget when full: failures in a row before the limit bites. */
-  readonly burst: number;
-}
+/** The failed-authentication budget of one client address: AUTH_FAILURES_PER_MINUTE (0 = off) and AUTH_FAILURE_BURST. */
+export type AuthFailureLimitSettings = Pick<AuthFailureSettings, 'perMinute' | 'burst'>;
 
 /** The ErrorInfo reason of a call refused because its address failed authentication too often. */
 export const AUTH_FAILURE_LIMIT_REASON = 'RATE_LIMITED_AUTH_FAILURES';
@@ -29,6 +25,8 @@ export class AuthFailureLimiter {
   constructor(
     private readonly store: TokenBucketStore,
     private readonly settings: AuthFailureLimitSettings,
+    /** Told of every call refused because its address's budget was spent (for metrics). */
+    private readonly onThrottled: () => void = () => undefined,
   ) {
     this.spec = { capacity: settings.burst, refillPerSecond: settings.perMinute / 60 };
   }
@@ -38,7 +36,10 @@ export class AuthFailureLimiter {
     if (this.settings.perMinute === 0) return authenticate();
     const key = authFailureBucketKey(address);
     const reservation = await this.store.take(key, this.spec, 1);
-    if (!reservation.allowed) throw this.refusal(reservation.retryAfterMs);
+    if (!reservation.allowed) {
+      this.onThrottled();
+      throw this.refusal(reservation.retryAfterMs);
+    }
     let refused = false;
     try {
       return await authenticate();

@@ -1,11 +1,11 @@
-import type { CallContext } from '../call-context';
-import { IngestSession, type IngestSessionDependencies, type IngestSessionOptions } from './ingest-session';
+import type { AuthenticatedContext } from '../call-context';
+import { IngestSession, type IngestMode, type IngestSessionDependencies } from './ingest-session';
 
 /** Opens an IngestSession per call, over the shared sink, validator and rate limiter. */
 export class EventIngestor {
   constructor(private readonly deps: IngestSessionDependencies) {}
 
-  open(ctx: CallContext, options: IngestSessionOptions): IngestSession {
-    return new IngestSession(ctx, this.deps, options);
+  open(ctx: AuthenticatedContext, mode: IngestMode): IngestSession {
+    return new IngestSession(ctx, this.deps, mode);
   }
 }

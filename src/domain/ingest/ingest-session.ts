@@ -1,6 +1,6 @@
 import type { IngestSettings } from '../../config/load-config';
-import type { CallContext } from '../call-context';
-import type { RateLimiter, RateLimitStatus } from '../rate-limit/rate-limiter';
+import type { AuthenticatedContext } from '../call-context';
+import type { RateLimitCharge, RateLimiter, RateLimitStatus } from '../rate-limit/rate-limiter';
 import type { Tenant } from '../tenants/tenant';
 import { VaultError } from '../vault-error';
 import { EventBatch } from './event-batch';
@@ -26,6 +26,15 @@ export interface IngestObserver {
   batchWritten(tenant: Tenant, batch: WrittenBatch): void;
 }
 
+/** One observer telling each of `observers` everything, in order. */
+export function combineIngestObservers(...observers: readonly IngestObserver[]): IngestObserver {
+  return {
+    eventsRejected: (tenant, count) => observers.forEach((observer) => observer.eventsRejected(tenant, count)),
+    duplicatesInBatch: (tenant, count) => observers.forEach((observer) => observer.duplicatesInBatch(tenant, count)),
+    batchWritten: (tenant, batch) => observers.forEach((observer) => observer.batchWritten(tenant, batch)),
+  };
+}
+
 export interface IngestSessionDependencies {
   readonly sink: EventSink;
   readonly validator: EventValidator;
@@ -36,16 +45,15 @@ export interface IngestSessionDependencies {
   readonly observer?: IngestObserver;
 }
 
-export interface IngestSessionOptions {
-  /**
-   * A client stream is slowed when it outruns its events bucket: a message
-   * waits for tokens (up to the stream wait) before it is taken in. A unary
-   * call is refused at once instead.
-   */
-  readonly shaping: boolean;
-  /** Told the events bucket's status after every take (for the x-ratelimit-* metadata). */
-  readonly onRateLimit: (status: RateLimitStatus) => void;
-}
+/**
+ * How the call's events are charged to its tenant's buckets. A client
+ * `stream` already took its calls token at admission, and is slowed when it
+ * outruns its events bucket: a message waits for tokens (up to the stream
+ * wait) before it is taken in. A `unary` call takes its calls token and its
+ * events together, in one round trip to the bucket store, and is refused at
+ * once when either bucket is short.
+ */
+export type IngestMode = 'stream' | 'unary';
 
 /**
  * One ingest call: takes messages of events, rate-limits them, validates each
@@ -65,6 +73,9 @@ export interface IngestSessionOptions {
  */
 export class IngestSession {
   private readonly tenant: Tenant;
+  private lastRateLimit: RateLimitStatus | undefined;
+  /** Whether a unary call has been charged its calls token. */
+  private charged = false;
   private readonly controller = new AbortController();
   /** Aborted when the call is cancelled or past its deadline, or a write failed, or the session was abandoned. */
   readonly signal: AbortSignal;
@@ -81,20 +92,31 @@ export class IngestSession {
   private readonly rejectedEvents: RejectedEvent[] = [];
 
   constructor(
-    private readonly ctx: CallContext,
+    private readonly ctx: AuthenticatedContext,
     private readonly deps: IngestSessionDependencies,
-    private readonly options: IngestSessionOptions,
+    private readonly mode: IngestMode,
   ) {
-    if (!ctx.tenant) throw new Error('an ingest session needs an authenticated call');
     this.tenant = ctx.tenant;
     this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
     this.batch = this.newBatch();
   }
 
-  /** Takes in one message's events. Resolves when the caller may read the next message. */
+  /**
+   * The events bucket's status after the session's last take (for the
+   * x-ratelimit-* metadata); undefined before any take.
+   */
+  get rateLimit(): RateLimitStatus | undefined {
+    return this.lastRateLimit;
+  }
+
+  /**
+   * Takes in one message's events. Resolves when the caller may read the next
+   * message. A unary call's one message is charged even when it holds no
+   * events (its calls token).
+   */
   async accept(events: readonly IncomingEvent[]): Promise<void> {
     this.throwIfStopped();
-    if (events.length === 0) return;
+    if (events.length === 0 && this.mode === 'stream') return;
     await this.admit(events.length);
     for (const event of events) {
       const index = this.nextIndex++;
@@ -134,30 +156,41 @@ export class IngestSession {
     this.clearTimer();
     this.controller.abort(reason);
     await this.inFlight;
+    // A unary call refused before its events were counted (its message was malformed, say) still
+    // costs its calls token, as every admitted call does, and reports the events bucket.
+    if (this.mode === 'unary' && !this.charged) await this.charge({ calls: 1 });
   }
 
-  /** The events rate limit: refuse what can never pass, wait (streams) or refuse (unary) what cannot pass yet. */
+  /** The rate limits: refuse what can never pass, wait (streams) or refuse (unary) what cannot pass yet. */
   private async admit(count: number): Promise<void> {
     const { limiter } = this.deps;
     const burst = limiter.limitsFor(this.tenant).events.capacity;
     if (count > burst) {
+      if (this.mode === 'unary') await this.charge({ calls: 1 });
       const description = `a message may carry at most ${burst} events (this tenant's event burst); this one carries ${count}: split it into smaller messages`;
       throw new VaultError('INVALID_ARGUMENT', `events: ${description}`, { fieldViolations: [{ field: 'events', description }] });
     }
-    if (!this.options.shaping) {
-      const take = await limiter.take(this.tenant, 'events', count);
-      this.options.onRateLimit(take);
-      if (!take.allowed) throw limiter.throttled(this.tenant, take);
+    if (this.mode === 'unary') {
+      const refusal = await this.charge({ calls: 1, events: count });
+      if (refusal) throw refusal;
       return;
     }
-    await limiter.takeWaiting(this.tenant, 'events', count, {
+    await limiter.takeWaiting(this.ctx, count, {
       maxWaitMs: this.deps.streamMaxWaitMs,
       signal: this.signal,
       onTake: (take) => {
-        this.options.onRateLimit(take);
+        this.lastRateLimit = take;
         if (!take.allowed) this.ctx.logger.debug({ events: count, waitMs: take.retryAfterMs }, 'stream outran its events rate limit: pausing it');
       },
     });
+  }
+
+  /** A unary call's one take (calls token and events together); returns the refusal, if any. */
+  private async charge(charge: RateLimitCharge): Promise<VaultError | undefined> {
+    this.charged = true;
+    const decision = await this.deps.limiter.take(this.ctx, charge, 'events');
+    this.lastRateLimit = decision.status;
+    return decision.refusal;
   }
 
   private reject(index: number, eventId: string, reason: string): void {

@@ -1,4 +1,4 @@
-import type { CallContext } from '../call-context';
+import type { AuthenticatedContext } from '../call-context';
 import { invalidArgument, VaultError } from '../vault-error';
 import type { CursorCodec } from './cursor-codec';
 import type { EventFilterInput, SortOrder } from './event-filter';
@@ -79,7 +79,7 @@ export class QueryService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async queryEvents(input: QueryEventsInput, ctx: CallContext): Promise<QueryEventsResult> {
+  async queryEvents(input: QueryEventsInput, ctx: AuthenticatedContext): Promise<QueryEventsResult> {
     const selection = this.selection(input.filter, input.order, ctx);
     const limit = this.pageSize(input.limit);
     if (input.page < 0) throw invalidArgument('page', 'must be 0 (cursor pagination) or a page number from 1');
@@ -126,7 +126,7 @@ export class QueryService {
    * stays at about two chunks whatever the result size, and a client that
    * goes away holds no connection.
    */
-  async streamEvents(input: StreamEventsInput, ctx: CallContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
+  async streamEvents(input: StreamEventsInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
     const selection = this.selection(input.filter, input.order, ctx);
     if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
     const read = async (after: KeysetPosition | undefined, want: number): Promise<StoredEvent[]> => {
@@ -164,7 +164,7 @@ export class QueryService {
     }
   }
 
-  async aggregate(input: AggregateInput, ctx: CallContext): Promise<AggregateCount[]> {
+  async aggregate(input: AggregateInput, ctx: AuthenticatedContext): Promise<AggregateCount[]> {
     const { tenantId, filter } = this.selection(input.filter, 'newest-first', ctx);
     let bucketUs: bigint | undefined;
     if (input.bucket !== undefined) {
@@ -182,11 +182,8 @@ export class QueryService {
     return rows;
   }
 
-  private selection(filter: EventFilterInput | undefined, order: SortOrder, ctx: CallContext): EventSelection {
-    const tenant = ctx.tenant;
-    // Authentication runs before every handler; reaching here without a tenant is a bug, never a reason to read unscoped.
-    if (tenant === undefined) throw new Error('query without an authenticated tenant');
-    return { tenantId: tenant.id, filter: validateEventFilter(filter, this.limits), order };
+  private selection(filter: EventFilterInput | undefined, order: SortOrder, ctx: AuthenticatedContext): EventSelection {
+    return { tenantId: ctx.tenant.id, filter: validateEventFilter(filter, this.limits), order };
   }
 
   private pageSize(limit: number): number {

@@ -1,6 +1,6 @@
 import type { Logger } from '../../observability/create-logger';
 import type { MemoryTokenBucketStore } from './memory-token-bucket-store';
-import type { BucketSpec, BucketState, TokenBucketStore } from './token-bucket-store';
+import type { BucketSpec, BucketState, BucketTake, TokenBucketStore } from './token-bucket-store';
 
 /** A shared store that can tell when it is not connected (so that takes skip it without waiting). */
 export interface SharedTokenBucketStore extends TokenBucketStore {
@@ -55,7 +55,12 @@ export class FailoverTokenBucketStore implements TokenBucketStore {
   }
 
   async take(key: string, spec: BucketSpec, count: number): Promise<BucketState> {
-    return this.takeWith(this.local, key, spec, count);
+    const [state] = await this.takeAllWith(this.local, [{ key, spec, count }]);
+    return state!;
+  }
+
+  takeAll(takes: readonly BucketTake[]): Promise<BucketState[]> {
+    return this.takeAllWith(this.local, takes);
   }
 
   /**
@@ -66,7 +71,8 @@ export class FailoverTokenBucketStore implements TokenBucketStore {
    */
   alongside(local: MemoryTokenBucketStore): TokenBucketStore {
     return {
-      take: (key, spec, count) => this.takeWith(local, key, spec, count),
+      take: async (key, spec, count) => (await this.takeAllWith(local, [{ key, spec, count }]))[0]!,
+      takeAll: (takes) => this.takeAllWith(local, takes),
       close: () => local.close(),
     };
   }
@@ -75,26 +81,26 @@ export class FailoverTokenBucketStore implements TokenBucketStore {
     await Promise.all([this.shared.close(), this.local.close()]);
   }
 
-  private async takeWith(local: MemoryTokenBucketStore, key: string, spec: BucketSpec, count: number): Promise<BucketState> {
+  private async takeAllWith(local: MemoryTokenBucketStore, takes: readonly BucketTake[]): Promise<BucketState[]> {
     if (!this.shared.connected || (this.degraded && this.now() < this.retryAtMs)) {
-      return this.takeLocally(local, key, spec, count, undefined);
+      return this.takeLocally(local, takes, undefined);
     }
     try {
-      const state = await withTimeout(this.shared.take(key, spec, count), this.options.timeoutMs);
+      const states = await withTimeout(this.shared.takeAll(takes), this.options.timeoutMs);
       this.setDegraded(false, undefined);
-      return state;
+      return states;
     } catch (error) {
-      return this.takeLocally(local, key, spec, count, error);
+      return this.takeLocally(local, takes, error);
     }
   }
 
-  private takeLocally(local: MemoryTokenBucketStore, key: string, spec: BucketSpec, count: number, error: unknown): BucketState {
+  private takeLocally(local: MemoryTokenBucketStore, takes: readonly BucketTake[], error: unknown): BucketState[] {
     if (error !== undefined || !this.degraded) {
       this.retryAtMs = this.now() + this.options.retryIntervalMs;
       this.setDegraded(true, error ?? new Error('not connected'));
     }
     this.options.onLocalTake?.();
-    return local.takeNow(key, spec, count);
+    return local.takeAllNow(takes);
   }
 
   private setDegraded(degraded: boolean, error: unknown): void {

@@ -1,4 +1,4 @@
-import { takeTokens, type BucketSpec, type BucketState, type TokenBucketStore } from './token-bucket-store';
+import { takeTokens, type BucketSpec, type BucketState, type BucketTake, type TokenBucketStore } from './token-bucket-store';
 
 interface Stored {
   readonly tokens: number;
@@ -41,6 +41,20 @@ export class MemoryTokenBucketStore implements TokenBucketStore {
 
   async take(key: string, spec: BucketSpec, count: number): Promise<BucketState> {
     return this.takeNow(key, spec, count);
+  }
+
+  async takeAll(takes: readonly BucketTake[]): Promise<BucketState[]> {
+    return this.takeAllNow(takes);
+  }
+
+  /** The synchronous takeAll (the fallback store needs one that cannot fail). */
+  takeAllNow(takes: readonly BucketTake[]): BucketState[] {
+    let refused = false;
+    return takes.map(({ key, spec, count }) => {
+      const state = this.takeNow(key, spec, refused ? 0 : count);
+      refused ||= !state.allowed;
+      return state;
+    });
   }
 
   /** The synchronous take (the fallback store needs one that cannot fail). */

@@ -18,10 +18,36 @@ export interface RateLimitStatus {
   readonly resetAtMs: number;
 }
 
-/** The outcome of a take: the bucket's status, and whether the tokens were granted. */
+/** The outcome of a take of one bucket: its status, and whether the tokens were granted. */
 export interface RateLimitTake extends RateLimitStatus {
   readonly allowed: boolean;
   readonly retryAfterMs: number;
+}
+
+/** Who takes: the caller's tenant, and the method for the rejection metrics. */
+export interface RateLimitSubject {
+  readonly tenant: Tenant;
+  /** The full method name, e.g. `telemetry.v1.IngestService/Ingest`. */
+  readonly method: string;
+}
+
+/** Tokens one call takes at once: a calls token, events, or both. */
+export interface RateLimitCharge {
+  readonly calls?: number;
+  readonly events?: number;
+}
+
+/** What a take decided. */
+export interface RateLimitDecision {
+  /** The status of the bucket the caller reports in its x-ratelimit-* metadata. */
+  readonly status: RateLimitStatus;
+  /** RESOURCE_EXHAUSTED with the delay after which the take would pass, when a bucket refused it. */
+  readonly refusal: VaultError | undefined;
+}
+
+/** Told of every call refused by a rate limit (for metrics). */
+export interface RateLimitObserver {
+  throttled(subject: RateLimitSubject, bucket: BucketName): void;
 }
 
 /** A tenant's effective limits: its overrides, else the server-wide defaults. */
@@ -48,7 +74,7 @@ export class RateLimiter {
   constructor(
     private readonly store: TokenBucketStore,
     private readonly defaults: RateLimitDefaults,
-    private readonly onThrottled?: (bucket: BucketName) => void,
+    private readonly observer?: RateLimitObserver,
   ) {}
 
   limitsFor(tenant: Tenant): TenantLimits {
@@ -67,40 +93,52 @@ export class RateLimiter {
     };
   }
 
-  /** Takes `count` tokens from the tenant's bucket (0 reports it without taking). Never throws for a refusal. */
-  async take(tenant: Tenant, bucket: BucketName, count: number): Promise<RateLimitTake> {
-    const spec = this.limitsFor(tenant)[bucket];
-    const state: BucketState = await this.store.take(bucketKey(tenant.id, bucket), spec, count);
-    if (!state.allowed) this.onThrottled?.(bucket);
-    return { bucket, limit: spec.capacity, remaining: state.remaining, resetAtMs: state.resetAtMs, allowed: state.allowed, retryAfterMs: state.retryAfterMs };
+  /**
+   * Takes a call's tokens in one round trip to the store: the calls token
+   * first, then the events, which are not taken when the calls bucket
+   * refuses. `report` names the bucket whose status the decision carries
+   * (read in the same round trip when the charge does not touch it). A
+   * refusal is reported to the observer; it is never thrown.
+   */
+  async take(subject: RateLimitSubject, charge: RateLimitCharge, report: BucketName): Promise<RateLimitDecision> {
+    const limits = this.limitsFor(subject.tenant);
+    const buckets: BucketName[] = charge.calls !== undefined ? ['calls'] : [];
+    if (charge.events !== undefined || report === 'events') buckets.push('events');
+    if (report === 'calls' && !buckets.includes('calls')) buckets.unshift('calls');
+    const states = await this.store.takeAll(buckets.map((bucket) => ({ key: bucketKey(subject.tenant.id, bucket), spec: limits[bucket], count: charge[bucket] ?? 0 })));
+    const takes = buckets.map((bucket, i) => toTake(bucket, limits[bucket].capacity, states[i]!));
+    const refused = takes.find((take) => !take.allowed);
+    if (refused) this.observer?.throttled(subject, refused.bucket);
+    return { status: takes.find((take) => take.bucket === report)!, refusal: refused && this.refusal(subject.tenant, refused.bucket, refused.retryAfterMs) };
   }
 
   /**
-   * Takes `count` tokens, waiting up to `maxWaitMs` for them (a client
+   * Takes `count` events, waiting up to `maxWaitMs` for them (a client
    * stream, held back meanwhile). Callers waiting on one bucket are served in
    * arrival order (see WaitLine), so that many streams of one tenant share
-   * its rate instead of some starving. Throws the RESOURCE_EXHAUSTED of
-   * throttled() as soon as the tokens cannot be there within the wait (at
-   * once when those already in line want more than the wait can bring), and
-   * the signal's reason when it aborts. `onTake` sees every take.
+   * its rate instead of some starving. Throws RESOURCE_EXHAUSTED as soon as
+   * the tokens cannot be there within the wait (at once when those already in
+   * line want more than the wait can bring), and the signal's reason when it
+   * aborts. `onTake` sees every take (its bucket's status).
    */
-  async takeWaiting(tenant: Tenant, bucket: BucketName, count: number, options: { maxWaitMs: number; signal: AbortSignal; onTake: (take: RateLimitTake) => void }): Promise<void> {
-    const key = bucketKey(tenant.id, bucket);
+  async takeWaiting(subject: RateLimitSubject, count: number, options: { maxWaitMs: number; signal: AbortSignal; onTake: (take: RateLimitTake) => void }): Promise<void> {
+    const { tenant } = subject;
+    const key = bucketKey(tenant.id, 'events');
     const line = this.lines.get(key) ?? new WaitLine();
-    const spec = this.limitsFor(tenant)[bucket];
+    const spec = this.limitsFor(tenant).events;
     const waitUntil = Date.now() + options.maxWaitMs;
     const etaMs = line.etaMs(spec, count, Date.now());
-    if (etaMs > options.maxWaitMs) throw this.refusal(tenant, bucket, etaMs);
+    if (etaMs > options.maxWaitMs) throw this.throttled(subject, etaMs);
     this.lines.set(key, line);
     const ticket = line.join(count);
     try {
-      if (!(await line.turn(ticket, waitUntil, options.signal))) throw this.refusal(tenant, bucket, line.etaMs(spec, 0, Date.now()));
+      if (!(await line.turn(ticket, waitUntil, options.signal))) throw this.throttled(subject, line.etaMs(spec, 0, Date.now()));
       for (;;) {
-        const take = await this.take(tenant, bucket, count);
+        const take = toTake('events', spec.capacity, await this.store.take(key, spec, count));
         line.saw(take.remaining, Date.now());
         options.onTake(take);
         if (take.allowed) return;
-        if (Date.now() + take.retryAfterMs > waitUntil) throw this.throttled(tenant, take);
+        if (Date.now() + take.retryAfterMs > waitUntil) throw this.throttled(subject, take.retryAfterMs);
         await sleep(take.retryAfterMs, options.signal);
       }
     } finally {
@@ -109,9 +147,10 @@ export class RateLimiter {
     }
   }
 
-  /** The RESOURCE_EXHAUSTED for a refused take, with the delay after which it would pass. */
-  throttled(tenant: Tenant, take: RateLimitTake): VaultError {
-    return this.refusal(tenant, take.bucket, take.retryAfterMs);
+  /** A stream's final refusal by its events bucket, reported to the observer. */
+  private throttled(subject: RateLimitSubject, retryAfterMs: number): VaultError {
+    this.observer?.throttled(subject, 'events');
+    return this.refusal(subject.tenant, 'events', retryAfterMs);
   }
 
   private refusal(tenant: Tenant, bucket: BucketName, retryAfterMs: number): VaultError {
@@ -126,6 +165,10 @@ export class RateLimiter {
       reason: rateLimitReason(bucket),
     });
   }
+}
+
+function toTake(bucket: BucketName, limit: number, state: BucketState): RateLimitTake {
+  return { bucket, limit, remaining: state.remaining, resetAtMs: state.resetAtMs, allowed: state.allowed, retryAfterMs: state.retryAfterMs };
 }
 
 /** The ErrorInfo reason of a refusal by `bucket`'s limit: RATE_LIMITED_CALLS or RATE_LIMITED_EVENTS. */

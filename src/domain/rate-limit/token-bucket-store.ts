@@ -16,6 +16,13 @@ export interface BucketState {
   readonly resetAtMs: number;
 }
 
+/** One take of `count` tokens from the bucket stored under `key`. */
+export interface BucketTake {
+  readonly key: string;
+  readonly spec: BucketSpec;
+  readonly count: number;
+}
+
 /**
  * Where buckets live: process memory, or Redis so that every instance shares
  * them. A take is atomic: it refills the bucket for the time passed, then
@@ -27,6 +34,13 @@ export interface BucketState {
  */
 export interface TokenBucketStore {
   take(key: string, spec: BucketSpec, count: number): Promise<BucketState>;
+  /**
+   * Several takes in one atomic step (one round trip to a shared store), in
+   * order: once one is refused, the ones after it only report their buckets
+   * (as a take of 0 would), so that a call refused by one bucket spends
+   * nothing from the next. The states come back in the same order.
+   */
+  takeAll(takes: readonly BucketTake[]): Promise<BucketState[]>;
   /** Releases connections and timers. */
   close(): Promise<void>;
 }

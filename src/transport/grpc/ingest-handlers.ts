@@ -1,23 +1,32 @@
-import type { Metadata, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Event } from '../../gen/telemetry/v1/event';
 import { IngestServiceService, type IngestRequest, type IngestResponse, type IngestStreamRequest, type IngestStreamResponse } from '../../gen/telemetry/v1/ingest_service';
 import type { EventIngestor } from '../../domain/ingest/event-ingestor';
 import type { IncomingEvent, IngestOutcome } from '../../domain/ingest/ingest-event';
 import type { IngestSession } from '../../domain/ingest/ingest-session';
-import type { CallContext } from '../../domain/call-context';
 import { formatDuration } from '../../config/parse-duration';
 import type { IngestSettings } from '../../config/load-config';
 import { VaultError } from '../../domain/vault-error';
-import type { CallPipeline } from './call-pipeline';
+import type { CallPipeline, HandlerScope } from './calls/call-pipeline';
+import type { MethodPolicies } from './calls/method-policy';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { MessageReader } from './message-reader';
 import type { RequestDecoders } from './request-decoders';
-import { setRateLimitMetadata } from './rate-limit-admission';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const INGEST_SERVICE_NAME = 'telemetry.v1.IngestService';
 /** The ErrorInfo reason of an IngestStream ended for sending nothing (INGEST_STREAM_IDLE_TIMEOUT). */
 export const STREAM_IDLE_REASON = 'STREAM_IDLE_TIMEOUT';
+
+/**
+ * How admission treats IngestService: both methods report the events bucket;
+ * a stream takes its calls token on its metadata, a unary call together with
+ * its events (one round trip to the bucket store per call).
+ */
+export const INGEST_METHOD_POLICIES: MethodPolicies = new Map([
+  [`/${INGEST_SERVICE_NAME}/IngestStream`, { callsToken: 'admission', reports: 'events' }],
+  [`/${INGEST_SERVICE_NAME}/Ingest`, { callsToken: 'with-events', reports: 'events' }],
+]);
 
 /** telemetry.v1.IngestService's definition, with request decoding that never throws (see createRequestDecoders). */
 export function ingestServiceDefinition(decoders: RequestDecoders): ServiceDefinition {
@@ -37,24 +46,20 @@ export function ingestServiceDefinition(decoders: RequestDecoders): ServiceDefin
 export function createIngestHandlers(pipeline: CallPipeline, ingestor: EventIngestor, settings: Pick<IngestSettings, 'streamIdleTimeoutMs'>): UntypedServiceImplementation {
   const idle = { timeoutMs: settings.streamIdleTimeoutMs, error: () => streamIdle(settings.streamIdleTimeoutMs) };
   return {
-    ingestStream: pipeline.clientStream<IngestStreamRequest, IngestStreamResponse>(`${INGEST_SERVICE_NAME}/IngestStream`, async (call, ctx, responseMetadata) => {
-      const session = open(ingestor, ctx, responseMetadata, true);
+    ingestStream: pipeline.clientStream<IngestStreamRequest, IngestStreamResponse>(async (call, ctx, scope) => {
+      const session = ingestor.open(ctx, 'stream');
       const reader = new MessageReader<IngestStreamRequest | MalformedMessage>(call, idle);
-      return run(session, async () => {
+      return run(session, scope, async () => {
         for (let message = await reader.next(session.signal); message !== undefined; message = await reader.next(session.signal)) {
           await session.accept(toIncoming(assertWellFormed(message).events));
         }
       });
     }),
-    ingest: pipeline.unary<IngestRequest, IngestResponse>(`${INGEST_SERVICE_NAME}/Ingest`, async (request, ctx, _call, responseMetadata) => {
-      const session = open(ingestor, ctx, responseMetadata, false);
-      return run(session, () => session.accept(toIncoming(request.events)));
+    ingest: pipeline.unary<IngestRequest, IngestResponse>(async (request, ctx, scope) => {
+      const session = ingestor.open(ctx, 'unary');
+      return run(session, scope, () => session.accept(toIncoming(assertWellFormed(request).events)));
     }),
   };
-}
-
-function open(ingestor: EventIngestor, ctx: CallContext, responseMetadata: Metadata, shaping: boolean): IngestSession {
-  return ingestor.open(ctx, { shaping, onRateLimit: (status) => setRateLimitMetadata(responseMetadata, status) });
 }
 
 /**
@@ -74,14 +79,20 @@ function streamIdle(timeoutMs: number): VaultError {
   );
 }
 
-/** Feeds the session, then answers its outcome; on any failure the session is abandoned first. */
-async function run(session: IngestSession, feed: () => Promise<void>): Promise<IngestResponse & IngestStreamResponse> {
+/**
+ * Feeds the session, then answers its outcome; on any failure the session is
+ * abandoned first. Either way the call reports the events bucket as the
+ * session last took it.
+ */
+async function run(session: IngestSession, scope: HandlerScope, feed: () => Promise<void>): Promise<IngestResponse & IngestStreamResponse> {
   try {
     await feed();
     return toResponse(await session.finish());
   } catch (error) {
     await session.abandon(error);
     throw error;
+  } finally {
+    scope.rateLimit = session.rateLimit ?? scope.rateLimit;
   }
 }
 

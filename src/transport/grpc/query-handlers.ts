@@ -17,12 +17,19 @@ import type { StoredEvent } from '../../domain/query/event-reader';
 import type { AggregateDimension, QueryService } from '../../domain/query/query-service';
 import { microsToTimePoint } from '../../domain/query/time-point';
 import { invalidArgument } from '../../domain/vault-error';
-import type { CallPipeline } from './call-pipeline';
+import type { CallPipeline } from './calls/call-pipeline';
+import type { MethodPolicies } from './calls/method-policy';
+import { assertWellFormed } from './malformed-message';
 import type { RequestDecoders } from './request-decoders';
 import { serializeQueryEventsResponse, serializeStreamEventsResponse } from './encode-query-responses';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const QUERY_SERVICE_NAME = 'telemetry.v1.QueryService';
+
+/** How admission treats QueryService: every call takes its calls token on its metadata, and reports the calls bucket. */
+export const QUERY_METHOD_POLICIES: MethodPolicies = new Map(
+  ['QueryEvents', 'StreamEvents', 'Aggregate'].map((method) => [`/${QUERY_SERVICE_NAME}/${method}`, { callsToken: 'admission', reports: 'calls' }] as const),
+);
 
 /** telemetry.v1.QueryService's definition, with request decoding that never throws (see createRequestDecoders) and fast page encoding. */
 export function queryServiceDefinition(decoders: RequestDecoders): ServiceDefinition {
@@ -42,7 +49,8 @@ export function queryServiceDefinition(decoders: RequestDecoders): ServiceDefini
 /** The QueryService handlers: protobuf <-> domain mapping around QueryService. */
 export function createQueryHandlers(pipeline: CallPipeline, queries: QueryService): UntypedServiceImplementation {
   return {
-    queryEvents: pipeline.unary<QueryEventsRequest, QueryEventsResponse>(`${QUERY_SERVICE_NAME}/QueryEvents`, async (request, ctx) => {
+    queryEvents: pipeline.unary<QueryEventsRequest, QueryEventsResponse>(async (received, ctx) => {
+      const request = assertWellFormed(received);
       const result = await queries.queryEvents(
         {
           filter: toFilterInput(request.filter),
@@ -56,11 +64,13 @@ export function createQueryHandlers(pipeline: CallPipeline, queries: QueryServic
       );
       return { events: result.events.map(toProtoEvent), nextCursor: result.nextCursor, hasMore: result.hasMore, totalCount: result.totalCount ?? 0 };
     }),
-    streamEvents: pipeline.serverStream<StreamEventsRequest, StreamEventsResponse>(`${QUERY_SERVICE_NAME}/StreamEvents`, async (request, ctx, send) => {
+    streamEvents: pipeline.serverStream<StreamEventsRequest, StreamEventsResponse>(async (received, ctx, send) => {
+      const request = assertWellFormed(received);
       const input = { filter: toFilterInput(request.filter), order: toSortOrder(request.order), maxEvents: request.maxEvents, payloadAsJson: request.payloadAsJson };
       await queries.streamEvents(input, ctx, (events) => send({ events: events.map(toProtoEvent) }));
     }),
-    aggregate: pipeline.unary<AggregateRequest, AggregateResponse>(`${QUERY_SERVICE_NAME}/Aggregate`, async (request, ctx) => {
+    aggregate: pipeline.unary<AggregateRequest, AggregateResponse>(async (received, ctx) => {
+      const request = assertWellFormed(received);
       const rows = await queries.aggregate({ filter: toFilterInput(request.filter), groupBy: request.groupBy.map(toDimension), bucket: request.bucket }, ctx);
       return {
         rows: rows.map((row) => ({

@@ -1,4 +1,5 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import type { IngestSettings, QuerySettings } from '../../config/load-config';
 import type { Duration } from '../../gen/google/protobuf/duration';
 import type { Timestamp } from '../../gen/google/protobuf/timestamp';
 import type { Event } from '../../gen/telemetry/v1/event';
@@ -8,10 +9,10 @@ import { decodeBoundedStruct } from './decode-bounded-struct';
 import { decodeOverriding, lenientInt64, mergedOccurrences, type FieldOverride } from './decode-overriding';
 import { skipField } from './decode-bounded-struct';
 
-/** The nesting limits that bound Struct decoding (INGEST_MAX_PAYLOAD_DEPTH, QUERY_PAYLOAD_CONTAINS_MAX_DEPTH). */
+/** The nesting limits that bound Struct decoding: INGEST_MAX_PAYLOAD_DEPTH and QUERY_PAYLOAD_CONTAINS_MAX_DEPTH. */
 export interface DecodeLimits {
-  readonly maxPayloadDepth: number;
-  readonly payloadContainsMaxDepth: number;
+  readonly ingest: Pick<IngestSettings, 'maxPayloadDepth'>;
+  readonly query: Pick<QuerySettings, 'payloadContainsMaxDepth'>;
 }
 
 /** Request deserializers of both services. */
@@ -32,13 +33,12 @@ export interface RequestDecoders {
  * INVALID_ARGUMENT naming the field, as the contract says.
  */
 export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
-
-  const event = (bytes: Uint8Array): Event => decodeEvent(bytes, limits.maxPayloadDepth);
+  const event = (bytes: Uint8Array): Event => decodeEvent(bytes, limits.ingest.maxPayloadDepth);
   const filter = (bytes: Uint8Array): EventFilter =>
     decodeOverriding(bytes, EventFilter.decode, {
       1: message<EventFilter>((value) => ({ startTime: decodeLenientSeconds(value) })),
       2: message<EventFilter>((value) => ({ endTime: decodeLenientSeconds(value) })),
-      5: message<EventFilter>((value) => ({ payloadContains: decodeBoundedStruct(value, limits.payloadContainsMaxDepth) })),
+      5: message<EventFilter>((value) => ({ payloadContains: decodeBoundedStruct(value, limits.query.payloadContainsMaxDepth) })),
     });
   const filterField = <T extends { filter: EventFilter | undefined }>(): FieldOverride<T> => message<T>((value) => ({ filter: filter(value) }) as Partial<T>);
 

@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { ConfigError } from '../../config/env-reader';
 import type { Config, TlsFiles } from '../../config/load-config';
 import { addReflection } from './add-reflection';
+import { keepRepeatedCredentials } from './calls/keep-repeated-credentials';
 import type { HealthStatusService } from './health-service';
 
 export interface GrpcServices {
   readonly health: HealthStatusService;
   readonly services: readonly { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[];
+  /** Server interceptors, in the order calls meet them (the first sees a call's metadata first and its status last). */
+  readonly interceptors: readonly ServerInterceptor[];
 }
 
 /** The listening gRPC server and the port it got (GRPC_PORT=0 picks one). */
@@ -16,7 +19,7 @@ export interface StartedGrpcServer {
   readonly port: number;
 }
 
-/** Creates the gRPC server with health, reflection and the given services, and binds it. */
+/** Creates the gRPC server with health, reflection, the given services and interceptors, and binds it. */
 export async function startGrpcServer(config: Config['grpc'], services: GrpcServices): Promise<StartedGrpcServer> {
   const credentials = serverCredentials(config.tls);
   const server = new Server({
@@ -27,6 +30,8 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
     'grpc.max_connection_idle_ms': config.maxConnectionIdleMs,
     'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
     'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs,
+    // grpc-js wraps the last interceptor of its list outermost; ours lists them from the wire inwards.
+    interceptors: [...services.interceptors],
   });
   services.health.addToServer(server);
   addReflection(server);
@@ -34,6 +39,7 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
+  keepRepeatedCredentials(server);
   return { server, port };
 }
 

@@ -12,8 +12,6 @@ export interface Readiness {
 
 export interface HttpServerDeps {
   readonly registry: Registry;
-  /** Refreshes gauges read from elsewhere (pools, the database) before each scrape. */
-  readonly beforeScrape?: () => Promise<void>;
   readonly readiness: () => Readiness;
   readonly logger: Logger;
 }
@@ -45,8 +43,8 @@ export async function startHttpServer(config: Config['http'], deps: HttpServerDe
         return;
       }
       case '/metrics':
-        Promise.resolve(deps.beforeScrape?.())
-          .then(() => deps.registry.metrics())
+        deps.registry
+          .metrics()
           .then(
             (text) => respond(response, 200, deps.registry.contentType, text),
             (error: unknown) => {

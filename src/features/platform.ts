@@ -1,0 +1,117 @@
+import type pg from 'pg';
+import type { Config } from '../config/load-config';
+import { AuthFailureLimiter } from '../domain/auth/auth-failure-limiter';
+import { Authenticator } from '../domain/auth/authenticator';
+import { CallAuthentication } from '../domain/auth/call-authentication';
+import { FailoverTokenBucketStore } from '../domain/rate-limit/failover-token-bucket-store';
+import { MemoryTokenBucketStore } from '../domain/rate-limit/memory-token-bucket-store';
+import { RateLimiter } from '../domain/rate-limit/rate-limiter';
+import type { TokenBucketStore } from '../domain/rate-limit/token-bucket-store';
+import { registerDatabaseUpGauge, registerPoolGauge } from '../observability/collected-gauges';
+import type { Logger } from '../observability/create-logger';
+import { createMetrics, type Metrics } from '../observability/create-metrics';
+import { authMetricsObserver, rateLimitMetricsObserver } from '../observability/metrics-observers';
+import { ApiKeyRepository } from '../storage/api-key-repository';
+import { createPool } from '../storage/create-pool';
+import { DatabaseProbe } from '../storage/database-probe';
+import type { Database } from '../storage/open-database';
+import { RedisTokenBucketStore } from '../storage/redis-token-bucket-store';
+import { CallPipeline } from '../transport/grpc/calls/call-pipeline';
+import { CallScopes } from '../transport/grpc/calls/call-scopes';
+import type { Closers } from './closers';
+
+/** What every feature builds on: the database, metrics, authentication, rate limits and the call machinery. */
+export interface Platform {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly database: Database;
+  /** The primary's pool (writes). */
+  readonly pool: pg.Pool;
+  /** The pool reads use: the replica's (DATABASE_READ_URL), or the primary's. */
+  readonly readPool: pg.Pool;
+  /** Whether each database answers its health probe. */
+  readonly probes: Readonly<Record<'primary' | 'read', DatabaseProbe>>;
+  readonly metrics: Metrics;
+  readonly apiKeys: ApiKeyRepository;
+  readonly authentication: CallAuthentication;
+  readonly limiter: RateLimiter;
+  readonly scopes: CallScopes;
+  readonly pipeline: CallPipeline;
+  /** Where features register what they must release at shutdown. */
+  readonly closers: Closers;
+}
+
+/** Opens the pools, probes and rate-limit stores, and builds the shared services over them. */
+export async function createPlatform(config: Config, logger: Logger, database: Database, closers: Closers): Promise<Platform> {
+  const pool = closers.add(createPool(database.url, config.database.pool, logger), (opened) => opened.end());
+  const readPool = database.readUrl === database.url ? pool : closers.add(createPool(database.readUrl, config.database.readPool, logger, 'telemetry-vault-read'), (opened) => opened.end());
+  const metrics = createMetrics(config.metrics);
+  registerPoolGauge(metrics.registry, { primary: pool, read: readPool });
+  const probes = await startProbes(config, logger, database, closers);
+  registerDatabaseUpGauge(metrics.registry, { primary: () => probes.primary.reachable, read: () => probes.read.reachable });
+
+  const stores = closers.add(await createRateLimitStores(config, logger, metrics), (opened) => opened.close());
+  const apiKeys = new ApiKeyRepository(pool, (seconds) => metrics.dbQuerySeconds.observe({ operation: 'auth_lookup' }, seconds));
+  const authObserver = authMetricsObserver(metrics);
+  const authentication = new CallAuthentication(
+    new Authenticator(apiKeys, config.auth),
+    new AuthFailureLimiter(stores.addresses, config.auth.failureLimit, authObserver.throttled),
+    authObserver,
+  );
+  const limiter = new RateLimiter(stores.tenants, config.rateLimit, rateLimitMetricsObserver(metrics));
+  const scopes = new CallScopes(logger);
+  return { config, logger, database, pool, readPool, probes, metrics, apiKeys, authentication, limiter, scopes, pipeline: new CallPipeline(scopes), closers };
+}
+
+/** One probe per database (one when reads go to the primary), probed once before start-up goes on. */
+async function startProbes(config: Config, logger: Logger, database: Database, closers: Closers): Promise<Platform['probes']> {
+  const start = async (url: string, name: string): Promise<DatabaseProbe> => {
+    const probe = closers.add(new DatabaseProbe(url, config.healthCheckIntervalMs, logger.child({ probe: name })), (started) => started.stop());
+    await probe.start();
+    return probe;
+  };
+  const primary = await start(database.url, 'primary');
+  return { primary, read: database.readUrl === database.url ? primary : await start(database.readUrl, 'read') };
+}
+
+/** Where the token buckets live: tenants' rate limits, and client addresses' failed authentications. */
+interface RateLimitStores {
+  readonly tenants: TokenBucketStore;
+  readonly addresses: TokenBucketStore;
+  close(): Promise<void>;
+}
+
+/**
+ * Process memory without REDIS_URL; with it, Redis shared by every instance,
+ * failing open to process memory while Redis is unavailable (see
+ * FailoverTokenBucketStore). Start-up waits briefly for Redis
+ * (RATE_LIMIT_REDIS_CONNECT_TIMEOUT) but never fails for it. Addresses' buckets
+ * have process memory of their own, capped (clients choose their addresses,
+ * not their tenants).
+ */
+async function createRateLimitStores(config: Config, logger: Logger, metrics: Metrics): Promise<RateLimitStores> {
+  const local = new MemoryTokenBucketStore({ sweepIntervalMs: config.rateLimit.memorySweepIntervalMs });
+  const addressesLocal = new MemoryTokenBucketStore({ maxEntries: config.auth.failureLimit.maxAddresses, sweepIntervalMs: config.rateLimit.memorySweepIntervalMs });
+  const stores = (tenants: TokenBucketStore, addresses: TokenBucketStore): RateLimitStores => ({
+    tenants,
+    addresses,
+    close: async () => {
+      await Promise.all([tenants.close(), addresses.close()]);
+    },
+  });
+  if (config.redisUrl === undefined) return stores(local, addressesLocal);
+  const { redisTimeoutMs, redisRetryIntervalMs, redisConnectTimeoutMs } = config.rateLimit;
+  const redis = new RedisTokenBucketStore(config.redisUrl, { commandTimeoutMs: redisTimeoutMs, connectTimeoutMs: redisConnectTimeoutMs, logger });
+  metrics.rateLimitDegraded.set(0);
+  const connected = await redis.waitUntilConnected(redisConnectTimeoutMs);
+  if (!connected) logger.warn('REDIS_URL is set but Redis does not answer yet: rate limits are per instance until it does');
+  const tenants = new FailoverTokenBucketStore(redis, local, {
+    initiallyDegraded: !connected,
+    timeoutMs: redisTimeoutMs,
+    retryIntervalMs: redisRetryIntervalMs,
+    logger,
+    onDegradedChange: (degraded) => metrics.rateLimitDegraded.set(degraded ? 1 : 0),
+    onLocalTake: () => metrics.rateLimitLocalTakes.inc(),
+  });
+  return stores(tenants, tenants.alongside(addressesLocal));
+}

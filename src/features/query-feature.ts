@@ -1,0 +1,31 @@
+import { CursorCodec } from '../domain/query/cursor-codec';
+import { QueryService } from '../domain/query/query-service';
+import { createQueryMetrics } from '../observability/create-query-metrics';
+import { EventQueryRepository } from '../storage/event-query-repository';
+import { CURSOR_SIGNING_KEY, VaultSecretRepository } from '../storage/vault-secret-repository';
+import { createQueryHandlers, QUERY_METHOD_POLICIES, QUERY_SERVICE_NAME, queryServiceDefinition } from '../transport/grpc/query-handlers';
+import { createRequestDecoders } from '../transport/grpc/request-decoders';
+import type { Feature } from './feature';
+import type { Platform } from './platform';
+
+/**
+ * telemetry.v1.QueryService: pages, streams and counts, read only from the
+ * read pool (the replica's when DATABASE_READ_URL is set).
+ */
+export async function createQueryFeature(platform: Platform): Promise<Feature> {
+  const { config, pool, readPool, metrics, pipeline } = platform;
+  // Cursors must verify on every instance: the key is configured, or the one the migrations stored in the (shared) primary.
+  const cursorKey = config.query.cursorSecret !== undefined ? Buffer.from(config.query.cursorSecret, 'utf8') : await new VaultSecretRepository(pool).get(CURSOR_SIGNING_KEY);
+  const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
+  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
+  return {
+    services: [
+      {
+        definition: queryServiceDefinition(createRequestDecoders(config)),
+        implementation: createQueryHandlers(pipeline, queries),
+        policies: QUERY_METHOD_POLICIES,
+        health: { name: QUERY_SERVICE_NAME, database: 'read' },
+      },
+    ],
+  };
+}

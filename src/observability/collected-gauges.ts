@@ -1,0 +1,59 @@
+import { Gauge, type Registry } from 'prom-client';
+import type pg from 'pg';
+import type { Logger } from './create-logger';
+
+/**
+ * `telemetry_vault_db_pool_connections`: each pool's size and connections by
+ * state, read from the pools at every scrape.
+ */
+export function registerPoolGauge(registry: Registry, pools: Readonly<Record<'primary' | 'read', pg.Pool>>): void {
+  new Gauge({
+    name: 'telemetry_vault_db_pool_connections',
+    help: 'Database pool connections, by pool (primary, read) and state (max = the pool size, total, idle, waiting = calls queued for a connection)',
+    labelNames: ['pool', 'state'],
+    registers: [registry],
+    collect() {
+      for (const [name, pool] of Object.entries(pools)) {
+        this.set({ pool: name, state: 'max' }, pool.options.max ?? 0);
+        this.set({ pool: name, state: 'total' }, pool.totalCount);
+        this.set({ pool: name, state: 'idle' }, pool.idleCount);
+        this.set({ pool: name, state: 'waiting' }, pool.waitingCount);
+      }
+    },
+  });
+}
+
+/** `telemetry_vault_database_up`: 1 while a database answers its health probe, by database (primary, read). */
+export function registerDatabaseUpGauge(registry: Registry, reachable: Readonly<Record<'primary' | 'read', () => boolean>>): void {
+  new Gauge({
+    name: 'telemetry_vault_database_up',
+    help: '1 while the database answers the health probe, else 0, by database (primary, read)',
+    labelNames: ['database'],
+    registers: [registry],
+    collect() {
+      for (const [name, up] of Object.entries(reachable)) this.set({ database: name }, up() ? 1 : 0);
+    },
+  });
+}
+
+/**
+ * `telemetry_vault_active_tenants`: tenants with events stored in the last 24
+ * hours, cluster-wide, counted by the database at scrape time (`count`
+ * caches it, and answers undefined while the database is known to be down).
+ * Without a count the gauge keeps its last value; a failed count is logged.
+ */
+export function registerActiveTenantsGauge(registry: Registry, count: () => Promise<number | undefined>, logger: Logger): void {
+  new Gauge({
+    name: 'telemetry_vault_active_tenants',
+    help: 'Tenants that ingested events in the last 24 hours (cluster-wide)',
+    registers: [registry],
+    async collect() {
+      try {
+        const active = await count();
+        if (active !== undefined) this.set(active);
+      } catch (error) {
+        logger.warn({ err: error }, 'counting active tenants failed');
+      }
+    },
+  });
+}

@@ -1,0 +1,149 @@
+import type { handleClientStreamingCall, handleServerStreamingCall, handleUnaryCall, Metadata, ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
+import type { AuthenticatedContext } from '../../../domain/call-context';
+import { VaultError } from '../../../domain/vault-error';
+import { limitWriteAhead } from '../limit-write-ahead';
+import type { MalformedMessage } from '../malformed-message';
+import { toGrpcStatus } from '../to-grpc-status';
+import type { CallScope, CallScopes } from './call-scopes';
+
+/** What a handler sees of its call beyond the context: the scope, to report the rate limit it last took. */
+export type HandlerScope = Pick<CallScope, 'rateLimit'>;
+
+interface Call {
+  readonly metadata: Metadata;
+  getDeadline(): Date | number;
+  on(event: 'cancelled', listener: () => void): unknown;
+}
+
+/**
+ * Runs the handlers of the vault's services on calls the interceptors have
+ * opened and admitted (see observeCalls, admitCalls): builds each call's
+ * immutable AuthenticatedContext (deadline, and a signal that aborts when the
+ * client cancels, the deadline passes or the server fails the call), maps
+ * what a handler throws to a status, and keeps the calls in flight so that
+ * shutdown can fail them.
+ */
+export class CallPipeline {
+  /** Calls whose handler is running, by the controller that aborts them. */
+  private readonly inFlight = new Set<AbortController>();
+
+  constructor(private readonly scopes: CallScopes) {}
+
+  /**
+   * Fails every call in flight with `reason`: their signals abort, so their
+   * handlers stop (rolling back what they have not committed) and the calls
+   * end with `reason`'s status. Returns how many calls there were. Used when
+   * the shutdown grace period is over, so that the clients are told to retry
+   * (UNAVAILABLE) rather than see their calls reset.
+   */
+  abortInFlight(reason: VaultError): number {
+    const calls = [...this.inFlight];
+    for (const controller of calls) controller.abort(reason);
+    return calls.length;
+  }
+
+  /** A unary handler: resolves with the response. */
+  unary<Req, Res>(handler: (request: Req | MalformedMessage, ctx: AuthenticatedContext, scope: HandlerScope) => Promise<Res>): handleUnaryCall<Req | MalformedMessage, Res> {
+    return (call, callback) => {
+      void this.run(call, (ctx, scope) => handler(call.request, ctx, scope)).then(
+        (response) => callback(null, response),
+        (status) => callback(status),
+      );
+    };
+  }
+
+  /** A client-streaming handler: reads the stream, resolves with the response. */
+  clientStream<Req, Res>(handler: (call: ServerReadableStream<Req | MalformedMessage, Res>, ctx: AuthenticatedContext, scope: HandlerScope) => Promise<Res>): handleClientStreamingCall<Req | MalformedMessage, Res> {
+    return (call, callback) => {
+      void this.run(call, (ctx, scope) => handler(call, ctx, scope)).then(
+        (response) => callback(null, response),
+        (status) => callback(status),
+      );
+    };
+  }
+
+  /**
+   * A server-streaming handler: writes responses through `send`, which
+   * resolves when the stream can take more (flow control); the call ends
+   * with OK when the handler resolves.
+   */
+  serverStream<Req, Res>(handler: (request: Req | MalformedMessage, ctx: AuthenticatedContext, send: (response: Res) => Promise<void>) => Promise<void>): handleServerStreamingCall<Req | MalformedMessage, Res> {
+    return (call) => {
+      limitWriteAhead(call);
+      void this.run(call, (ctx) => handler(call.request, ctx, (response) => send(call, ctx.signal, response))).then(
+        () => call.end(),
+        (status) => call.emit('error', status),
+      );
+    };
+  }
+
+  /** Runs a handler in its context; rejects with the status to send when it fails. */
+  private async run<T>(call: Call, handler: (ctx: AuthenticatedContext, scope: CallScope) => Promise<T>): Promise<T> {
+    const scope = this.scopes.of(call.metadata);
+    if (scope?.principal === undefined) {
+      // Only the interceptors' wiring can get here: never serve an unadmitted call.
+      throw toGrpcStatus(new Error(`a call to ${scope?.method ?? 'a vault method'} reached its handler without admission`));
+    }
+    const controller = new AbortController();
+    const deadline = deadlineOf(call);
+    call.on('cancelled', () => {
+      controller.abort(
+        deadline !== undefined && Date.now() >= deadline
+          ? new VaultError('DEADLINE_EXCEEDED', 'the call ran past its deadline')
+          : new VaultError('CANCELLED', 'the client cancelled the call'),
+      );
+    });
+    const ctx: AuthenticatedContext = {
+      requestId: scope.requestId,
+      method: scope.method,
+      peer: scope.peer,
+      logger: scope.logger,
+      deadline,
+      signal: controller.signal,
+      principal: scope.principal,
+      tenant: scope.principal.tenant,
+    };
+    scope.handling = true;
+    this.inFlight.add(controller);
+    try {
+      const result = await handler(ctx, scope);
+      // A call its client gave up on gets no status through the stream any more: record its end here.
+      if (controller.signal.aborted) scope.end(toGrpcStatus(controller.signal.reason));
+      return result;
+    } catch (error) {
+      // A handler stopped by its signal fails with the signal's reason (cancelled, deadline, shutdown).
+      const reason = controller.signal.aborted && !(error instanceof VaultError) ? controller.signal.reason : error;
+      scope.failure = reason;
+      const status = toGrpcStatus(reason);
+      scope.end(status);
+      throw status;
+    } finally {
+      scope.handling = false;
+      this.inFlight.delete(controller);
+    }
+  }
+}
+
+function deadlineOf(call: Call): number | undefined {
+  const value = call.getDeadline();
+  const ms = value instanceof Date ? value.getTime() : value;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** Writes one response message; resolves once the stream can take more, rejects when the call is stopped first. */
+function send<Res>(call: ServerWritableStream<unknown, Res>, signal: AbortSignal, response: Res): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  if (call.write(response)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const onAbort = (): void => {
+      call.removeListener('drain', onDrain);
+      reject(signal.reason);
+    };
+    call.once('drain', onDrain);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
