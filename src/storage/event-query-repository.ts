@@ -1,6 +1,7 @@
 import type { Attributes, Span } from '@opentelemetry/api';
 import type pg from 'pg';
-import type { AggregateCount, AggregateGrouping, EventReader, EventSelection, Page, PageWindow, QueryBudget, StoredEvent } from '../domain/query/event-reader';
+import type { AggregateCount, AggregateGrouping, EventReader, EventSelection, Page, PageWindow, StoredEvent } from '../domain/query/event-reader';
+import type { StatementBudget } from '../domain/statement-budget';
 import { withSpan } from '../observability/with-span';
 import { aggregateQuery, countQuery, pageQuery } from './event-query-sql';
 import { withReadStatement, withReadTransaction } from './read-transaction';
@@ -50,7 +51,7 @@ export class EventQueryRepository implements EventReader {
     private readonly observe: ObserveDuration = () => undefined,
   ) {}
 
-  readPage(selection: EventSelection, window: PageWindow, budget: QueryBudget): Promise<Page> {
+  readPage(selection: EventSelection, window: PageWindow, budget: StatementBudget): Promise<Page> {
     const attributes = { 'vault.query.limit': window.limit, 'vault.query.offset': window.offset ?? 0, 'vault.query.keyset': window.after !== undefined };
     return this.timed('read_page', 'query.read_page', attributes, (span) =>
       window.countTotal
@@ -69,7 +70,7 @@ export class EventQueryRepository implements EventReader {
     );
   }
 
-  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: QueryBudget): Promise<AggregateCount[]> {
+  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]> {
     return this.timed('aggregate', 'query.aggregate', { 'vault.query.row_limit': limit }, (span) =>
       withReadTransaction(this.pool, budget, 'read committed', async (client) => {
         const result = await client.query<AggregateRowData>(aggregateQuery(selection, grouping, limit));

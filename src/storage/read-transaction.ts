@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { QueryBudget } from '../domain/query/event-reader';
+import type { StatementBudget } from '../domain/statement-budget';
 import { mapPgError } from './map-pg-error';
 
 export type ReadIsolation = 'read committed' | 'repeatable read';
@@ -34,7 +34,7 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
  */
 export function withReadTransaction<T>(
   pool: pg.Pool,
-  budget: QueryBudget,
+  budget: StatementBudget,
   isolation: ReadIsolation,
   work: (client: pg.PoolClient) => Promise<T>,
   planner: PlannerSettings = {},
@@ -68,7 +68,7 @@ export function withReadTransaction<T>(
  * deadline, runs in a transaction with SET LOCAL (withReadTransaction), so
  * that it never stays on the connection.
  */
-export function withReadStatement<T>(pool: pg.Pool, budget: QueryBudget, sessionTimeoutMs: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function withReadStatement<T>(pool: pg.Pool, budget: StatementBudget, sessionTimeoutMs: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   if (budget.timeoutMs < sessionTimeoutMs) return withReadTransaction(pool, budget, 'read committed', work);
   return withCheckedOut(pool, budget, async (client) => {
     const timeoutMs = wholeMs(sessionTimeoutMs);
@@ -86,7 +86,7 @@ export function withReadStatement<T>(pool: pg.Pool, budget: QueryBudget, session
  * connection goes back; a connection that cannot even do that is dropped.
  * The error is mapped by mapPgError.
  */
-async function withCheckedOut<T>(pool: pg.Pool, budget: QueryBudget, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
+async function withCheckedOut<T>(pool: pg.Pool, budget: StatementBudget, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
   if (budget.signal.aborted) throw budget.signal.reason;
   let client: pg.PoolClient;
   try {

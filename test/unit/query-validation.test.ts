@@ -1,5 +1,5 @@
 import { canonicalJson } from '../../src/domain/query/canonical-json';
-import { statementBudget } from '../../src/domain/query/statement-budget';
+import { statementBudget } from '../../src/domain/statement-budget';
 import { durationToMicros, microsToTimePoint, timePointToMicros } from '../../src/domain/query/time-point';
 import { validateEventFilter, type FilterLimits } from '../../src/domain/query/validate-event-filter';
 import type { CallContext } from '../../src/domain/call-context';

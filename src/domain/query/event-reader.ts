@@ -1,3 +1,4 @@
+import type { StatementBudget } from '../statement-budget';
 import type { EventFilter, SortOrder } from './event-filter';
 
 /** An event as stored, read back. Instants are microseconds since the epoch. */
@@ -59,17 +60,10 @@ export interface AggregateCount {
   readonly count: number;
 }
 
-/** How long one database round may run, and when to give up on it. */
-export interface QueryBudget {
-  /** The statement timeout, in milliseconds (at least 1). */
-  readonly timeoutMs: number;
-  /** Aborted when the client goes away: the read stops and gives back its connection at once. */
-  readonly signal: AbortSignal;
-}
 
 /** Reads events (implemented in storage/, on the read pool). Every read is bound to selection.tenantId. */
 export interface EventReader {
-  readPage(selection: EventSelection, window: PageWindow, budget: QueryBudget): Promise<Page>;
+  readPage(selection: EventSelection, window: PageWindow, budget: StatementBudget): Promise<Page>;
   /** Counts per group, in group order (bucket, then type, then service), at most `limit` rows. */
-  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: QueryBudget): Promise<AggregateCount[]>;
+  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]>;
 }

@@ -4,7 +4,7 @@ import type { CursorCodec } from './cursor-codec';
 import type { EventFilterInput, SortOrder } from './event-filter';
 import type { AggregateCount, EventReader, EventSelection, KeysetPosition, StoredEvent } from './event-reader';
 import { queryScope } from './query-scope';
-import { statementBudget } from './statement-budget';
+import { statementBudget } from '../statement-budget';
 import { durationToMicros, type TimePoint } from './time-point';
 import { validateEventFilter, type FilterLimits } from './validate-event-filter';
 
