@@ -5,7 +5,7 @@
  * that exists, and every `#anchor` must be a heading of the Markdown file it
  * points into. Links in code blocks and code spans are not links; http(s) and
  * mailto links are not followed.
- * Usage: node scripts/ops/check-doc-links.mjs
+ * Usage: node scripts/ops/check-doc-links.mjs [REPOSITORY_ROOT]
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -72,13 +72,14 @@ export function brokenDocLinks(repoRoot) {
 }
 
 function main() {
-  const problems = brokenDocLinks(root);
+  const repoRoot = process.argv[2] ? resolve(process.argv[2]) : root;
+  const problems = brokenDocLinks(repoRoot);
   if (problems.length > 0) {
     console.error(problems.join('\n'));
     console.error(`${problems.length} broken link(s) in the documentation`);
     process.exit(1);
   }
-  console.log(`${documentationFiles(root).length} documentation files: every relative link and anchor resolves`);
+  console.log(`${documentationFiles(repoRoot).length} documentation files: every relative link and anchor resolves`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
