@@ -4,19 +4,20 @@
  * - every expression uses only metrics, labels and label values the server
  *   exports (see metric-catalog.mjs);
  * - every alert has a `for`, a severity of critical or warning, a summary, a
- *   description and a runbook_url whose README anchor exists;
+ *   description and a runbook_url, `<file>.md#<anchor>` relative to the
+ *   repository root, whose file and heading exist (docs/operations.md);
  * - every alert has a case in alerts.test.yml where it fires and one where
  *   it does not.
  * The YAML is read line by line: it expects the layout of these two files
  * (`- alert:` items, block or one-line `expr:`; `- eval_time:` items).
  * Usage: node scripts/ops/check-alert-rules.mjs
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadCatalog } from './metric-catalog.mjs';
 import { checkPromql } from './promql-names.mjs';
-import { readmeAnchors } from './readme-anchors.mjs';
+import { markdownAnchors } from './markdown-anchors.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const rulesFile = 'deploy/prometheus/alerts.yml';
@@ -86,7 +87,11 @@ async function main() {
   const catalog = await loadCatalog(root);
   const alerts = readAlerts(readFileSync(join(root, rulesFile), 'utf8'));
   const cases = readTestCases(readFileSync(join(root, testsFile), 'utf8'));
-  const anchors = readmeAnchors(readFileSync(join(root, 'README.md'), 'utf8'));
+  const anchorsOf = new Map();
+  const anchorsIn = (file) => {
+    if (!anchorsOf.has(file)) anchorsOf.set(file, existsSync(join(root, file)) ? markdownAnchors(readFileSync(join(root, file), 'utf8')) : undefined);
+    return anchorsOf.get(file);
+  };
   const problems = [];
   const report = (alert, message) => problems.push(`${rulesFile}:${alert.line} ${alert.name}: ${message}`);
 
@@ -102,9 +107,10 @@ async function main() {
     if (!['critical', 'warning'].includes(severity)) report(alert, `severity is "${severity ?? ''}", not critical or warning`);
     if (!summary) report(alert, 'no summary annotation');
     if (!description) report(alert, 'no description annotation');
-    const anchor = /^README\.md#([\w-]+)$/.exec(runbook ?? '')?.[1];
-    if (!anchor) report(alert, `runbook_url "${runbook ?? ''}" is not README.md#<anchor>`);
-    else if (!anchors.has(anchor)) report(alert, `runbook_url anchor #${anchor} is not a README heading`);
+    const [, file, anchor] = /^([\w./-]+\.md)#([\w-]+)$/.exec(runbook ?? '') ?? [];
+    if (!file || !anchor) report(alert, `runbook_url "${runbook ?? ''}" is not <file>.md#<anchor>`);
+    else if (!anchorsIn(file)) report(alert, `runbook_url file ${file} does not exist`);
+    else if (!anchorsIn(file).has(anchor)) report(alert, `runbook_url anchor #${anchor} is not a heading of ${file}`);
     const tested = cases.get(alert.name);
     if (!tested?.firing) report(alert, `${testsFile} has no case where it fires`);
     if (!tested?.quiet) report(alert, `${testsFile} has no case where it stays quiet`);
@@ -118,7 +124,7 @@ async function main() {
     console.error(`${problems.length} problem(s) in the alert rules`);
     process.exit(1);
   }
-  console.log(`${alerts.length} alerts: names known to the metrics registry, severity, annotations, README runbooks, firing and quiet test cases`);
+  console.log(`${alerts.length} alerts: names known to the metrics registry, severity, annotations, runbooks that exist, firing and quiet test cases`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -3,7 +3,7 @@
  * Checks the Grafana dashboards in deploy/grafana/dashboards without a Grafana:
  * - each file parses, has a uid, a title and a schemaVersion;
  * - panel ids are unique and panels fit the 24-column grid without overlapping;
- * - the rows the README describes exist;
+ * - the rows docs/operations.md describes exist;
  * - every panel other than a row uses the provisioned Prometheus datasource
  *   (by uid, no ${DS_...} import placeholders) and has targets with a
  *   distinct refId and an expression;

@@ -19,7 +19,7 @@ Commands:
   key revoke KEY_ID
 
 Every command takes --json for machine-readable output on stdout.
-Configuration comes from environment variables; see the README.
+Configuration comes from environment variables; see docs/configuration.md.
 `;
 
 /** Exit codes: 0 done, 1 failed, 2 bad command line, 78 bad configuration (EX_CONFIG). */

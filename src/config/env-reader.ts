@@ -14,22 +14,44 @@ interface Range {
   max?: number;
 }
 
+/** How a variable is read, which says how its default is written. */
+export type EnvVariableKind = 'string' | 'integer' | 'duration' | 'size' | 'boolean' | 'choice' | 'url';
+
+/** A variable a reader was asked for, with its default as docs/configuration.md writes it. */
+export interface EnvVariableRead {
+  readonly name: string;
+  readonly kind: EnvVariableKind;
+  /** `30s`, `64KiB`, `100`, `false`, `./.data`...; `unset` when there is no default. */
+  readonly defaultText: string;
+}
+
 /**
  * Reads typed values from an environment map, collecting one message per bad
  * variable so that start-up can report them all at once.
  */
 export class EnvReader {
   private readonly problems: string[] = [];
+  private readonly asked = new Map<string, EnvVariableRead>();
 
   constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
 
+  /**
+   * Every variable asked for so far, once each, in the order first asked, with
+   * its default: what the configuration docs must list (a test compares them).
+   */
+  variables(): readonly EnvVariableRead[] {
+    return [...this.asked.values()];
+  }
+
   /** The raw value, or undefined when unset or empty. */
   raw(name: string): string | undefined {
+    this.record(name, 'string', 'unset');
     const value = this.env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
   }
 
   string(name: string, fallback: string): string {
+    this.record(name, 'string', fallback);
     return this.raw(name) ?? fallback;
   }
 
@@ -38,6 +60,7 @@ export class EnvReader {
   }
 
   integer(name: string, fallback: number, range: Range = {}): number {
+    this.record(name, 'integer', String(fallback));
     const text = this.raw(name);
     if (text === undefined) return fallback;
     if (!/^-?\d+$/.test(text)) return this.fail(name, `must be an integer${describeRange(range)}`, text, fallback);
@@ -46,6 +69,7 @@ export class EnvReader {
 
   /** A duration (`500ms`, `5s`, `10m`, `1h`, or bare milliseconds), in milliseconds. */
   durationMs(name: string, fallbackMs: number, range: Range = {}): number {
+    this.record(name, 'duration', formatDuration(fallbackMs));
     const text = this.raw(name);
     if (text === undefined) return fallbackMs;
     const ms = parseDuration(text);
@@ -57,6 +81,7 @@ export class EnvReader {
 
   /** A size (`65536`, `64KiB`, `8MiB`), in bytes. */
   bytes(name: string, fallback: number, range: Range = {}): number {
+    this.record(name, 'size', formatByteSize(fallback).replace(/ bytes$/, '').replace(' ', ''));
     const text = this.raw(name);
     if (text === undefined) return fallback;
     const bytes = parseByteSize(text);
@@ -67,6 +92,7 @@ export class EnvReader {
   }
 
   boolean(name: string, fallback: boolean): boolean {
+    this.record(name, 'boolean', String(fallback));
     const text = this.raw(name);
     if (text === undefined) return fallback;
     const lower = text.toLowerCase();
@@ -76,6 +102,7 @@ export class EnvReader {
   }
 
   oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    this.record(name, 'choice', fallback);
     const text = this.raw(name);
     if (text === undefined) return fallback;
     const found = allowed.find((candidate) => candidate === text.toLowerCase());
@@ -85,6 +112,7 @@ export class EnvReader {
 
   /** A URL whose scheme is one of `protocols` (each with its trailing colon). */
   url(name: string, protocols: readonly string[]): string | undefined {
+    this.record(name, 'url', 'unset');
     const text = this.raw(name);
     if (text === undefined) return undefined;
     let parsed: URL;
@@ -107,6 +135,11 @@ export class EnvReader {
   /** Throws a ConfigError naming every bad variable, if there was any. */
   finish(): void {
     if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+
+  /** The first way a variable is asked for wins (the typed readers call raw() after recording). */
+  private record(name: string, kind: EnvVariableKind, defaultText: string): void {
+    if (!this.asked.has(name)) this.asked.set(name, { name, kind, defaultText });
   }
 
   private checkRange<T>(name: string, value: number, range: Range, text: string, fallback: T, format: (n: number) => string = String): number | T {

@@ -244,10 +244,10 @@ function readTls(read: EnvReader): TlsFiles | undefined {
 /**
  * Reads the configuration from environment variables, all optional. Throws a
  * ConfigError naming every variable with a bad value; never reads the
- * environment anywhere else.
+ * environment anywhere else. `read` is for tests: after the call its
+ * variables() are every variable read, with its default.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>, cwd: string = process.cwd()): Config {
-  const read = new EnvReader(env);
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, cwd: string = process.cwd(), read: EnvReader = new EnvReader(env)): Config {
   const poolMax = read.integer('DB_POOL_MAX', 10, { min: 1, max: 1000 });
   const pool: PoolSettings = {
     max: poolMax,

@@ -77,7 +77,7 @@ function leavesReady(client: Client, timeoutMs: number): Promise<number> {
 
 const fiveEvents = (): IngestStreamRequest => ({ events: Array.from({ length: 5 }, () => makeEvent()) });
 
-/** The outcome is OK, or one of the retryable refusals the README defines, with its RetryInfo. */
+/** The outcome is OK, or one of the retryable refusals docs/api.md defines, with its RetryInfo. */
 function isOkOrRetryable(outcome: UnaryOutcome<unknown>): boolean {
   if (outcome.error === undefined) return true;
   const retryable = outcome.error.code === status.UNAVAILABLE || outcome.error.code === status.RESOURCE_EXHAUSTED;
@@ -106,7 +106,7 @@ interface UnaryFlood {
 /**
  * 1000 calls at once, alternately an Ingest of 10 fresh events and a
  * QueryEvents, spread over `connections`; health Checks on their own
- * connection meanwhile. Failed calls are then retried as the README says:
+ * connection meanwhile. Failed calls are then retried as docs/api.md says:
  * whole, after the RetryInfo delay (plus jitter, so that they do not all come
  * back at the same instant), until OK.
  */

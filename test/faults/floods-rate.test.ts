@@ -7,7 +7,7 @@ import { describeLatencies, ingestFresh, mib, ownClients, percentile, queryNewes
 /**
  * The flooded tenant's limit. The machine (2 shared cores, PostgreSQL and the
  * load generator on the same box) stores over 30 000 events/s through one
- * stream (README, "Choosing the batch size"), so 3000/s is a limit the server
+ * stream (docs/performance.md, "Choosing the batch size"), so 3000/s is a limit the server
  * can hold to, not its own ceiling.
  */
 const LIMIT_PER_SECOND = 3000;
@@ -60,7 +60,7 @@ function floodCall(client: IngestServiceClient, key: string, messages: readonly 
 /**
  * A flooding client: call after call of fresh events until `stopAt`. A call
  * that fails with RESOURCE_EXHAUSTED and RetryInfo is retried whole (the
- * messages it wrote, again) after the RetryInfo delay, as the README's retry
+ * messages it wrote, again) after the RetryInfo delay, as docs/api.md's retry
  * rules say; any other failure is recorded.
  */
 async function floodClient(client: IngestServiceClient, key: string, stopAt: number, stats: FloodStats): Promise<void> {

@@ -187,7 +187,7 @@ export async function metricValue(httpPort: number, name: string): Promise<numbe
   return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
-/** Prints a drill's figures on their own line, for the README. */
+/** Prints a drill's figures on their own line, for docs/reliability.md. */
 export function reportFigures(drill: string, figures: Record<string, unknown>): void {
   process.stdout.write(`\n[fault drill] ${drill}: ${JSON.stringify(figures)}\n`);
 }

@@ -75,7 +75,7 @@ export interface LoadPlan {
 }
 
 /**
- * A client of IngestService that follows the README's retry rules ("What to
+ * A client of IngestService that follows the retry rules of docs/api.md ("What to
  * retry, and how"): UNAVAILABLE, DEADLINE_EXCEEDED and ABORTED are retried,
  * and RESOURCE_EXHAUSTED when it carries RetryInfo; the whole call is sent
  * again, after the RetryInfo delay when there is one, else after an
@@ -104,7 +104,7 @@ export class RetryingIngestClient {
     this.maxBackoffMs = options.maxBackoffMs ?? 2000;
   }
 
-  /** Sends one call, retrying it whole as the README says, until it is acknowledged or must be given up. */
+  /** Sends one call, retrying it whole as docs/api.md says, until it is acknowledged or must be given up. */
   async send(call: PlannedCall): Promise<RetriedCall> {
     const eventIds = call.messages.flatMap((message) => message.map((event) => event.eventId));
     const attempts: Attempt[] = [];
@@ -203,7 +203,7 @@ export class RetryingIngestClient {
 }
 
 /**
- * The README's retry table: how long to wait before retrying a call that
+ * The retry table of docs/api.md: how long to wait before retrying a call that
  * failed with `code`, or undefined when it must not be retried.
  */
 export function retryDelay(code: status, retryInfoMs: number | undefined, attempt: number, initialBackoffMs: number, maxBackoffMs: number): number | undefined {

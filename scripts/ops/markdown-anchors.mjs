@@ -5,7 +5,7 @@
  * @param {string} markdown
  * @returns {Set<string>}
  */
-export function readmeAnchors(markdown) {
+export function markdownAnchors(markdown) {
   const anchors = new Set();
   const counts = new Map();
   let fenced = false;
