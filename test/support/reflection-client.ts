@@ -16,7 +16,7 @@ export class ReflectionClient {
   private readonly client: InstanceType<ServiceClientConstructor>;
 
   constructor(address: string, version: 'v1' | 'v1alpha' = 'v1') {
-    const protoPath = path.resolve(__dirname, '../../proto/grpc/reflection', version, 'reflection.proto');
+    const protoPath = path.resolve(__dirname, '../../third_party/proto/grpc/reflection', version, 'reflection.proto');
     const definition = loadSync(protoPath, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
     const grpcObject = loadPackageDefinition(definition) as unknown as { grpc: { reflection: Record<string, GrpcObject> } };
     const Service = grpcObject.grpc.reflection[version]!.ServerReflection as ServiceClientConstructor;
