@@ -5,8 +5,14 @@ import { loadSync } from '@grpc/proto-loader';
 interface ReflectionResponse {
   listServicesResponse?: { service: { name: string }[] };
   fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+  allExtensionNumbersResponse?: { baseTypeName: string; extensionNumber: number[] };
   errorResponse?: { errorCode: number; errorMessage: string };
 }
+
+/** The answer to all_extension_numbers_of_type: the numbers, or the error the server sent instead. */
+export type ExtensionNumbersAnswer =
+  | { readonly baseTypeName: string; readonly extensionNumbers: number[] }
+  | { readonly errorCode: number; readonly errorMessage: string };
 
 /**
  * A bare server-reflection client (v1 or v1alpha), built from the reflection
@@ -35,6 +41,15 @@ export class ReflectionClient {
 
   async fileContainingSymbol(symbol: string): Promise<Buffer[]> {
     return this.files(await this.ask({ fileContainingSymbol: symbol }));
+  }
+
+  /** all_extension_numbers_of_type, as grpcurl 1.8.x asks it for every message type it decodes. */
+  async allExtensionNumbersOfType(type: string): Promise<ExtensionNumbersAnswer> {
+    const response = await this.ask({ allExtensionNumbersOfType: type });
+    if (response.errorResponse) return { errorCode: response.errorResponse.errorCode, errorMessage: response.errorResponse.errorMessage };
+    const answer = response.allExtensionNumbersResponse;
+    if (!answer) throw new Error(`no all_extension_numbers_response for ${type}`);
+    return { baseTypeName: answer.baseTypeName, extensionNumbers: answer.extensionNumber };
   }
 
   close(): void {
