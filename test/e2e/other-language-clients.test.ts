@@ -42,9 +42,11 @@ for (const [language, toolchain] of toolchains) {
   if ('missing' in toolchain) console.warn(`other-language client tests for ${language} skipped: ${toolchain.missing}`);
 }
 
-/** Every .proto file under `dir`, relative to the checkout. */
+const ROOT = path.resolve(__dirname, '../..');
+
+/** Every .proto file under `dir` (relative to the checkout), as paths relative to the checkout. */
 function protoFilesUnder(dir: string): string[] {
-  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.proto')).map((name) => path.join(path.relative(process.cwd(), dir), name)).sort();
+  return fs.readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((name) => name.endsWith('.proto')).map((name) => path.join(dir, name)).sort();
 }
 
 describe('proto/ for code generators', () => {
@@ -55,9 +57,9 @@ describe('proto/ for code generators', () => {
   (python ? test : test.skip)('when every .proto file under proto/ is generated for Python, then the output is the telemetry package alone and "import grpc" still finds grpcio', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'tv-proto-python-'));
     try {
-      const files = protoFilesUnder(path.resolve(__dirname, '../../proto'));
+      const files = protoFilesUnder('proto');
       expect(files).toEqual(expect.arrayContaining(['proto/telemetry/v1/event.proto', 'proto/telemetry/v1/ingest_service.proto', 'proto/telemetry/v1/query_service.proto']));
-      await promisify(execFile)(python!, ['-m', 'grpc_tools.protoc', '-I', 'proto', `--python_out=${out}`, `--grpc_python_out=${out}`, ...files], { cwd: path.resolve(__dirname, '../..') });
+      await promisify(execFile)(python!, ['-m', 'grpc_tools.protoc', '-I', 'proto', `--python_out=${out}`, `--grpc_python_out=${out}`, ...files], { cwd: ROOT });
       expect(fs.readdirSync(out)).toEqual(['telemetry']);
       const script = 'import sys; sys.path.insert(0, sys.argv[1]); import grpc; from telemetry.v1 import query_service_pb2_grpc; print(grpc.__file__); print(grpc.StatusCode.OK.name)';
       const { stdout } = await promisify(execFile)(python!, ['-c', script, out]);
