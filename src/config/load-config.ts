@@ -329,9 +329,13 @@ function readIngestSettings(read: EnvReader): IngestSettings {
     // At most 1 MiB: a payload is one jsonb value in one row, and PostgreSQL's
     // numeric limits (131072 integer digits) stay out of reach below that.
     maxPayloadBytes: read.bytes('INGEST_MAX_PAYLOAD_SIZE', 64 * 1024, { min: 2, max: 1024 * 1024 }),
-    // PostgreSQL's jsonb parser recurses per level and fails past roughly ten
-    // thousand levels with the default max_stack_depth; 1000 stays far below.
-    maxPayloadDepth: read.integer('INGEST_MAX_PAYLOAD_DEPTH', 100, { min: 1, max: 1000 }),
+    // 32: the deepest payload that every common protobuf runtime decodes as a
+    // Struct inside a query response (scripts/clients/measure-depth.mjs,
+    // docs/clients.md): ts-proto fails from 33 object levels on (100 nested
+    // messages), the C++, Java and Python runtimes from 34. The maximum, 1000,
+    // is for clients that read payload_json or use Go; it stays far below where
+    // PostgreSQL's jsonb parser runs out of stack (about ten thousand levels).
+    maxPayloadDepth: read.integer('INGEST_MAX_PAYLOAD_DEPTH', 32, { min: 1, max: 1000 }),
     maxFutureSkewMs: read.durationMs('INGEST_MAX_FUTURE_SKEW', 10 * 60_000, { min: 0, max: 7 * 24 * 3_600_000 }),
     rejectedEventsListed: read.integer('INGEST_REJECTED_EVENTS_LISTED', 100, { min: 0, max: 100_000 }),
     statementTimeoutMs: read.durationMs('INGEST_STATEMENT_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),

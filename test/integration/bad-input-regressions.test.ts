@@ -21,7 +21,9 @@ describe('bad input the fuzzing found', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer(db.url, { QUERY_PAYLOAD_CONTAINS_MAX_DEPTH: '64' });
+    // INGEST_MAX_PAYLOAD_DEPTH as an operator whose clients read payload_json may raise it: the
+    // default (32) is below where ts-proto's decoder gave up, and the regression needs a payload above.
+    server = await startTestServer(db.url, { QUERY_PAYLOAD_CONTAINS_MAX_DEPTH: '64', INGEST_MAX_PAYLOAD_DEPTH: '100' });
     client = new FuzzClient(server.address);
     ({ key, tenantId } = await createTenantWithKey(db.pool, 'regressions'));
   });
@@ -34,7 +36,7 @@ describe('bad input the fuzzing found', () => {
 
   const call = (rpc: FuzzRpc, message: Uint8Array) => client.call(rpc, [message], [['x-api-key', key]], 20_000);
 
-  test('when one ingest message holds a Struct payload 50 levels deep, one 10 000 levels deep, an event with INT64_MAX timestamp seconds and a plain event, then the two valid ones are stored and the two bad ones rejected alone (the whole message was INVALID_ARGUMENT)', async () => {
+  test('when INGEST_MAX_PAYLOAD_DEPTH is 100 and one ingest message holds a Struct payload 50 levels deep, one 10 000 levels deep, an event with INT64_MAX timestamp seconds and a plain event, then the two valid ones are stored and the two bad ones rejected alone (the whole message was INVALID_ARGUMENT)', async () => {
     const message = ingestMessage([
       eventBytes(validEvent('reg-deep-50', now, { payloadJson: undefined, payload: deepStruct(50) })),
       eventBytes(validEvent('reg-deep-10000', now, { payloadJson: undefined, payload: deepStruct(10_000) })),

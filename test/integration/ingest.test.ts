@@ -104,7 +104,7 @@ describe('ingestion', () => {
       [{ payloadJson: '{"\\u0000":1}' }, /U\+0000/],
       [{ payloadJson: '{"a":"\\ud800"}' }, /unpaired UTF-16 surrogate/],
       [{ payloadJson: '{"a":1e200000}' }, /numeric/],
-      [{ payloadJson: `{"a":${'['.repeat(100)}${']'.repeat(100)}}` }, /more than 100 levels deep/],
+      [{ payloadJson: `{"a":${'['.repeat(100)}${']'.repeat(100)}}` }, /more than 32 levels deep \(the limit is 32\)/],
       [{ payloadJson: undefined, payload: { text: 'nul\u0000' } }, /payload contains U\+0000 .*PostgreSQL/],
       [{ payloadJson: undefined, payload: { ['k\u0000']: 1 } }, /payload contains U\+0000/],
       [{ payloadJson: undefined, payload: { big: 'y'.repeat(70_000) } }, /payload is 70010 bytes as JSON; the limit is 65536 bytes/],

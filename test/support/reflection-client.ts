@@ -5,8 +5,14 @@ import { loadSync } from '@grpc/proto-loader';
 interface ReflectionResponse {
   listServicesResponse?: { service: { name: string }[] };
   fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+  allExtensionNumbersResponse?: { baseTypeName: string; extensionNumber: number[] };
   errorResponse?: { errorCode: number; errorMessage: string };
 }
+
+/** The answer to all_extension_numbers_of_type: the numbers, or the error the server sent instead. */
+export type ExtensionNumbersAnswer =
+  | { readonly baseTypeName: string; readonly extensionNumbers: number[] }
+  | { readonly errorCode: number; readonly errorMessage: string };
 
 /**
  * A bare server-reflection client (v1 or v1alpha), built from the reflection
@@ -16,7 +22,7 @@ export class ReflectionClient {
   private readonly client: InstanceType<ServiceClientConstructor>;
 
   constructor(address: string, version: 'v1' | 'v1alpha' = 'v1') {
-    const protoPath = path.resolve(__dirname, '../../proto/grpc/reflection', version, 'reflection.proto');
+    const protoPath = path.resolve(__dirname, '../../third_party/proto/grpc/reflection', version, 'reflection.proto');
     const definition = loadSync(protoPath, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
     const grpcObject = loadPackageDefinition(definition) as unknown as { grpc: { reflection: Record<string, GrpcObject> } };
     const Service = grpcObject.grpc.reflection[version]!.ServerReflection as ServiceClientConstructor;
@@ -35,6 +41,15 @@ export class ReflectionClient {
 
   async fileContainingSymbol(symbol: string): Promise<Buffer[]> {
     return this.files(await this.ask({ fileContainingSymbol: symbol }));
+  }
+
+  /** all_extension_numbers_of_type, as grpcurl 1.8.x asks it for every message type it decodes. */
+  async allExtensionNumbersOfType(type: string): Promise<ExtensionNumbersAnswer> {
+    const response = await this.ask({ allExtensionNumbersOfType: type });
+    if (response.errorResponse) return { errorCode: response.errorResponse.errorCode, errorMessage: response.errorResponse.errorMessage };
+    const answer = response.allExtensionNumbersResponse;
+    if (!answer) throw new Error(`no all_extension_numbers_response for ${type}`);
+    return { baseTypeName: answer.baseTypeName, extensionNumbers: answer.extensionNumber };
   }
 
   close(): void {

@@ -100,7 +100,7 @@ describe('loadConfig', () => {
       batchMaxBytes: 4 * 1024 * 1024,
       flushIntervalMs: 200,
       maxPayloadBytes: 64 * 1024,
-      maxPayloadDepth: 100,
+      maxPayloadDepth: 32,
       maxFutureSkewMs: 600_000,
       rejectedEventsListed: 100,
       statementTimeoutMs: 30_000,
