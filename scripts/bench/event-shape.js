@@ -57,9 +57,9 @@ function toProtoEvent(event, payloadMode) {
   };
 }
 
-/** The event as a COPY text row of the staging table (event_id, ts, event_type, service_name, payload); no field needs escaping. */
+/** The event as a COPY text row of the staging table (member 1, event_id, ts, event_type, service_name, payload); no field needs escaping. */
 function toCopyRow(event) {
-  return `${event.eventId}\t${new Date(event.timestampMicros / 1000).toISOString()}\t${event.eventType}\t${event.serviceName}\t${event.payloadJson}\n`;
+  return `1\t${event.eventId}\t${new Date(event.timestampMicros / 1000).toISOString()}\t${event.eventType}\t${event.serviceName}\t${event.payloadJson}\n`;
 }
 
 module.exports = { TENANT_COUNT, SERVICES, EVENT_TYPES, BASE_MICROS, SPACING_MICROS, benchEvent, toProtoEvent, toCopyRow };

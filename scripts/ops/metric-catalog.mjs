@@ -57,6 +57,13 @@ export async function loadCatalog(root) {
   const appMetrics = new Set();
   // The tenant label exists only with METRICS_TENANT_LABEL=true; a query may use it.
   const metrics = createMetrics({ maxLabelValues: 10, tenantLabel: true });
+  // The gauges read at scrape time are registered where their sources are
+  // wired (src/features/platform.ts); register them here on idle sources.
+  const gauges = require(join(root, 'dist/observability/collected-gauges.js'));
+  const idlePool = { options: { max: 0 }, totalCount: 0, idleCount: 0, waitingCount: 0 };
+  gauges.registerPoolGauge(metrics.registry, { primary: idlePool, read: idlePool });
+  gauges.registerDatabaseUpGauge(metrics.registry, { primary: () => true, read: () => true });
+  gauges.registerActiveTenantsGauge(metrics.registry, async () => undefined, { warn() {} });
   for (const metric of metrics.registry.getMetricsAsArray()) {
     const labels = new Set(metric.labelNames);
     if (metric.constructor.name === 'Histogram') {

@@ -4,7 +4,7 @@ import type { AggregateCount, AggregateGrouping, EventReader, EventSelection, Pa
 import type { StatementBudget } from '../domain/statement-budget';
 import { withSpan } from '../observability/with-span';
 import { aggregateQuery, countQuery, pageQuery } from './event-query-sql';
-import { withReadStatement, withReadTransaction } from './read-transaction';
+import { withSingleStatement, withTransaction } from './database-session';
 
 /** Receives the duration of each database operation, for the db query duration metric. */
 export type ObserveDuration = (operation: 'read_page' | 'aggregate', seconds: number) => void;
@@ -43,7 +43,7 @@ export const AGGREGATE_PLANNER = { enable_sort: 'off', enable_incremental_sort: 
 export class EventQueryRepository implements EventReader {
   /**
    * `statementTimeoutMs` is QUERY_STATEMENT_TIMEOUT: single-statement reads
-   * under it keep it on their connection's session (see withReadStatement).
+   * under it keep it on their connection's session (see withSingleStatement).
    */
   constructor(
     private readonly pool: pg.Pool,
@@ -56,13 +56,13 @@ export class EventQueryRepository implements EventReader {
     return this.timed('read_page', 'query.read_page', attributes, (span) =>
       window.countTotal
         ? // The page and its total come from one snapshot, so that they agree.
-          withReadTransaction(this.pool, budget, 'repeatable read', async (client): Promise<Page> => {
+          withTransaction(this.pool, budget, 'read only repeatable read', async (client): Promise<Page> => {
             const rows = await client.query<EventRow>(pageQuery(selection, window));
             const total = await client.query<{ total: number }>(countQuery(selection));
             span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
             return { events: rows.rows.map(toStoredEvent), totalCount: total.rows[0]?.total };
           })
-        : withReadStatement(this.pool, budget, this.statementTimeoutMs, async (client): Promise<Page> => {
+        : withSingleStatement(this.pool, budget, this.statementTimeoutMs, async (client): Promise<Page> => {
             const rows = await client.query<EventRow>(pageQuery(selection, window));
             span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
             return { events: rows.rows.map(toStoredEvent), totalCount: undefined };
@@ -72,7 +72,7 @@ export class EventQueryRepository implements EventReader {
 
   aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]> {
     return this.timed('aggregate', 'query.aggregate', { 'vault.query.row_limit': limit }, (span) =>
-      withReadTransaction(this.pool, budget, 'read committed', async (client) => {
+      withTransaction(this.pool, budget, 'read only', async (client) => {
         const result = await client.query<AggregateRowData>(aggregateQuery(selection, grouping, limit));
         span.setAttribute('vault.query.rows', result.rowCount ?? 0);
         const counts = result.rows.map((row) => ({

@@ -15,6 +15,7 @@ import { mapPgError } from './map-pg-error';
  * ceiling, which must run exactly the server's statements.)
  */
 export const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
+  member int NOT NULL,
   event_id text COLLATE "C" NOT NULL,
   ts timestamptz NOT NULL,
   event_type text COLLATE "C" NOT NULL,
@@ -79,7 +80,7 @@ export class EventWriter implements EventSink {
 
   private async writeBatch(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
     if (events.length === 0) return { inserted: 0, stored: [] };
-    const chunks = encodeCopyChunks(events);
+    const chunks = encodeCopyChunks([events]);
     options.signal.throwIfAborted();
     let client: pg.PoolClient;
     try {

@@ -18,7 +18,7 @@ describe('EventValidator', () => {
   test('when an event is valid, then it comes back ready to write, with the timestamp in microseconds and payload_json as sent', () => {
     expect(validator.validate(event({ payloadJson: '{ "a" : 1.50 }' }))).toEqual({
       eventId: 'evt-1',
-      timestamp: '2024-05-01T11:59:00.987654Z',
+      timestampUs: BigInt(Date.parse('2024-05-01T11:59:00Z')) * 1000n + 987_654n,
       eventType: 'log',
       serviceName: 'checkout',
       payloadJson: '{ "a" : 1.50 }',

@@ -6,6 +6,8 @@ import type { IncomingEvent, ValidEvent } from './ingest-event';
 const MIN_SECONDS = -62_135_596_800;
 const MAX_SECONDS = 253_402_300_799;
 
+const MICROS_PER_SECOND = 1_000_000n;
+
 export const EVENT_ID_MAX_LENGTH = 128;
 export const EVENT_TYPE_MAX_LENGTH = 64;
 export const SERVICE_NAME_MAX_LENGTH = 128;
@@ -14,7 +16,7 @@ const EVENT_ID_PATTERN = /^[\x20-\x7e]+$/;
 const EVENT_TYPE_PATTERN = /^[a-z0-9_.:-]+$/;
 
 /** A field's value ready to write, or why the event is rejected. */
-type Checked = { readonly text: string; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
+type Checked<T = string> = { readonly text: T; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
 
 export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPayloadDepth' | 'maxFutureSkewMs'>;
 
@@ -23,9 +25,6 @@ export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPaylo
  * names the field, the rule and the limit; it rejects that event only.
  */
 export class EventValidator {
-  private lastSeconds = Number.NaN;
-  private lastSecondText = '';
-
   constructor(
     private readonly limits: ValidatorLimits,
     private readonly now: () => number = Date.now,
@@ -43,11 +42,11 @@ export class EventValidator {
     if (serviceProblem !== undefined) return serviceProblem;
     const payloadJson = this.payloadJson(event);
     if (payloadJson.reason !== undefined) return payloadJson.reason;
-    return { eventId: event.eventId, timestamp: timestamp.text, eventType: event.eventType, serviceName: event.serviceName, payloadJson: payloadJson.text };
+    return { eventId: event.eventId, timestampUs: timestamp.text, eventType: event.eventType, serviceName: event.serviceName, payloadJson: payloadJson.text };
   }
 
-  /** The timestamp as ISO text with microseconds (nanoseconds are truncated), or why it is rejected. */
-  private timestamp(value: IncomingEvent['timestamp']): Checked {
+  /** The timestamp in microseconds since the epoch (nanoseconds are truncated), or why it is rejected. */
+  private timestamp(value: IncomingEvent['timestamp']): Checked<bigint> {
     if (value === undefined) return { reason: 'timestamp is required' };
     const { seconds, nanos } = value;
     if (!Number.isInteger(seconds) || seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
@@ -59,12 +58,7 @@ export class EventValidator {
     if (aheadMs > this.limits.maxFutureSkewMs) {
       return { reason: `timestamp is ${formatDuration(aheadMs)} ahead of the server clock; at most ${formatDuration(this.limits.maxFutureSkewMs)} ahead is accepted` };
     }
-    // Events of a batch often share their second: its ISO text is kept from one event to the next.
-    if (seconds !== this.lastSeconds) {
-      this.lastSeconds = seconds;
-      this.lastSecondText = new Date(seconds * 1000).toISOString().slice(0, 19);
-    }
-    return { text: `${this.lastSecondText}.${String(Math.floor(nanos / 1000)).padStart(6, '0')}Z` };
+    return { text: BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.floor(nanos / 1000)) };
   }
 
   private payloadJson(event: IncomingEvent): Checked {

@@ -16,8 +16,8 @@ export interface IncomingEvent {
 /** An event that passed validation, ready to be written. */
 export interface ValidEvent {
   readonly eventId: string;
-  /** ISO 8601 in UTC with microseconds (PostgreSQL's precision), e.g. 2024-05-01T12:00:00.123456Z. */
-  readonly timestamp: string;
+  /** Microseconds since the epoch (PostgreSQL's precision; finer parts are dropped), as every instant in the domain. */
+  readonly timestampUs: bigint;
   readonly eventType: string;
   readonly serviceName: string;
   /** A JSON object as text that PostgreSQL's jsonb accepts. */
@@ -63,12 +63,16 @@ export interface WriteResult {
   readonly stored: readonly StoredGroup[];
 }
 
-/** Where batches go (implemented in storage/): one transaction per batch. */
+/** Where batches go (implemented in storage/). */
 export interface EventSink {
   /**
    * Stores the events of one batch for the tenant, committing before it
    * resolves; the first write of a (tenant, event_id) wins. The events' ids
-   * are unique within the batch.
+   * are unique within the batch. The sink may commit the batch together with
+   * other calls' batches (group commit), but the result is the batch's own,
+   * exactly as if it had been written alone; when the call is stopped first
+   * the promise rejects with the signal's reason at once (the batch may
+   * still be committed, unacknowledged, with its group).
    */
   write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult>;
 }
