@@ -22,7 +22,7 @@ const { from: copyFrom } = require('pg-copy-streams');
 const { benchEvent, toCopyRow } = require('./event-shape');
 
 const dist = path.resolve(__dirname, '../../dist');
-const { CREATE_STAGING, COPY_INTO_STAGING, MERGE } = require(`${dist}/storage/event-writer`);
+const { CREATE_STAGING, COPY_INTO_STAGING, MERGE, mergeArguments } = require(`${dist}/storage/event-writer`);
 
 /**
  * Splits `count` events of `run` into batches of `batchSize`, each batch for
@@ -59,7 +59,7 @@ async function timeLanes(clients, lanes, runLane) {
 async function copyAndMerge(client, tenantId, text) {
   await client.query('BEGIN');
   await pipeline(Readable.from([text]), client.query(copyFrom(COPY_INTO_STAGING)));
-  const merged = await client.query(MERGE, [tenantId]);
+  const merged = await client.query(MERGE, mergeArguments([tenantId]));
   await client.query('COMMIT');
   return merged.rows.reduce((sum, row) => sum + Number(row.stored), 0);
 }

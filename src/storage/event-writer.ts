@@ -39,6 +39,11 @@ export const MERGE = `WITH inserted AS (
 )
 SELECT event_type, service_name, count(*)::int AS stored FROM inserted GROUP BY event_type, service_name`;
 
+/** MERGE's parameters for a group whose member i (1-based, the staging table's member column) belongs to tenantIds[i - 1]. */
+export function mergeArguments(tenantIds: readonly string[]): unknown[] {
+  return [tenantIds[0]];
+}
+
 export interface EventWriterOptions {
   /** INGEST_STATEMENT_TIMEOUT: the longest each statement may run when the call's deadline allows more. */
   readonly statementTimeoutMs: number;
@@ -108,7 +113,7 @@ export class EventWriter implements EventSink {
       inTransaction = true;
       options.signal.addEventListener('abort', onAbort, { once: true });
       await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_INTO_STAGING)));
-      const merged = await client.query<{ event_type: string; service_name: string; stored: number }>(MERGE, [tenantId]);
+      const merged = await client.query<{ event_type: string; service_name: string; stored: number }>(MERGE, mergeArguments([tenantId]));
       options.signal.removeEventListener('abort', onAbort);
       if (options.signal.aborted) {
         await client.query('ROLLBACK');
