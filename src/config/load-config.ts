@@ -38,6 +38,20 @@ export interface IngestSettings {
   readonly streamIdleTimeoutMs: number;
 }
 
+/** How validated batches are grouped into transactions (group commit) and how long they may wait. */
+export interface IngestWriteSettings {
+  /** INGEST_WRITE_CONCURRENCY: groups written at once, each on its own primary-pool connection. */
+  readonly concurrency: number;
+  /** INGEST_GROUP_LINGER: while a group is being written, how long a new batch may wait for others to join its group (0: never). */
+  readonly groupLingerMs: number;
+  /** INGEST_GROUP_MAX_EVENTS: a group takes no more batches once it holds this many events. */
+  readonly groupMaxEvents: number;
+  /** INGEST_GROUP_MAX_BYTES: a group takes no more batches once they hold this many bytes. */
+  readonly groupMaxBytes: number;
+  /** INGEST_WRITE_QUEUE_MAX_BYTES: batches waiting for their group hold at most this many bytes; one more is UNAVAILABLE. */
+  readonly queueMaxBytes: number;
+}
+
 /** Per-tenant token buckets (the RATE_LIMIT_* variables); tenants may override the three limits. */
 export interface RateLimitSettings {
   /** RATE_LIMIT_CALLS_PER_MINUTE: the calls bucket's capacity, refilled over a minute. */
@@ -98,6 +112,7 @@ export interface Config {
   };
   readonly redisUrl: string | undefined;
   readonly ingest: IngestSettings;
+  readonly ingestWrite: IngestWriteSettings;
   readonly rateLimit: RateLimitSettings;
   readonly auth: {
     /** AUTH_CACHE_TTL: how long a key lookup is reused; revocation takes effect within it (at most 5 s). */
@@ -282,6 +297,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     ingest: readIngestSettings(read),
+    ingestWrite: readIngestWriteSettings(read),
     rateLimit: readRateLimitSettings(read),
     auth: {
       cacheTtlMs: read.durationMs('AUTH_CACHE_TTL', 2000, { min: 0, max: 5000 }),
@@ -342,6 +358,21 @@ function readIngestSettings(read: EnvReader): IngestSettings {
     // A quiet stream holds a stream slot and a handler; a minute is far longer
     // than any sender that still means to send waits between messages.
     streamIdleTimeoutMs: read.durationMs('INGEST_STREAM_IDLE_TIMEOUT', 60_000, { min: 100, max: 86_400_000 }),
+  };
+}
+
+/**
+ * Group commit (storage/event-writer.ts). Four connections reach the
+ * PostgreSQL ceiling on these machines (docs/performance.md); the linger is
+ * short next to a commit, and only applies while a group is being written.
+ */
+function readIngestWriteSettings(read: EnvReader): IngestWriteSettings {
+  return {
+    concurrency: read.integer('INGEST_WRITE_CONCURRENCY', 4, { min: 1, max: 1000 }),
+    groupLingerMs: read.durationMs('INGEST_GROUP_LINGER', 2, { min: 0, max: 1000 }),
+    groupMaxEvents: read.integer('INGEST_GROUP_MAX_EVENTS', 5000, { min: 1, max: 1_000_000 }),
+    groupMaxBytes: read.bytes('INGEST_GROUP_MAX_BYTES', 8 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
+    queueMaxBytes: read.bytes('INGEST_WRITE_QUEUE_MAX_BYTES', 64 * 1024 * 1024, { min: 1024 * 1024, max: 4 * 1024 * 1024 * 1024 }),
   };
 }
 

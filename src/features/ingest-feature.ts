@@ -20,7 +20,15 @@ export function createIngestFeature(platform: Platform): Feature {
   const activity = new TenantActivity(pool, logger, config.tenantActivity);
   registerActiveTenantsGauge(metrics.registry, async () => (probes.primary.reachable ? activity.activeLast24h() : undefined), logger);
   const ingestor = new EventIngestor({
-    sink: new EventWriter(pool, { statementTimeoutMs: config.ingest.statementTimeoutMs, cancelTimeoutMs: config.database.pool.connectionTimeoutMs }),
+    sink: new EventWriter(pool, {
+      statementTimeoutMs: config.ingest.statementTimeoutMs,
+      concurrency: Math.min(config.ingestWrite.concurrency, config.database.pool.max),
+      lingerMs: config.ingestWrite.groupLingerMs,
+      groupMaxEvents: config.ingestWrite.groupMaxEvents,
+      groupMaxBytes: config.ingestWrite.groupMaxBytes,
+      queueMaxBytes: config.ingestWrite.queueMaxBytes,
+      maxWaitMs: config.database.pool.connectionTimeoutMs,
+    }),
     validator: new EventValidator(config.ingest),
     limiter,
     settings: config.ingest,

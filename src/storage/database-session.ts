@@ -8,7 +8,7 @@ import { mapPgError } from './map-pg-error';
  * with this, the server abandons the statement within a second instead of
  * running it to the end of its statement timeout.
  */
-const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
+export const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 
 /** The access and isolation of a transaction. */
 export type TransactionMode = 'read only' | 'read only repeatable read' | 'read write';

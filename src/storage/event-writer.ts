@@ -1,18 +1,21 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { EventSink, StoredGroup, ValidEvent, WriteOptions, WriteResult } from '../domain/ingest/ingest-event';
+import { pastDeadline } from '../domain/statement-budget';
 import { VaultError } from '../domain/vault-error';
 import { withSpan } from '../observability/with-span';
+import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withConnection } from './database-session';
 import { COPY_COLUMNS, encodeCopyChunks } from './encode-copy-text';
-import { mapPgError } from './map-pg-error';
+import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
 
 /**
  * The staging table, one per connection (TEMP), emptied by every commit.
- * payload is jsonb already so that COPY parses each payload once. (This and
- * the two statements below are exported for the benchmark's PostgreSQL
- * ceiling, which must run exactly the server's statements.)
+ * `member` is the 1-based position of a call's batch in its group (see
+ * MERGE). payload is jsonb already so that COPY parses each payload once.
+ * (This and the two statements below are exported for the benchmark's
+ * PostgreSQL ceiling, which must run exactly the server's statements.)
  */
 export const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
   member int NOT NULL,
@@ -26,46 +29,112 @@ export const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
 export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 
 /**
- * The merge. The first write of a (tenant, event_id) wins; rows already
- * there are skipped. Rows go in event_id order so that concurrent calls
- * carrying the same ids (a client retrying while its first attempt still
- * runs) take the unique index's locks in the same order and cannot deadlock.
+ * The merge of a group. $1 lists each member's tenant (member i is
+ * $1[i]). Within the group the first member to carry a (tenant, event_id)
+ * wins (DISTINCT ON ... ORDER BY member: members are numbered in arrival
+ * order); against what is stored, the first write wins and rows already
+ * there are skipped. Rows go in (tenant_id, event_id) order so that
+ * concurrent groups carrying the same ids take the unique index's locks in
+ * the same order and cannot deadlock. The result counts what each member
+ * newly stored, by event type and service.
  */
-export const MERGE = `WITH inserted AS (
+export const MERGE = `WITH staged AS (
+  SELECT DISTINCT ON (m.tenant_id, s.event_id) m.tenant_id, s.member, s.event_id, s.ts, s.event_type, s.service_name, s.payload
+  FROM ingest_staging s JOIN unnest($1::uuid[]) WITH ORDINALITY AS m(tenant_id, member) ON m.member = s.member
+  ORDER BY m.tenant_id, s.event_id, s.member
+), inserted AS (
   INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
-  SELECT $1::uuid, event_id, ts, event_type, service_name, payload FROM ingest_staging ORDER BY event_id
+  SELECT tenant_id, event_id, ts, event_type, service_name, payload FROM staged ORDER BY tenant_id, event_id
   ON CONFLICT (tenant_id, event_id) DO NOTHING
-  RETURNING event_type, service_name
+  RETURNING tenant_id, event_id
 )
-SELECT event_type, service_name, count(*)::int AS stored FROM inserted GROUP BY event_type, service_name`;
+SELECT s.member, s.event_type, s.service_name, count(*)::int AS stored
+FROM inserted i JOIN staged s ON s.tenant_id = i.tenant_id AND s.event_id = i.event_id
+GROUP BY s.member, s.event_type, s.service_name`;
 
 /** MERGE's parameters for a group whose member i (1-based, the staging table's member column) belongs to tenantIds[i - 1]. */
 export function mergeArguments(tenantIds: readonly string[]): unknown[] {
-  return [tenantIds[0]];
+  return [tenantIds];
 }
 
+/** How the writer groups and bounds writes (the INGEST_GROUP_* and INGEST_WRITE_* settings). */
 export interface EventWriterOptions {
-  /** INGEST_STATEMENT_TIMEOUT: the longest each statement may run when the call's deadline allows more. */
+  /** INGEST_STATEMENT_TIMEOUT: the longest each statement may run when no member's deadline allows less. */
   readonly statementTimeoutMs: number;
-  /** The longest a cancellation may wait for its own connection (DB_POOL_CONNECTION_TIMEOUT). */
-  readonly cancelTimeoutMs: number;
+  /** INGEST_WRITE_CONCURRENCY: groups written at once, each on its own connection. */
+  readonly concurrency: number;
+  /** INGEST_GROUP_LINGER: while a group is being written, how long a new write may wait for others to join it (0: never). */
+  readonly lingerMs: number;
+  /** INGEST_GROUP_MAX_EVENTS: a group takes no more calls once it holds this many events (a single call may hold more). */
+  readonly groupMaxEvents: number;
+  /** INGEST_GROUP_MAX_BYTES: likewise, by the bytes of its COPY rows. */
+  readonly groupMaxBytes: number;
+  /** INGEST_WRITE_QUEUE_MAX_BYTES: writes waiting for a group hold at most this many bytes; one more is UNAVAILABLE. */
+  readonly queueMaxBytes: number;
+  /** DB_POOL_CONNECTION_TIMEOUT: the longest a write waits for its group to start; then it is UNAVAILABLE. */
+  readonly maxWaitMs: number;
   readonly now?: () => number;
 }
 
+/** One call's batch, from the moment it is handed over until its promise settles. */
+interface PendingWrite {
+  readonly tenantId: string;
+  readonly events: readonly ValidEvent[];
+  readonly bytes: number;
+  readonly deadline: number | undefined;
+  readonly signal: AbortSignal;
+  readonly enqueuedAt: number;
+  /** Written in a group of its own (a retry after its group failed). */
+  readonly alone: boolean;
+  readonly resolve: (result: WriteResult) => void;
+  readonly reject: (error: unknown) => void;
+  settled: boolean;
+  /** The group writing it, once dispatched. */
+  group: Group | undefined;
+  waitTimer: NodeJS.Timeout | undefined;
+  onAbort: () => void;
+}
+
+interface Group {
+  readonly members: readonly PendingWrite[];
+  readonly controller: AbortController;
+}
+
 /**
- * Writes batches of events: COPY (text format, in large chunks) into a TEMP
- * staging table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING into
- * events, in one transaction per batch; the merge also counts what it stored
- * by event type and service (a handful of rows), for the metrics. Every statement is bounded by the
- * call's deadline (a passed deadline is DEADLINE_EXCEEDED). When the call is
- * cancelled mid-write, the running statement is cancelled in the database
- * (pg_cancel_backend) and the batch rolled back, unless COMMIT was already
- * sent. A connection that failed or was cancelled is discarded, never
- * returned to the pool.
+ * A rough size of an event's COPY row, for the group and queue bounds
+ * (payload and id dominate; the rest is about 80 characters).
+ */
+function rowBytes(event: ValidEvent): number {
+  return event.payloadJson.length + event.eventId.length + event.serviceName.length + 80;
+}
+
+/**
+ * Writes batches of events with group commit: the batches of calls that
+ * arrive while others are being written share one transaction (COPY, in
+ * large chunks, into a TEMP staging table with a member column, then one
+ * INSERT ... SELECT ... ON CONFLICT DO NOTHING into events, then COMMIT),
+ * whatever their tenants. A lone call on an idle writer is written at once;
+ * while a group is being written, a new call waits up to the linger for
+ * others to join it, and while all `concurrency` connections are busy the
+ * calls that arrive form the next group.
+ *
+ * Each call's result is exactly its own (see MERGE). A call that is stopped
+ * (cancelled, past its deadline) is answered at once with its signal's
+ * reason and its group goes on: its batch may still be committed,
+ * unacknowledged, which a retry then counts as duplicates. A group whose
+ * members have all stopped is rolled back. When a group fails before its
+ * COMMIT was sent (a database error, a statement timeout), each member that
+ * is still waiting is retried in a group of its own, so that no call fails
+ * for another's sake; a group that fails once COMMIT was sent has an
+ * unknown outcome, and every member gets UNAVAILABLE (a retry is exact).
  */
 export class EventWriter implements EventSink {
-  /** The backend pid of each connection whose session already has the staging table. */
-  private readonly prepared = new WeakMap<pg.PoolClient, number>();
+  private readonly queue: PendingWrite[] = [];
+  private queuedBytes = 0;
+  private writing = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** Connections whose session already has the staging table. */
+  private readonly prepared = new WeakSet<pg.PoolClient>();
   private readonly now: () => number;
 
   constructor(
@@ -75,108 +144,207 @@ export class EventWriter implements EventSink {
     this.now = options.now ?? Date.now;
   }
 
-  write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
-    return withSpan('ingest.flush', { 'vault.ingest.batch_size': events.length }, async (span) => {
-      const result = await this.writeBatch(tenantId, events, options);
-      span.setAttributes({ 'vault.ingest.accepted': result.inserted, 'vault.ingest.duplicates': events.length - result.inserted });
-      return result;
+  async write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
+    if (events.length === 0) return { inserted: 0, stored: [] };
+    options.signal.throwIfAborted();
+    if (options.deadline !== undefined && options.deadline <= this.now()) throw pastDeadline();
+    let bytes = 0;
+    for (const event of events) bytes += rowBytes(event);
+    if (this.queue.length > 0 && this.queuedBytes + bytes > this.options.queueMaxBytes) {
+      throw new VaultError('UNAVAILABLE', `the server is overloaded: writes waiting for the database already hold ${this.queuedBytes} bytes (INGEST_WRITE_QUEUE_MAX_BYTES is ${this.options.queueMaxBytes}); retry the call`, {
+        retryAfterMs: DATABASE_RETRY_AFTER_MS,
+      });
+    }
+    return new Promise<WriteResult>((resolve, reject) => {
+      this.enqueue({ tenantId, events, bytes, deadline: options.deadline, signal: options.signal, alone: false, resolve, reject });
     });
   }
 
-  private async writeBatch(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
-    if (events.length === 0) return { inserted: 0, stored: [] };
-    const chunks = encodeCopyChunks([events]);
-    options.signal.throwIfAborted();
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (error) {
-      throw mapPgError(error);
-    }
-    // A checked-out client that loses its connection between queries emits
-    // 'error'; without a listener that would crash the process.
-    let broken: unknown;
-    const onError = (error: unknown): void => {
-      broken ??= error;
-    };
-    client.on('error', onError);
-    let inTransaction = false;
-    let cancelling: Promise<void> | undefined;
-    const onAbort = (): void => {
-      cancelling ??= this.cancelBackend(backendPid);
-    };
-    let backendPid = this.prepared.get(client);
-    try {
-      backendPid ??= await this.prepare(client);
-      const timeoutMs = this.statementTimeout(options.deadline);
-      await client.query(`BEGIN; SET LOCAL statement_timeout = ${timeoutMs}`);
-      inTransaction = true;
-      options.signal.addEventListener('abort', onAbort, { once: true });
-      await pipeline(Readable.from(chunks), client.query(copyFrom(COPY_INTO_STAGING)));
-      const merged = await client.query<{ event_type: string; service_name: string; stored: number }>(MERGE, mergeArguments([tenantId]));
-      options.signal.removeEventListener('abort', onAbort);
-      if (options.signal.aborted) {
-        await client.query('ROLLBACK');
-        inTransaction = false;
-        throw options.signal.reason;
+  private enqueue(write: Pick<PendingWrite, 'tenantId' | 'events' | 'bytes' | 'deadline' | 'signal' | 'alone' | 'resolve' | 'reject'>, first = false): void {
+    const pending: PendingWrite = { ...write, enqueuedAt: this.now(), settled: false, group: undefined, waitTimer: undefined, onAbort: () => this.stop(pending) };
+    pending.waitTimer = setTimeout(() => this.expire(pending), this.options.maxWaitMs);
+    pending.signal.addEventListener('abort', pending.onAbort, { once: true });
+    if (first) this.queue.unshift(pending);
+    else this.queue.push(pending);
+    this.queuedBytes += pending.bytes;
+    this.schedule();
+  }
+
+  /** Starts groups while connections are free and a group is due. */
+  private schedule(): void {
+    while (this.queue.length > 0 && this.writing < this.options.concurrency) {
+      const waitMs = this.lingerLeft();
+      if (waitMs > 0) {
+        this.lingerTimer ??= setTimeout(() => {
+          this.lingerTimer = undefined;
+          this.schedule();
+        }, waitMs);
+        return;
       }
-      await client.query('COMMIT');
-      inTransaction = false;
-      const stored: StoredGroup[] = merged.rows.map((row) => ({ eventType: row.event_type, serviceName: row.service_name, count: row.stored }));
-      return { inserted: stored.reduce((sum, group) => sum + group.count, 0), stored };
-    } catch (error) {
-      // Whatever failed inside the transaction (or failed in the database)
-      // leaves the session in an unknown state: the connection is discarded.
-      if (inTransaction || !(error instanceof VaultError)) broken ??= error;
-      throw options.signal.aborted && cancelling ? options.signal.reason : mapPgError(error);
-    } finally {
-      options.signal.removeEventListener('abort', onAbort);
-      client.off('error', onError);
-      if (cancelling) {
-        // A cancel may land late; a connection that was sent one is never reused.
-        await cancelling;
-        broken ??= new Error('the statement was cancelled');
-      }
-      client.release(broken === undefined ? undefined : toError(broken));
+      this.dispatch(this.takeGroup());
     }
   }
 
-  /** Creates the connection's staging table (outside any transaction, so that it stays) and learns its backend pid. */
-  private async prepare(client: pg.PoolClient): Promise<number> {
-    const results = (await client.query(`${CREATE_STAGING}; SELECT pg_backend_pid() AS pid`)) as unknown as pg.QueryResult<{ pid: number }>[];
-    const pid = results[1]!.rows[0]!.pid;
-    this.prepared.set(client, pid);
-    return pid;
+  /** How much longer the queue's head should wait for company: 0 on an idle writer, for a full group, or once the linger passed. */
+  private lingerLeft(): number {
+    if (this.writing === 0 || this.options.lingerMs === 0) return 0;
+    let events = 0;
+    let bytes = 0;
+    for (const pending of this.queue) {
+      events += pending.events.length;
+      bytes += pending.bytes;
+      if (events >= this.options.groupMaxEvents || bytes >= this.options.groupMaxBytes) return 0;
+    }
+    return Math.max(0, this.queue[0]!.enqueuedAt + this.options.lingerMs - this.now());
+  }
+
+  /** Takes the next group off the queue: at least one write, then whole writes while the bounds allow. */
+  private takeGroup(): PendingWrite[] {
+    const members = [this.queue.shift()!];
+    let events = members[0]!.events.length;
+    let bytes = members[0]!.bytes;
+    while (!members[0]!.alone && this.queue.length > 0) {
+      const next = this.queue[0]!;
+      if (next.alone || events + next.events.length > this.options.groupMaxEvents || bytes + next.bytes > this.options.groupMaxBytes) break;
+      members.push(this.queue.shift()!);
+      events += next.events.length;
+      bytes += next.bytes;
+    }
+    for (const member of members) {
+      this.queuedBytes -= member.bytes;
+      clearTimeout(member.waitTimer);
+    }
+    return members;
+  }
+
+  private dispatch(members: PendingWrite[]): void {
+    const group: Group = { members, controller: new AbortController() };
+    for (const member of members) member.group = group;
+    this.writing++;
+    if (this.lingerTimer !== undefined) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
+    void this.writeGroup(group).finally(() => {
+      this.writing--;
+      this.schedule();
+    });
+  }
+
+  private async writeGroup(group: Group): Promise<void> {
+    const events = group.members.reduce((sum, member) => sum + member.events.length, 0);
+    let commitSent = false;
+    try {
+      const results = await withSpan('ingest.flush', { 'vault.ingest.batch_size': events, 'vault.ingest.group_members': group.members.length }, async (span) => {
+        const perMember = await withConnection(
+          this.pool,
+          group.controller.signal,
+          async (client) => {
+            if (!this.prepared.has(client)) {
+              await client.query(CREATE_STAGING);
+              this.prepared.add(client);
+            }
+            await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeout(group)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`);
+            await pipeline(Readable.from(encodeCopyChunks(group.members.map((member) => member.events))), client.query(copyFrom(COPY_INTO_STAGING)));
+            const merged = await client.query<{ member: number; event_type: string; service_name: string; stored: number }>(MERGE, mergeArguments(group.members.map((member) => member.tenantId)));
+            commitSent = true;
+            await client.query('COMMIT');
+            return merged.rows;
+          },
+          (client) => client.query('ROLLBACK'),
+        );
+        const inserted = perMember.reduce((sum, row) => sum + row.stored, 0);
+        span.setAttributes({ 'vault.ingest.accepted': inserted, 'vault.ingest.duplicates': events - inserted });
+        return perMember;
+      });
+      group.members.forEach((member, index) => {
+        const stored: StoredGroup[] = results.filter((row) => row.member === index + 1).map((row) => ({ eventType: row.event_type, serviceName: row.service_name, count: row.stored }));
+        this.settle(member, () => member.resolve({ inserted: stored.reduce((sum, row) => sum + row.count, 0), stored }));
+      });
+    } catch (error) {
+      const waiting = group.members.filter((member) => !member.settled);
+      if (!commitSent && waiting.length > 1) {
+        // Retried one by one, ahead of the queue, each within its own deadline.
+        for (const member of waiting.reverse()) {
+          this.detach(member);
+          member.settled = true;
+          this.enqueue({ ...member, alone: true }, true);
+        }
+        return;
+      }
+      const failure = commitSent && !(error instanceof VaultError && error.code === 'DEADLINE_EXCEEDED') ? commitUnknown(error) : error;
+      for (const member of waiting) this.settle(member, () => member.reject(failure));
+    }
+  }
+
+  /** A member's call stopped: answered at once; when it was the last one waiting in its group, the group is rolled back. */
+  private stop(pending: PendingWrite): void {
+    if (pending.settled) return;
+    const group = pending.group;
+    if (group === undefined) {
+      this.removeFromQueue(pending);
+      this.settle(pending, () => pending.reject(pending.signal.reason));
+      return;
+    }
+    this.settle(pending, () => pending.reject(pending.signal.reason));
+    if (group.members.every((member) => member.settled)) group.controller.abort(pending.signal.reason);
+  }
+
+  /** A write waited past DB_POOL_CONNECTION_TIMEOUT without its group starting. */
+  private expire(pending: PendingWrite): void {
+    if (pending.settled || pending.group !== undefined) return;
+    this.removeFromQueue(pending);
+    const waitedMs = this.now() - pending.enqueuedAt;
+    this.settle(pending, () =>
+      pending.reject(
+        new VaultError('UNAVAILABLE', `the server is overloaded: the write waited ${waitedMs} ms for the database (DB_POOL_CONNECTION_TIMEOUT is ${this.options.maxWaitMs} ms); retry the call`, {
+          retryAfterMs: DATABASE_RETRY_AFTER_MS,
+        }),
+      ),
+    );
+  }
+
+  private removeFromQueue(pending: PendingWrite): void {
+    const index = this.queue.indexOf(pending);
+    if (index < 0) return;
+    this.queue.splice(index, 1);
+    this.queuedBytes -= pending.bytes;
+  }
+
+  private settle(pending: PendingWrite, answer: () => void): void {
+    if (pending.settled) return;
+    this.detach(pending);
+    pending.settled = true;
+    answer();
+  }
+
+  private detach(pending: PendingWrite): void {
+    clearTimeout(pending.waitTimer);
+    pending.signal.removeEventListener('abort', pending.onAbort);
   }
 
   /**
-   * Cancels the statement running on a backend, from a connection of its own
-   * (the pool may have none to spare). Best effort: when it fails, the
-   * statement timeout still bounds the wait.
+   * SET LOCAL statement_timeout in ms: the configured bound, cut to the
+   * latest deadline among the group's members (a member with a nearer one
+   * is answered when its call stops; the others keep their time).
    */
-  private async cancelBackend(pid: number | undefined): Promise<void> {
-    if (pid === undefined) return;
-    const canceller = new pg.Client({ ...this.pool.options, connectionTimeoutMillis: this.options.cancelTimeoutMs, application_name: 'telemetry-vault-cancel' });
-    canceller.on('error', () => undefined);
-    try {
-      await canceller.connect();
-      await canceller.query('SELECT pg_cancel_backend($1)', [pid]);
-    } catch {
-      // Best effort (see above).
-    } finally {
-      await canceller.end().catch(() => undefined);
+  private statementTimeout(group: Group): number {
+    let latest = 0;
+    for (const member of group.members) {
+      if (member.settled) continue;
+      if (member.deadline === undefined) return this.options.statementTimeoutMs;
+      latest = Math.max(latest, member.deadline);
     }
-  }
-
-  /** SET LOCAL statement_timeout in ms: the configured bound, cut to what is left of the deadline. */
-  private statementTimeout(deadline: number | undefined): number {
-    if (deadline === undefined) return this.options.statementTimeoutMs;
-    const left = deadline - this.now();
-    if (left <= 0) throw new VaultError('DEADLINE_EXCEEDED', 'the call ran past its deadline');
+    const left = latest - this.now();
+    if (left <= 0) throw pastDeadline();
     return Math.max(1, Math.min(this.options.statementTimeoutMs, Math.floor(left)));
   }
 }
 
-function toError(value: unknown): Error {
-  return value instanceof Error ? value : new Error(String(value));
+/** COMMIT was sent but its answer never came: the group may or may not be stored. */
+function commitUnknown(cause: unknown): VaultError {
+  return new VaultError('UNAVAILABLE', 'the database connection failed while committing; the batch may or may not be stored, and a retry is exact', {
+    cause,
+    retryAfterMs: DATABASE_RETRY_AFTER_MS,
+  });
 }

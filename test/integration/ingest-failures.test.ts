@@ -81,8 +81,8 @@ describe('ingestion under database pressure', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    // One connection, no waiting line: a second writer is refused at once.
-    server = await startTestServer(db.url, { DB_POOL_MAX: '1', DB_POOL_MAX_WAITING: '0', AUTH_CACHE_TTL: '5s' });
+    // One connection: one group is written at a time, and the write queue holds at most 1 MiB.
+    server = await startTestServer(db.url, { DB_POOL_MAX: '1', DB_POOL_MAX_WAITING: '0', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s', INGEST_WRITE_QUEUE_MAX_BYTES: '1MiB' });
     ({ key, tenantId } = await createTenantWithKey(db.pool, 'pressure'));
   });
 
@@ -117,17 +117,34 @@ describe('ingestion under database pressure', () => {
     });
   }
 
-  test('when every pooled connection is busy and the waiting line is full, then a call gets UNAVAILABLE with RetryInfo at once', async () => {
+  test('when the writer is busy, then a batch that waits past DB_POOL_CONNECTION_TIMEOUT for its group gets UNAVAILABLE with RetryInfo, and the busy one completes', async () => {
     await ingestUnary(server.ingest, withKey(key), { events: events(1) }); // caches the key
     const release = await blockMerges();
     const blocked = ingestUnary(server.ingest, withKey(key), { events: events(2) });
     await mergeIsBlocked();
     const refused = await ingestUnary(server.ingest, withKey(key), { events: events(2) });
     expect(refused.error?.code).toBe(status.UNAVAILABLE);
-    expect(refused.error?.details).toContain('every database connection is busy');
+    expect(refused.error?.details).toContain('DB_POOL_CONNECTION_TIMEOUT is 1000 ms');
     expect(errorDetails(refused.error!).retryDelayMs).toBeGreaterThan(0);
     await release();
     expect((await blocked).response?.accepted).toBe(2);
+  });
+
+  test('when the batches waiting for the busy writer would pass INGEST_WRITE_QUEUE_MAX_BYTES, then the next call gets UNAVAILABLE at once and the waiting ones are stored', async () => {
+    await ingestUnary(server.ingest, withKey(key), { events: events(1) });
+    const release = await blockMerges();
+    const blocked = ingestUnary(server.ingest, withKey(key), { events: events(2) });
+    await mergeIsBlocked();
+    const large = () => Array.from({ length: 10 }, () => makeEvent({ payloadJson: JSON.stringify({ text: 'x'.repeat(60_000) }) }));
+    const waiting = ingestUnary(server.ingest, withKey(key), { events: large() });
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the first large call is queued
+    const refused = await ingestUnary(server.ingest, withKey(key), { events: large() });
+    expect(refused.error?.code).toBe(status.UNAVAILABLE);
+    expect(refused.error?.details).toContain('INGEST_WRITE_QUEUE_MAX_BYTES');
+    expect(errorDetails(refused.error!).retryDelayMs).toBeGreaterThan(0);
+    await release();
+    expect((await blocked).response?.accepted).toBe(2);
+    expect((await waiting).response?.accepted).toBe(10);
   });
 
   test('when the deadline passes while a batch is being written, then the call ends DEADLINE_EXCEEDED and the batch is not stored', async () => {
@@ -152,10 +169,12 @@ describe('ingestion under database pressure', () => {
     call.end();
     await mergeIsBlocked();
     call.cancel();
-    // The blocked merge is cancelled in the database, so the call ends while the lock is still held.
+    // The call's group had no other member: its connection is dropped, and the blocked merge ends in the database while the lock is still held.
     await eventually(() => expect(server.logs.text).toMatch(/IngestService\/IngestStream[^\n]*"code":"CANCELLED"|"code":"CANCELLED"[^\n]*IngestService\/IngestStream/));
-    const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
-    expect(waiting.rowCount).toBe(0);
+    await eventually(async () => {
+      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
+      expect(waiting.rowCount).toBe(0);
+    });
     await release();
     const ids = new Set((await storedEvents(db.pool, tenantId)).map((row) => row.event_id));
     for (const event of cancelled) expect(ids.has(event.eventId)).toBe(false);
