@@ -4,7 +4,7 @@ import type { Config } from '../../src/config/load-config';
 import { AdminService } from '../../src/domain/tenants/admin-service';
 import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { TenantRepository } from '../../src/storage/tenant-repository';
-import { createRequestDecoders } from '../../src/transport/grpc/request-decoders';
+import { createRequestDecoders } from '../../src/transport/grpc/wire/request-decoders';
 import type { CaseContext, FuzzLimits, TenantRole } from './fuzz-case';
 import type { FuzzClient } from './fuzz-client';
 import type { FuzzTarget } from './run-fuzz-cases';

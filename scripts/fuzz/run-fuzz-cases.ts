@@ -1,5 +1,5 @@
 import { IngestResponse } from '../../src/gen/telemetry/v1/ingest_service';
-import type { RequestDecoders } from '../../src/transport/grpc/request-decoders';
+import type { RequestDecoders } from '../../src/transport/grpc/wire/request-decoders';
 import { BUG_OUTCOMES, isIngestRpc, type CallOutcome, type FuzzCase, type FuzzRpc, type Outcome, type TenantRole } from './fuzz-case';
 import type { FuzzClient } from './fuzz-client';
 

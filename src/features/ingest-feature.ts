@@ -6,7 +6,7 @@ import { ingestMetricsObserver } from '../observability/ingest-metrics-observer'
 import { EventWriter } from '../storage/event-writer';
 import { TenantActivity } from '../storage/tenant-activity';
 import { createIngestHandlers, INGEST_METHOD_POLICIES, INGEST_SERVICE_NAME, ingestServiceDefinition } from '../transport/grpc/ingest-handlers';
-import { createRequestDecoders } from '../transport/grpc/request-decoders';
+import { createRequestDecoders } from '../transport/grpc/wire/request-decoders';
 import type { Feature } from './feature';
 import type { Platform } from './platform';
 

@@ -4,7 +4,7 @@ import { createQueryMetrics } from '../observability/create-query-metrics';
 import { EventQueryRepository } from '../storage/event-query-repository';
 import { CURSOR_SIGNING_KEY, VaultSecretRepository } from '../storage/vault-secret-repository';
 import { createQueryHandlers, QUERY_METHOD_POLICIES, QUERY_SERVICE_NAME, queryServiceDefinition } from '../transport/grpc/query-handlers';
-import { createRequestDecoders } from '../transport/grpc/request-decoders';
+import { createRequestDecoders } from '../transport/grpc/wire/request-decoders';
 import type { Feature } from './feature';
 import type { Platform } from './platform';
 

@@ -1,6 +1,6 @@
 import type { Event } from '../../src/gen/telemetry/v1/event';
 import { QueryEventsResponse, StreamEventsResponse } from '../../src/gen/telemetry/v1/query_service';
-import { serializeQueryEventsResponse, serializeStreamEventsResponse } from '../../src/transport/grpc/encode-query-responses';
+import { serializeQueryEventsResponse, serializeStreamEventsResponse } from '../../src/transport/grpc/wire/encode-query-responses';
 
 function event(i: number, overrides: Partial<Event> = {}): Event {
   return {

@@ -1,5 +1,5 @@
 import { Struct } from '../../src/gen/google/protobuf/struct';
-import { encodeStruct } from '../../src/transport/grpc/encode-struct';
+import { encodeStruct } from '../../src/transport/grpc/wire/encode-struct';
 import { random, randomObject } from '../support/random-json';
 
 describe('encodeStruct', () => {

@@ -11,7 +11,7 @@ import type { CallPipeline, HandlerScope } from './calls/call-pipeline';
 import type { MethodPolicies } from './calls/method-policy';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { MessageReader } from './message-reader';
-import type { RequestDecoders } from './request-decoders';
+import type { RequestDecoders } from './wire/request-decoders';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const INGEST_SERVICE_NAME = 'telemetry.v1.IngestService';

@@ -20,8 +20,8 @@ import { invalidArgument } from '../../domain/vault-error';
 import type { CallPipeline } from './calls/call-pipeline';
 import type { MethodPolicies } from './calls/method-policy';
 import { assertWellFormed } from './malformed-message';
-import type { RequestDecoders } from './request-decoders';
-import { serializeQueryEventsResponse, serializeStreamEventsResponse } from './encode-query-responses';
+import type { RequestDecoders } from './wire/request-decoders';
+import { serializeQueryEventsResponse, serializeStreamEventsResponse } from './wire/encode-query-responses';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const QUERY_SERVICE_NAME = 'telemetry.v1.QueryService';

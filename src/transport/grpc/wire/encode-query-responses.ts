@@ -1,11 +1,9 @@
-import { Timestamp } from '../../gen/google/protobuf/timestamp';
-import { Event } from '../../gen/telemetry/v1/event';
-import { QueryEventsResponse, type StreamEventsResponse } from '../../gen/telemetry/v1/query_service';
+import { Timestamp } from '../../../gen/google/protobuf/timestamp';
+import { Event } from '../../../gen/telemetry/v1/event';
+import { QueryEventsResponse, type StreamEventsResponse } from '../../../gen/telemetry/v1/query_service';
 import { encodeStruct } from './encode-struct';
+import { EVENT, EVENTS } from './field-tags';
 
-const TAG_EVENTS = 0x0a; // QueryEventsResponse.events, StreamEventsResponse.events: field 1, length-delimited
-const TAG_PAYLOAD = 0x2a; // Event.payload: field 5, length-delimited
-const TAG_RECEIVED_AT = 0x3a; // Event.received_at: field 7, length-delimited
 
 function lengthPrefix(tag: number, length: number): Buffer {
   const bytes = [tag];
@@ -30,20 +28,20 @@ function asBuffer(bytes: Uint8Array): Buffer {
 function pushEvent(parts: Buffer[], event: Event): void {
   if (event.payload === undefined) {
     const bytes = asBuffer(Event.encode(event).finish());
-    parts.push(lengthPrefix(TAG_EVENTS, bytes.length), bytes);
+    parts.push(lengthPrefix(EVENTS, bytes.length), bytes);
     return;
   }
   const head = asBuffer(Event.encode({ ...event, payload: undefined, receivedAt: undefined }).finish());
   const payload = encodeStruct(event.payload);
-  const payloadPrefix = lengthPrefix(TAG_PAYLOAD, payload.length);
+  const payloadPrefix = lengthPrefix(EVENT.payload, payload.length);
   const tail = event.receivedAt === undefined ? [] : timestampField(event.receivedAt);
   const length = head.length + payloadPrefix.length + payload.length + tail.reduce((sum, part) => sum + part.length, 0);
-  parts.push(lengthPrefix(TAG_EVENTS, length), head, payloadPrefix, payload, ...tail);
+  parts.push(lengthPrefix(EVENTS, length), head, payloadPrefix, payload, ...tail);
 }
 
 function timestampField(timestamp: Timestamp): Buffer[] {
   const bytes = asBuffer(Timestamp.encode(timestamp).finish());
-  return [lengthPrefix(TAG_RECEIVED_AT, bytes.length), bytes];
+  return [lengthPrefix(EVENT.receivedAt, bytes.length), bytes];
 }
 
 /** A QueryEventsResponse's bytes, the same as QueryEventsResponse.encode gives, faster for Struct payloads. */

@@ -1,13 +1,13 @@
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
-import type { IngestSettings, QuerySettings } from '../../config/load-config';
-import type { Duration } from '../../gen/google/protobuf/duration';
-import type { Timestamp } from '../../gen/google/protobuf/timestamp';
-import type { Event } from '../../gen/telemetry/v1/event';
-import { IngestRequest, type IngestStreamRequest } from '../../gen/telemetry/v1/ingest_service';
-import { AggregateRequest, EventFilter, QueryEventsRequest, StreamEventsRequest } from '../../gen/telemetry/v1/query_service';
-import { decodeBoundedStruct } from './decode-bounded-struct';
+import type { IngestSettings, QuerySettings } from '../../../config/load-config';
+import type { Duration } from '../../../gen/google/protobuf/duration';
+import type { Timestamp } from '../../../gen/google/protobuf/timestamp';
+import type { Event } from '../../../gen/telemetry/v1/event';
+import { IngestRequest, type IngestStreamRequest } from '../../../gen/telemetry/v1/ingest_service';
+import { AggregateRequest, EventFilter, QueryEventsRequest, StreamEventsRequest } from '../../../gen/telemetry/v1/query_service';
+import { decodeBoundedStruct, skipField } from './decode-bounded-struct';
+import { AGGREGATE_REQUEST_FIELDS, EVENT, EVENT_FILTER_FIELDS, INGEST_REQUEST_FIELDS, QUERY_EVENTS_REQUEST_FIELDS, SECONDS_NANOS, STREAM_EVENTS_REQUEST_FIELDS } from './field-tags';
 import { decodeOverriding, lenientInt64, mergedOccurrences, type FieldOverride } from './decode-overriding';
-import { skipField } from './decode-bounded-struct';
 
 /** The nesting limits that bound Struct decoding: INGEST_MAX_PAYLOAD_DEPTH and QUERY_PAYLOAD_CONTAINS_MAX_DEPTH. */
 export interface DecodeLimits {
@@ -36,40 +36,30 @@ export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
   const event = (bytes: Uint8Array): Event => decodeEvent(bytes, limits.ingest.maxPayloadDepth);
   const filter = (bytes: Uint8Array): EventFilter =>
     decodeOverriding(bytes, EventFilter.decode, {
-      1: message<EventFilter>((value) => ({ startTime: decodeLenientSeconds(value) })),
-      2: message<EventFilter>((value) => ({ endTime: decodeLenientSeconds(value) })),
-      5: message<EventFilter>((value) => ({ payloadContains: decodeBoundedStruct(value, limits.query.payloadContainsMaxDepth) })),
+      [EVENT_FILTER_FIELDS.startTime]: message<EventFilter>((value) => ({ startTime: decodeLenientSeconds(value) })),
+      [EVENT_FILTER_FIELDS.endTime]: message<EventFilter>((value) => ({ endTime: decodeLenientSeconds(value) })),
+      [EVENT_FILTER_FIELDS.payloadContains]: message<EventFilter>((value) => ({ payloadContains: decodeBoundedStruct(value, limits.query.payloadContainsMaxDepth) })),
     });
   const filterField = <T extends { filter: EventFilter | undefined }>(): FieldOverride<T> => message<T>((value) => ({ filter: filter(value) }) as Partial<T>);
 
   return {
     ingestRequest: (bytes) =>
       decodeOverriding(bytes, IngestRequest.decode, {
-        1: { wireType: WireType.LengthDelimited, decode: (occurrences) => ({ events: occurrences.map(event) }) },
+        [INGEST_REQUEST_FIELDS.events]: { wireType: WireType.LengthDelimited, decode: (occurrences) => ({ events: occurrences.map(event) }) },
       }),
-    queryEventsRequest: (bytes) => decodeOverriding(bytes, QueryEventsRequest.decode, { 1: filterField<QueryEventsRequest>() }),
+    queryEventsRequest: (bytes) => decodeOverriding(bytes, QueryEventsRequest.decode, { [QUERY_EVENTS_REQUEST_FIELDS.filter]: filterField<QueryEventsRequest>() }),
     streamEventsRequest: (bytes) =>
       decodeOverriding(bytes, StreamEventsRequest.decode, {
-        1: filterField<StreamEventsRequest>(),
-        3: { wireType: WireType.Varint, decode: (occurrences) => ({ maxEvents: lenientInt64(occurrences.at(-1)!) }) },
+        [STREAM_EVENTS_REQUEST_FIELDS.filter]: filterField<StreamEventsRequest>(),
+        [STREAM_EVENTS_REQUEST_FIELDS.maxEvents]: { wireType: WireType.Varint, decode: (occurrences) => ({ maxEvents: lenientInt64(occurrences.at(-1)!) }) },
       }),
     aggregateRequest: (bytes) =>
       decodeOverriding(bytes, AggregateRequest.decode, {
-        1: filterField<AggregateRequest>(),
-        3: message<AggregateRequest>((value) => ({ bucket: decodeLenientSeconds(value) })),
+        [AGGREGATE_REQUEST_FIELDS.filter]: filterField<AggregateRequest>(),
+        [AGGREGATE_REQUEST_FIELDS.bucket]: message<AggregateRequest>((value) => ({ bucket: decodeLenientSeconds(value) })),
       }),
   };
 }
-
-const EVENT_ID = 0x0a; // field 1, length-delimited
-const EVENT_TIMESTAMP = 0x12;
-const EVENT_TYPE = 0x1a;
-const EVENT_SERVICE_NAME = 0x22;
-const EVENT_PAYLOAD = 0x2a;
-const EVENT_PAYLOAD_JSON = 0x32;
-const EVENT_RECEIVED_AT = 0x3a;
-const SECONDS = 0x08; // Timestamp and Duration: field 1, varint
-const NANOS = 0x10;
 
 /**
  * An Event in one pass over its bytes: the hot path of ingest (every event of
@@ -88,25 +78,25 @@ function decodeEvent(bytes: Uint8Array, maxPayloadDepth: number): Event {
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
     switch (tag) {
-      case EVENT_ID:
+      case EVENT.eventId:
         event.eventId = reader.string();
         continue;
-      case EVENT_TIMESTAMP:
+      case EVENT.timestamp:
         (timestamps ??= []).push(reader.bytes());
         continue;
-      case EVENT_TYPE:
+      case EVENT.eventType:
         event.eventType = reader.string();
         continue;
-      case EVENT_SERVICE_NAME:
+      case EVENT.serviceName:
         event.serviceName = reader.string();
         continue;
-      case EVENT_PAYLOAD:
+      case EVENT.payload:
         (payloads ??= []).push(reader.bytes());
         continue;
-      case EVENT_PAYLOAD_JSON:
+      case EVENT.payloadJson:
         event.payloadJson = reader.string();
         continue;
-      case EVENT_RECEIVED_AT:
+      case EVENT.receivedAt:
         (receivedAts ??= []).push(reader.bytes());
         continue;
     }
@@ -127,8 +117,8 @@ function decodeLenientSeconds(bytes: Uint8Array): Timestamp & Duration {
   const value = { seconds: 0, nanos: 0 };
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
-    if (tag === SECONDS) value.seconds = Number(reader.int64());
-    else if (tag === NANOS) value.nanos = reader.int32();
+    if (tag === SECONDS_NANOS.seconds) value.seconds = Number(reader.int64());
+    else if (tag === SECONDS_NANOS.nanos) value.nanos = reader.int32();
     else if (!skipField(reader, tag)) break;
   }
   return value;

@@ -1,3 +1,5 @@
+import { STRUCT, VALUE } from './field-tags';
+
 /**
  * google.protobuf.Struct wire bytes straight from a parsed JSON object: the
  * payloads QueryEvents and StreamEvents return. Byte for byte what the
@@ -13,14 +15,8 @@
  * ListValue { repeated Value values = 1; }
  */
 
-const TAG_ENTRY = 0x0a; // Struct.fields, ListValue.values, entry key: field 1, length-delimited
-const TAG_ENTRY_VALUE = 0x12; // entry value: field 2, length-delimited
-const TAG_NULL = 0x08;
-const TAG_NUMBER = 0x11;
-const TAG_STRING = 0x1a;
-const TAG_BOOL = 0x20;
-const TAG_STRUCT = 0x2a;
-const TAG_LIST = 0x32;
+/** Struct.fields, ListValue.values and an entry's key share one tag (field 1, length-delimited). */
+const TAG_ENTRY = STRUCT.fields;
 
 /** Below this many UTF-16 units a string is measured and copied in JavaScript, which beats a native call for short ASCII. */
 const SHORT_STRING = 48;
@@ -161,7 +157,7 @@ class Writer {
         this.byte(TAG_ENTRY);
         this.text(key, this.size());
       }
-      this.byte(TAG_ENTRY_VALUE);
+      this.byte(STRUCT.entryValue);
       this.value(value);
     }
   }
@@ -171,31 +167,31 @@ class Writer {
     this.varint(this.size());
     switch (typeof value) {
       case 'number':
-        this.byte(TAG_NUMBER);
+        this.byte(VALUE.numberValue);
         this.buffer.writeDoubleLE(value, this.offset);
         this.offset += 8;
         return;
       case 'boolean':
-        this.byte(TAG_BOOL);
+        this.byte(VALUE.boolValue);
         this.byte(value ? 1 : 0);
         return;
       case 'string':
-        this.byte(TAG_STRING);
+        this.byte(VALUE.stringValue);
         this.text(value, this.size());
         return;
       default:
         if (value === null || value === undefined) {
-          this.byte(TAG_NULL);
+          this.byte(VALUE.nullValue);
           this.byte(0);
         } else if (Array.isArray(value)) {
-          this.byte(TAG_LIST);
+          this.byte(VALUE.listValue);
           this.varint(this.size());
           for (const item of value) {
             this.byte(TAG_ENTRY);
             this.value(item);
           }
         } else {
-          this.byte(TAG_STRUCT);
+          this.byte(VALUE.structValue);
           this.varint(this.size());
           this.struct(value as Record<string, unknown>);
         }
