@@ -55,6 +55,7 @@ export interface VaultOptions {
 /** The composition root: config -> database -> platform -> features -> servers. */
 export async function startVault(config: Config, logger: Logger, options: VaultOptions = {}): Promise<Vault> {
   const closers = new Closers(logger);
+  for (const notice of config.deprecations) logger.warn(notice);
   try {
     const database = closers.add(await openDatabase(config, logger, { role: 'owner' }), (opened) => opened.close());
     await runMigrations(database.url, logger);

@@ -32,8 +32,24 @@ export interface EnvVariableRead {
 export class EnvReader {
   private readonly problems: string[] = [];
   private readonly asked = new Map<string, EnvVariableRead>();
+  private readonly formerNames = new Map<string, string>();
+  private readonly notices = new Set<string>();
 
   constructor(private readonly env: Readonly<Record<string, string | undefined>>) {}
+
+  /**
+   * `formerName` is what `name` used to be called: it is still read when
+   * `name` is unset, with a notice (see deprecations()); both set is a problem.
+   */
+  renamed(name: string, formerName: string): this {
+    this.formerNames.set(name, formerName);
+    return this;
+  }
+
+  /** One line per former name still in use, for the start-up log. */
+  deprecations(): readonly string[] {
+    return [...this.notices];
+  }
 
   /**
    * Every variable asked for so far, once each, in the order first asked, with
@@ -46,8 +62,17 @@ export class EnvReader {
   /** The raw value, or undefined when unset or empty. */
   raw(name: string): string | undefined {
     this.record(name, 'string', 'unset');
-    const value = this.env[name];
-    return value === undefined || value.trim() === '' ? undefined : value.trim();
+    const value = trimmed(this.env[name]);
+    const formerName = this.formerNames.get(name);
+    const former = formerName === undefined ? undefined : trimmed(this.env[formerName]);
+    if (former === undefined) return value;
+    if (value !== undefined) {
+      const problem = `${formerName} is the former name of ${name}; both are set: unset ${formerName}`;
+      if (!this.problems.includes(problem)) this.problems.push(problem);
+      return value;
+    }
+    this.notices.add(`${formerName} is deprecated: it is now called ${name} (its value is used)`);
+    return former;
   }
 
   string(name: string, fallback: string): string {
@@ -160,6 +185,10 @@ function describeRange(range: Range, format: (n: number) => string = String): st
   if (range.min !== undefined) return ` of at least ${format(range.min)}`;
   if (range.max !== undefined) return ` of at most ${format(range.max)}`;
   return '';
+}
+
+function trimmed(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
 /** Hides the password of a URL so that it can go into messages and logs. */

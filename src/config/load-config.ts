@@ -24,7 +24,7 @@ export interface IngestSettings {
   readonly batchMaxBytes: number;
   /** INGEST_FLUSH_INTERVAL: the longest a partly filled batch of a stream waits before it is written. */
   readonly flushIntervalMs: number;
-  /** INGEST_MAX_PAYLOAD_SIZE: the largest serialized payload (JSON, UTF-8 bytes). */
+  /** INGEST_MAX_PAYLOAD_BYTES: the largest payload as stored (jsonb's text form, UTF-8 bytes). */
   readonly maxPayloadBytes: number;
   /** INGEST_MAX_PAYLOAD_DEPTH: the deepest nesting of objects and arrays in a payload. */
   readonly maxPayloadDepth: number;
@@ -91,6 +91,8 @@ export interface Config {
     readonly port: number;
     /** GRPC_MAX_RECEIVE_MESSAGE_SIZE: larger messages fail with RESOURCE_EXHAUSTED. */
     readonly maxReceiveMessageBytes: number;
+    /** GRPC_MAX_RESPONSE_BYTES: no response message is larger (pages and stream chunks are cut to fit). */
+    readonly maxResponseBytes: number;
     /** GRPC_MAX_CONCURRENT_STREAMS: most calls in flight on one HTTP/2 connection. */
     readonly maxConcurrentStreams: number;
     /** GRPC_KEEPALIVE_TIME: the server pings a connection after this long without activity. */
@@ -148,6 +150,8 @@ export interface Config {
     /** ACTIVE_TENANTS_COUNT_CACHE: the active-tenants gauge is counted in the database at most this often. */
     readonly countCacheMs: number;
   };
+  /** Former variable names still in use, one line each, logged at start-up. */
+  readonly deprecations: readonly string[];
 }
 
 /** The budget of failed authentications per client address (the AUTH_FAILURE* variables). */
@@ -283,6 +287,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       host: read.string('GRPC_HOST', '0.0.0.0'),
       port: read.integer('GRPC_PORT', 50051, PORT),
       maxReceiveMessageBytes: read.bytes('GRPC_MAX_RECEIVE_MESSAGE_SIZE', 16 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
+      // 4 MiB: what grpc-go, grpc-java, grpcio, grpc-js and grpcurl accept by default.
+      maxResponseBytes: read.bytes('GRPC_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 1024 ** 3 }),
       maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),
       keepaliveTimeMs: read.durationMs('GRPC_KEEPALIVE_TIME', 60_000, { min: 1000, max: NEVER }),
       keepaliveTimeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', 20_000, { min: 1000, max: 600_000 }),
@@ -320,7 +326,15 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       touchIntervalMs: read.durationMs('TENANT_LAST_SEEN_WRITE_INTERVAL', 60_000, { min: 1000, max: 86_400_000 }),
       countCacheMs: read.durationMs('ACTIVE_TENANTS_COUNT_CACHE', 15_000, { min: 0, max: 3_600_000 }),
     },
+    // Last: every variable has been read by now.
+    deprecations: read.deprecations(),
   };
+  const servable = largestEventResponseBytes(config.ingest.maxPayloadBytes);
+  if (config.grpc.maxResponseBytes < servable) {
+    read.problem(
+      `GRPC_MAX_RESPONSE_BYTES (${config.grpc.maxResponseBytes} bytes) is too small for INGEST_MAX_PAYLOAD_BYTES (${config.ingest.maxPayloadBytes} bytes): an event of that payload can take ${servable} bytes in a response; raise GRPC_MAX_RESPONSE_BYTES or lower INGEST_MAX_PAYLOAD_BYTES`,
+    );
+  }
   if (config.database.readUrl !== undefined && config.database.url === undefined) {
     read.problem('DATABASE_READ_URL is set but DATABASE_URL is not: a read replica needs an explicit primary');
   }
@@ -328,7 +342,18 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
   return config;
 }
 
-// ---- ingest and rate limits (issue 3) ----------------------------------------
+/**
+ * The most bytes one event whose stored payload is `maxPayloadBytes` can take
+ * in a response: read as a Struct, a payload grows at most 11/3 times (`0, `
+ * is 3 bytes stored and an 11-byte Value), so 4x, plus 2 KiB for the other
+ * fields (event_id, event_type and service_name at their limits, two
+ * timestamps, tags and lengths).
+ */
+export function largestEventResponseBytes(maxPayloadBytes: number): number {
+  return 4 * maxPayloadBytes + 2048;
+}
+
+// ---- ingest and rate limits ---------------------------------------------------
 
 /**
  * The ingest path's limits. Batch defaults were measured (README, "Choosing
@@ -342,9 +367,11 @@ function readIngestSettings(read: EnvReader): IngestSettings {
     batchSize: read.integer('INGEST_BATCH_SIZE', 2000, { min: 1, max: 100_000 }),
     batchMaxBytes: read.bytes('INGEST_BATCH_MAX_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 256 * 1024 * 1024 }),
     flushIntervalMs: read.durationMs('INGEST_FLUSH_INTERVAL', 200, { min: 1, max: 60_000 }),
-    // At most 1 MiB: a payload is one jsonb value in one row, and PostgreSQL's
-    // numeric limits (131072 integer digits) stay out of reach below that.
-    maxPayloadBytes: read.bytes('INGEST_MAX_PAYLOAD_SIZE', 64 * 1024, { min: 2, max: 1024 * 1024 }),
+    // The stored form (what reads return) is limited, not the bytes as sent:
+    // jsonb prints numbers in full. At most 1 MiB: a payload is one jsonb
+    // value in one row, and a page must still hold one event as a Struct
+    // (see GRPC_MAX_RESPONSE_BYTES).
+    maxPayloadBytes: read.renamed('INGEST_MAX_PAYLOAD_BYTES', 'INGEST_MAX_PAYLOAD_SIZE').bytes('INGEST_MAX_PAYLOAD_BYTES', 64 * 1024, { min: 2, max: 1024 * 1024 }),
     // 32: the deepest payload that every common protobuf runtime decodes as a
     // Struct inside a query response (scripts/clients/measure-depth.mjs,
     // docs/clients.md): ts-proto fails from 33 object levels on (100 nested
@@ -376,7 +403,7 @@ function readIngestWriteSettings(read: EnvReader): IngestWriteSettings {
   };
 }
 
-/** Rate-limit defaults, as the contract states them (section 4). */
+/** Rate-limit defaults, as the contract states them (docs/api.md, "Rate limits"). */
 function readRateLimitSettings(read: EnvReader): RateLimitSettings {
   // Tenant overrides are PostgreSQL integers; the defaults share their range.
   const LIMIT = { min: 1, max: 2_147_483_647 };

@@ -5,6 +5,7 @@ import { EventQueryRepository } from '../storage/event-query-repository';
 import { CURSOR_SIGNING_KEY, VaultSecretRepository } from '../storage/vault-secret-repository';
 import { createQueryHandlers, QUERY_METHOD_POLICIES, QUERY_SERVICE_NAME, queryServiceDefinition } from '../transport/grpc/query-handlers';
 import { createRequestDecoders } from '../transport/grpc/wire/request-decoders';
+import { storedEventResponseBytes } from '../transport/grpc/wire/encode-query-responses';
 import type { Feature } from './feature';
 import type { Platform } from './platform';
 
@@ -16,8 +17,11 @@ export async function createQueryFeature(platform: Platform): Promise<Feature> {
   const { config, pool, readPool, metrics, pipeline } = platform;
   // Cursors must verify on every instance: the key is configured, or the one the migrations stored in the (shared) primary.
   const cursorKey = config.query.cursorSecret !== undefined ? Buffer.from(config.query.cursorSecret, 'utf8') : await new VaultSecretRepository(pool).get(CURSOR_SIGNING_KEY);
-  const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
-  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, createQueryMetrics(metrics.registry).streamObserver);
+  // No row larger than a response is ever fetched (see pageQuery).
+  const maxResponseBytes = config.grpc.maxResponseBytes;
+  const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
+  const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes };
+  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver);
   return {
     services: [
       {

@@ -14,8 +14,9 @@ interface EventRow {
   timestamp_us: string;
   event_type: string;
   service_name: string;
-  payload?: Record<string, unknown>;
-  payload_json?: string;
+  /** null when the payload is larger than the reader serves (payload_bytes says how large). */
+  payload_text: string | null;
+  payload_bytes: number;
   received_at_us: string;
 }
 
@@ -44,10 +45,13 @@ export class EventQueryRepository implements EventReader {
   /**
    * `statementTimeoutMs` is QUERY_STATEMENT_TIMEOUT: single-statement reads
    * under it keep it on their connection's session (see withSingleStatement).
+   * `maxPayloadBytes`: larger stored payloads are not fetched at all (see
+   * pageQuery); their events come back with `unservablePayloadBytes`.
    */
   constructor(
     private readonly pool: pg.Pool,
     private readonly statementTimeoutMs: number,
+    private readonly maxPayloadBytes: number,
     private readonly observe: ObserveDuration = () => undefined,
   ) {}
 
@@ -57,15 +61,15 @@ export class EventQueryRepository implements EventReader {
       window.countTotal
         ? // The page and its total come from one snapshot, so that they agree.
           withTransaction(this.pool, budget, 'read only repeatable read', async (client): Promise<Page> => {
-            const rows = await client.query<EventRow>(pageQuery(selection, window));
+            const rows = await client.query<EventRow>(pageQuery(selection, window, this.maxPayloadBytes));
             const total = await client.query<{ total: number }>(countQuery(selection));
             span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
-            return { events: rows.rows.map(toStoredEvent), totalCount: total.rows[0]?.total };
+            return { events: rows.rows.map((row) => toStoredEvent(row, window.payloadAsJson)), totalCount: total.rows[0]?.total };
           })
         : withSingleStatement(this.pool, budget, this.statementTimeoutMs, async (client): Promise<Page> => {
-            const rows = await client.query<EventRow>(pageQuery(selection, window));
+            const rows = await client.query<EventRow>(pageQuery(selection, window, this.maxPayloadBytes));
             span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
-            return { events: rows.rows.map(toStoredEvent), totalCount: undefined };
+            return { events: rows.rows.map((row) => toStoredEvent(row, window.payloadAsJson)), totalCount: undefined };
           }),
     );
   }
@@ -97,14 +101,16 @@ export class EventQueryRepository implements EventReader {
   }
 }
 
-function toStoredEvent(row: EventRow): StoredEvent {
+function toStoredEvent(row: EventRow, payloadAsJson: boolean): StoredEvent {
+  const text = row.payload_text;
   return {
     eventId: row.event_id,
     timestampUs: BigInt(row.timestamp_us),
     eventType: row.event_type,
     serviceName: row.service_name,
-    payload: row.payload,
-    payloadJson: row.payload_json,
+    payload: text === null || payloadAsJson ? undefined : (JSON.parse(text) as Record<string, unknown>),
+    payloadJson: text === null || !payloadAsJson ? undefined : text,
+    unservablePayloadBytes: text === null ? row.payload_bytes : undefined,
     receivedAtUs: BigInt(row.received_at_us),
   };
 }

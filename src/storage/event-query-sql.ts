@@ -49,8 +49,15 @@ function anyOf(column: string, values: readonly string[], params: Params): strin
  * `("timestamp", event_id) < (...)` is an index condition of the
  * (tenant_id, "timestamp" DESC, event_id DESC) index (scanned backward for
  * oldest first): a page costs the same at any depth. OFFSET only in page mode.
+ *
+ * The payload comes as jsonb's text, and only when it is at most
+ * `maxPayloadBytes`: a larger row (stored before ingest bounded the stored
+ * form) comes with its size and no text, so that it can never reach the
+ * client library as one huge string (pg-protocol throws past 512 MiB, in its
+ * socket handler). The lateral subquery (OFFSET 0 keeps it from being
+ * inlined) renders each payload once for both columns.
  */
-export function pageQuery(selection: EventSelection, window: PageWindow): SqlQuery {
+export function pageQuery(selection: EventSelection, window: PageWindow, maxPayloadBytes: number): SqlQuery {
   const params = new Params();
   const conditions = filterConditions(selection, params);
   const newestFirst = selection.order === 'newest-first';
@@ -60,10 +67,13 @@ export function pageQuery(selection: EventSelection, window: PageWindow): SqlQue
     conditions.push(`("timestamp", event_id) ${newestFirst ? '<' : '>'} (${at}::timestamptz, ${id}::text)`);
   }
   const direction = newestFirst ? 'DESC' : 'ASC';
-  const payload = window.payloadAsJson ? 'payload::text AS payload_json' : 'payload';
+  const bytes = 'octet_length(rendered.payload_text)';
   let text =
-    `SELECT event_id, ${microsColumn('"timestamp"', 'timestamp_us')}, event_type, service_name, ${payload}, ${microsColumn('received_at', 'received_at_us')}` +
-    ` FROM events WHERE ${conditions.join(' AND ')}` +
+    `SELECT event_id, ${microsColumn('"timestamp"', 'timestamp_us')}, event_type, service_name,` +
+    ` CASE WHEN ${bytes} <= ${params.add(maxPayloadBytes)} THEN rendered.payload_text END AS payload_text, ${bytes} AS payload_bytes,` +
+    ` ${microsColumn('received_at', 'received_at_us')}` +
+    ` FROM events CROSS JOIN LATERAL (SELECT events.payload::text AS payload_text OFFSET 0) AS rendered` +
+    ` WHERE ${conditions.join(' AND ')}` +
     ` ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;
   if (window.offset !== undefined && window.offset > 0) text += ` OFFSET ${params.add(window.offset)}`;
   return { text, values: params.values };

@@ -54,7 +54,7 @@ describe('call logs', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     // A small payload limit, so that an oversized marked payload is one of the rejections.
-    server = await startTestServer(db.url, { INGEST_MAX_PAYLOAD_SIZE: '1024' });
+    server = await startTestServer(db.url, { INGEST_MAX_PAYLOAD_BYTES: '1024' });
     acme = await createTenantWithKey(db.pool, 'acme');
     other = await createTenantWithKey(db.pool, 'other');
     limited = await createTenantWithKey(db.pool, 'limited', { eventsPerSecond: 1, eventBurst: 5 });

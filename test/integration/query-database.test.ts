@@ -128,7 +128,7 @@ describe('queries and the database: plans', () => {
   /** The plan of the page `depth` seconds of events into the walk (three events a second), in the selection's order. */
   async function plan(selection: EventSelection, depth: number): Promise<PlanNode[]> {
     const secondsIn = selection.order === 'oldest-first' ? depth : SPAN_SECONDS - depth;
-    const query = pageQuery(selection, { after: { timestampUs: BASE_US + BigInt(secondsIn) * 1_000_000n, eventId: 'zzz' }, limit: 101, payloadAsJson: false, countTotal: false });
+    const query = pageQuery(selection, { after: { timestampUs: BASE_US + BigInt(secondsIn) * 1_000_000n, eventId: 'zzz' }, limit: 101, payloadAsJson: false, countTotal: false }, 4 * 1024 * 1024);
     const result = await db.pool.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.text}`, query.values);
     return nodes(result.rows[0]!['QUERY PLAN'][0].Plan);
   }

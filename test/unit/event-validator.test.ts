@@ -1,5 +1,5 @@
 import { EventValidator } from '../../src/domain/ingest/event-validator';
-import { inspectJsonText, inspectJsonValue, inspectParsedJson } from '../../src/domain/ingest/inspect-json';
+import { inspectJsonText, inspectJsonValue, inspectParsedJson, inspectStringifiedJson } from '../../src/domain/ingest/inspect-json';
 import type { IncomingEvent } from '../../src/domain/ingest/ingest-event';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
@@ -48,8 +48,12 @@ describe('EventValidator', () => {
     ['payload_json that is not JSON', { payloadJson: '{a:1}' }, /^payload_json is not valid JSON: /],
     ['payload_json that is null', { payloadJson: 'null' }, /^payload_json must be a JSON object, not null$/],
     ['payload_json that is a number', { payloadJson: '42' }, /not a number$/],
-    ['payload_json over the size limit', { payloadJson: JSON.stringify({ s: 'é'.repeat(600) }) }, /^payload_json is 1208 bytes; the limit is 1024 bytes$/],
-    ['a Struct over the size limit', { payloadJson: undefined, payload: { s: 'x'.repeat(1100) } }, /^payload is 1108 bytes as JSON; the limit is 1024 bytes$/],
+    ['payload_json over the size limit', { payloadJson: JSON.stringify({ s: 'é'.repeat(600) }) }, /^payload_json would take more than 1024 bytes as stored .*INGEST_MAX_PAYLOAD_BYTES, 1024 bytes$/],
+    ['payload_json under the limit as sent but over it as stored', { payloadJson: `{"a":[${Array(20).fill('1e100').join(',')}]}` }, /^payload_json would take more than 1024 bytes as stored/],
+    ['payload_json with 1e400', { payloadJson: '{"a":1e400}' }, /^payload_json has a number outside the IEEE-754 double range .*: 1e400$/],
+    ['a Struct over the size limit', { payloadJson: undefined, payload: { s: 'x'.repeat(1100) } }, /^payload would take more than 1024 bytes as stored .*INGEST_MAX_PAYLOAD_BYTES/],
+    ['a Struct whose numbers are printed in full when stored', { payloadJson: undefined, payload: { a: [1e300, 1e300, 1e300, 1e300] } }, /^payload would take more than 1024 bytes as stored/],
+    ['a Struct with Infinity', { payloadJson: undefined, payload: { n: Number.POSITIVE_INFINITY } }, /NaN or infinite/],
     ['a Struct with NaN', { payloadJson: undefined, payload: { n: Number.NaN } }, /NaN or infinite/],
     ['a Struct nested too deep', { payloadJson: undefined, payload: { a: { b: { c: { d: { e: {} } } } } } }, /more than 5 levels deep/],
   ])('when an event has %s, then it is rejected with a reason naming the rule', (_name, overrides, reason) => {
@@ -64,11 +68,14 @@ describe('EventValidator', () => {
   });
 });
 
+const LIMITS = { maxDepth: 5, maxStoredBytes: 64 * 1024 };
+
 const STORABLE_TEXTS: [string][] = [
   ['{}'],
   ['{"a":"\\\\u0000 is an escaped backslash, then text"}'],
   ['{"emoji":"\\ud83d\\ude00","e":"\\u00e9"}'],
-  ['{"n":[0,-1,1.5,1e10,-2.5E-3,1e131071,1e-16383]}'],
+  ['{"n":[0,-1,1.5,1e10,-2.5E-3,1e308,-1.7976931348623157e308,4.9e-324,2.2250738585072014e-308,0e5]}'],
+  [`{"n":${'9'.repeat(299)}}`],
   ['{"a":[[[[1]]]]}'],
   ['{"s":"[[[[[[[[[[ not nesting ]]]]]]]]]]"}'],
   ['{"n":[1,2,{"x":[3]}],"s":"5e"}'],
@@ -80,37 +87,65 @@ const REFUSED_TEXTS: [string, RegExp][] = [
   ['{"a":"\\ud800"}', /unpaired/],
   ['{"a":"\\ud800\\u0041"}', /unpaired/],
   ['{"a":"\\udc00"}', /unpaired/],
-  ['{"a":1e131072}', /numeric/],
-  ['{"a":12345e131068}', /numeric/],
-  ['{"a":1e-16384}', /numeric/],
-  ['{"a":0.1e-16383}', /numeric/],
-  ['{"a":1e9999999999}', /numeric/],
+  ['{"a":1e400}', /double range.*: 1e400$/],
+  ['{"a":-1e309}', /double range/],
+  ['{"a":1e-400}', /double range/],
+  [`{"a":1${'0'.repeat(309)}}`, /double range/],
+  [`{"a":0.${'0'.repeat(330)}1}`, /double range/],
+  ['{"a":1e131072}', /double range/],
+  ['{"a":1e9999999999}', /double range/],
+  [`{"a":1.${'0'.repeat(16_384)}}`, /numeric/],
+  ['{"a":0e9999999999}', /numeric/],
   ['{"a":[[[[[1]]]]]}', /more than 5 levels/],
   ['{"a":{"b":{"c":{"d":{"e":{}}}}}}', /more than 5 levels/],
+  [`{"a":[${Array(300).fill('1e300').join(',')}]}`, /more than 65536 bytes as stored/],
 ];
 
 describe('inspectJsonText', () => {
   test.each(STORABLE_TEXTS)('when the text is %s, then it is storable', (text) => {
-    expect(inspectJsonText(text, 5)).toBeUndefined();
+    expect(inspectJsonText(text, LIMITS)).toBeUndefined();
   });
 
   test.each(REFUSED_TEXTS)('when the text is %s, then it is refused', (text, reason) => {
-    expect(inspectJsonText(text, 5)).toMatch(reason);
+    expect(inspectJsonText(text, LIMITS)).toMatch(reason);
+  });
+
+  test.each<[string, string]>([
+    ['{ "b" : [1, 2.50] ,"a":"x" }', '{"a": "x", "b": [1, 2.50]}'],
+    ['{"n":[1e3,2.5e-3,-1.5E+1,1e-2]}', '{"n": [1000, 0.0025, -15, 0.01]}'],
+    ['{"s":"\\/\\u00e9\\u0041\\n\\u0001\\ud83d\\ude00é😀"}', '{"s": "/éA\\n\\u0001😀é😀"}'],
+  ])('when the text is %s, then its stored size is counted as jsonb prints it (%s)', (text, printed) => {
+    const size = Buffer.byteLength(printed);
+    expect(inspectJsonText(text, { maxDepth: 5, maxStoredBytes: size })).toBeUndefined();
+    expect(inspectJsonText(text, { maxDepth: 5, maxStoredBytes: size - 1 })).toMatch(/more than/);
   });
 });
 
 describe('inspectParsedJson (the validator\'s path: a cheap check when the text allows it, else the full scan)', () => {
   test.each(STORABLE_TEXTS)('when the text is %s, then it is storable', (text) => {
-    expect(inspectParsedJson(text, JSON.parse(text) as object, 5)).toBeUndefined();
+    expect(inspectParsedJson(text, JSON.parse(text) as object, LIMITS)).toBeUndefined();
   });
 
   test.each(REFUSED_TEXTS)('when the text is %s, then it is refused for the same reason as by the full scan', (text, reason) => {
-    expect(inspectParsedJson(text, JSON.parse(text) as object, 5)).toMatch(reason);
+    expect(inspectParsedJson(text, JSON.parse(text) as object, LIMITS)).toMatch(reason);
   });
 
   test('when nesting is exactly at the limit, then it is storable', () => {
     const text = '{"a":{"b":{"c":{"d":{"e":1}}}}}';
-    expect(inspectParsedJson(text, JSON.parse(text) as object, 5)).toBeUndefined();
+    expect(inspectParsedJson(text, JSON.parse(text) as object, LIMITS)).toBeUndefined();
+  });
+
+  test('when compact text is small as sent but its separators pass the limit as stored, then the cheap path does not let it through', () => {
+    const text = `{"a":[${Array(400).fill(1).join(',')}]}`;
+    expect(text.length).toBeLessThan(1024);
+    expect(inspectParsedJson(text, JSON.parse(text) as object, { maxDepth: 5, maxStoredBytes: 1024 })).toMatch(/more than 1024 bytes/);
+  });
+});
+
+describe('inspectStringifiedJson (a Struct payload as JSON.stringify writes it)', () => {
+  test('when a Struct holds doubles that print as exponents, then their full digits count against the limit', () => {
+    expect(inspectStringifiedJson(JSON.stringify({ a: [1e300, 1e300] }), { maxDepth: 5, maxStoredBytes: 1024 })).toBeUndefined();
+    expect(inspectStringifiedJson(JSON.stringify({ a: [1e300, 1e300, 1e300, 1e300] }), { maxDepth: 5, maxStoredBytes: 1024 })).toMatch(/more than 1024 bytes/);
   });
 });
 

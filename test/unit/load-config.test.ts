@@ -75,7 +75,7 @@ describe('loadConfig', () => {
     ['GRPC_MAX_RECEIVE_MESSAGE_SIZE', '12 bananas'],
     ['DB_POOL_MAX_WAITING', '-1'],
     ['INGEST_BATCH_SIZE', '0'],
-    ['INGEST_MAX_PAYLOAD_SIZE', '2MiB'],
+    ['INGEST_MAX_PAYLOAD_BYTES', '2MiB'],
     ['INGEST_MAX_PAYLOAD_DEPTH', '5000'],
     ['INGEST_FLUSH_INTERVAL', 'often'],
     ['RATE_LIMIT_EVENT_BURST', '0'],
@@ -110,10 +110,28 @@ describe('loadConfig', () => {
   });
 
   test('when ingest and rate-limit variables are set, then they are parsed with their units', () => {
-    const config = loadConfig({ INGEST_BATCH_SIZE: '500', INGEST_MAX_PAYLOAD_SIZE: '128KiB', INGEST_MAX_FUTURE_SKEW: '1m', RATE_LIMIT_EVENT_BURST: '50000', RATE_LIMIT_STREAM_MAX_WAIT: '0', DB_POOL_MAX_WAITING: '0' });
+    const config = loadConfig({ INGEST_BATCH_SIZE: '500', INGEST_MAX_PAYLOAD_BYTES: '128KiB', INGEST_MAX_FUTURE_SKEW: '1m', RATE_LIMIT_EVENT_BURST: '50000', RATE_LIMIT_STREAM_MAX_WAIT: '0', DB_POOL_MAX_WAITING: '0' });
     expect(config.ingest).toMatchObject({ batchSize: 500, maxPayloadBytes: 128 * 1024, maxFutureSkewMs: 60_000 });
     expect(config.rateLimit).toMatchObject({ eventBurst: 50_000, streamMaxWaitMs: 0 });
     expect(config.database.pool.maxWaiting).toBe(0);
+  });
+
+  test('when only the former name INGEST_MAX_PAYLOAD_SIZE is set, then its value is used and a deprecation notice names both', () => {
+    const config = loadConfig({ INGEST_MAX_PAYLOAD_SIZE: '32KiB' });
+    expect(config.ingest.maxPayloadBytes).toBe(32 * 1024);
+    expect(config.deprecations).toEqual(['INGEST_MAX_PAYLOAD_SIZE is deprecated: it is now called INGEST_MAX_PAYLOAD_BYTES (its value is used)']);
+    expect(loadConfig({}).deprecations).toEqual([]);
+  });
+
+  test('when both INGEST_MAX_PAYLOAD_BYTES and its former name are set, then loading fails naming both', () => {
+    const problems = problemsOf({ INGEST_MAX_PAYLOAD_BYTES: '32KiB', INGEST_MAX_PAYLOAD_SIZE: '16KiB' });
+    expect(problems).toEqual(['INGEST_MAX_PAYLOAD_SIZE is the former name of INGEST_MAX_PAYLOAD_BYTES; both are set: unset INGEST_MAX_PAYLOAD_SIZE']);
+  });
+
+  test('when a former name carries a bad value, then the message names the current variable and the value', () => {
+    const problems = problemsOf({ INGEST_MAX_PAYLOAD_SIZE: '2MiB' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^INGEST_MAX_PAYLOAD_BYTES must be .*\(got "2MiB"\)$/);
   });
 
   test('when several variables are bad, then every one is reported at once', () => {

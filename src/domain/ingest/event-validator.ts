@@ -1,5 +1,5 @@
 import type { IngestSettings } from '../../config/load-config';
-import { hasUnpairedSurrogate, inspectJsonValue, inspectParsedJson } from './inspect-json';
+import { hasUnpairedSurrogate, inspectJsonValue, inspectParsedJson, inspectStringifiedJson, type JsonTextLimits } from './inspect-json';
 import type { IncomingEvent, ValidEvent } from './ingest-event';
 
 /** The first and last instants a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31, UTC). */
@@ -21,14 +21,18 @@ type Checked<T = string> = { readonly text: T; readonly reason?: undefined } | {
 export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPayloadDepth' | 'maxFutureSkewMs'>;
 
 /**
- * The contract's per-event rules (section 2). Each failure is a reason that
+ * The contract's per-event rules (docs/api.md, "Ingest"). Each failure is a reason that
  * names the field, the rule and the limit; it rejects that event only.
  */
 export class EventValidator {
+  private readonly jsonLimits: JsonTextLimits;
+
   constructor(
     private readonly limits: ValidatorLimits,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.jsonLimits = { maxDepth: limits.maxPayloadDepth, maxStoredBytes: limits.maxPayloadBytes };
+  }
 
   /** The event ready to write, or the reason it is rejected. */
   validate(event: IncomingEvent): ValidEvent | string {
@@ -74,20 +78,17 @@ export class EventValidator {
     const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
     if (structProblem !== undefined) return { reason: `payload ${structProblem}` };
     const text = JSON.stringify(payload);
-    const size = Buffer.byteLength(text);
-    if (size > this.limits.maxPayloadBytes) return { reason: `payload is ${size} bytes as JSON; the limit is ${this.limits.maxPayloadBytes} bytes` };
-    return { text };
+    const storedProblem = inspectStringifiedJson(text, this.jsonLimits);
+    return storedProblem === undefined ? { text } : { reason: `payload ${storedProblem}` };
   }
 
   /**
    * The fast path: the text is parsed once to validate it and then stored as
-   * sent, never re-serialized.
+   * sent, never re-serialized. Its limits apply to the stored form (jsonb's),
+   * which inspectParsedJson measures; the bytes as sent are not limited here
+   * (GRPC_MAX_RECEIVE_MESSAGE_SIZE bounds them).
    */
   private checkJsonText(text: string): string | undefined {
-    // UTF-16 length is a lower bound of the UTF-8 size: compute bytes only near the limit.
-    if (text.length > this.limits.maxPayloadBytes || (text.length * 3 > this.limits.maxPayloadBytes && Buffer.byteLength(text) > this.limits.maxPayloadBytes)) {
-      return `payload_json is ${Buffer.byteLength(text)} bytes; the limit is ${this.limits.maxPayloadBytes} bytes`;
-    }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -97,7 +98,7 @@ export class EventValidator {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       return `payload_json must be a JSON object, not ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}`;
     }
-    const problem = inspectParsedJson(text, parsed, this.limits.maxPayloadDepth);
+    const problem = inspectParsedJson(text, parsed, this.jsonLimits);
     return problem === undefined ? undefined : `payload_json ${problem}`;
   }
 }

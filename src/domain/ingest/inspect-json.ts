@@ -16,36 +16,69 @@ const depthReason = (maxDepth: number): string => `nests objects and arrays more
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const SLASH = 0x2f;
 const LOWER_U = 0x75;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
+const COMMA = 0x2c;
+const COLON = 0x3a;
 const MINUS = 0x2d;
 const DOT = 0x2e;
 const ZERO = 0x30;
 const NINE = 0x39;
 
 const isDigit = (code: number): boolean => code >= ZERO && code <= NINE;
+const isWhitespace = (code: number): boolean => code === 0x20 || code === 0x0a || code === 0x0d || code === 0x09;
+
+/** What a payload's text is checked against: INGEST_MAX_PAYLOAD_DEPTH and INGEST_MAX_PAYLOAD_BYTES. */
+export interface JsonTextLimits {
+  readonly maxDepth: number;
+  /** The most bytes the payload may take as PostgreSQL stores it and prints it back (jsonb's text form). */
+  readonly maxStoredBytes: number;
+}
+
+const storedSizeReason = (limits: JsonTextLimits): string =>
+  `would take more than ${limits.maxStoredBytes} bytes as stored (PostgreSQL's jsonb writes every number out in full digits, 1e300 as 301 characters, and puts a space after each ',' and ':'); the limit is INGEST_MAX_PAYLOAD_BYTES, ${limits.maxStoredBytes} bytes`;
 
 /**
- * Checks JSON text that JSON.parse has accepted for what jsonb refuses: \u0000
- * escapes, unpaired surrogate escapes, numbers beyond numeric, and nesting past
- * `maxDepth`. One pass over the characters, no allocation. Returns the reason
- * (to follow "payload_json ") or undefined when the text is storable.
+ * Checks JSON text that JSON.parse has accepted for what jsonb refuses or
+ * would store too large: \u0000 escapes, unpaired surrogate escapes, numbers
+ * outside the IEEE-754 double range or beyond numeric, nesting past
+ * `maxDepth`, and a stored form larger than `maxStoredBytes`. One pass over
+ * the characters. Returns the reason (to follow "payload_json ") or undefined
+ * when the text is storable.
+ *
+ * The stored size is jsonb's text output, counted as the scan goes: no
+ * whitespace, ", " and ": " as separators, strings re-escaped (\/ as /, \u
+ * escapes of printable characters as the characters), numbers in numeric's
+ * plain notation. It is exact but for duplicate keys (jsonb keeps the last;
+ * all are counted) and a plain `-0` (printed as 0), so it never undercounts.
  */
-export function inspectJsonText(text: string, maxDepth: number): string | undefined {
+export function inspectJsonText(text: string, limits: JsonTextLimits): string | undefined {
+  const { maxDepth, maxStoredBytes } = limits;
   const length = text.length;
   let depth = 0;
+  let stored = 0;
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i);
     if (code === QUOTE) {
+      stored += 2;
       for (i++; i < length; i++) {
         const inner = text.charCodeAt(i);
         if (inner === QUOTE) break;
-        if (inner !== BACKSLASH) continue;
+        if (inner !== BACKSLASH) {
+          // A raw surrogate pair is two units and four bytes; any other unit is its UTF-8 length.
+          stored += inner < 0x80 ? 1 : inner < 0x800 || (inner >= 0xd800 && inner <= 0xdfff) ? 2 : 3;
+          continue;
+        }
         i++;
-        if (text.charCodeAt(i) !== LOWER_U) continue;
+        const escaped = text.charCodeAt(i);
+        if (escaped !== LOWER_U) {
+          stored += escaped === SLASH ? 1 : 2;
+          continue;
+        }
         const unit = parseInt(text.slice(i + 1, i + 5), 16);
         i += 4;
         if (unit === 0) return NUL_REASON;
@@ -54,35 +87,73 @@ export function inspectJsonText(text: string, maxDepth: number): string | undefi
           const low = text.charCodeAt(i + 1) === BACKSLASH && text.charCodeAt(i + 2) === LOWER_U ? parseInt(text.slice(i + 3, i + 7), 16) : -1;
           if (!(low >= 0xdc00 && low <= 0xdfff)) return SURROGATE_REASON;
           i += 6;
+          stored += 4;
+        } else {
+          // Control characters stay escaped (\u001f, or \n and the like: at most 6); others become themselves.
+          stored += unit < 0x20 ? 6 : unit === QUOTE || unit === BACKSLASH ? 2 : unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
         }
       }
     } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
       if (++depth > maxDepth) return depthReason(maxDepth);
+      stored += 1;
     } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
       depth--;
+      stored += 1;
+    } else if (code === COMMA || code === COLON) {
+      stored += 2;
     } else if (code === MINUS || isDigit(code)) {
       const end = numberEnd(text, i);
-      if (!numberFits(text, i, end)) return NUMBER_REASON;
+      const number = storedNumber(text, i, end);
+      if (typeof number === 'string') return number;
+      stored += number;
       i = end - 1;
+    } else if (!isWhitespace(code)) {
+      stored += 1;
     }
+    if (stored > maxStoredBytes) return storedSizeReason(limits);
   }
   return undefined;
 }
 
 /** A digit or point before an exponent marker: text without one holds no number with an exponent. */
 const MAY_HOLD_EXPONENT = /[0-9.][eE]/;
+/** A number of this many digits or more may be past a double's range without an exponent (1e308 has 309). */
+const LONG_DIGIT_RUN = /[0-9]{300}/;
+/** One UTF-16 unit is at most 3 bytes stored, and a ',' or ':' becomes 2: text without exponents stores in at most 3 bytes per unit. */
+const STORED_BYTES_PER_UNIT = 3;
 
 /**
  * inspectJsonText's verdict for text JSON.parse turned into `parsed`, found
- * the cheap way when it can be: text with no \u escape, no exponent and
- * fewer characters than numeric's fraction digits cannot hold a NUL, a lone
- * surrogate escape or a number out of range, so only nesting is left, and it
- * is read off the parsed value (a handful of nodes, not every character).
- * Anything else gets the full scan.
+ * the cheap way when it can be: text with no \u escape, no exponent, no run
+ * of 300 digits, fewer characters than numeric's fraction digits and short
+ * enough that even 3 bytes per character stays under the stored limit cannot
+ * hold a NUL, a lone surrogate escape, a number out of range or too large a
+ * stored form, so only nesting is left, and it is read off the parsed value
+ * (a handful of nodes, not every character). Anything else gets the full scan.
  */
-export function inspectParsedJson(text: string, parsed: object, maxDepth: number): string | undefined {
-  if (text.length > PG_NUMERIC_MAX_FRACTION_DIGITS || text.includes('\\u') || MAY_HOLD_EXPONENT.test(text)) return inspectJsonText(text, maxDepth);
-  return nestsDeeperThan(parsed, maxDepth, 1) ? depthReason(maxDepth) : undefined;
+export function inspectParsedJson(text: string, parsed: object, limits: JsonTextLimits): string | undefined {
+  if (needsFullScan(text, limits)) return inspectJsonText(text, limits);
+  return nestsDeeperThan(parsed, limits.maxDepth, 1) ? depthReason(limits.maxDepth) : undefined;
+}
+
+/**
+ * The stored-form verdict for JSON.stringify's text of a payload that
+ * inspectJsonValue has accepted (finite numbers, nesting within the limit):
+ * only the stored size is left to check, and the full scan runs only when
+ * the text could pass the limit (numbers such as 1e300 are printed in full).
+ */
+export function inspectStringifiedJson(text: string, limits: JsonTextLimits): string | undefined {
+  return needsFullScan(text, limits) ? inspectJsonText(text, limits) : undefined;
+}
+
+function needsFullScan(text: string, limits: JsonTextLimits): boolean {
+  return (
+    text.length > PG_NUMERIC_MAX_FRACTION_DIGITS ||
+    text.length * STORED_BYTES_PER_UNIT > limits.maxStoredBytes ||
+    text.includes('\\u') ||
+    MAY_HOLD_EXPONENT.test(text) ||
+    (text.length >= 300 && LONG_DIGIT_RUN.test(text))
+  );
 }
 
 /** Whether an object or array at `depth` has objects or arrays deeper than `maxDepth` (recursion stops at maxDepth + 1). */
@@ -105,32 +176,47 @@ function numberEnd(text: string, start: number): number {
   return i;
 }
 
+const DOUBLE_RANGE = 'the IEEE-754 double range (magnitudes from about 4.9e-324 to 1.7976931348623157e308, or 0)';
+const NUMBER_TOKEN = /^-?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+
 /**
- * Whether a JSON number fits numeric. With d integer digits, f fraction
- * digits and exponent e, numeric needs d + e digits before the point and
- * f - e after it. (Leading zeros count, which errs on the side of refusing
- * absurd values such as 0.5e131072.)
+ * The length of a JSON number as jsonb stores and prints it (numeric's plain
+ * notation: 1e3 as 1000, 2.50e-3 as 0.00250), or why it cannot be stored:
+ * outside the double range (1e400 would come back as Infinity in a Struct,
+ * 1e-400 as 0) or beyond numeric. Tokens without an exponent and under 300
+ * characters are printed as written and hold no such number.
  */
-function numberFits(text: string, start: number, end: number): boolean {
-  if (end - start < 300) {
-    // Short tokens: cheap test first, digits alone cannot break the limits.
+function storedNumber(text: string, start: number, end: number): number | string {
+  const length = end - start;
+  if (length < 300) {
     let hasExponent = false;
     for (let i = start; i < end; i++) {
       const code = text.charCodeAt(i);
       if (code === 0x65 || code === 0x45) hasExponent = true;
     }
-    if (!hasExponent) return true;
+    if (!hasExponent) return length;
   }
   const token = text.slice(start, end);
-  const match = /^-?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(token);
-  if (!match) return false;
-  const integerDigits = match[1]!.length;
-  const fractionDigits = (match[2] ?? '').length;
+  const match = NUMBER_TOKEN.exec(token);
+  if (!match) return NUMBER_REASON;
+  const integerDigits = match[1]!;
+  const fractionDigits = match[2] ?? '';
   const exponentText = match[3] ?? '0';
-  // An exponent of more than 9 digits is out of range whatever the mantissa.
-  if (exponentText.replace(/^[+-]?0*/, '').length > 9) return false;
+  const value = Number(token);
+  if (!Number.isFinite(value) || (value === 0 && /[1-9]/.test(integerDigits + fractionDigits))) {
+    return `has a number outside ${DOUBLE_RANGE}: ${token.length > 40 ? `${token.slice(0, 40)}...` : token}`;
+  }
+  // Inside the double range the exponent is small: numeric's limits only bind on long digit strings.
   const exponent = Number(exponentText);
-  return integerDigits + exponent <= PG_NUMERIC_MAX_INTEGER_DIGITS && fractionDigits - exponent <= PG_NUMERIC_MAX_FRACTION_DIGITS;
+  if (integerDigits.length + exponent > PG_NUMERIC_MAX_INTEGER_DIGITS || fractionDigits.length - exponent > PG_NUMERIC_MAX_FRACTION_DIGITS) return NUMBER_REASON;
+  // numeric drops the mantissa's leading zeros before the point (0.5e1 is 5) and the sign of zero.
+  const digits = integerDigits + fractionDigits;
+  const leadingZeros = digits.length - digits.replace(/^0+/, '').length;
+  const nonZero = leadingZeros < digits.length;
+  const pointAt = integerDigits.length + exponent;
+  const scale = Math.max(0, fractionDigits.length - exponent);
+  const integerPart = nonZero ? Math.max(1, pointAt - Math.min(leadingZeros, pointAt)) : 1;
+  return (nonZero && token.startsWith('-') ? 1 : 0) + integerPart + (scale > 0 ? 1 + scale : 0);
 }
 
 /**

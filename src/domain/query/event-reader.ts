@@ -11,6 +11,12 @@ export interface StoredEvent {
   readonly payload: Record<string, unknown> | undefined;
   /** The stored JSON text, unconverted (when payload_as_json is asked for). */
   readonly payloadJson: string | undefined;
+  /**
+   * Set (to its stored size in bytes) when the payload was too large to read
+   * at all, and payload and payloadJson are both undefined: such an event
+   * cannot be served (see QueryService).
+   */
+  readonly unservablePayloadBytes: number | undefined;
   readonly receivedAtUs: bigint;
 }
 

@@ -18,6 +18,22 @@ export interface QueryLimits extends FilterLimits {
   readonly aggregateMaxRows: number;
 }
 
+/**
+ * How large responses may be, and how large an event is in one (the
+ * transport's encoding; the domain only adds sizes up).
+ */
+export interface ResponseSizing {
+  /** GRPC_MAX_RESPONSE_BYTES: no page or chunk message is larger. */
+  readonly maxBytes: number;
+  /** The bytes `event` takes inside a page or chunk message, its field tag and length included. */
+  eventBytes(event: StoredEvent): number;
+}
+
+/** Room kept in a page for its other fields (next_cursor, has_more, total_count). */
+const PAGE_FIELDS_RESERVE = 1024;
+/** A chunk has no other field; a little room all the same. */
+const STREAM_FIELDS_RESERVE = 16;
+
 /** Hooks for metrics on streams (the domain does not know the metrics library). */
 export interface StreamObserver {
   /** Events read from the database for a stream. */
@@ -75,6 +91,7 @@ export class QueryService {
     private readonly reader: EventReader,
     private readonly cursors: CursorCodec,
     private readonly limits: QueryLimits,
+    private readonly responses: ResponseSizing,
     private readonly observer: StreamObserver = { rowsRead: () => undefined, waitingForClient: () => undefined },
     private readonly now: () => number = Date.now,
   ) {}
@@ -107,8 +124,10 @@ export class QueryService {
       { after, offset, limit: limit + 1, payloadAsJson: input.payloadAsJson, countTotal: offset !== undefined },
       statementBudget(ctx, this.limits.statementTimeoutMs, this.now()),
     );
-    const hasMore = page.events.length > limit;
-    const events = hasMore ? page.events.slice(0, limit) : page.events;
+    // A page ends early, before the event that would take it past GRPC_MAX_RESPONSE_BYTES.
+    const count = this.fitting(page.events.slice(0, limit), this.responses.maxBytes - PAGE_FIELDS_RESERVE);
+    const hasMore = page.events.length > count;
+    const events = page.events.slice(0, count);
     const last = events.at(-1);
     return {
       events,
@@ -116,6 +135,27 @@ export class QueryService {
       nextCursor: hasMore && last ? this.cursors.encode(selection.tenantId, scope, positionOf(last)) : '',
       totalCount: page.totalCount,
     };
+  }
+
+  /**
+   * How many of `events`, from the first, fit in `budget` bytes. The first
+   * always fits or fails the call: an event that no response can carry (its
+   * payload stored before the stored form was bounded) is FAILED_PRECONDITION,
+   * for this call only.
+   */
+  private fitting(events: readonly StoredEvent[], budget: number): number {
+    let used = 0;
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!;
+      const bytes = event.unservablePayloadBytes === undefined ? this.responses.eventBytes(event) : Number.POSITIVE_INFINITY;
+      if (used + bytes <= budget) {
+        used += bytes;
+        continue;
+      }
+      if (i === 0) throw unservable(event, this.responses.maxBytes);
+      return i;
+    }
+    return events.length;
   }
 
   /**
@@ -153,7 +193,12 @@ export class QueryService {
       want = nextWant;
       this.observer.waitingForClient(1);
       try {
-        await send(events);
+        // Chunks are cut by bytes too: each message stays within GRPC_MAX_RESPONSE_BYTES.
+        for (let rest = events; rest.length > 0; ) {
+          const count = this.fitting(rest, this.responses.maxBytes - STREAM_FIELDS_RESERVE);
+          await send(rest.slice(0, count));
+          rest = rest.slice(count);
+        }
       } catch (error) {
         // The read ahead fails too once the call is gone; it is awaited so that nothing outlives the call.
         await next?.catch(() => undefined);
@@ -193,6 +238,20 @@ export class QueryService {
     }
     return limit;
   }
+}
+
+function unservable(event: StoredEvent, maxBytes: number): VaultError {
+  const size = event.unservablePayloadBytes !== undefined ? `its payload alone is ${event.unservablePayloadBytes} bytes as stored` : 'it is';
+  return new VaultError(
+    'FAILED_PRECONDITION',
+    `the stored event "${event.eventId}" (timestamp ${microsToIso(event.timestampUs)}) cannot be sent: ${size} larger than a response may be (GRPC_MAX_RESPONSE_BYTES, ${maxBytes} bytes). ` +
+      'It was stored before INGEST_MAX_PAYLOAD_BYTES bounded payloads as stored. Exclude it with the filter (a time range that skips it), or ask an operator to delete it; other reads are not affected',
+    { reason: 'STORED_EVENT_UNSERVABLE' },
+  );
+}
+
+function microsToIso(micros: bigint): string {
+  return new Date(Number(micros / 1000n)).toISOString();
 }
 
 function positionOf(event: StoredEvent): KeysetPosition {

@@ -24,6 +24,8 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
   const credentials = serverCredentials(config.tls);
   const server = new Server({
     'grpc.max_receive_message_length': config.maxReceiveMessageBytes,
+    // A backstop: pages and chunks are cut to fit it already (QueryService).
+    'grpc.max_send_message_length': config.maxResponseBytes,
     'grpc.max_concurrent_streams': config.maxConcurrentStreams,
     'grpc.keepalive_time_ms': config.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.keepaliveTimeoutMs,

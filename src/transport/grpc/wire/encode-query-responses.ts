@@ -1,6 +1,8 @@
 import { Timestamp } from '../../../gen/google/protobuf/timestamp';
 import { Event } from '../../../gen/telemetry/v1/event';
 import { QueryEventsResponse, type StreamEventsResponse } from '../../../gen/telemetry/v1/query_service';
+import type { StoredEvent } from '../../../domain/query/event-reader';
+import { microsToTimePoint } from '../../../domain/query/time-point';
 import { encodeStruct } from './encode-struct';
 import { EVENT, EVENTS } from './field-tags';
 
@@ -57,4 +59,59 @@ export function serializeStreamEventsResponse(response: StreamEventsResponse): B
   const parts: Buffer[] = [];
   for (const event of response.events) pushEvent(parts, event);
   return Buffer.concat(parts);
+}
+
+/** A stored event as the Event message of the contract. */
+export function toProtoEvent(event: StoredEvent): Event {
+  return {
+    eventId: event.eventId,
+    timestamp: microsToTimePoint(event.timestampUs),
+    eventType: event.eventType,
+    serviceName: event.serviceName,
+    ...(event.payloadJson !== undefined ? { payloadJson: event.payloadJson } : { payload: event.payload ?? {} }),
+    receivedAt: microsToTimePoint(event.receivedAtUs),
+  };
+}
+
+/**
+ * Each stored event's bytes as a field of a page or chunk (tag, length,
+ * Event), made once: QueryService measures them to cut pages and chunks to
+ * GRPC_MAX_RESPONSE_BYTES, and the serializers below send the same bytes.
+ */
+const encodedEvents = new WeakMap<StoredEvent, Buffer>();
+
+function encodedEvent(event: StoredEvent): Buffer {
+  let bytes = encodedEvents.get(event);
+  if (bytes === undefined) {
+    const parts: Buffer[] = [];
+    pushEvent(parts, toProtoEvent(event));
+    bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    encodedEvents.set(event, bytes);
+  }
+  return bytes;
+}
+
+/** The bytes a stored event takes in a page or chunk (ResponseSizing.eventBytes). */
+export function storedEventResponseBytes(event: StoredEvent): number {
+  return encodedEvent(event).length;
+}
+
+/** A page as the handler hands it over: stored events, encoded (once) as they are serialized. */
+export interface StoredEventPage {
+  readonly events: readonly StoredEvent[];
+  readonly nextCursor: string;
+  readonly hasMore: boolean;
+  readonly totalCount: number;
+}
+
+/** A QueryEventsResponse's bytes from stored events. */
+export function serializeStoredEventPage(page: StoredEventPage): Buffer {
+  const parts = page.events.map(encodedEvent);
+  parts.push(asBuffer(QueryEventsResponse.encode({ events: [], nextCursor: page.nextCursor, hasMore: page.hasMore, totalCount: page.totalCount }).finish()));
+  return Buffer.concat(parts);
+}
+
+/** A StreamEventsResponse's bytes from stored events. */
+export function serializeStoredEventChunk(chunk: { readonly events: readonly StoredEvent[] }): Buffer {
+  return Buffer.concat(chunk.events.map(encodedEvent));
 }
