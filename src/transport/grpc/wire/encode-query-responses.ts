@@ -1,6 +1,6 @@
 import { Timestamp } from '../../../gen/google/protobuf/timestamp';
 import { Event } from '../../../gen/telemetry/v1/event';
-import { QueryEventsResponse, type StreamEventsResponse } from '../../../gen/telemetry/v1/query_service';
+import { QueryEventsResponse } from '../../../gen/telemetry/v1/query_service';
 import type { StoredEvent } from '../../../domain/query/event-reader';
 import { microsToTimePoint } from '../../../domain/query/time-point';
 import { encodeStruct } from './encode-struct';
@@ -46,21 +46,6 @@ function timestampField(timestamp: Timestamp): Buffer[] {
   return [lengthPrefix(EVENT.receivedAt, bytes.length), bytes];
 }
 
-/** A QueryEventsResponse's bytes, the same as QueryEventsResponse.encode gives, faster for Struct payloads. */
-export function serializeQueryEventsResponse(response: QueryEventsResponse): Buffer {
-  const parts: Buffer[] = [];
-  for (const event of response.events) pushEvent(parts, event);
-  parts.push(asBuffer(QueryEventsResponse.encode({ ...response, events: [] }).finish()));
-  return Buffer.concat(parts);
-}
-
-/** A StreamEventsResponse's bytes (its only field is the events). */
-export function serializeStreamEventsResponse(response: StreamEventsResponse): Buffer {
-  const parts: Buffer[] = [];
-  for (const event of response.events) pushEvent(parts, event);
-  return Buffer.concat(parts);
-}
-
 /** A stored event as the Event message of the contract. */
 export function toProtoEvent(event: StoredEvent): Event {
   return {
@@ -104,7 +89,7 @@ export interface StoredEventPage {
   readonly totalCount: number;
 }
 
-/** A QueryEventsResponse's bytes from stored events. */
+/** A QueryEventsResponse's bytes from stored events: what QueryEventsResponse.encode gives, faster for Struct payloads. */
 export function serializeStoredEventPage(page: StoredEventPage): Buffer {
   const parts = page.events.map(encodedEvent);
   parts.push(asBuffer(QueryEventsResponse.encode({ events: [], nextCursor: page.nextCursor, hasMore: page.hasMore, totalCount: page.totalCount }).finish()));
