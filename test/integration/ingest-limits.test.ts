@@ -204,3 +204,42 @@ describe('rate limits with the in-process store', () => {
     expect(metadataValue(result, 'x-ratelimit-limit')).toBe('10');
   });
 });
+
+describe('an idle IngestStream, and oversized messages', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  let key: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    server = await startTestServer(db.url, { INGEST_STREAM_IDLE_TIMEOUT: '300ms', GRPC_MAX_RECEIVE_MESSAGE_SIZE: '4KiB' });
+    ({ key } = await createTenantWithKey(db.pool, 'idle'));
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    await db.drop();
+  });
+
+  test('when an IngestStream sends nothing past INGEST_STREAM_IDLE_TIMEOUT, then it fails with RESOURCE_EXHAUSTED, STREAM_IDLE_TIMEOUT, RetryInfo 0 s and a retry-after of 0 that agrees with it (it said 1)', async () => {
+    const result = await captureCall((callback) => server.ingest.ingestStream(withKey(key), callback));
+    expect(result.error?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(result.error?.details).toContain('INGEST_STREAM_IDLE_TIMEOUT');
+    expect(errorDetails(result.error!).retryDelayMs).toBe(0);
+    expect(metadataValue(result, 'retry-after')).toBe('0');
+  });
+
+  test('when a message is refused as larger than GRPC_MAX_RECEIVE_MESSAGE_SIZE, then the call still spent its calls token (taken on the metadata, before any message is read), as documented', async () => {
+    const limited = await createTenantWithKey(db.pool, 'oversized', { callsPerMinute: 2 });
+    const big = makeEvent({ payloadJson: JSON.stringify({ s: 'x'.repeat(8000) }) });
+    for (let i = 0; i < 2; i++) {
+      const refused = await ingestUnary(server.ingest, withKey(limited.key), { events: [big] });
+      expect(refused.error?.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(refused.error?.details).toMatch(/larger than max|4096/);
+      expect(errorDetails(refused.error!).retryDelayMs).toBeUndefined();
+    }
+    const next = await ingestUnary(server.ingest, withKey(limited.key), { events: [makeEvent()] });
+    expect(next.error?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(errorDetails(next.error!).retryDelayMs).toBeGreaterThan(0);
+  });
+});

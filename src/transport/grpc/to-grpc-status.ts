@@ -60,7 +60,8 @@ export function toGrpcStatus(error: unknown, metadata: Metadata = new Metadata()
       typeUrl: 'type.googleapis.com/google.rpc.RetryInfo',
       value: Buffer.from(RetryInfo.encode({ retryDelay: { seconds: Math.floor(delayMs / 1000), nanos: (delayMs % 1000) * 1_000_000 } }).finish()),
     });
-    metadata.set('retry-after', String(Math.max(1, Math.ceil(delayMs / 1000))));
+    // Whole seconds, rounded up: it agrees with RetryInfo (0 s stays 0).
+    metadata.set('retry-after', String(Math.ceil(delayMs / 1000)));
   }
   if (error.reason !== undefined) {
     details.push({

@@ -33,6 +33,20 @@ export function admitCalls(scopes: CallScopes, policies: MethodPolicies, deps: A
   return (descriptor, call) => {
     const policy = policies.get(descriptor.path);
     if (policy === undefined) return new ServerInterceptingCall(call);
+    let admitted: CallScope | undefined;
+    let charged = false;
+    // Every admitted call spends one calls token, whatever its outcome. A unary Ingest takes its token with its
+    // events, once its message is decoded; when it ends before that (its message was malformed, or larger than
+    // GRPC_MAX_RECEIVE_MESSAGE_SIZE, which grpc-js refuses below the interceptors and reports as a cancel), the
+    // token is taken here, so that refused messages are not free.
+    const chargeUntaken = async (): Promise<void> => {
+      const scope = admitted;
+      if (charged || policy.callsToken !== 'with-events' || scope?.principal === undefined || scope.rateLimit !== undefined) return;
+      charged = true;
+      await deps.limiter
+        .take({ tenant: scope.principal.tenant, method: scope.method }, { calls: 1 }, 'calls')
+        .catch((error: unknown) => scope.logger.warn({ err: error }, 'could not take the calls token of a refused call'));
+    };
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
@@ -40,14 +54,28 @@ export function admitCalls(scopes: CallScopes, policies: MethodPolicies, deps: A
             const scope = scopes.of(metadata);
             if (scope === undefined) throw new Error(`no call scope for ${descriptor.path}: observeCalls must run before admitCalls`);
             admit(scope, metadata, policy, deps).then(
-              () => nextMetadata(metadata),
+              () => {
+                admitted = scope;
+                nextMetadata(metadata);
+              },
               (error: unknown) => {
                 scope.failure = error;
                 call.sendStatus(toGrpcStatus(error));
               },
             );
           },
+          onCancel: () => {
+            // Also told after every status; a running handler still answers through sendStatus below.
+            if (admitted !== undefined && !admitted.handling) void chargeUntaken();
+          },
         }),
+      sendStatus: (status, next) => {
+        if (status.code === 0) {
+          next(status);
+          return;
+        }
+        void chargeUntaken().finally(() => next(status));
+      },
     });
   };
 }
