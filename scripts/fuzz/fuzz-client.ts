@@ -91,6 +91,8 @@ export class FuzzClient {
   /** A call over node:http2 with the headers exactly as given (repeated keys become repeated headers). */
   private rawCall(rpc: FuzzRpc, messages: readonly Uint8Array[], metadata: MetadataEntries, deadlineMs: number): Promise<Omit<CallOutcome, 'durationMs'>> {
     const headers: http2.OutgoingHttpHeaders = { ':method': 'POST', ':path': RPC_PATHS[rpc], 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': `${deadlineMs}m` };
+    // A grpc-timeout in the metadata replaces the deadline's.
+    if (metadata.some(([key]) => key === 'grpc-timeout')) delete headers['grpc-timeout'];
     for (const [key, value] of metadata) {
       const text = typeof value === 'string' ? value : value.toString('base64');
       const previous = headers[key];

@@ -1,3 +1,4 @@
+import http2 from 'node:http2';
 import { IngestResponse } from '../../src/gen/telemetry/v1/ingest_service';
 import { AggregateResponse, QueryEventsResponse } from '../../src/gen/telemetry/v1/query_service';
 import { eventBytes, ingestMessage, validEvent } from '../../scripts/fuzz/event-bytes';
@@ -96,5 +97,36 @@ describe('bad input the fuzzing found', () => {
   test('when QUERY_PAYLOAD_CONTAINS_MAX_DEPTH is 64 and payload_contains nests 40 levels, then QueryEvents serves it (the decoder refused anything past 32 levels)', async () => {
     const result = await call('QueryEvents', lengthDelimited(1, lengthDelimited(5, deepStruct(40))));
     expect(result.outcome).toBe('OK');
+  });
+
+  test.each(['xyz', '', '1x', 'S'])('when grpc-timeout is %j (not a timeout), then the call is INVALID_ARGUMENT naming grpc-timeout (grpc-js answered INTERNAL, which promises a server bug)', async (timeout) => {
+    const result = await client.call('Ingest', [ingestMessage([eventBytes(validEvent('timeout-case', now))])], [['x-api-key', key], ['grpc-timeout', timeout]], 20_000, true);
+    expect(result.outcome).toBe('INVALID_ARGUMENT');
+    expect(result.details).toContain('grpc-timeout');
+    expect(result.badRequestFields).toEqual(['grpc-timeout']);
+  });
+
+  test('when a message is flagged gzip-compressed but its bytes are not gzip, then grpc-js ends the call with INTERNAL "Failed to decompress" before any server code runs (the documented limitation: no interceptor or option reaches it), and the server goes on serving', async () => {
+    const session = http2.connect(`http://${server.address}`);
+    session.on('error', () => undefined);
+    const trailers = await new Promise<http2.IncomingHttpHeaders>((resolve) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/telemetry.v1.IngestService/Ingest', 'content-type': 'application/grpc', te: 'trailers', 'grpc-encoding': 'gzip', 'x-api-key': key });
+      let received: http2.IncomingHttpHeaders = {};
+      stream.on('response', (headers) => (received = { ...received, ...headers }));
+      stream.on('trailers', (headers) => (received = { ...received, ...headers }));
+      stream.on('error', () => undefined);
+      stream.on('close', () => resolve(received));
+      const garbage = Buffer.from('definitely not gzip');
+      const frame = Buffer.alloc(5 + garbage.length);
+      frame.writeUInt8(1, 0);
+      frame.writeUInt32BE(garbage.length, 1);
+      garbage.copy(frame, 5);
+      stream.end(frame);
+    });
+    session.close();
+    expect(trailers['grpc-status']).toBe('13');
+    expect(decodeURIComponent(String(trailers['grpc-message']))).toMatch(/decompress/i);
+    const after = await call('Ingest', ingestMessage([eventBytes(validEvent('after-gzip', now))]));
+    expect(after.outcome).toBe('OK');
   });
 });

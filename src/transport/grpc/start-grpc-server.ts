@@ -3,7 +3,7 @@ import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefiniti
 import { ConfigError } from '../../config/env-reader';
 import type { Config, TlsFiles } from '../../config/load-config';
 import { addReflection } from './add-reflection';
-import { keepRepeatedCredentials } from './calls/keep-repeated-credentials';
+import { normalizeRequestHeaders } from './calls/normalize-request-headers';
 import type { HealthStatusService } from './health-service';
 
 export interface GrpcServices {
@@ -41,7 +41,7 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(`${config.host}:${config.port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
   });
-  keepRepeatedCredentials(server);
+  normalizeRequestHeaders(server);
   return { server, port };
 }
 

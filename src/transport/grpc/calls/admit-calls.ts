@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { ServerInterceptingCall, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
+import { invalidArgument } from '../../../domain/vault-error';
 import { clientAddressOf } from '../../../domain/auth/client-address';
 import type { CallAuthentication } from '../../../domain/auth/call-authentication';
 import type { RateLimiter } from '../../../domain/rate-limit/rate-limiter';
@@ -7,6 +8,7 @@ import { toGrpcStatus } from '../to-grpc-status';
 import { apiKeyOf } from './api-key-of';
 import type { CallScope, CallScopes } from './call-scopes';
 import type { MethodPolicies, MethodPolicy } from './method-policy';
+import { INVALID_TIMEOUT_METADATA } from './normalize-request-headers';
 
 export interface AdmissionDependencies {
   readonly authentication: CallAuthentication;
@@ -53,6 +55,12 @@ export function admitCalls(scopes: CallScopes, policies: MethodPolicies, deps: A
           onReceiveMetadata: (metadata, nextMetadata) => {
             const scope = scopes.of(metadata);
             if (scope === undefined) throw new Error(`no call scope for ${descriptor.path}: observeCalls must run before admitCalls`);
+            const invalidTimeout = metadata.get(INVALID_TIMEOUT_METADATA)[0];
+            if (invalidTimeout !== undefined) {
+              scope.failure = invalidArgument('grpc-timeout', `"${String(invalidTimeout)}" is not a timeout: send 1 to 8 digits and a unit (H, M, S, m, u or n), such as 500m`);
+              call.sendStatus(toGrpcStatus(scope.failure));
+              return;
+            }
             admit(scope, metadata, policy, deps).then(
               () => {
                 admitted = scope;
