@@ -36,8 +36,8 @@ export const INGEST_GROUPS: Readonly<Record<string, Group>> = {
     const huge = 'x'.repeat(hugeLength(ctx));
     const { maxPayloadBytes } = ctx.limits;
     const now = ctx.nowSeconds;
-    // payload_json exactly at the size limit: {"p":"xxx..."} is 8 bytes plus the string.
-    const atLimit = `{"p":"${'y'.repeat(maxPayloadBytes - 8)}"}`;
+    // payload_json exactly at the size limit as stored: jsonb prints {"p":"yyy..."} as {"p": "yyy..."}, 9 bytes plus the string.
+    const atLimit = `{"p":"${'y'.repeat(maxPayloadBytes - 9)}"}`;
     return [
       { label: 'event_id of 128 characters', event: validEvent(id('max').padEnd(128, 'i'), now), valid: true },
       { label: 'event_id of 129 characters', event: validEvent(id('over').padEnd(129, 'i'), now), valid: false },
@@ -48,7 +48,7 @@ export const INGEST_GROUPS: Readonly<Record<string, Group>> = {
       { label: 'service_name of 128 characters', event: validEvent(id('service128'), now, { serviceName: 's'.repeat(128) }), valid: true },
       { label: 'huge string in payload_json', event: validEvent(id('json'), now, { payloadJson: `{"p":"${huge}"}` }), valid: false },
       { label: 'payload_json at the size limit', event: validEvent(id('json-limit'), now, { payloadJson: atLimit }), valid: true },
-      { label: 'payload_json one byte over the size limit', event: validEvent(id('json-over'), now, { payloadJson: `{"p":"${'y'.repeat(maxPayloadBytes - 7)}"}` }), valid: false },
+      { label: 'payload_json one byte over the size limit', event: validEvent(id('json-over'), now, { payloadJson: `{"p":"${'y'.repeat(maxPayloadBytes - 8)}"}` }), valid: false },
       { label: 'huge string in a Struct payload', event: validEvent(id('struct'), now, { payloadJson: undefined, payload: structBytes({ p: huge }) }), valid: false },
       { label: 'huge key in a Struct payload', event: validEvent(id('key'), now, { payloadJson: undefined, payload: structBytes({ [huge]: 1 }) }), valid: false },
       { label: 'plain valid event', event: validEvent(id('plain'), now), valid: true },
@@ -131,7 +131,14 @@ export const INGEST_GROUPS: Readonly<Record<string, Group>> = {
       { label: 'payload_json an array', event: validEvent(id('array'), now, { payloadJson: '[1,2]' }), valid: false },
       { label: 'payload_json null', event: validEvent(id('null'), now, { payloadJson: 'null' }), valid: false },
       { label: 'payload_json not JSON', event: validEvent(id('garbage'), now, { payloadJson: '{"a":' }), valid: false },
-      { label: 'payload_json with a number beyond numeric', event: validEvent(id('numeric'), now, { payloadJson: '{"a":1e200000}' }), valid: false },
+      { label: 'payload_json with a number beyond numeric', event: validEvent(id('numeric'), now, { payloadJson: `{"a":1.${'0'.repeat(16_384)}}` }), valid: false },
+      { label: 'payload_json with a number past the double range (1e400)', event: validEvent(id('double-max'), now, { payloadJson: '{"a":1e400}' }), valid: false },
+      { label: 'payload_json with a number that rounds to 0 as a double (1e-400)', event: validEvent(id('double-min'), now, { payloadJson: '{"a":-1e-400}' }), valid: false },
+      { label: 'payload_json of 187 bytes that jsonb prints as 2.6 MB (20 x 1e131071)', event: validEvent(id('expands-small'), now, { payloadJson: `{"a":[${Array(20).fill('1e131071').join(',')}]}` }), valid: false },
+      { label: 'payload_json of 37 KB that jsonb prints as 550 MB (4200 x 1e131071)', event: validEvent(id('expands-large'), now, { payloadJson: `{"a":[${Array(4200).fill('1e131071').join(',')}]}` }), valid: false },
+      { label: 'payload_json within the double range whose full digits pass the stored limit (300 x 1e300)', event: validEvent(id('expands-digits'), now, { payloadJson: `{"a":[${Array(300).fill('1e300').join(',')}]}` }), valid: false },
+      { label: 'payload_json with the largest and smallest doubles', event: validEvent(id('double-edges'), now, { payloadJson: '{"a":[1.7976931348623157e308,-4.9e-324]}' }), valid: true },
+      { label: 'Struct of doubles that jsonb prints in full past the stored limit (300 x 1e300)', event: validEvent(id('struct-expands'), now, { payloadJson: undefined, payload: structBytes({ a: Array(300).fill(1e300) }) }), valid: false },
       { label: 'payload_json with a lone surrogate escape', event: validEvent(id('surrogate'), now, { payloadJson: '{"a":"\\ud800"}' }), valid: false },
       { label: 'Struct with NaN', event: validEvent(id('nan'), now, { payloadJson: undefined, payload: structBytes({ a: Number.NaN }) }), valid: false },
       { label: 'Struct with Infinity', event: validEvent(id('infinity'), now, { payloadJson: undefined, payload: structBytes({ a: Number.POSITIVE_INFINITY }) }), valid: false },
