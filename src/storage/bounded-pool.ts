@@ -17,6 +17,9 @@ export interface BoundedPoolConfig extends pg.PoolConfig {
  * (DB_POOL_CONNECTION_TIMEOUT). Applies to pool.query too, which connects
  * through connect().
  */
+/** pg.Pool's own default `max`, for a pool created without one. */
+const PG_DEFAULT_POOL_MAX = 10;
+
 export class BoundedPool extends pg.Pool {
   private readonly maxWaiting: number;
 
@@ -50,7 +53,7 @@ export class BoundedPool extends pg.Pool {
 
   /** Whether every connection is busy (a new caller would wait). */
   private saturated(): boolean {
-    return this.idleCount === 0 && this.totalCount >= (this.options.max ?? 10);
+    return this.idleCount === 0 && this.totalCount >= (this.options.max ?? PG_DEFAULT_POOL_MAX);
   }
 
   /** pg's "timeout exceeded when trying to connect" for a caller that waited in line: the bounded wait ran out. */

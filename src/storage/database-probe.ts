@@ -5,6 +5,9 @@ import type { Logger } from '../observability/create-logger';
  * Watches whether a database answers, with one dedicated connection (so that
  * a saturated pool does not read as an outage) and a `SELECT 1` per interval.
  */
+/** A probe gives up after at most this long (or the check interval, if shorter): a database slower than that to answer SELECT 1 is not ready. */
+const MAX_PROBE_TIMEOUT_MS = 2000;
+
 export class DatabaseProbe {
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -50,7 +53,7 @@ export class DatabaseProbe {
   }
 
   private async runProbe(): Promise<boolean> {
-    const timeoutMs = Math.min(this.intervalMs, 2000);
+    const timeoutMs = Math.min(this.intervalMs, MAX_PROBE_TIMEOUT_MS);
     try {
       if (!this.client) {
         const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'telemetry-vault-probe' });

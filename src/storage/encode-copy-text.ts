@@ -51,13 +51,16 @@ export class CopyRowEncoder {
   }
 }
 
+/** About this many characters per COPY write: large enough that pg-copy-streams' per-write cost vanishes, small next to a batch. */
+export const COPY_CHUNK_CHARS = 64 * 1024;
+
 /**
  * The rows of a group's batches (member i's events carry member number i + 1)
  * as a few large chunks of about `chunkChars` characters each:
  * pg-copy-streams is fast with big writes and slow with one write per row
  * (its issue #127).
  */
-export function encodeCopyChunks(batches: readonly (readonly ValidEvent[])[], chunkChars = 64 * 1024): string[] {
+export function encodeCopyChunks(batches: readonly (readonly ValidEvent[])[], chunkChars = COPY_CHUNK_CHARS): string[] {
   const encoder = new CopyRowEncoder();
   const chunks: string[] = [];
   let rows: string[] = [];

@@ -7,6 +7,9 @@ const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIM
 /** How long a client should wait before retrying when the database is unavailable. */
 export const DATABASE_RETRY_AFTER_MS = 1000;
 
+/** How long to wait before retrying a transaction that conflicted with another: the other one is about done. */
+export const CONFLICT_RETRY_AFTER_MS = 100;
+
 /**
  * The one place where PostgreSQL and pg errors become domain errors. Returns
  * the error unchanged when it is not one we know how to classify (the
@@ -19,7 +22,7 @@ export function mapPgError(error: unknown): unknown {
   if (typeof code === 'string') {
     if (code === '57014') return new VaultError('DEADLINE_EXCEEDED', 'the query ran past its time limit', { cause: error });
     if (code === '23505') return new VaultError('ALREADY_EXISTS', 'already exists', { cause: error });
-    if (code === '40001' || code === '40P01') return new VaultError('ABORTED', 'the transaction conflicted with another; retry the call', { cause: error, retryAfterMs: 100 });
+    if (code === '40001' || code === '40P01') return new VaultError('ABORTED', 'the transaction conflicted with another; retry the call', { cause: error, retryAfterMs: CONFLICT_RETRY_AFTER_MS });
     if (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code)) return unavailable(error);
   }
   if (/timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Cannot use a pool after calling end/i.test(message)) {

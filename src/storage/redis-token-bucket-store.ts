@@ -58,6 +58,10 @@ interface TakeCommand {
   vaultTakeTokens(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
 }
 
+/** ioredis reconnects after 100 ms, doubling up to 5 s: a restarted Redis is back in use within seconds, a dead one costs little. */
+const RECONNECT_FIRST_DELAY_MS = 100;
+const RECONNECT_MAX_DELAY_MS = 5000;
+
 export interface RedisTokenBucketStoreOptions {
   /** ioredis's per-command timeout (the failover store also bounds the wait). */
   readonly commandTimeoutMs: number;
@@ -87,7 +91,7 @@ export class RedisTokenBucketStore implements SharedTokenBucketStore {
       maxRetriesPerRequest: 0,
       enableAutoPipelining: true,
       connectionName: 'telemetry-vault-rate-limit',
-      retryStrategy: (attempt) => Math.min(5000, 100 * 2 ** Math.min(attempt, 6)),
+      retryStrategy: (attempt) => Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_FIRST_DELAY_MS * 2 ** Math.min(attempt, 6)),
     }) as Redis & TakeCommand;
     // The number of keys comes with each call (one bucket, or a call's and its events' buckets).
     this.redis.defineCommand('vaultTakeTokens', { lua: TAKE_SCRIPT });

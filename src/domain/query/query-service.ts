@@ -1,3 +1,4 @@
+import type { QuerySettings } from '../../config/load-config';
 import type { AuthenticatedContext } from '../call-context';
 import { invalidArgument, VaultError } from '../vault-error';
 import type { CursorCodec } from './cursor-codec';
@@ -8,15 +9,8 @@ import { statementBudget } from '../statement-budget';
 import { durationToMicros, type TimePoint } from './time-point';
 import { validateEventFilter, type FilterLimits } from './validate-event-filter';
 
-/** QueryService's limits (the QUERY_* settings). */
-export interface QueryLimits extends FilterLimits {
-  readonly statementTimeoutMs: number;
-  readonly defaultLimit: number;
-  readonly maxLimit: number;
-  readonly maxPage: number;
-  readonly streamChunkSize: number;
-  readonly aggregateMaxRows: number;
-}
+/** QueryService's limits (the QUERY_* settings it uses). */
+export type QueryLimits = FilterLimits & Pick<QuerySettings, 'statementTimeoutMs' | 'defaultLimit' | 'maxLimit' | 'maxPage' | 'streamChunkSize' | 'aggregateMaxRows'>;
 
 /**
  * How large responses may be, and how large an event is in one (the

@@ -1,17 +1,11 @@
+import type { QuerySettings } from '../../config/load-config';
 import { invalidArgument } from '../vault-error';
 import { canonicalJson } from './canonical-json';
 import type { EventFilter, EventFilterInput } from './event-filter';
 import { timePointToMicros } from './time-point';
 
-/** The limits a filter is checked against (QUERY_* settings). */
-export interface FilterLimits {
-  /** Most values in event_types, and in service_names. */
-  readonly filterMaxValues: number;
-  /** Largest payload_contains as JSON text, in bytes. */
-  readonly payloadContainsMaxBytes: number;
-  /** Deepest nesting of objects and lists in payload_contains (the top object is depth 1). */
-  readonly payloadContainsMaxDepth: number;
-}
+/** The limits a filter is checked against (QUERY_FILTER_MAX_VALUES, QUERY_PAYLOAD_CONTAINS_MAX_SIZE and _DEPTH). */
+export type FilterLimits = Pick<QuerySettings, 'filterMaxValues' | 'payloadContainsMaxBytes' | 'payloadContainsMaxDepth'>;
 
 /**
  * Checks a filter and puts it in canonical form. Throws INVALID_ARGUMENT

@@ -7,6 +7,9 @@ interface Stored {
   readonly fullAtMs: number;
 }
 
+/** RATE_LIMIT_MEMORY_SWEEP_INTERVAL's default, for stores made without the setting (tests, tools). */
+const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
+
 export interface MemoryTokenBucketStoreOptions {
   /** How often buckets that have refilled are forgotten. */
   readonly sweepIntervalMs?: number;
@@ -35,7 +38,7 @@ export class MemoryTokenBucketStore implements TokenBucketStore {
   constructor(options: MemoryTokenBucketStoreOptions = {}) {
     this.now = options.now ?? Date.now;
     this.maxEntries = options.maxEntries ?? Number.POSITIVE_INFINITY;
-    this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 60_000);
+    this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }
 
