@@ -16,7 +16,7 @@ export class UsageError extends Error {
   }
 }
 
-/** Writes `value` as one line of JSON. */
+/** Writes `value` as indented JSON (what `--json` prints). */
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

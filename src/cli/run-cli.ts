@@ -42,7 +42,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
-  const logger = commandLogger(command, config, io);
+  const logger = commandLogger(command, config);
   try {
     switch (command) {
       case 'serve':
@@ -86,8 +86,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
  * The server logs JSON lines to stdout. Other commands keep stdout for their
  * output and log to stderr, warnings only unless LOG_LEVEL asks for more.
  */
-function commandLogger(command: string, config: Config, io: CliIo): Logger {
+function commandLogger(command: string, config: Config): Logger {
   if (command === 'serve') return createLogger(config.log);
-  const level = io.env.LOG_LEVEL ? config.log.level : 'warn';
+  const level = config.log.levelSet ? config.log.level : 'warn';
   return createLogger({ level, pretty: false, destination: pino.destination({ fd: 2, sync: true }) });
 }

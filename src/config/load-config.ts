@@ -125,8 +125,11 @@ export interface Config {
   };
   readonly log: {
     readonly level: LogLevel;
+    /** Whether LOG_LEVEL was set: commands other than serve log warnings only unless it was. */
+    readonly levelSet: boolean;
     readonly pretty: boolean;
   };
+  readonly tracing: TracingSettings;
   readonly metrics: {
     /** METRICS_MAX_LABEL_VALUES: distinct event types, service names (and tenants) per label before `__other__`. */
     readonly maxLabelValues: number;
@@ -312,8 +315,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     },
     log: {
       level: read.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+      levelSet: read.raw('LOG_LEVEL') !== undefined,
       pretty: read.boolean('LOG_PRETTY', false),
     },
+    tracing: readTracingSettings(read),
     metrics: {
       maxLabelValues: read.integer('METRICS_MAX_LABEL_VALUES', 100, { min: 1, max: 10_000 }),
       tenantLabel: read.boolean('METRICS_TENANT_LABEL', false),
@@ -353,14 +358,36 @@ export function largestEventResponseBytes(maxPayloadBytes: number): number {
   return 4 * maxPayloadBytes + 2048;
 }
 
+// ---- tracing ------------------------------------------------------------------
+
+/**
+ * Whether to start the OpenTelemetry SDK, from its standard OTEL_* variables:
+ * an OTLP endpoint, or a traces exporter other than `none`, and the SDK not
+ * disabled. The SDK reads the rest of its variables (sampler, resource,
+ * protocol) itself. bin/telemetry-vault.js asks before anything else loads,
+ * since the instrumentations must patch grpc-js and pg as they load.
+ */
+export interface TracingSettings {
+  readonly enabled: boolean;
+  /** OTEL_SERVICE_NAME. */
+  readonly serviceName: string;
+}
+
+export function readTracingSettings(read: EnvReader): TracingSettings {
+  const disabled = read.boolean('OTEL_SDK_DISABLED', false);
+  const exporter = read.string('OTEL_TRACES_EXPORTER', 'otlp');
+  const exporterNamed = read.raw('OTEL_TRACES_EXPORTER') !== undefined;
+  const endpoint = read.optionalString('OTEL_EXPORTER_OTLP_ENDPOINT') ?? read.optionalString('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const serviceName = read.string('OTEL_SERVICE_NAME', 'telemetry-vault');
+  const enabled = !disabled && exporter !== 'none' && (exporterNamed || endpoint !== undefined);
+  return { enabled, serviceName };
+}
+
 // ---- ingest and rate limits ---------------------------------------------------
 
 /**
- * The ingest path's limits. Batch defaults were measured (README, "Choosing
- * the batch size"): 2000 events per COPY + merge is past the steep part of
- * the throughput curve while a stream's two batches stay small in memory and
- * a transaction short; a commit costs ~1.5 ms, so a 200 ms flush interval
- * costs a trickling stream under 1% of a connection.
+ * The ingest path's limits. The batch size and flush interval defaults were
+ * measured (docs/performance.md, "Choosing the batch size").
  */
 function readIngestSettings(read: EnvReader): IngestSettings {
   return {

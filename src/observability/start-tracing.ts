@@ -1,3 +1,5 @@
+import { EnvReader } from '../config/env-reader';
+import { readTracingSettings, type TracingSettings } from '../config/load-config';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /** A started tracing SDK: shut it down last, so that the final spans are exported. */
@@ -14,17 +16,6 @@ export interface TracingOptions {
 const UNTRACED_METHODS = ['Check', 'Watch', 'List', 'ServerReflectionInfo'];
 
 /**
- * Whether the standard OTEL_* variables ask for traces: an OTLP endpoint, or a
- * traces exporter other than `none`, and the SDK not disabled.
- */
-export function tracingRequested(env: Readonly<Record<string, string | undefined>>): boolean {
-  if (env.OTEL_SDK_DISABLED?.toLowerCase() === 'true') return false;
-  const exporter = env.OTEL_TRACES_EXPORTER?.trim();
-  if (exporter && exporter !== 'none') return true;
-  return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) && exporter !== 'none';
-}
-
-/**
  * Starts the OpenTelemetry SDK with the gRPC and pg instrumentations. It must
  * run before @grpc/grpc-js and pg are loaded, so bin/telemetry-vault.js calls
  * it first. Everything else (exporter, endpoint, sampler, service name,
@@ -32,14 +23,12 @@ export function tracingRequested(env: Readonly<Record<string, string | undefined
  * exported (metrics are Prometheus's job). The SDK is required lazily: with
  * tracing off, none of it is even loaded.
  */
-export function startTracing(env: Readonly<Record<string, string | undefined>>, options: TracingOptions = {}): Tracing {
-  /* eslint-disable @typescript-eslint/no-require-imports */
+export function startTracing(settings: Pick<TracingSettings, 'serviceName'>, options: TracingOptions = {}): Tracing {
   const { NodeSDK } = require('@opentelemetry/sdk-node') as typeof import('@opentelemetry/sdk-node');
   const { GrpcInstrumentation } = require('@opentelemetry/instrumentation-grpc') as typeof import('@opentelemetry/instrumentation-grpc');
   const { PgInstrumentation } = require('@opentelemetry/instrumentation-pg') as typeof import('@opentelemetry/instrumentation-pg');
-  /* eslint-enable @typescript-eslint/no-require-imports */
   const sdk = new NodeSDK({
-    serviceName: env.OTEL_SERVICE_NAME ?? 'telemetry-vault',
+    serviceName: settings.serviceName,
     instrumentations: [
       new GrpcInstrumentation({ ignoreGrpcMethods: UNTRACED_METHODS }),
       // Only queries made on behalf of a traced call; never the bound parameters (payloads).
@@ -53,7 +42,8 @@ export function startTracing(env: Readonly<Record<string, string | undefined>>, 
   return { shutdown: () => sdk.shutdown() };
 }
 
-/** Starts tracing when the environment asks for it (see tracingRequested). */
+/** Starts tracing when the environment asks for it (see TracingSettings). */
 export function startTracingFromEnv(env: Readonly<Record<string, string | undefined>>): Tracing | undefined {
-  return tracingRequested(env) ? startTracing(env) : undefined;
+  const settings = readTracingSettings(new EnvReader(env));
+  return settings.enabled ? startTracing(settings) : undefined;
 }

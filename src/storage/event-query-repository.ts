@@ -36,7 +36,7 @@ interface AggregateRowData {
  * PostgreSQL 18 walks the whole tenant through the service index to get
  * half of the order for free: 4 s on 1M events), so the groups are always
  * hashed. JIT compilation costs more than it saves on these one-pass scans.
- * Measured on 1M events by type, service and hour: 0.9-4 s -> ~0.5-0.8 s.
+ * docs/performance.md has the measurements.
  */
 export const AGGREGATE_PLANNER = { enable_sort: 'off', enable_incremental_sort: 'off', jit: 'off' } as const;
 

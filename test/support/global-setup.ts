@@ -2,7 +2,6 @@ import { provideTestPostgres, type TestPostgres } from './test-postgres-provider
 import { redisUnavailableReason, TEST_REDIS_URL } from './test-redis';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __TEST_POSTGRES__: TestPostgres | undefined;
 }
 

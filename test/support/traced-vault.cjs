@@ -9,8 +9,9 @@ const path = require('node:path');
 const dist = path.resolve(__dirname, '../../dist');
 const { InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
 const exporter = new InMemorySpanExporter();
-const tracing = require(path.join(dist, 'observability/start-tracing.js')).startTracing(process.env, { spanProcessors: [new SimpleSpanProcessor(exporter)] });
-const { loadConfig } = require(path.join(dist, 'config/load-config.js'));
+const { loadConfig, readTracingSettings } = require(path.join(dist, 'config/load-config.js'));
+const { EnvReader } = require(path.join(dist, 'config/env-reader.js'));
+const tracing = require(path.join(dist, 'observability/start-tracing.js')).startTracing(readTracingSettings(new EnvReader(process.env)), { spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const { createLogger } = require(path.join(dist, 'observability/create-logger.js'));
 const { startVault } = require(path.join(dist, 'main.js'));
 

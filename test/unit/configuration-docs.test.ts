@@ -13,16 +13,8 @@ const configurationDoc = path.join(root, 'docs/configuration.md');
  * (src/observability/start-tracing.ts hands it the environment), not
  * loadConfig. Once loadConfig reads one of them, it leaves this list.
  */
-const READ_BY_THE_OPENTELEMETRY_SDK = [
-  'OTEL_EXPORTER_OTLP_ENDPOINT',
-  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
-  'OTEL_TRACES_EXPORTER',
-  'OTEL_SERVICE_NAME',
-  'OTEL_RESOURCE_ATTRIBUTES',
-  'OTEL_TRACES_SAMPLER',
-  'OTEL_TRACES_SAMPLER_ARG',
-  'OTEL_SDK_DISABLED',
-];
+/** OTEL_* variables only the SDK reads (loadConfig reads those that decide whether tracing starts). */
+const READ_BY_THE_OPENTELEMETRY_SDK = ['OTEL_RESOURCE_ATTRIBUTES', 'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG'];
 
 interface TableRow {
   readonly name: string;

@@ -49,7 +49,7 @@ describe('loadConfig', () => {
     expect(config.grpc.port).toBe(0);
     expect(config.http.port).toBe(19464);
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
-    expect(config.log).toEqual({ level: 'debug', pretty: true });
+    expect(config.log).toEqual({ level: 'debug', levelSet: true, pretty: true });
     expect(config.database.pool.max).toBe(20);
     expect(config.database.readPool.max).toBe(5);
     expect(config.database.pool.connectionTimeoutMs).toBe(750);
@@ -114,6 +114,17 @@ describe('loadConfig', () => {
     expect(config.ingest).toMatchObject({ batchSize: 500, maxPayloadBytes: 128 * 1024, maxFutureSkewMs: 60_000 });
     expect(config.rateLimit).toMatchObject({ eventBurst: 50_000, streamMaxWaitMs: 0 });
     expect(config.database.pool.maxWaiting).toBe(0);
+  });
+
+  test.each<[string, Record<string, string>, boolean]>([
+    ['nothing', {}, false],
+    ['an OTLP endpoint', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }, true],
+    ['a traces-only endpoint', { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://collector:4318/v1/traces' }, true],
+    ['the console exporter', { OTEL_TRACES_EXPORTER: 'console' }, true],
+    ['an endpoint with the exporter none', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_EXPORTER: 'none' }, false],
+    ['an endpoint with the SDK disabled', { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: 'true' }, false],
+  ])('when the environment sets %s, then tracing.enabled is %s', (_name, env, enabled) => {
+    expect(loadConfig(env).tracing).toEqual({ enabled, serviceName: 'telemetry-vault' });
   });
 
   test('when only the former name INGEST_MAX_PAYLOAD_SIZE is set, then its value is used and a deprecation notice names both', () => {
