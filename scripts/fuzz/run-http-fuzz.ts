@@ -41,7 +41,7 @@ export async function runHttpFuzzCases(port: number, cases: readonly HttpFuzzCas
   const worker = async (): Promise<void> => {
     while (next < cases.length) {
       const fuzzCase = cases[next++]!;
-      const { outcomes, problem } = await exchange(options.host ?? '127.0.0.1', port, fuzzCase.bytes);
+      const { outcomes, problem } = await exchange(options.host ?? '127.0.0.1', port, fuzzCase.bytes, fuzzCase.halfClose ?? true);
       report.calls += 1;
       for (const outcome of outcomes) report.outcomes.set(String(outcome), (report.outcomes.get(String(outcome)) ?? 0) + 1);
       const unexpected = outcomes.filter((outcome) => !fuzzCase.expect.includes(outcome));
@@ -53,8 +53,8 @@ export async function runHttpFuzzCases(port: number, cases: readonly HttpFuzzCas
   return report;
 }
 
-/** Writes `bytes`, half-closes, and reads until the server closes: the status of every response, or `closed`. */
-function exchange(host: string, port: number, bytes: Buffer): Promise<{ outcomes: HttpOutcome[]; problem?: string }> {
+/** Writes `bytes`, half-closes (unless told not to), and reads until the server closes: the status of every response, or `closed`. */
+function exchange(host: string, port: number, bytes: Buffer, halfClose = true): Promise<{ outcomes: HttpOutcome[]; problem?: string }> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let settled = false;
@@ -69,7 +69,7 @@ function exchange(host: string, port: number, bytes: Buffer): Promise<{ outcomes
       resolve({ outcomes: statuses.length > 0 ? statuses : ['closed'], problem });
     };
     const timer = setTimeout(() => finish(`no answer and no close within ${STUCK_AFTER_MS} ms`), STUCK_AFTER_MS);
-    socket.on('connect', () => socket.end(bytes));
+    socket.on('connect', () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     // A reset after the server answered (it closes while we still write) is an ordinary end.
     socket.on('error', (error: NodeJS.ErrnoException) => finish(chunks.length === 0 && error.code === 'ECONNREFUSED' ? 'connection refused: the server is down' : undefined));
@@ -79,6 +79,6 @@ function exchange(host: string, port: number, bytes: Buffer): Promise<{ outcomes
 
 /** Whether the port still answers GET /healthz with 200. */
 export async function httpHealthy(port: number, host = '127.0.0.1'): Promise<boolean> {
-  const { outcomes } = await exchange(host, port, Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'));
+  const { outcomes } = await exchange(host, port, Buffer.from('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'), false);
   return outcomes.length === 1 && outcomes[0] === 200;
 }
