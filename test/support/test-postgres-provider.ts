@@ -25,10 +25,11 @@ export async function provideTestPostgres(log: (line: string) => void): Promise<
   const cluster = await EmbeddedCluster.open({ dataDir, port: 0, logger: pino({ level: 'warn' }), settings: TEST_SETTINGS });
   return {
     adminUrl: cluster.urlFor('postgres'),
-    description: `embedded PostgreSQL in ${dataDir}`,
+    description: `embedded PostgreSQL in ${cluster.dataDir}`,
     stop: async () => {
       await cluster.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(cluster.dataDir, { recursive: true, force: true });
+      if (cluster.dataDir !== dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
