@@ -170,7 +170,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
   if (callers) {
     sections.push(
       '',
-      `### Small unary calls (${callers.callers} concurrent callers, each a closed loop, ${callers.batch} events per Ingest call, ${round(callers.events)} events in all)`,
+      `### Small unary calls (${callers.callers} concurrent callers, each a closed loop, ${callers.batch} events per Ingest call, ${round(callers.events)} events acknowledged)`,
       '',
       table(
         ['callers', 'events/s', 'vs ceiling', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'server CPU s per 1M events', 'server peak RSS MiB'],

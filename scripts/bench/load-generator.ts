@@ -147,16 +147,17 @@ export interface VaultCallersParams {
   readonly callers: number;
   readonly batch: number;
   readonly payload: PayloadMode;
+  /** Events encoded for the run: it ends when they are sent or after `durationMs`, whichever comes first. */
   readonly count: number;
+  readonly durationMs: number;
 }
 
 /**
  * Unary Ingest calls of `batch` events from `callers` concurrent callers,
  * each a closed loop (its next call leaves when the last one answered), the
- * callers spread over the tenants' keys: `count` events in all, as fast as
- * the server takes them.
+ * callers spread over the tenants' keys, as fast as the server takes them.
  */
-async function vaultCallers({ target, keys, run, callers, batch, payload, count }: VaultCallersParams): Promise<IngestOutcome> {
+async function vaultCallers({ target, keys, run, callers, batch, payload, count, durationMs }: VaultCallersParams): Promise<IngestOutcome> {
   const perWorker = Math.ceil(count / callers / batch) * batch;
   const workload = encodeWorkload({ run, workers: callers, perWorker, batch, payload });
   const client = createIngestClient(target);
@@ -166,6 +167,7 @@ async function vaultCallers({ target, keys, run, callers, batch, payload, count 
       workers: callers,
       eventsPerSecond: 0,
       maxInFlight: 1,
+      durationMs,
       next: sourceOf(workload),
       keyFor: (worker) => keys[worker % keys.length]!,
     });

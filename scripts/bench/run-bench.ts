@@ -43,6 +43,7 @@ const SIZES = {
     eventsPerCall: 20_000,
     latencySeconds: 10,
     callerEvents: 200_000,
+    callerSeconds: 10,
     queryTenantEvents: 1_000_000,
     otherTenantEvents: 100_000,
     cursorDepths: [1, 10, 100, 1000, 10_000],
@@ -60,6 +61,7 @@ const SIZES = {
     eventsPerCall: 10_000,
     latencySeconds: 2,
     callerEvents: 20_000,
+    callerSeconds: 3,
     queryTenantEvents: 20_000,
     otherTenantEvents: 2_000,
     cursorDepths: [1, 10, 100],
@@ -367,14 +369,15 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
 /**
  * Small unary calls from many callers at once (issue 12): UNARY_CALLERS
  * closed-loop callers over the tenants, UNARY_CALLER_BATCH events a call, as
- * fast as the server answers. Every acknowledged event must be stored; calls
- * that fail are counted by code, not retried.
+ * fast as the server answers, until `callerEvents` are sent or `callerSeconds`
+ * have passed. Every acknowledged event must be stored; calls that fail are
+ * counted by code, not retried.
  */
 async function callersPhase(context: Context): Promise<CallersResult> {
   const { sizes, loadGenerator, vault, db, tenants, target } = context;
   await resetTable(db);
   const measured = await vault.measure(() =>
-    loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run: 'callers', callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents }),
+    loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run: 'callers', callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents, durationMs: sizes.callerSeconds * 1000 }),
   );
   const { result } = measured;
   const stored = await countEvents(db);

@@ -211,6 +211,9 @@ async function streamWorker(client: IngestClient, options: Settings, worker: num
  * One unary worker, open loop: each message is its own Ingest call, sent when
  * due whether or not earlier calls have answered (at most `maxInFlight` at
  * once; past that the worker waits, and the wait counts in the latencies).
+ * Unpaced (`eventsPerSecond` 0) there is no schedule to fall behind: a call's
+ * latency runs from when it leaves, so that with `maxInFlight` 1 (a closed
+ * loop) it is the call's own.
  */
 async function unaryWorker(client: IngestClient, options: Settings, worker: number, stats: LoadStats, shouldStop: () => boolean): Promise<void> {
   const due = pacer(options.eventsPerSecond / options.workers, performance.now(), worker / options.workers);
@@ -218,9 +221,10 @@ async function unaryWorker(client: IngestClient, options: Settings, worker: numb
   for (let callIndex = 0; !shouldStop(); callIndex++) {
     const message = options.next(worker);
     if (message === undefined) break;
-    const sendAt = due(message.events);
-    await sleep(sendAt - performance.now());
+    const dueAt = due(message.events);
+    await sleep(dueAt - performance.now());
     while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
+    const sendAt = options.eventsPerSecond > 0 ? dueAt : performance.now();
     const call = new Promise<void>((resolve) => {
       client.ingest(message.bytes, metadataFor(options.keyFor(worker), `load-${worker}-${callIndex}`), (error, response) => {
         const latencyMs = performance.now() - sendAt;
