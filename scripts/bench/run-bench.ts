@@ -277,6 +277,14 @@ async function countEvents(db: pg.Client): Promise<number> {
   return Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
 }
 
+/**
+ * The transactions that stored the table's rows (their distinct xmin): with
+ * the calls made, how many calls group commit put in one transaction.
+ */
+async function countCommits(db: pg.Client): Promise<number> {
+  return Number((await db.query<{ n: string }>('SELECT count(DISTINCT xmin::text) AS n FROM events')).rows[0]!.n);
+}
+
 type ScenarioSpec = Omit<IngestScenario, 'rounds' | 'eventsPerSecond' | 'serverCpuSecondsPerMillion' | 'serverPeakRssMiB'>;
 
 function runScenario(context: Context, scenario: ScenarioSpec, run: string): Promise<Measured<BaselineResult | IngestOutcome>> {
@@ -351,6 +359,7 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
       loadGenerator.run('vaultLatency', { target, keys: tenants.map((t) => t.key), run: `latency-${batch}`, batch, payload: 'json', rate, durationMs: sizes.latencySeconds * 1000 }),
     );
     const { result } = measured;
+    const commits = await countCommits(db);
     results.push({
       batch,
       peakEventsPerSecond: peak,
@@ -358,6 +367,8 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
       achievedEventsPerSecond: result.eventsPerSecond,
       latencyMs: result.callLatencyMs,
       codes: result.codes,
+      calls: result.calls,
+      commits,
       serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6,
       serverPeakRssMiB: measured.peakRssMiB,
     });
@@ -381,8 +392,9 @@ async function callersPhase(context: Context): Promise<CallersResult> {
   );
   const { result } = measured;
   const stored = await countEvents(db);
+  const commits = await countCommits(db);
   if (stored < result.accepted) throw new Error(`${UNARY_CALLERS} unary callers: ${stored} rows stored for ${result.accepted} events acknowledged as accepted`);
-  log(`${UNARY_CALLERS} unary callers of ${UNARY_CALLER_BATCH} events: ${Math.round(result.eventsPerSecond)} events/s, p99 ${result.callLatencyMs.p99} ms, ${JSON.stringify(result.codes)}`);
+  log(`${UNARY_CALLERS} unary callers of ${UNARY_CALLER_BATCH} events: ${Math.round(result.eventsPerSecond)} events/s, p99 ${result.callLatencyMs.p99} ms, ${JSON.stringify(result.codes)}, ${result.calls} calls in ${commits} commits`);
   return {
     callers: UNARY_CALLERS,
     batch: UNARY_CALLER_BATCH,
@@ -391,6 +403,8 @@ async function callersPhase(context: Context): Promise<CallersResult> {
     eventsPerSecond: result.eventsPerSecond,
     latencyMs: result.callLatencyMs,
     codes: result.codes,
+    calls: result.calls,
+    commits,
     serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6,
     serverPeakRssMiB: measured.peakRssMiB,
   };
