@@ -12,7 +12,6 @@
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,7 +31,9 @@ import { openBenchDatabase } from './bench-database';
 import { TENANT_COUNT, type PayloadMode } from './event-shape';
 import { formatReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport } from './format-report';
 import type { BaselineResult } from './database-baselines';
-import type { IngestOutcome, JobReply, JobRequest, LoadGeneratorJobs, QueryCase } from './load-generator';
+import type { IngestOutcome, QueryCase } from './load-generator';
+import { LoadGenerator } from './load-generator-process';
+import { VaultProcess, type Measured } from './vault-process';
 
 const SIZES = {
   full: {
@@ -116,120 +117,6 @@ function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-/** What `telemetry-vault serve` logs once it listens. */
-interface ServingLine {
-  readonly grpcPort: number;
-}
-
-/** What a measured piece of work cost the server. */
-interface Measured<T> {
-  readonly result: T;
-  readonly cpuSeconds: number;
-  readonly peakRssMiB: number;
-}
-
-/** The vault server as a child process; its CPU and memory are read from /proc. */
-class VaultProcess {
-  private readonly child: ChildProcess;
-  private stderr = '';
-  private readonly clockTicks = 100;
-  readonly serving: Promise<ServingLine>;
-
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, [path.join(ROOT, 'bin/telemetry-vault.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.serving = new Promise((resolve, reject) => {
-      const stdout = this.child.stdout!;
-      let partial = '';
-      const onData = (chunk: Buffer): void => {
-        const lines = (partial + chunk.toString()).split('\n');
-        partial = lines.pop()!;
-        for (const line of lines) {
-          if (!line.includes('telemetry vault serving')) continue;
-          stdout.off('data', onData);
-          // The rest of the log is read and dropped, so that the pipe never fills.
-          stdout.resume();
-          resolve(JSON.parse(line) as ServingLine);
-        }
-      };
-      stdout.on('data', onData);
-      this.child.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${this.stderr}`)));
-    });
-  }
-
-  /** User + system CPU seconds so far. */
-  cpuSeconds(): number {
-    const fields = fs.readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / this.clockTicks;
-  }
-
-  /** Resident memory now, in MiB. */
-  rssMiB(): number {
-    const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8'));
-    return match ? Number(match[1]) / 1024 : Number.NaN;
-  }
-
-  /** Runs `work`, sampling RSS every 50 ms; resolves with its result, the CPU seconds spent and the peak RSS. */
-  async measure<T>(work: () => Promise<T>): Promise<Measured<T>> {
-    let peak = this.rssMiB();
-    const sampler = setInterval(() => (peak = Math.max(peak, this.rssMiB())), 50);
-    const cpuBefore = this.cpuSeconds();
-    try {
-      const result = await work();
-      return { result, cpuSeconds: this.cpuSeconds() - cpuBefore, peakRssMiB: Math.max(peak, this.rssMiB()) };
-    } finally {
-      clearInterval(sampler);
-    }
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.child.on('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-type Job = keyof LoadGeneratorJobs;
-type JobParams<K extends Job> = Parameters<LoadGeneratorJobs[K]>[0];
-type JobResult<K extends Job> = Awaited<ReturnType<LoadGeneratorJobs[K]>>;
-
-/** The load generator process (load-generator.ts, run through scripts/register-ts.js); `run(job, params)` resolves with the job's result. */
-class LoadGenerator {
-  private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
-  private nextId = 0;
-
-  constructor() {
-    this.child = fork(path.join(__dirname, 'load-generator.ts'), [], {
-      execArgv: ['--enable-source-maps', '-r', path.join(ROOT, 'scripts/register-ts.js')],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child.on('message', ({ id, result, error }: JobReply) => {
-      const pending = this.pending.get(id);
-      this.pending.delete(id);
-      if (error !== undefined) pending?.reject(new Error(error));
-      else pending?.resolve(result);
-    });
-    this.child.on('exit', (code) => {
-      for (const pending of this.pending.values()) pending.reject(new Error(`the load generator exited with ${code}`));
-    });
-  }
-
-  run<K extends Job>(job: K, params: JobParams<K>): Promise<JobResult<K>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (result: unknown) => void, reject });
-      const request: JobRequest = { id, job, params };
-      this.child.send(request);
-    });
-  }
-
-  stop(): void {
-    this.child.kill();
-  }
 }
 
 interface Tenant {
