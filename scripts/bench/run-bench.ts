@@ -62,7 +62,7 @@ const SIZES = {
     eventsPerCall: 10_000,
     latencySeconds: 2,
     callerEvents: 20_000,
-    callerSeconds: 3,
+    callerSeconds: 2,
     queryTenantEvents: 20_000,
     otherTenantEvents: 2_000,
     cursorDepths: [1, 10, 100],
