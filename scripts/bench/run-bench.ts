@@ -405,6 +405,8 @@ async function main(): Promise<void> {
   let loadGenerator: LoadGenerator | undefined;
   let db: pg.Client | undefined;
   try {
+    // Started first: it loads (and transpiles) its modules while the database and the server get ready.
+    loadGenerator = new LoadGenerator();
     log(`database: ${database.description}`);
     await runMigrations(database.url, silent);
     const tenants = await createTenants(database.url);
@@ -422,7 +424,6 @@ async function main(): Promise<void> {
     vault = new VaultProcess(vaultEnv);
     const serving = await vault.serving;
     const target = `127.0.0.1:${serving.grpcPort}`;
-    loadGenerator = new LoadGenerator();
     db = new pg.Client({ connectionString: database.url });
     await db.connect();
     const config = loadConfig(vaultEnv);
