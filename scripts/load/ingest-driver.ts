@@ -1,27 +1,42 @@
-'use strict';
 /**
- * The ingest load engine shared by `npm run load` (scripts/load/load.js) and
- * the benchmark's load generator (scripts/bench/load-generator.js).
+ * The ingest load engine shared by `npm run load` (scripts/load/load.ts) and
+ * the benchmark's load generator (scripts/bench/load-generator.ts).
  *
  * Messages come from a source as bytes already encoded with the generated
  * telemetry.v1 codecs (IngestStreamRequest and IngestRequest share one
  * layout), so the caller decides whether encoding happens before the clock
  * starts (the benchmark) or as it goes (the load tool).
  */
-const path = require('node:path');
-const { credentials, makeGenericClientConstructor, Metadata, status } = require('@grpc/grpc-js');
-const { Histogram } = require('./histogram');
-
-const dist = path.resolve(__dirname, '../../dist');
-const { IngestServiceService, IngestStreamRequest } = require(`${dist}/gen/telemetry/v1/ingest_service`);
+import fs from 'node:fs';
+import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ClientUnaryCall, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
+import type { Event } from '../../src/gen/telemetry/v1/event';
+import { IngestServiceService, IngestStreamRequest, type IngestResponse } from '../../src/gen/telemetry/v1/ingest_service';
+import { Histogram } from './histogram';
 
 /** A message to send: its encoded bytes and how many events it carries. */
-/** @typedef {{ bytes: Buffer, events: number }} EncodedMessage */
+export interface EncodedMessage {
+  readonly bytes: Buffer;
+  readonly events: number;
+}
 
 /** Encodes events (telemetry.v1.Event objects) as one IngestStreamRequest / IngestRequest. */
-function encodeMessage(events) {
+export function encodeMessage(events: Event[]): EncodedMessage {
   const bytes = IngestStreamRequest.encode({ events }).finish();
   return { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), events: events.length };
+}
+
+type IngestCallback = (error: ServiceError | null, response: IngestResponse) => void;
+
+/** The generated IngestService's calls, taking requests as encoded bytes. */
+export interface IngestClient extends Client {
+  ingestStream(metadata: Metadata, callback: IngestCallback): ClientWritableStream<Buffer>;
+  ingest(request: Buffer, metadata: Metadata, callback: IngestCallback): ClientUnaryCall;
+}
+
+export interface IngestClientOptions {
+  readonly tls?: boolean;
+  /** A PEM file of the CA to trust (with `tls`). */
+  readonly caFile?: string | undefined;
 }
 
 /**
@@ -29,8 +44,8 @@ function encodeMessage(events) {
  * they come (already encoded bytes) and decodes responses with the generated
  * code.
  */
-function createIngestClient(target, { tls = false, caFile } = {}) {
-  const passThrough = (bytes) => bytes;
+export function createIngestClient(target: string, { tls = false, caFile }: IngestClientOptions = {}): IngestClient {
+  const passThrough = (bytes: Buffer): Buffer => bytes;
   const Client = makeGenericClientConstructor(
     {
       ingestStream: { ...IngestServiceService.ingestStream, requestSerialize: passThrough },
@@ -38,24 +53,28 @@ function createIngestClient(target, { tls = false, caFile } = {}) {
     },
     'telemetry.v1.IngestService',
   );
-  const channel = tls ? credentials.createSsl(caFile ? require('node:fs').readFileSync(caFile) : undefined) : credentials.createInsecure();
-  return new Client(target, channel, { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 });
+  const channel = tls ? credentials.createSsl(caFile ? fs.readFileSync(caFile) : undefined) : credentials.createInsecure();
+  return new Client(target, channel, { 'grpc.max_send_message_length': -1, 'grpc.max_receive_message_length': -1 }) as unknown as IngestClient;
+}
+
+/** What happened since the last `take()`. */
+export interface LoadWindow {
+  events: number;
+  readonly latency: Histogram;
 }
 
 /** Counters and latencies of a run; `take()` gives what happened since the last take (for progress lines). */
-class LoadStats {
-  constructor() {
-    this.events = 0;
-    this.accepted = 0;
-    this.duplicates = 0;
-    this.rejected = 0;
-    this.calls = 0;
-    this.codes = {};
-    this.latency = new Histogram();
-    this.window = { events: 0, latency: new Histogram() };
-  }
+export class LoadStats {
+  events = 0;
+  accepted = 0;
+  duplicates = 0;
+  rejected = 0;
+  calls = 0;
+  readonly codes: Record<string, number> = {};
+  readonly latency = new Histogram();
+  private window: LoadWindow = { events: 0, latency: new Histogram() };
 
-  ok(response, latencyMs) {
+  ok(response: IngestResponse, latencyMs: number): void {
     const events = Number(response.accepted) + Number(response.duplicates) + Number(response.rejected);
     this.events += events;
     this.accepted += Number(response.accepted);
@@ -65,39 +84,39 @@ class LoadStats {
     this.call('OK', latencyMs);
   }
 
-  failed(error, latencyMs) {
-    this.call(status[error.code] ?? String(error.code), latencyMs);
+  failed(error: ServiceError, latencyMs: number): void {
+    this.call((status as unknown as Record<number, string>)[error.code] ?? String(error.code), latencyMs);
   }
 
-  call(code, latencyMs) {
+  private call(code: string, latencyMs: number): void {
     this.calls++;
     this.codes[code] = (this.codes[code] ?? 0) + 1;
     this.latency.record(latencyMs);
     this.window.latency.record(latencyMs);
   }
 
-  take() {
+  take(): LoadWindow {
     const window = this.window;
     this.window = { events: 0, latency: new Histogram() };
     return window;
   }
 }
 
-function metadataFor(key, requestId) {
+function metadataFor(key: string, requestId?: string): Metadata {
   const metadata = new Metadata();
   metadata.set('x-api-key', key);
   if (requestId) metadata.set('x-request-id', requestId);
   return metadata;
 }
 
-function sleep(ms) {
+function sleep(ms: number): Promise<void> {
   return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 }
 
 /** Resolves when the call can take more ('drain') or has ended ('status'): a failed call never drains. */
-function writable(call) {
+function writable(call: ClientWritableStream<Buffer>): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => {
+    const done = (): void => {
       call.off('drain', done);
       call.off('status', done);
       resolve();
@@ -113,8 +132,8 @@ function writable(call) {
  * forgiven, so latencies measured from `due` include time spent waiting
  * behind a slow server (no coordinated omission).
  */
-function pacer(eventsPerSecond, startedAt, phase) {
-  let sent;
+function pacer(eventsPerSecond: number, startedAt: number, phase: number): (events: number) => number {
+  let sent: number | undefined;
   return (events) => {
     // Workers start a fraction `phase` of a message's interval apart, so that
     // together they send evenly instead of all at the same instants.
@@ -125,12 +144,35 @@ function pacer(eventsPerSecond, startedAt, phase) {
   };
 }
 
+export interface IngestLoadOptions {
+  /** IngestStream calls, or unary Ingest calls (one message each, open loop). */
+  readonly mode: 'stream' | 'unary';
+  /** Concurrent streams (stream mode) or independent senders (unary mode). */
+  readonly workers: number;
+  /** Total target rate over all workers; 0 = as fast as the server takes them. */
+  readonly eventsPerSecond: number;
+  /** Messages per IngestStream call (stream mode; default 10). */
+  readonly messagesPerCall?: number;
+  /** Unary calls in flight per worker at most (unary mode; default 1000; 1 makes each worker a closed loop). */
+  readonly maxInFlight?: number;
+  /** Stop starting new messages after this long (default: when the sources end). */
+  readonly durationMs?: number | undefined;
+  /** The worker's next message; undefined when its source is exhausted. */
+  readonly next: (worker: number) => EncodedMessage | undefined;
+  /** The API key a worker uses. */
+  readonly keyFor: (worker: number) => string;
+  /** Where to count (to print progress while it runs). */
+  readonly stats?: LoadStats;
+}
+
+type Settings = IngestLoadOptions & { readonly messagesPerCall: number; readonly maxInFlight: number };
+
 /**
  * One client stream worker: calls of up to `messagesPerCall` messages, each
  * written as flow control allows; the latency of a call runs from its first
  * message's due time to the response.
  */
-async function streamWorker(client, options, worker, stats, shouldStop) {
+async function streamWorker(client: IngestClient, options: Settings, worker: number, stats: LoadStats, shouldStop: () => boolean): Promise<void> {
   const due = pacer(options.eventsPerSecond / options.workers, performance.now(), worker / options.workers);
   for (let callIndex = 0; !shouldStop(); callIndex++) {
     let message = options.next(worker);
@@ -138,14 +180,7 @@ async function streamWorker(client, options, worker, stats, shouldStop) {
     const firstDue = due(message.events);
     await sleep(firstDue - performance.now());
     let finished = false;
-    const outcome = new Promise((resolve) => {
-      const call = client.ingestStream(metadataFor(options.keyFor(worker), `load-${worker}-${callIndex}`), (error, response) => {
-        finished = true;
-        resolve({ error, response });
-      });
-      void writeMessages(call);
-    });
-    async function writeMessages(call) {
+    const writeMessages = async (call: ClientWritableStream<Buffer>): Promise<void> => {
       for (let sent = 0; message !== undefined && !finished; ) {
         if (!call.write(message.bytes)) await writable(call);
         if (finished || ++sent >= options.messagesPerCall || shouldStop()) break;
@@ -153,7 +188,14 @@ async function streamWorker(client, options, worker, stats, shouldStop) {
         if (message !== undefined) await sleep(due(message.events) - performance.now());
       }
       call.end();
-    }
+    };
+    const outcome = new Promise<{ error: ServiceError | null; response: IngestResponse }>((resolve) => {
+      const call = client.ingestStream(metadataFor(options.keyFor(worker), `load-${worker}-${callIndex}`), (error, response) => {
+        finished = true;
+        resolve({ error, response });
+      });
+      void writeMessages(call);
+    });
     const { error, response } = await outcome;
     const latencyMs = performance.now() - firstDue;
     if (error) {
@@ -169,17 +211,21 @@ async function streamWorker(client, options, worker, stats, shouldStop) {
  * One unary worker, open loop: each message is its own Ingest call, sent when
  * due whether or not earlier calls have answered (at most `maxInFlight` at
  * once; past that the worker waits, and the wait counts in the latencies).
+ * Unpaced (`eventsPerSecond` 0) there is no schedule to fall behind: a call's
+ * latency runs from when it leaves, so that with `maxInFlight` 1 (a closed
+ * loop) it is the call's own.
  */
-async function unaryWorker(client, options, worker, stats, shouldStop) {
+async function unaryWorker(client: IngestClient, options: Settings, worker: number, stats: LoadStats, shouldStop: () => boolean): Promise<void> {
   const due = pacer(options.eventsPerSecond / options.workers, performance.now(), worker / options.workers);
-  const inFlight = new Set();
+  const inFlight = new Set<Promise<void>>();
   for (let callIndex = 0; !shouldStop(); callIndex++) {
     const message = options.next(worker);
     if (message === undefined) break;
-    const sendAt = due(message.events);
-    await sleep(sendAt - performance.now());
+    const dueAt = due(message.events);
+    await sleep(dueAt - performance.now());
     while (inFlight.size >= options.maxInFlight) await Promise.race(inFlight);
-    const call = new Promise((resolve) => {
+    const sendAt = options.eventsPerSecond > 0 ? dueAt : performance.now();
+    const call = new Promise<void>((resolve) => {
       client.ingest(message.bytes, metadataFor(options.keyFor(worker), `load-${worker}-${callIndex}`), (error, response) => {
         const latencyMs = performance.now() - sendAt;
         if (error) stats.failed(error, latencyMs);
@@ -194,36 +240,19 @@ async function unaryWorker(client, options, worker, stats, shouldStop) {
 }
 
 /** How long a worker waits after a failed call: the server's retry-after when it gave one, else a short pause. */
-function backoffMs(error) {
+function backoffMs(error: ServiceError): number {
   const retryAfter = Number(error.metadata?.get('retry-after')?.[0]);
   if (Number.isFinite(retryAfter) && retryAfter > 0) return Math.min(retryAfter * 1000, 5000);
   return error.code === status.UNAUTHENTICATED || error.code === status.INVALID_ARGUMENT ? 1000 : 100;
 }
 
-/**
- * Runs ingest load until the sources are exhausted or `durationMs` passes.
- *
- * @param {object} client from createIngestClient
- * @param {object} options
- * @param {'stream'|'unary'} options.mode IngestStream calls, or unary Ingest calls (one message each, open loop)
- * @param {number} options.workers concurrent streams (stream mode) or independent senders (unary mode)
- * @param {number} options.eventsPerSecond total target rate over all workers; 0 = as fast as the server takes them
- * @param {number} [options.messagesPerCall] messages per IngestStream call (stream mode)
- * @param {number} [options.maxInFlight] unary calls in flight per worker at most (unary mode)
- * @param {number} [options.durationMs] stop starting new messages after this long (default: when the sources end)
- * @param {(worker: number) => EncodedMessage | undefined} options.next the worker's next message
- * @param {(worker: number) => string} options.keyFor the API key a worker uses
- * @param {LoadStats} [options.stats] where to count (to print progress while it runs)
- * @returns {Promise<{ stats: LoadStats, elapsedMs: number }>}
- */
-async function runIngestLoad(client, options) {
-  const settings = { messagesPerCall: 10, maxInFlight: 1000, ...options };
+/** Runs ingest load until the sources are exhausted or `durationMs` passes. */
+export async function runIngestLoad(client: IngestClient, options: IngestLoadOptions): Promise<{ stats: LoadStats; elapsedMs: number }> {
+  const settings: Settings = { messagesPerCall: 10, maxInFlight: 1000, ...options };
   const stats = settings.stats ?? new LoadStats();
   const startedAt = performance.now();
-  const shouldStop = () => settings.durationMs !== undefined && performance.now() - startedAt >= settings.durationMs;
+  const shouldStop = (): boolean => settings.durationMs !== undefined && performance.now() - startedAt >= settings.durationMs;
   const worker = settings.mode === 'unary' ? unaryWorker : streamWorker;
   await Promise.all(Array.from({ length: settings.workers }, (_, index) => worker(client, settings, index, stats, shouldStop)));
   return { stats, elapsedMs: performance.now() - startedAt };
 }
-
-module.exports = { createIngestClient, encodeMessage, runIngestLoad, LoadStats };

@@ -1,4 +1,3 @@
-'use strict';
 /**
  * The two ingest baselines that talk to PostgreSQL directly (no gRPC), with
  * the bench's event shape and the server's own table:
@@ -14,32 +13,50 @@
  *
  * Also loads the query data set (the ceiling's path, untimed).
  */
-const path = require('node:path');
-const { Readable } = require('node:stream');
-const { pipeline } = require('node:stream/promises');
-const pg = require('pg');
-const { from: copyFrom } = require('pg-copy-streams');
-const { benchEvent, toCopyRow } = require('./event-shape');
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../src/storage/event-writer';
+import { benchEvent, toCopyRow, type BenchEvent } from './event-shape';
 
-const dist = path.resolve(__dirname, '../../dist');
-const { CREATE_STAGING, COPY_INTO_STAGING, MERGE, mergeArguments } = require(`${dist}/storage/event-writer`);
+/** What a baseline run did: events sent, rows the database stored, wall time. */
+export interface BaselineResult {
+  readonly events: number;
+  readonly stored: number;
+  readonly elapsedMs: number;
+}
+
+interface Batch {
+  readonly tenantId: string;
+  readonly events: BenchEvent[];
+}
+
+interface DealOptions {
+  readonly run: string;
+  readonly count: number;
+  readonly batchSize: number;
+  readonly tenantIds: readonly string[];
+  readonly connections: number;
+  readonly firstIndex?: number;
+}
 
 /**
  * Splits `count` events of `run` into batches of `batchSize`, each batch for
  * one tenant (round robin), dealt out to `connections` lanes.
  */
-function dealBatches({ run, count, batchSize, tenantIds, connections, firstIndex = 0 }) {
-  const lanes = Array.from({ length: connections }, () => []);
+function dealBatches({ run, count, batchSize, tenantIds, connections, firstIndex = 0 }: DealOptions): Batch[][] {
+  const lanes: Batch[][] = Array.from({ length: connections }, () => []);
   for (let start = 0, batch = 0; start < count; start += batchSize, batch++) {
-    const events = [];
+    const events: BenchEvent[] = [];
     for (let i = start; i < Math.min(count, start + batchSize); i++) events.push(benchEvent(run, firstIndex + i));
-    lanes[batch % connections].push({ tenantId: tenantIds[batch % tenantIds.length], events });
+    lanes[batch % connections]!.push({ tenantId: tenantIds[batch % tenantIds.length]!, events });
   }
   return lanes;
 }
 
-async function connectAll(url, count) {
-  const clients = [];
+async function connectAll(url: string, count: number): Promise<pg.Client[]> {
+  const clients: pg.Client[] = [];
   for (let i = 0; i < count; i++) {
     const client = new pg.Client({ connectionString: url, application_name: 'telemetry-vault-bench' });
     await client.connect();
@@ -49,23 +66,32 @@ async function connectAll(url, count) {
 }
 
 /** Runs each lane on its own connection, all at once; resolves with the wall time in ms. */
-async function timeLanes(clients, lanes, runLane) {
+async function timeLanes<T>(clients: pg.Client[], lanes: T[], runLane: (client: pg.Client, lane: T) => Promise<void>): Promise<number> {
   const startedAt = performance.now();
-  await Promise.all(lanes.map((lane, i) => runLane(clients[i], lane)));
+  await Promise.all(lanes.map((lane, i) => runLane(clients[i]!, lane)));
   return performance.now() - startedAt;
 }
 
 /** One batch the server's way: COPY into staging, merge, commit. Resolves with how many rows the merge stored. */
-async function copyAndMerge(client, tenantId, text) {
+async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer): Promise<number> {
   await client.query('BEGIN');
   await pipeline(Readable.from([text]), client.query(copyFrom(COPY_INTO_STAGING)));
-  const merged = await client.query(MERGE, mergeArguments([tenantId]));
+  const merged = await client.query<{ stored: number }>(MERGE, mergeArguments([tenantId]));
   await client.query('COMMIT');
   return merged.rows.reduce((sum, row) => sum + Number(row.stored), 0);
 }
 
-/** The PostgreSQL ceiling: pre-encoded COPY + the server's merge. Returns { events, stored, elapsedMs }. */
-async function runCeiling({ url, run, count, batchSize, tenantIds, connections }) {
+export interface CeilingParams {
+  readonly url: string;
+  readonly run: string;
+  readonly count: number;
+  readonly batchSize: number;
+  readonly tenantIds: readonly string[];
+  readonly connections: number;
+}
+
+/** The PostgreSQL ceiling: pre-encoded COPY + the server's merge. */
+export async function runCeiling({ url, run, count, batchSize, tenantIds, connections }: CeilingParams): Promise<BaselineResult> {
   const lanes = dealBatches({ run, count, batchSize, tenantIds, connections }).map((lane) =>
     lane.map((batch) => ({ tenantId: batch.tenantId, text: Buffer.from(batch.events.map(toCopyRow).join('')) })),
   );
@@ -84,15 +110,26 @@ async function runCeiling({ url, run, count, batchSize, tenantIds, connections }
 
 const NAIVE_COLUMNS = 6;
 
-/** The naive baseline: multi-row INSERT ... ON CONFLICT DO NOTHING, `rowsPerStatement` rows each. Returns { events, stored, elapsedMs }. */
-async function runNaive({ url, run, count, rowsPerStatement, tenantIds, connections }) {
-  const statementFor = new Map();
-  const textFor = (rows) => {
-    if (!statementFor.has(rows)) {
+export interface NaiveParams {
+  readonly url: string;
+  readonly run: string;
+  readonly count: number;
+  readonly rowsPerStatement: number;
+  readonly tenantIds: readonly string[];
+  readonly connections: number;
+}
+
+/** The naive baseline: multi-row INSERT ... ON CONFLICT DO NOTHING, `rowsPerStatement` rows each. */
+export async function runNaive({ url, run, count, rowsPerStatement, tenantIds, connections }: NaiveParams): Promise<BaselineResult> {
+  const statementFor = new Map<number, string>();
+  const textFor = (rows: number): string => {
+    let text = statementFor.get(rows);
+    if (text === undefined) {
       const tuples = Array.from({ length: rows }, (_, r) => `(${Array.from({ length: NAIVE_COLUMNS }, (_, c) => `$${r * NAIVE_COLUMNS + c + 1}`).join(', ')})`);
-      statementFor.set(rows, `INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload) VALUES ${tuples.join(', ')} ON CONFLICT (tenant_id, event_id) DO NOTHING`);
+      text = `INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload) VALUES ${tuples.join(', ')} ON CONFLICT (tenant_id, event_id) DO NOTHING`;
+      statementFor.set(rows, text);
     }
-    return statementFor.get(rows);
+    return text;
   };
   const lanes = dealBatches({ run, count, batchSize: rowsPerStatement, tenantIds, connections }).map((lane) =>
     lane.map((batch) => ({
@@ -104,7 +141,7 @@ async function runNaive({ url, run, count, rowsPerStatement, tenantIds, connecti
   let stored = 0;
   try {
     const elapsedMs = await timeLanes(clients, lanes, async (client, lane) => {
-      for (const statement of lane) stored += (await client.query(statement.text, statement.values)).rowCount;
+      for (const statement of lane) stored += (await client.query(statement.text, statement.values)).rowCount ?? 0;
     });
     return { events: count, stored, elapsedMs };
   } finally {
@@ -112,11 +149,21 @@ async function runNaive({ url, run, count, rowsPerStatement, tenantIds, connecti
   }
 }
 
+export interface LoadEventsParams {
+  readonly url: string;
+  readonly run: string;
+  readonly count: number;
+  readonly tenantId: string;
+  readonly connections: number;
+  readonly firstIndex?: number;
+  readonly slice?: number;
+}
+
 /**
  * Loads `count` events of `run` for one tenant, in slices so that memory stays
  * small, through the ceiling's path; `firstIndex` continues a run's numbering.
  */
-async function loadEvents({ url, run, count, tenantId, connections, firstIndex = 0, slice = 100_000 }) {
+export async function loadEvents({ url, run, count, tenantId, connections, firstIndex = 0, slice = 100_000 }: LoadEventsParams): Promise<void> {
   for (let done = 0; done < count; done += slice) {
     const size = Math.min(slice, count - done);
     const lanes = dealBatches({ run, count: size, batchSize: 5000, tenantIds: [tenantId], connections, firstIndex: firstIndex + done });
@@ -131,5 +178,3 @@ async function loadEvents({ url, run, count, tenantId, connections, firstIndex =
     }
   }
 }
-
-module.exports = { runCeiling, runNaive, loadEvents };

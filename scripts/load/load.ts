@@ -1,5 +1,3 @@
-#!/usr/bin/env node
-'use strict';
 /**
  * Ingest load against any running vault:
  *
@@ -7,12 +5,13 @@
  *
  * Prints a progress line every second (events acknowledged per second,
  * latency percentiles of the last second, status codes so far) and a summary
- * at the end. Exits 1 when no call succeeded. See README, "Performance".
+ * at the end. Exits 1 when no call succeeded. See docs/performance.md.
  */
-const { parseArgs } = require('node:util');
-const { randomBytes } = require('node:crypto');
-const { benchEvent, toProtoEvent } = require('../bench/event-shape');
-const { createIngestClient, encodeMessage, runIngestLoad, LoadStats } = require('./ingest-driver');
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { benchEvent, toProtoEvent, type PayloadMode } from '../bench/event-shape';
+import type { Event } from '../../src/gen/telemetry/v1/event';
+import { createIngestClient, encodeMessage, LoadStats, runIngestLoad, type EncodedMessage } from './ingest-driver';
 
 const USAGE = `usage: npm run load -- --target HOST:PORT --key KEY [options]
 
@@ -29,7 +28,22 @@ const USAGE = `usage: npm run load -- --target HOST:PORT --key KEY [options]
   --json                    print the summary as JSON
 `;
 
-function parseOptions(argv) {
+interface LoadOptions {
+  readonly target: string;
+  readonly key: string;
+  readonly rate: number;
+  readonly streams: number;
+  readonly durationMs: number;
+  readonly batch: number;
+  readonly messagesPerCall: number;
+  readonly mode: 'stream' | 'unary';
+  readonly payload: PayloadMode;
+  readonly tls: boolean;
+  readonly ca: string | undefined;
+  readonly json: boolean;
+}
+
+function parseOptions(argv: string[]): LoadOptions {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -52,22 +66,22 @@ function parseOptions(argv) {
     process.stdout.write(USAGE);
     process.exit(0);
   }
-  const problems = [];
-  const number = (name, min) => {
+  const problems: string[] = [];
+  const number = (name: 'rate' | 'streams' | 'duration' | 'batch' | 'messages-per-call', min: number): number => {
     const value = Number(values[name]);
     if (!Number.isFinite(value) || value < min) problems.push(`--${name} must be a number >= ${min}, not "${values[name]}"`);
     return value;
   };
   const options = {
-    target: values.target,
-    key: values.key,
+    target: values.target ?? '',
+    key: values.key ?? '',
     rate: number('rate', 0),
     streams: Math.floor(number('streams', 1)),
     durationMs: number('duration', 1) * 1000,
     batch: Math.floor(number('batch', 1)),
     messagesPerCall: Math.floor(number('messages-per-call', 1)),
-    mode: values.mode,
-    payload: values.payload,
+    mode: values.mode as LoadOptions['mode'],
+    payload: values.payload as PayloadMode,
     tls: values.tls,
     ca: values.ca,
     json: values.json,
@@ -83,25 +97,25 @@ function parseOptions(argv) {
   return options;
 }
 
-function formatCodes(codes) {
+function formatCodes(codes: Record<string, number>): string {
   return Object.entries(codes)
     .map(([code, count]) => `${code} ${count}`)
     .join('  ');
 }
 
-function formatMs(value) {
+function formatMs(value: number | null): string {
   return value === null ? '-' : value.toFixed(1);
 }
 
-async function main() {
+async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const client = createIngestClient(options.target, { tls: options.tls, caFile: options.ca });
   const run = `load-${randomBytes(4).toString('hex')}`;
   let sequence = 0;
   // Events now (the bench shape's ids and payloads, with the current time), encoded as they are sent.
-  const next = () => {
+  const next = (): EncodedMessage => {
     const nowMicros = Date.now() * 1000;
-    const events = [];
+    const events: Event[] = [];
     for (let i = 0; i < options.batch; i++) events.push(toProtoEvent({ ...benchEvent(run, sequence++), timestampMicros: nowMicros }, options.payload));
     return encodeMessage(events);
   };

@@ -1,0 +1,322 @@
+/** The benchmark's report as markdown tables, with the targets of the performance issues checked against the figures. */
+import type { LatencySummary } from '../load/histogram';
+import type { PayloadMode } from './event-shape';
+import type { QueryTiming, StreamOutcome } from './load-generator';
+
+/** One round of one ingest scenario. */
+export interface IngestRound {
+  readonly eventsPerSecond: number;
+  readonly elapsedMs: number;
+  readonly events: number;
+  readonly serverCpuSecondsPerMillion?: number;
+  readonly serverPeakRssMiB?: number;
+  readonly callLatencyMs?: LatencySummary;
+}
+
+/** An ingest scenario and the median of its rounds. */
+export interface IngestScenario {
+  readonly path: 'ceiling' | 'naive' | 'vault';
+  readonly label: string;
+  readonly batch: number;
+  /** Database connections (ceiling, naive). */
+  readonly connections?: number;
+  /** Concurrent IngestStream calls (vault). */
+  readonly streams?: number;
+  readonly payload?: PayloadMode;
+  readonly rounds: IngestRound[];
+  readonly eventsPerSecond: number;
+  readonly serverCpuSecondsPerMillion?: number;
+  readonly serverPeakRssMiB?: number;
+}
+
+/** Unary Ingest calls at a set rate, open loop. */
+export interface LatencyResult {
+  readonly batch: number;
+  readonly peakEventsPerSecond: number;
+  readonly targetEventsPerSecond: number;
+  readonly achievedEventsPerSecond: number;
+  readonly latencyMs: LatencySummary;
+  readonly codes: Record<string, number>;
+  /** Calls made, and the transactions that stored their rows (group commit puts several calls in one). */
+  readonly calls: number;
+  readonly commits: number;
+  readonly serverCpuSecondsPerMillion: number;
+  readonly serverPeakRssMiB: number;
+}
+
+/** Unary Ingest calls from many concurrent callers, each a closed loop. */
+export interface CallersResult {
+  readonly callers: number;
+  readonly batch: number;
+  readonly events: number;
+  readonly stored: number;
+  readonly eventsPerSecond: number;
+  readonly latencyMs: LatencySummary;
+  readonly codes: Record<string, number>;
+  /** Calls made, and the transactions that stored their rows (group commit puts several calls in one). */
+  readonly calls: number;
+  readonly commits: number;
+  readonly serverCpuSecondsPerMillion: number;
+  readonly serverPeakRssMiB: number;
+}
+
+export interface QueryReport {
+  readonly tenantEvents: number;
+  readonly otherTenants: number;
+  readonly otherTenantEvents: number;
+  readonly pages: Record<string, QueryTiming>;
+  readonly aggregate: QueryTiming;
+  readonly stream: Record<string, { readonly eventsPerSecond: number; readonly rounds: StreamOutcome[] }>;
+}
+
+export interface MachineReport {
+  readonly cpu: string;
+  readonly memoryGiB: number;
+  readonly os: string;
+  readonly node: string;
+  readonly postgres: Record<string, string> & { readonly version: string };
+  readonly vault: {
+    readonly batchSize: number;
+    readonly flushIntervalMs: number;
+    readonly writeConcurrency: number;
+    readonly groupLingerMs: number;
+    readonly poolMax: number;
+    readonly streamChunkSize: number;
+  };
+}
+
+/** The bench's JSON report. */
+export interface BenchReport {
+  readonly startedAt: string;
+  readonly mode: 'quick' | 'full';
+  readonly sizes: { readonly rounds: number } & Record<string, unknown>;
+  readonly machine: MachineReport;
+  ingest?: IngestScenario[];
+  latency?: LatencyResult[];
+  callers?: CallersResult;
+  serverPeakRssMiB?: number;
+  query?: QueryReport;
+  seconds?: number;
+}
+
+/** The targets of the performance issues: issue 3's, then issue 12's (small calls and CPU per event). */
+const TARGETS = {
+  ceilingRatio: 0.5,
+  naiveRatio: 3,
+  p99AckMs: 100,
+  peakRssMiB: 300,
+  cursorP95Ms: 10,
+  deepCursorRatio: 1.5,
+  streamEventsPerSecond: 50_000,
+  aggregateMs: 1000,
+  smallUnaryP99Ms: 100,
+  callersCeilingRatio: 0.5,
+  cpuPerMillion: { json: 5, struct: 8 } satisfies Record<PayloadMode, number>,
+  fourStreamCeilingRatio: 0.85,
+};
+
+/** The ingest scenario whose CPU per event and ceiling ratio the targets judge: 4 streams of 1000-event messages. */
+const REFERENCE_STREAMS = 4;
+const REFERENCE_BATCH = 1000;
+/** The unary message size whose tail at half load issue 12 judges. */
+const SMALL_UNARY_BATCH = 100;
+
+const round = (value: number): string => Math.round(value).toLocaleString('en-US');
+const fixed = (value: number | null | undefined, digits = 1): string => (value === null || value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+const ratio = (value: number): string => `${value.toFixed(2)}x`;
+const check = (ok: boolean): string => (ok ? 'yes' : '**no**');
+const payloadLabel = (payload: PayloadMode): string => (payload === 'json' ? 'payload_json' : 'payload (Struct)');
+const formatCodes = (codes: Record<string, number>): string =>
+  Object.entries(codes)
+    .map(([code, count]) => `${code} ${count}`)
+    .join(', ');
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+}
+
+function best(ingest: readonly IngestScenario[], path: IngestScenario['path'], filter: (s: IngestScenario) => boolean = () => true): number {
+  return Math.max(...ingest.filter((s) => s.path === path && filter(s)).map((s) => s.eventsPerSecond));
+}
+
+function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
+  const ceiling = best(ingest, 'ceiling');
+  const naive = best(ingest, 'naive');
+  const rows = ingest.map((s) => [
+    s.label,
+    round(s.eventsPerSecond),
+    ratio(s.eventsPerSecond / ceiling),
+    ratio(s.eventsPerSecond / naive),
+    s.path === 'vault' ? fixed(s.serverCpuSecondsPerMillion) : '',
+    s.path === 'vault' ? fixed(s.serverPeakRssMiB, 0) : '',
+  ]);
+  const sections = [
+    `### Ingest (events/s, median of ${report.sizes.rounds} round${report.sizes.rounds > 1 ? 's' : ''}; ratios to the best ceiling, ${round(ceiling)}/s, and the best naive run, ${round(naive)}/s)`,
+    '',
+    table(['path', 'events/s', 'vs ceiling', 'vs naive', 'server CPU s per 1M events', 'server peak RSS MiB'], rows),
+  ];
+  if (report.latency) {
+    const latencyRows = report.latency.map((l) => [
+      `${l.batch} events`,
+      `${round(l.targetEventsPerSecond)} (${round(l.achievedEventsPerSecond)} achieved)`,
+      fixed(l.latencyMs.p50),
+      fixed(l.latencyMs.p95),
+      fixed(l.latencyMs.p99),
+      formatCodes(l.codes),
+      fixed(l.calls / l.commits),
+      fixed(l.serverCpuSecondsPerMillion),
+    ]);
+    sections.push(
+      '',
+      "### Acknowledgement latency per message (unary Ingest, open loop, at 50% of the vault's peak rate for that message size)",
+      '',
+      table(['message', 'events/s', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'calls per commit', 'server CPU s per 1M events'], latencyRows),
+    );
+  }
+  const { callers } = report;
+  if (callers) {
+    sections.push(
+      '',
+      `### Small unary calls (${callers.callers} concurrent callers, each a closed loop, ${callers.batch} events per Ingest call, ${round(callers.events)} events acknowledged)`,
+      '',
+      table(
+        ['callers', 'events/s', 'vs ceiling', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'calls per commit', 'server CPU s per 1M events', 'server peak RSS MiB'],
+        [
+          [
+            `${callers.callers} x ${callers.batch} events`,
+            round(callers.eventsPerSecond),
+            ratio(callers.eventsPerSecond / ceiling),
+            fixed(callers.latencyMs.p50),
+            fixed(callers.latencyMs.p95),
+            fixed(callers.latencyMs.p99),
+            formatCodes(callers.codes),
+            fixed(callers.calls / callers.commits),
+            fixed(callers.serverCpuSecondsPerMillion),
+            fixed(callers.serverPeakRssMiB, 0),
+          ],
+        ],
+      ),
+    );
+  }
+  return sections.join('\n');
+}
+
+function querySection(query: QueryReport): string {
+  const pageRows = Object.entries(query.pages).map(([label, s]) => [label, fixed(s.p50, 2), fixed(s.p95, 2), String(s.count)]);
+  const streamRows = Object.entries(query.stream).map(([label, s]) => [`StreamEvents, ${label}`, round(s.eventsPerSecond)]);
+  return [
+    `### Query (${round(query.tenantEvents)} events in the tenant, ${query.otherTenants} other tenants with ${round(query.otherTenantEvents)} each around it; pages of 100)`,
+    '',
+    table(['query', 'p50 ms', 'p95 ms', 'samples'], [...pageRows, [`Aggregate by type, service and 1-hour bucket (${query.aggregate.rows} rows)`, fixed(query.aggregate.p50, 1), fixed(query.aggregate.p95, 1), String(query.aggregate.count)]]),
+    '',
+    table(['stream', 'events/s'], streamRows),
+  ].join('\n');
+}
+
+/** Issue 3's ingest targets. */
+function ingestTargets(report: BenchReport, ingest: IngestScenario[]): string[][] {
+  const rows: string[][] = [];
+  const vault = best(ingest, 'vault');
+  const vaultJson = best(ingest, 'vault', (s) => s.payload === 'json');
+  const ceiling = best(ingest, 'ceiling');
+  const naive = best(ingest, 'naive');
+  rows.push([`vault >= ${TARGETS.ceilingRatio * 100}% of the PostgreSQL ceiling`, `${round(vault)} / ${round(ceiling)} = ${ratio(vault / ceiling)}`, check(vault / ceiling >= TARGETS.ceilingRatio)]);
+  rows.push([`vault >= ${TARGETS.naiveRatio}x the naive baseline`, `${round(vault)} / ${round(naive)} = ${ratio(vault / naive)}`, check(vault / naive >= TARGETS.naiveRatio)]);
+  if (vaultJson !== vault) rows.push(['(payload_json alone)', `${round(vaultJson)}`, '']);
+  const latency1000 = report.latency?.find((l) => l.batch === 1000);
+  if (latency1000) rows.push([`p99 acknowledgement <= ${TARGETS.p99AckMs} ms at half load, 1000-event messages`, `${fixed(latency1000.latencyMs.p99)} ms`, check((latency1000.latencyMs.p99 ?? Infinity) <= TARGETS.p99AckMs)]);
+  const rss16 = Math.max(...ingest.filter((s) => s.streams === 16).map((s) => s.serverPeakRssMiB ?? 0));
+  rows.push([`server peak RSS <= ${TARGETS.peakRssMiB} MB with 16 streams`, `${fixed(rss16, 0)} MiB`, check(rss16 <= TARGETS.peakRssMiB)]);
+  return rows;
+}
+
+/** Issue 12's targets: small unary calls, CPU per event in both payload forms, and 4 streams against the ceiling. */
+function smallCallTargets(report: BenchReport, ingest: IngestScenario[]): string[][] {
+  const rows: string[][] = [];
+  const ceiling = best(ingest, 'ceiling');
+  const small = report.latency?.find((l) => l.batch === SMALL_UNARY_BATCH);
+  if (small) {
+    const p99 = small.latencyMs.p99 ?? Infinity;
+    const unavailable = small.codes.UNAVAILABLE ?? 0;
+    rows.push([
+      `unary ${SMALL_UNARY_BATCH}-event calls at half the streaming peak: p99 <= ${TARGETS.smallUnaryP99Ms} ms, no UNAVAILABLE`,
+      `p50 ${fixed(small.latencyMs.p50)}, p95 ${fixed(small.latencyMs.p95)}, p99 ${fixed(small.latencyMs.p99)} ms = ${ratio(p99 / TARGETS.smallUnaryP99Ms)} the target; ${formatCodes(small.codes)}; at ${round(small.achievedEventsPerSecond)} events/s = ${ratio(small.achievedEventsPerSecond / ceiling)} the ceiling`,
+      check(p99 <= TARGETS.smallUnaryP99Ms && unavailable === 0),
+    ]);
+  }
+  const { callers } = report;
+  if (callers) {
+    const share = callers.eventsPerSecond / ceiling;
+    rows.push([
+      `unary ${callers.batch}-event calls from ${callers.callers} concurrent callers >= ${TARGETS.callersCeilingRatio}x the ceiling`,
+      `${round(callers.eventsPerSecond)} / ${round(ceiling)} = ${ratio(share)}`,
+      check(share >= TARGETS.callersCeilingRatio),
+    ]);
+  }
+  const reference = (s: IngestScenario): boolean => s.path === 'vault' && s.streams === REFERENCE_STREAMS && s.batch === REFERENCE_BATCH;
+  for (const payload of ['json', 'struct'] as const) {
+    const scenario = ingest.find((s) => reference(s) && s.payload === payload);
+    if (!scenario?.serverCpuSecondsPerMillion) continue;
+    const limit = TARGETS.cpuPerMillion[payload];
+    const all = ingest.filter((s) => s.path === 'vault' && s.payload === payload).map((s) => s.serverCpuSecondsPerMillion ?? Number.NaN);
+    rows.push([
+      `server CPU <= ${limit} s per 1M events, ${payloadLabel(payload)} (${REFERENCE_STREAMS} streams, ${REFERENCE_BATCH}/message)`,
+      `${fixed(scenario.serverCpuSecondsPerMillion)} s = ${ratio(scenario.serverCpuSecondsPerMillion / limit)} the target (${fixed(Math.min(...all))}-${fixed(Math.max(...all))} over all ${payloadLabel(payload)} streaming rows)`,
+      check(scenario.serverCpuSecondsPerMillion <= limit),
+    ]);
+  }
+  const fourStreams = ingest.find((s) => reference(s) && s.payload === 'json');
+  if (fourStreams) {
+    const share = fourStreams.eventsPerSecond / ceiling;
+    const struct = ingest.find((s) => reference(s) && s.payload === 'struct');
+    rows.push([
+      `${REFERENCE_STREAMS} streams of ${REFERENCE_BATCH}-event messages (payload_json) >= ${TARGETS.fourStreamCeilingRatio}x the ceiling`,
+      `${round(fourStreams.eventsPerSecond)} / ${round(ceiling)} = ${ratio(share)}${struct ? ` (Struct: ${ratio(struct.eventsPerSecond / ceiling)})` : ''}`,
+      check(share >= TARGETS.fourStreamCeilingRatio),
+    ]);
+  }
+  return rows;
+}
+
+function queryTargets(query: QueryReport): string[][] {
+  const rows: string[][] = [];
+  const cursor = Object.entries(query.pages).filter(([label]) => label.startsWith('cursor'));
+  const worstP95 = Math.max(...cursor.map(([, s]) => s.p95 ?? Infinity));
+  rows.push([`cursor page p95 <= ${TARGETS.cursorP95Ms} ms at every depth`, `worst ${fixed(worstP95, 2)} ms`, check(worstP95 <= TARGETS.cursorP95Ms)]);
+  const [, shallow] = cursor[0]!;
+  const [deepLabel, deep] = cursor[cursor.length - 1]!;
+  const deepRatio = (deep.p95 ?? Number.NaN) / (shallow.p95 ?? Number.NaN);
+  rows.push([`deepest cursor page within ${TARGETS.deepCursorRatio}x of page 1 (p95)`, `${deepLabel}: ${ratio(deepRatio)}`, check(deepRatio <= TARGETS.deepCursorRatio)]);
+  const stream = Math.max(...Object.values(query.stream).map((s) => s.eventsPerSecond));
+  rows.push([`StreamEvents >= ${round(TARGETS.streamEventsPerSecond)} events/s`, `${round(stream)}`, check(stream >= TARGETS.streamEventsPerSecond)]);
+  rows.push([`Aggregate over the tenant <= ${TARGETS.aggregateMs} ms (p50)`, `${fixed(query.aggregate.p50, 0)} ms`, check((query.aggregate.p50 ?? Infinity) <= TARGETS.aggregateMs)]);
+  return rows;
+}
+
+function targetsSection(report: BenchReport): string {
+  const rows: string[][] = [];
+  if (report.ingest) rows.push(...ingestTargets(report, report.ingest), ...smallCallTargets(report, report.ingest));
+  if (report.query) rows.push(...queryTargets(report.query));
+  return ['### Targets', '', table(['target', 'measured', 'met'], rows)].join('\n');
+}
+
+function machineSection({ machine }: BenchReport): string {
+  const pgSettings = Object.entries(machine.postgres)
+    .filter(([name]) => name !== 'version')
+    .map(([name, value]) => `${name}=${value}`)
+    .join(', ');
+  return [
+    `Machine: ${machine.cpu}, ${machine.memoryGiB} GiB, ${machine.os}, Node.js ${machine.node}; server, database and load generator share it.`,
+    `PostgreSQL: ${machine.postgres.version.split(',')[0]} (${pgSettings}).`,
+    `Vault: INGEST_BATCH_SIZE=${machine.vault.batchSize}, INGEST_FLUSH_INTERVAL=${machine.vault.flushIntervalMs}ms, INGEST_WRITE_CONCURRENCY=${machine.vault.writeConcurrency}, INGEST_GROUP_LINGER=${machine.vault.groupLingerMs}ms, DB_POOL_MAX=${machine.vault.poolMax}, QUERY_STREAM_CHUNK_SIZE=${machine.vault.streamChunkSize}.`,
+  ].join('\n');
+}
+
+/** The whole report as markdown. */
+export function formatReport(report: BenchReport): string {
+  const sections = [`## Benchmark (${report.mode}, ${report.startedAt})`, '', machineSection(report)];
+  if (report.ingest) sections.push('', ingestSection(report, report.ingest));
+  if (report.query) sections.push('', querySection(report.query));
+  sections.push('', targetsSection(report), '');
+  return `${sections.join('\n')}\n`;
+}

@@ -1,0 +1,374 @@
+/**
+ * The benchmark's load generator: a process of its own (forked by
+ * run-bench.ts), so that its CPU is neither the server's nor the
+ * orchestrator's. It takes jobs over IPC ({ id, job, params }) and answers
+ * { id, result } or { id, error }.
+ *
+ * Ingest messages are encoded with the generated codecs before the clock
+ * starts (like the ceiling's pre-encoded COPY text), so the timed part is
+ * sending, the server's work and the acknowledgements.
+ */
+import { credentials, makeGenericClientConstructor, Metadata, type Client, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import {
+  AggregateRequest,
+  AggregateResponse,
+  QueryEventsRequest,
+  QueryEventsResponse,
+  QueryServiceService,
+  StreamEventsRequest,
+} from '../../src/gen/telemetry/v1/query_service';
+import type { Event } from '../../src/gen/telemetry/v1/event';
+import { Histogram, type LatencySummary } from '../load/histogram';
+import { createIngestClient, encodeMessage, runIngestLoad, type EncodedMessage, type LoadStats } from '../load/ingest-driver';
+import { loadEvents, runCeiling, runNaive } from './database-baselines';
+import { benchEvent, toProtoEvent, type PayloadMode } from './event-shape';
+
+interface WorkloadOptions {
+  readonly run: string;
+  readonly workers: number;
+  readonly perWorker: number;
+  readonly batch: number;
+  readonly payload: PayloadMode;
+  readonly firstIndex?: number;
+}
+
+/** Messages of `batch` events for each of `workers` workers, `perWorker` events each, numbered apart. */
+function encodeWorkload({ run, workers, perWorker, batch, payload, firstIndex = 0 }: WorkloadOptions): EncodedMessage[][] {
+  return Array.from({ length: workers }, (_, worker) => {
+    const messages: EncodedMessage[] = [];
+    const first = firstIndex + worker * perWorker;
+    for (let start = 0; start < perWorker; start += batch) {
+      const events: Event[] = [];
+      for (let i = start; i < Math.min(perWorker, start + batch); i++) events.push(toProtoEvent(benchEvent(run, first + i), payload));
+      messages.push(encodeMessage(events));
+    }
+    return messages;
+  });
+}
+
+function sourceOf(workload: EncodedMessage[][]): (worker: number) => EncodedMessage | undefined {
+  const positions = workload.map(() => 0);
+  return (worker) => workload[worker]![positions[worker]!++];
+}
+
+/** What an ingest job did, as the client saw it. */
+export interface IngestOutcome {
+  readonly events: number;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly rejected: number;
+  readonly calls: number;
+  /** Calls by status code name ("OK", "UNAVAILABLE", ...). */
+  readonly codes: Record<string, number>;
+  readonly elapsedMs: number;
+  readonly eventsPerSecond: number;
+  readonly callLatencyMs: LatencySummary;
+}
+
+function outcome(stats: LoadStats, elapsedMs: number): IngestOutcome {
+  return {
+    events: stats.events,
+    accepted: stats.accepted,
+    duplicates: stats.duplicates,
+    rejected: stats.rejected,
+    calls: stats.calls,
+    codes: stats.codes,
+    elapsedMs,
+    eventsPerSecond: stats.events / (elapsedMs / 1000),
+    callLatencyMs: stats.latency.summary(),
+  };
+}
+
+export interface VaultIngestParams {
+  readonly target: string;
+  readonly keys: readonly string[];
+  readonly run: string;
+  readonly streams: number;
+  readonly batch: number;
+  readonly payload: PayloadMode;
+  readonly count: number;
+  readonly eventsPerCall: number;
+}
+
+/** IngestStream as fast as the server takes it: `streams` streams, `count` events in all. */
+async function vaultIngest({ target, keys, run, streams, batch, payload, count, eventsPerCall }: VaultIngestParams): Promise<IngestOutcome> {
+  const perWorker = Math.ceil(count / streams);
+  const workload = encodeWorkload({ run, workers: streams, perWorker, batch, payload });
+  const client = createIngestClient(target);
+  try {
+    const { stats, elapsedMs } = await runIngestLoad(client, {
+      mode: 'stream',
+      workers: streams,
+      eventsPerSecond: 0,
+      messagesPerCall: Math.max(1, Math.round(eventsPerCall / batch)),
+      next: sourceOf(workload),
+      keyFor: (worker) => keys[worker % keys.length]!,
+    });
+    return outcome(stats, elapsedMs);
+  } finally {
+    client.close();
+  }
+}
+
+export interface VaultLatencyParams {
+  readonly target: string;
+  readonly keys: readonly string[];
+  readonly run: string;
+  readonly batch: number;
+  readonly payload: PayloadMode;
+  readonly rate: number;
+  readonly durationMs: number;
+}
+
+/** Unary Ingest calls of `batch` events at `rate` events/s in all (open loop), for `durationMs`: acknowledgement latency per message. */
+async function vaultLatency({ target, keys, run, batch, payload, rate, durationMs }: VaultLatencyParams): Promise<IngestOutcome> {
+  const workers = keys.length;
+  const perWorker = Math.ceil((rate * durationMs) / 1000 / workers / batch) * batch;
+  const workload = encodeWorkload({ run, workers, perWorker, batch, payload });
+  const client = createIngestClient(target);
+  try {
+    const { stats, elapsedMs } = await runIngestLoad(client, {
+      mode: 'unary',
+      workers,
+      eventsPerSecond: rate,
+      next: sourceOf(workload),
+      keyFor: (worker) => keys[worker]!,
+    });
+    return outcome(stats, elapsedMs);
+  } finally {
+    client.close();
+  }
+}
+
+export interface VaultCallersParams {
+  readonly target: string;
+  readonly keys: readonly string[];
+  readonly run: string;
+  readonly callers: number;
+  readonly batch: number;
+  readonly payload: PayloadMode;
+  /** Events encoded for the run: it ends when they are sent or after `durationMs`, whichever comes first. */
+  readonly count: number;
+  readonly durationMs: number;
+}
+
+/**
+ * Unary Ingest calls of `batch` events from `callers` concurrent callers,
+ * each a closed loop (its next call leaves when the last one answered), the
+ * callers spread over the tenants' keys, as fast as the server takes them.
+ */
+async function vaultCallers({ target, keys, run, callers, batch, payload, count, durationMs }: VaultCallersParams): Promise<IngestOutcome> {
+  const perWorker = Math.ceil(count / callers / batch) * batch;
+  const workload = encodeWorkload({ run, workers: callers, perWorker, batch, payload });
+  const client = createIngestClient(target);
+  try {
+    const { stats, elapsedMs } = await runIngestLoad(client, {
+      mode: 'unary',
+      workers: callers,
+      eventsPerSecond: 0,
+      maxInFlight: 1,
+      durationMs,
+      next: sourceOf(workload),
+      keyFor: (worker) => keys[worker % keys.length]!,
+    });
+    return outcome(stats, elapsedMs);
+  } finally {
+    client.close();
+  }
+}
+
+function keyed(key: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set('x-api-key', key);
+  return metadata;
+}
+
+type QueryMethod = 'queryEvents' | 'aggregate';
+type BytesCallback = (error: ServiceError | null, response: Buffer) => void;
+
+/** QueryService's unary calls, answering with the response's bytes (decoded after the clock stops). */
+interface RawQueryClient extends Client {
+  queryEvents(request: QueryEventsRequest, metadata: Metadata, callback: BytesCallback): ClientUnaryCall;
+  aggregate(request: AggregateRequest, metadata: Metadata, callback: BytesCallback): ClientUnaryCall;
+}
+
+/** QueryService's StreamEvents, answering with each response message's bytes. */
+interface RawStreamClient extends Client {
+  streamEvents(request: StreamEventsRequest, metadata: Metadata): ClientReadableStream<Buffer>;
+}
+
+function unaryCall(client: RawQueryClient, method: QueryMethod, request: QueryEventsRequest | AggregateRequest, key: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const callback: BytesCallback = (error, response) => (error ? reject(error) : resolve(response));
+    if (method === 'queryEvents') client.queryEvents(request as QueryEventsRequest, keyed(key), callback);
+    else client.aggregate(request as AggregateRequest, keyed(key), callback);
+  });
+}
+
+/** One kind of query, timed: its requests are sent in turn. */
+export interface QueryCase {
+  readonly label: string;
+  readonly method: QueryMethod;
+  readonly requests: readonly Record<string, unknown>[];
+  /** When given, the first event of request i's page must be firstEventIds[i] (so that a mis-built cursor cannot pass). */
+  readonly firstEventIds?: readonly string[];
+}
+
+export interface TimedQueriesParams {
+  readonly target: string;
+  readonly key: string;
+  readonly cases: readonly QueryCase[];
+  readonly samples: number;
+}
+
+/** A query case's latencies, and how many rows its last answer held. */
+export type QueryTiming = LatencySummary & { readonly rows: number };
+
+/**
+ * Timed QueryEvents / Aggregate calls: each case's requests in turn, `samples`
+ * calls per case. `firstEventIds[i]`, when given, is checked against the
+ * first event of request i's page (so a mis-built cursor cannot pass).
+ */
+async function timedQueries({ target, key, cases, samples }: TimedQueriesParams): Promise<Record<string, QueryTiming>> {
+  // Responses are timed to their last byte and decoded after the clock stops:
+  // the figure is the server's answer time, not this process's decoder.
+  const passThrough = (bytes: Buffer): Buffer => bytes;
+  const Client = makeGenericClientConstructor(
+    {
+      queryEvents: { ...QueryServiceService.queryEvents, responseDeserialize: passThrough },
+      aggregate: { ...QueryServiceService.aggregate, responseDeserialize: passThrough },
+    },
+    'telemetry.v1.QueryService',
+  );
+  const client = new Client(target, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as RawQueryClient;
+  try {
+    const results: Record<string, QueryTiming> = {};
+    for (const testCase of cases) {
+      const latency = new Histogram();
+      let rows = 0;
+      for (let sample = 0; sample < samples; sample++) {
+        const which = sample % testCase.requests.length;
+        const partial = testCase.requests[which]!;
+        const request = testCase.method === 'queryEvents' ? QueryEventsRequest.fromPartial(partial) : AggregateRequest.fromPartial(partial);
+        const startedAt = performance.now();
+        const bytes = await unaryCall(client, testCase.method, request, key);
+        latency.record(performance.now() - startedAt);
+        if (testCase.method === 'queryEvents') {
+          const response = QueryEventsResponse.decode(bytes);
+          const expected = testCase.firstEventIds?.[which];
+          if (expected !== undefined && response.events[0]?.eventId !== expected) {
+            throw new Error(`${testCase.label}: page ${which} starts with ${response.events[0]?.eventId}, expected ${expected}`);
+          }
+          rows = response.events.length;
+        } else {
+          rows = AggregateResponse.decode(bytes).rows.length;
+        }
+      }
+      results[testCase.label] = { ...latency.summary(), rows };
+    }
+    return results;
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Counts the events of one StreamEventsResponse without decoding them: the
+ * message is `repeated Event events = 1`, so each event is one field-1
+ * length-delimited record. Decoding 1M events here would measure this
+ * process's decoder rather than the server.
+ */
+function countEvents(buffer: Buffer): number {
+  let offset = 0;
+  let count = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      const byte = buffer[offset++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+  };
+  while (offset < buffer.length) {
+    const tag = varint();
+    if (tag !== 0x0a) throw new Error(`unexpected field tag ${tag} in a StreamEventsResponse`);
+    const length = varint();
+    offset += length;
+    count++;
+  }
+  return count;
+}
+
+export interface StreamEventsParams {
+  readonly target: string;
+  readonly key: string;
+  readonly payloadAsJson: boolean;
+  readonly expectedEvents?: number;
+}
+
+export interface StreamOutcome {
+  readonly events: number;
+  readonly bytes: number;
+  readonly elapsedMs: number;
+  readonly eventsPerSecond: number;
+}
+
+/** StreamEvents of the whole tenant: events/s as the client receives them. */
+async function streamEvents({ target, key, payloadAsJson, expectedEvents }: StreamEventsParams): Promise<StreamOutcome> {
+  const Client = makeGenericClientConstructor({ streamEvents: { ...QueryServiceService.streamEvents, responseDeserialize: (bytes: Buffer) => bytes } }, 'telemetry.v1.QueryService');
+  const client = new Client(target, credentials.createInsecure(), { 'grpc.max_receive_message_length': -1 }) as unknown as RawStreamClient;
+  const request = StreamEventsRequest.fromPartial({ order: 1, payloadAsJson });
+  try {
+    const startedAt = performance.now();
+    let events = 0;
+    let bytes = 0;
+    await new Promise<void>((resolve, reject) => {
+      const call = client.streamEvents(request, keyed(key));
+      call.on('data', (chunk: Buffer) => {
+        try {
+          events += countEvents(chunk);
+          bytes += chunk.length;
+        } catch (error) {
+          call.cancel();
+          reject(error);
+        }
+      });
+      call.on('error', reject);
+      call.on('end', resolve);
+    });
+    const elapsedMs = performance.now() - startedAt;
+    if (expectedEvents !== undefined && events !== expectedEvents) throw new Error(`StreamEvents returned ${events} events, expected ${expectedEvents}`);
+    return { events, bytes, elapsedMs, eventsPerSecond: events / (elapsedMs / 1000) };
+  } finally {
+    client.close();
+  }
+}
+
+const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, timedQueries, streamEvents };
+
+/** The jobs this process runs, by name: run-bench.ts types its requests with this. */
+export type LoadGeneratorJobs = typeof JOBS;
+
+/** One job request over IPC. */
+export interface JobRequest {
+  readonly id: number;
+  readonly job: keyof LoadGeneratorJobs;
+  readonly params: unknown;
+}
+
+/** The answer to a job request: its result, or the error's stack. */
+export interface JobReply {
+  readonly id: number;
+  readonly result?: unknown;
+  readonly error?: string;
+}
+
+process.on('message', async ({ id, job, params }: JobRequest) => {
+  let reply: JobReply;
+  try {
+    reply = { id, result: await (JOBS[job] as (params: unknown) => Promise<unknown>)(params) };
+  } catch (error) {
+    reply = { id, error: error instanceof Error ? error.stack : String(error) };
+  }
+  process.send!(reply);
+});

@@ -1,0 +1,455 @@
+/**
+ * `npm run bench` (and `npm run bench -- --quick`): ingest and query speed of
+ * the vault against PostgreSQL's own ceiling and the naive approach, all in
+ * one run, on one database. Three processes: this orchestrator (database
+ * administration, sampling the server's CPU and memory, the report), the
+ * vault server (`telemetry-vault serve`, the built dist/), and the load
+ * generator (load-generator.ts). See docs/performance.md.
+ *
+ * Options: --quick (small sizes, one round, well under a minute),
+ * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
+ * --only ingest|query. BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * instead of a new embedded PostgreSQL (a database of its own is created in it
+ * and dropped at the end).
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import pino from 'pino';
+import { loadConfig, type Config } from '../../src/config/load-config';
+import { CursorCodec } from '../../src/domain/query/cursor-codec';
+import { queryScope } from '../../src/domain/query/query-scope';
+import { validateEventFilter } from '../../src/domain/query/validate-event-filter';
+import { AdminService } from '../../src/domain/tenants/admin-service';
+import { ApiKeyRepository } from '../../src/storage/api-key-repository';
+import { runMigrations } from '../../src/storage/run-migrations';
+import { TenantRepository } from '../../src/storage/tenant-repository';
+import { openBenchDatabase } from './bench-database';
+import { TENANT_COUNT, type PayloadMode } from './event-shape';
+import { formatReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport } from './format-report';
+import type { BaselineResult } from './database-baselines';
+import type { IngestOutcome, QueryCase } from './load-generator';
+import { LoadGenerator } from './load-generator-process';
+import { VaultProcess, type Measured } from './vault-process';
+
+const SIZES = {
+  full: {
+    rounds: 3,
+    ceilingEvents: 200_000,
+    naiveEvents: 100_000,
+    vaultEvents: 200_000,
+    eventsPerCall: 20_000,
+    latencySeconds: 10,
+    callerEvents: 200_000,
+    callerSeconds: 10,
+    queryTenantEvents: 1_000_000,
+    otherTenantEvents: 100_000,
+    cursorDepths: [1, 10, 100, 1000, 10_000],
+    offsetDepths: [1, 10, 100, 1000],
+    cursorSamples: 60,
+    offsetSamples: 20,
+    aggregateSamples: 5,
+    streamRounds: 3,
+  },
+  quick: {
+    rounds: 1,
+    ceilingEvents: 20_000,
+    naiveEvents: 10_000,
+    vaultEvents: 20_000,
+    eventsPerCall: 10_000,
+    latencySeconds: 2,
+    callerEvents: 20_000,
+    callerSeconds: 2,
+    queryTenantEvents: 20_000,
+    otherTenantEvents: 2_000,
+    cursorDepths: [1, 10, 100],
+    offsetDepths: [1, 10, 100],
+    cursorSamples: 20,
+    offsetSamples: 10,
+    aggregateSamples: 3,
+    streamRounds: 1,
+  },
+};
+type Sizes = (typeof SIZES)['full'];
+
+const CEILING_CONNECTIONS = [2, 4];
+const NAIVE_CONNECTIONS = [1, 4];
+const NAIVE_ROWS_PER_STATEMENT = 100;
+const VAULT_STREAMS = [1, 4, 16];
+const VAULT_BATCHES = [100, 1000];
+const VAULT_PAYLOADS: PayloadMode[] = ['json', 'struct'];
+/** Small unary calls (issue 12): this many concurrent callers, each sending calls of this many events. */
+const UNARY_CALLERS = 64;
+const UNARY_CALLER_BATCH = 10;
+const PAGE_LIMIT = 100;
+const NO_LIMIT = '1000000000';
+const ROOT = path.resolve(__dirname, '../..');
+const silent = pino({ level: 'silent' });
+
+interface Options {
+  readonly quick: boolean;
+  readonly sizes: Sizes;
+  readonly out: string;
+  readonly only: 'ingest' | 'query' | undefined;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' } },
+  });
+  const quick = values.quick ?? false;
+  const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
+  if (values.rounds !== undefined) sizes.rounds = Number(values.rounds);
+  if (!Number.isInteger(sizes.rounds) || sizes.rounds < 1) throw new Error('--rounds must be a whole number >= 1');
+  if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
+  const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  return { quick, sizes, out, only: values.only };
+}
+
+function log(line: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+interface Tenant {
+  readonly id: string;
+  readonly key: string;
+}
+
+interface Context {
+  readonly sizes: Sizes;
+  readonly loadGenerator: LoadGenerator;
+  readonly vault: VaultProcess;
+  readonly db: pg.Client;
+  readonly tenants: readonly Tenant[];
+  readonly target: string;
+  readonly databaseUrl: string;
+  readonly serverBatchSize: number;
+  readonly cursorSecret: string;
+  readonly queryLimits: Config['query'];
+}
+
+async function createTenants(url: string): Promise<Tenant[]> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  try {
+    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
+    const tenants: Tenant[] = [];
+    for (let i = 0; i < TENANT_COUNT; i++) {
+      // Limits far above what the bench sends: it measures throughput, not the rate limiter's refusals.
+      const tenant = await admin.createTenant({ name: `bench-${i}`, callsPerMinute: Number(NO_LIMIT), eventsPerSecond: Number(NO_LIMIT), eventBurst: Number(NO_LIMIT) });
+      const key = await admin.createKey(tenant.id);
+      tenants.push({ id: tenant.id, key: key.key });
+    }
+    return tenants;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Empties events and checkpoints, so that every measurement starts from the same table. */
+async function resetTable(db: pg.Client): Promise<void> {
+  await db.query('TRUNCATE events');
+  await db.query('CHECKPOINT').catch(() => undefined);
+}
+
+async function countEvents(db: pg.Client): Promise<number> {
+  return Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
+}
+
+/**
+ * The transactions that stored the table's rows (their distinct xmin): with
+ * the calls made, how many calls group commit put in one transaction.
+ */
+async function countCommits(db: pg.Client): Promise<number> {
+  return Number((await db.query<{ n: string }>('SELECT count(DISTINCT xmin::text) AS n FROM events')).rows[0]!.n);
+}
+
+type ScenarioSpec = Omit<IngestScenario, 'rounds' | 'eventsPerSecond' | 'serverCpuSecondsPerMillion' | 'serverPeakRssMiB'>;
+
+function runScenario(context: Context, scenario: ScenarioSpec, run: string): Promise<Measured<BaselineResult | IngestOutcome>> {
+  const { sizes, loadGenerator, vault, tenants, target, databaseUrl } = context;
+  const tenantIds = tenants.map((tenant) => tenant.id);
+  if (scenario.path === 'ceiling') {
+    return vault.measure(() => loadGenerator.run('ceiling', { url: databaseUrl, run, count: sizes.ceilingEvents, batchSize: scenario.batch, tenantIds, connections: scenario.connections! }));
+  }
+  if (scenario.path === 'naive') {
+    return vault.measure(() => loadGenerator.run('naive', { url: databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections! }));
+  }
+  const keys = tenants.map((tenant) => tenant.key);
+  return vault.measure(() =>
+    loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch, payload: scenario.payload!, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }),
+  );
+}
+
+async function ingestPhase(context: Context): Promise<IngestScenario[]> {
+  const { sizes, db } = context;
+  const scenarios: ScenarioSpec[] = [
+    ...CEILING_CONNECTIONS.map((connections) => ({ path: 'ceiling' as const, label: `PostgreSQL ceiling, ${connections} connections`, connections, batch: context.serverBatchSize })),
+    ...NAIVE_CONNECTIONS.map((connections) => ({ path: 'naive' as const, label: `naive INSERT, ${connections} connection${connections > 1 ? 's' : ''}`, connections, batch: NAIVE_ROWS_PER_STATEMENT })),
+    ...VAULT_PAYLOADS.flatMap((payload) =>
+      VAULT_BATCHES.flatMap((batch) =>
+        VAULT_STREAMS.map((streams) => ({ path: 'vault' as const, label: `vault, ${streams} stream${streams > 1 ? 's' : ''}, ${batch}/message, ${payload === 'json' ? 'payload_json' : 'payload (Struct)'}`, streams, batch, payload })),
+      ),
+    ),
+  ];
+  const rounds = new Map<string, IngestRound[]>(scenarios.map((scenario) => [scenario.label, []]));
+  for (let round = 0; round < sizes.rounds; round++) {
+    for (const scenario of scenarios) {
+      await resetTable(db);
+      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams}-${scenario.batch}-${scenario.payload ?? ''}`;
+      const measured = await runScenario(context, scenario, run);
+      const { result } = measured;
+      const codes = 'codes' in result ? result.codes : undefined;
+      const stored = await countEvents(db);
+      const expected = result.events;
+      if (stored !== expected || (codes && Object.keys(codes).some((code) => code !== 'OK'))) {
+        throw new Error(`${scenario.label}: ${stored} rows stored for ${expected} events sent (codes ${JSON.stringify(codes ?? {})})`);
+      }
+      const eventsPerSecond = result.events / (result.elapsedMs / 1000);
+      let entry: IngestRound = { eventsPerSecond, elapsedMs: result.elapsedMs, events: result.events };
+      if (scenario.path === 'vault' && 'callLatencyMs' in result) {
+        entry = { ...entry, serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6, serverPeakRssMiB: measured.peakRssMiB, callLatencyMs: result.callLatencyMs };
+      }
+      rounds.get(scenario.label)!.push(entry);
+      log(`round ${round + 1}/${sizes.rounds} ${scenario.label}: ${Math.round(eventsPerSecond)} events/s`);
+    }
+  }
+  return scenarios.map((scenario) => {
+    const scenarioRounds = rounds.get(scenario.label)!;
+    const summary: IngestScenario = { ...scenario, rounds: scenarioRounds, eventsPerSecond: median(scenarioRounds.map((r) => r.eventsPerSecond)) };
+    if (scenario.path !== 'vault') return summary;
+    return {
+      ...summary,
+      serverCpuSecondsPerMillion: median(scenarioRounds.map((r) => r.serverCpuSecondsPerMillion!)),
+      serverPeakRssMiB: Math.max(...scenarioRounds.map((r) => r.serverPeakRssMiB!)),
+    };
+  });
+}
+
+/** Acknowledgement latency per message (unary Ingest, open loop) at half the vault's peak rate for that message size. */
+async function latencyPhase(context: Context, ingest: readonly IngestScenario[]): Promise<LatencyResult[]> {
+  const { sizes, loadGenerator, vault, db, tenants, target } = context;
+  const results: LatencyResult[] = [];
+  for (const batch of VAULT_BATCHES) {
+    const peak = Math.max(...ingest.filter((s) => s.path === 'vault' && s.batch === batch).map((s) => s.eventsPerSecond));
+    const rate = Math.round(peak / 2);
+    await resetTable(db);
+    const measured = await vault.measure(() =>
+      loadGenerator.run('vaultLatency', { target, keys: tenants.map((t) => t.key), run: `latency-${batch}`, batch, payload: 'json', rate, durationMs: sizes.latencySeconds * 1000 }),
+    );
+    const { result } = measured;
+    const commits = await countCommits(db);
+    results.push({
+      batch,
+      peakEventsPerSecond: peak,
+      targetEventsPerSecond: rate,
+      achievedEventsPerSecond: result.eventsPerSecond,
+      latencyMs: result.callLatencyMs,
+      codes: result.codes,
+      calls: result.calls,
+      commits,
+      serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6,
+      serverPeakRssMiB: measured.peakRssMiB,
+    });
+    log(`latency at ${rate} events/s in messages of ${batch}: p50 ${result.callLatencyMs.p50} p95 ${result.callLatencyMs.p95} p99 ${result.callLatencyMs.p99} ms`);
+  }
+  return results;
+}
+
+/**
+ * Small unary calls from many callers at once (issue 12): UNARY_CALLERS
+ * closed-loop callers over the tenants, UNARY_CALLER_BATCH events a call, as
+ * fast as the server answers, until `callerEvents` are sent or `callerSeconds`
+ * have passed. Every acknowledged event must be stored; calls that fail are
+ * counted by code, not retried.
+ */
+async function callersPhase(context: Context): Promise<CallersResult> {
+  const { sizes, loadGenerator, vault, db, tenants, target } = context;
+  await resetTable(db);
+  const measured = await vault.measure(() =>
+    loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run: 'callers', callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents, durationMs: sizes.callerSeconds * 1000 }),
+  );
+  const { result } = measured;
+  const stored = await countEvents(db);
+  const commits = await countCommits(db);
+  if (stored < result.accepted) throw new Error(`${UNARY_CALLERS} unary callers: ${stored} rows stored for ${result.accepted} events acknowledged as accepted`);
+  log(`${UNARY_CALLERS} unary callers of ${UNARY_CALLER_BATCH} events: ${Math.round(result.eventsPerSecond)} events/s, p99 ${result.callLatencyMs.p99} ms, ${JSON.stringify(result.codes)}, ${result.calls} calls in ${commits} commits`);
+  return {
+    callers: UNARY_CALLERS,
+    batch: UNARY_CALLER_BATCH,
+    events: result.events,
+    stored,
+    eventsPerSecond: result.eventsPerSecond,
+    latencyMs: result.callLatencyMs,
+    codes: result.codes,
+    calls: result.calls,
+    commits,
+    serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6,
+    serverPeakRssMiB: measured.peakRssMiB,
+  };
+}
+
+interface Position {
+  readonly timestampUs: bigint;
+  readonly eventId: string;
+}
+
+/** Keyset positions (newest first) of the query tenant's rows from `offset`, `count` of them. */
+async function positions(db: pg.Client, tenantId: string, offset: number, count: number): Promise<Position[]> {
+  const rows = await db.query<{ us: string; event_id: string }>(
+    `SELECT (extract(epoch FROM "timestamp") * 1000000)::bigint::text AS us, event_id FROM events WHERE tenant_id = $1 ORDER BY "timestamp" DESC, event_id DESC OFFSET $2 LIMIT $3`,
+    [tenantId, offset, count],
+  );
+  return rows.rows.map((row) => ({ timestampUs: BigInt(row.us), eventId: row.event_id }));
+}
+
+async function queryPhase(context: Context): Promise<QueryReport> {
+  const { sizes, loadGenerator, db, tenants, target, cursorSecret, queryLimits } = context;
+  const [queryTenant, ...others] = tenants as [Tenant, ...Tenant[]];
+  await resetTable(db);
+  log(`loading ${sizes.queryTenantEvents} events into one tenant and ${sizes.otherTenantEvents} into each of ${others.length} others`);
+  await loadGenerator.run('loadEvents', { url: context.databaseUrl, run: 'query', count: sizes.queryTenantEvents, tenantId: queryTenant.id, connections: 2 });
+  for (const [i, tenant] of others.entries()) {
+    await loadGenerator.run('loadEvents', { url: context.databaseUrl, run: `other${i}`, count: sizes.otherTenantEvents, tenantId: tenant.id, connections: 2 });
+  }
+  await db.query('VACUUM (ANALYZE) events');
+  await db.query('CHECKPOINT').catch(() => undefined);
+
+  // Cursors for pages deep in the tenant, made as the server makes them: the
+  // same codec, key and scope (no filter, newest first).
+  const codec = new CursorCodec(Buffer.from(cursorSecret, 'utf8'));
+  const scope = queryScope(validateEventFilter(undefined, queryLimits), 'newest-first');
+  const cases: QueryCase[] = [];
+  const pagesPerDepth = Math.min(30, sizes.cursorSamples);
+  for (const depth of sizes.cursorDepths) {
+    const firstPage = Math.max(1, depth - pagesPerDepth + 1);
+    const from = Math.max(0, (firstPage - 1) * PAGE_LIMIT - 1);
+    const rows = await positions(db, queryTenant.id, from, (depth - 1) * PAGE_LIMIT - from + 1);
+    const requests: Record<string, unknown>[] = [];
+    const firstEventIds: string[] = [];
+    for (let page = firstPage; page <= depth; page++) {
+      const firstRow = (page - 1) * PAGE_LIMIT - from;
+      const cursor = page === 1 ? '' : codec.encode(queryTenant.id, scope, rows[firstRow - 1]!);
+      requests.push({ limit: PAGE_LIMIT, cursor, order: 1 });
+      firstEventIds.push(rows[firstRow]!.eventId);
+    }
+    cases.push({ label: `cursor page ${depth}`, method: 'queryEvents', requests, firstEventIds });
+  }
+  for (const depth of sizes.offsetDepths) {
+    const [first] = await positions(db, queryTenant.id, (depth - 1) * PAGE_LIMIT, 1);
+    cases.push({ label: `offset page ${depth}`, method: 'queryEvents', requests: [{ limit: PAGE_LIMIT, page: depth, order: 1 }], firstEventIds: [first!.eventId] });
+  }
+  const pages = await loadGenerator.run('timedQueries', { target, key: queryTenant.key, cases: cases.filter((c) => c.label.startsWith('cursor')), samples: sizes.cursorSamples });
+  Object.assign(pages, await loadGenerator.run('timedQueries', { target, key: queryTenant.key, cases: cases.filter((c) => c.label.startsWith('offset')), samples: sizes.offsetSamples }));
+  for (const [label, summary] of Object.entries(pages)) log(`${label}: p50 ${summary.p50} p95 ${summary.p95} ms`);
+
+  const aggregate = await loadGenerator.run('timedQueries', {
+    target,
+    key: queryTenant.key,
+    cases: [{ label: 'aggregate', method: 'aggregate', requests: [{ groupBy: [1, 2], bucket: { seconds: 3600, nanos: 0 } }] }],
+    samples: sizes.aggregateSamples,
+  });
+  log(`Aggregate by type, service and hour: p50 ${aggregate.aggregate!.p50} ms, ${aggregate.aggregate!.rows} rows`);
+
+  const stream: QueryReport['stream'] = {};
+  for (const payloadAsJson of [false, true]) {
+    const rounds = [];
+    for (let round = 0; round < sizes.streamRounds; round++) {
+      rounds.push(await loadGenerator.run('streamEvents', { target, key: queryTenant.key, payloadAsJson, expectedEvents: sizes.queryTenantEvents }));
+    }
+    const label = payloadAsJson ? 'payload_json' : 'payload (Struct)';
+    stream[label] = { eventsPerSecond: median(rounds.map((r) => r.eventsPerSecond)), rounds };
+    log(`StreamEvents (${label}): ${Math.round(stream[label].eventsPerSecond)} events/s`);
+  }
+  return { tenantEvents: sizes.queryTenantEvents, otherTenants: others.length, otherTenantEvents: sizes.otherTenantEvents, pages, aggregate: aggregate.aggregate!, stream };
+}
+
+async function describeMachine(db: pg.Client, config: Config): Promise<MachineReport> {
+  const setting = async (name: string): Promise<string> => (await db.query<{ value: string }>(`SELECT current_setting($1) AS value`, [name])).rows[0]!.value;
+  const postgres: MachineReport['postgres'] = { version: (await db.query<{ version: string }>('SELECT version()')).rows[0]!.version };
+  for (const name of ['shared_buffers', 'work_mem', 'maintenance_work_mem', 'max_wal_size', 'checkpoint_timeout', 'synchronous_commit', 'fsync', 'wal_compression', 'max_connections']) {
+    postgres[name] = await setting(name);
+  }
+  const cpus = os.cpus();
+  return {
+    cpu: `${cpus[0]?.model ?? 'unknown'} x ${cpus.length}`,
+    memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    postgres,
+    vault: {
+      batchSize: config.ingest.batchSize,
+      flushIntervalMs: config.ingest.flushIntervalMs,
+      writeConcurrency: config.ingestWrite.concurrency,
+      groupLingerMs: config.ingestWrite.groupLingerMs,
+      poolMax: config.database.pool.max,
+      streamChunkSize: config.query.streamChunkSize,
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions();
+  const startedAt = Date.now();
+  log(`${options.quick ? 'quick' : 'full'} run, ${options.sizes.rounds} round(s)`);
+  const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
+  let vault: VaultProcess | undefined;
+  let loadGenerator: LoadGenerator | undefined;
+  let db: pg.Client | undefined;
+  try {
+    // Started first: it loads (and transpiles) its modules while the database and the server get ready.
+    loadGenerator = new LoadGenerator();
+    log(`database: ${database.description}`);
+    await runMigrations(database.url, silent);
+    const tenants = await createTenants(database.url);
+    const cursorSecret = randomBytes(24).toString('base64url');
+    const vaultEnv = {
+      DATABASE_URL: database.url,
+      GRPC_HOST: '127.0.0.1',
+      GRPC_PORT: '0',
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      QUERY_CURSOR_SECRET: cursorSecret,
+      // Lifted for the bench only, to time deep offset pages.
+      QUERY_MAX_PAGE: '100000',
+    };
+    vault = new VaultProcess(vaultEnv);
+    const serving = await vault.serving;
+    const target = `127.0.0.1:${serving.grpcPort}`;
+    db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+    const config = loadConfig(vaultEnv);
+    const context: Context = { sizes: options.sizes, loadGenerator, vault, db, tenants, target, databaseUrl: database.url, serverBatchSize: config.ingest.batchSize, cursorSecret, queryLimits: config.query };
+    const report: BenchReport = { startedAt: new Date(startedAt).toISOString(), mode: options.quick ? 'quick' : 'full', sizes: options.sizes, machine: await describeMachine(db, config) };
+    if (options.only !== 'query') {
+      report.ingest = await ingestPhase(context);
+      report.latency = await latencyPhase(context, report.ingest);
+      report.callers = await callersPhase(context);
+      report.serverPeakRssMiB = [...report.ingest, ...report.latency, report.callers].reduce((peak, s) => Math.max(peak, s.serverPeakRssMiB ?? 0), 0);
+    }
+    if (options.only !== 'ingest') report.query = await queryPhase(context);
+    report.seconds = Math.round((Date.now() - startedAt) / 1000);
+    fs.mkdirSync(path.dirname(options.out), { recursive: true });
+    fs.writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
+    process.stdout.write(formatReport(report));
+    log(`JSON report: ${path.relative(process.cwd(), options.out)}; ${report.seconds} s in all`);
+  } finally {
+    await db?.end();
+    loadGenerator?.stop();
+    await vault?.stop();
+    await database.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

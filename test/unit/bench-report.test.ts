@@ -1,0 +1,88 @@
+import { formatReport, type BenchReport, type IngestScenario, type LatencyResult } from '../../scripts/bench/format-report';
+
+const latency = (p99: number) => ({ count: 100, p50: p99 / 4, p95: p99 / 2, p99, max: p99 });
+
+function scenario(path: IngestScenario['path'], label: string, eventsPerSecond: number, extra: Partial<IngestScenario> = {}): IngestScenario {
+  return { path, label, batch: 1000, rounds: [], eventsPerSecond, ...extra };
+}
+
+function vault(streams: number, batch: number, payload: 'json' | 'struct', eventsPerSecond: number, cpu: number): IngestScenario {
+  return scenario('vault', `vault, ${streams} streams, ${batch}/message, ${payload}`, eventsPerSecond, { streams, batch, payload, serverCpuSecondsPerMillion: cpu, serverPeakRssMiB: 150 });
+}
+
+function unaryLatency(batch: number, p99: number, codes: Record<string, number>): LatencyResult {
+  return { batch, peakEventsPerSecond: 40_000, targetEventsPerSecond: 20_000, achievedEventsPerSecond: 20_000, latencyMs: latency(p99), codes, calls: 400, commits: 100, serverCpuSecondsPerMillion: 6, serverPeakRssMiB: 150 };
+}
+
+/** A report with a ceiling of 40 000 events/s; `overrides` change the parts a test is about. */
+function report(overrides: Partial<BenchReport> = {}): BenchReport {
+  return {
+    startedAt: '2026-12-05T00:00:00.000Z',
+    mode: 'quick',
+    sizes: { rounds: 1 },
+    machine: {
+      cpu: 'test x 2',
+      memoryGiB: 1,
+      os: 'Linux',
+      node: 'v20',
+      postgres: { version: 'PostgreSQL 18.4, compiled' },
+      vault: { batchSize: 2000, flushIntervalMs: 200, writeConcurrency: 4, groupLingerMs: 2, poolMax: 10, streamChunkSize: 500 },
+    },
+    ingest: [
+      scenario('ceiling', 'PostgreSQL ceiling, 2 connections', 40_000),
+      scenario('naive', 'naive INSERT, 4 connections', 20_000),
+      vault(4, 1000, 'json', 36_000, 4.5),
+      vault(16, 1000, 'json', 30_000, 6),
+      vault(4, 1000, 'struct', 30_000, 7.5),
+    ],
+    latency: [unaryLatency(100, 80, { OK: 400 }), unaryLatency(1000, 90, { OK: 40 })],
+    callers: { callers: 64, batch: 10, events: 100_000, stored: 100_000, eventsPerSecond: 24_000, latencyMs: latency(50), codes: { OK: 10_000 }, calls: 10_000, commits: 500, serverCpuSecondsPerMillion: 9, serverPeakRssMiB: 150 },
+    ...overrides,
+  };
+}
+
+/** The Targets table's row whose target starts with `start`, as [target, measured, met]. */
+function targetRow(markdown: string, start: string): string[] {
+  const targets = markdown.slice(markdown.indexOf('### Targets'));
+  const line = targets.split('\n').find((row) => row.startsWith(`| ${start}`));
+  if (line === undefined) throw new Error(`no target row starting with "${start}" in:\n${targets}`);
+  return line.split(' | ').map((cell) => cell.replace(/^\| | \|$/g, ''));
+}
+
+describe('the bench report (scripts/bench/format-report.ts)', () => {
+  test('when the figures meet issue 12 targets, then each of its rows says so with its ratio', () => {
+    const markdown = formatReport(report());
+    expect(targetRow(markdown, 'unary 100-event calls at half the streaming peak')).toEqual([
+      expect.any(String),
+      expect.stringContaining('p99 80.0 ms = 0.80x the target; OK 400; at 20,000 events/s = 0.50x the ceiling'),
+      'yes',
+    ]);
+    expect(targetRow(markdown, 'unary 10-event calls from 64 concurrent callers')).toEqual([expect.any(String), '24,000 / 40,000 = 0.60x', 'yes']);
+    expect(targetRow(markdown, 'server CPU <= 5 s per 1M events, payload_json')).toEqual([expect.any(String), '4.5 s = 0.90x the target (4.5-6.0 over all payload_json streaming rows)', 'yes']);
+    expect(targetRow(markdown, 'server CPU <= 8 s per 1M events, payload (Struct)')).toEqual([expect.any(String), expect.stringContaining('7.5 s = 0.94x the target'), 'yes']);
+    expect(targetRow(markdown, '4 streams of 1000-event messages (payload_json)')).toEqual([expect.any(String), '36,000 / 40,000 = 0.90x (Struct: 0.75x)', 'yes']);
+  });
+
+  test('when a 100-event unary call got UNAVAILABLE, then its row is not met although p99 is under 100 ms', () => {
+    const markdown = formatReport(report({ latency: [unaryLatency(100, 80, { OK: 390, UNAVAILABLE: 10 })] }));
+    expect(targetRow(markdown, 'unary 100-event calls at half the streaming peak')).toEqual([expect.any(String), expect.stringContaining('OK 390, UNAVAILABLE 10'), '**no**']);
+  });
+
+  test('when the figures miss issue 12 targets, then each of its rows says no', () => {
+    const ingest = [scenario('ceiling', 'PostgreSQL ceiling, 2 connections', 40_000), scenario('naive', 'naive INSERT, 4 connections', 20_000), vault(4, 1000, 'json', 30_000, 12), vault(4, 1000, 'struct', 30_000, 14)];
+    const callers = { ...report().callers!, eventsPerSecond: 4000 };
+    const markdown = formatReport(report({ ingest, latency: [unaryLatency(100, 300, { OK: 400 })], callers }));
+    for (const start of ['unary 100-event calls', 'unary 10-event calls', 'server CPU <= 5 s', 'server CPU <= 8 s', '4 streams of 1000-event messages']) {
+      expect(targetRow(markdown, start)[2]).toBe('**no**');
+    }
+    expect(targetRow(markdown, 'unary 10-event calls')[1]).toBe('4,000 / 40,000 = 0.10x');
+  });
+
+  test('when the unary rows are reported, then they show calls per commit', () => {
+    const markdown = formatReport(report());
+    const callersRow = markdown.split('\n').find((line) => line.startsWith('| 64 x 10 events'));
+    expect(callersRow?.split(' | ')[7]).toBe('20.0');
+    const latencyRow = markdown.split('\n').find((line) => line.startsWith('| 100 events'));
+    expect(latencyRow?.split(' | ')[6]).toBe('4.0');
+  });
+});
