@@ -136,8 +136,10 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
     const outcome = await exportRecords(options.receiver, options.observer, 'http', ctx, signal, request, () => undefined);
     const payload = json ? encodeResponseJson(signal, outcome.rejected, outcome.errorMessage) : Buffer.from(encodeResponseBinary(signal, outcome.rejected, outcome.errorMessage));
     res.writeHead(200, { 'content-type': json ? JSON_TYPE : PROTOBUF }).end(payload);
+    logger.info({ httpStatus: 200, tenantId: principal.tenant.id, records: outcome.records, rejected: outcome.rejected }, 'OTLP/HTTP request finished');
   } catch (error) {
     const refusal = error instanceof HttpRefusal ? error : refusalOf(error, logger);
+    logger.info({ httpStatus: refusal.httpStatus, reason: refusal.message }, 'OTLP/HTTP request refused');
     // Unread bytes of a refused body are dropped, not read: the connection closes after the answer.
     const keepAlive = req.complete;
     const statusBody = json ? JSON.stringify({ code: refusal.code, message: refusal.message }) : Buffer.from(Status.encode({ code: refusal.code, message: refusal.message, details: [] }).finish());
