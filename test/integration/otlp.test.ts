@@ -306,6 +306,49 @@ describe('OTLP receiver with the stock OpenTelemetry exporters (contract section
     expect(await ok.json()).toEqual({});
   });
 
+  test('when a request carries more records than the tenant\'s event burst, then gRPC answers INVALID_ARGUMENT and OTLP/HTTP 400, naming the burst; a stored export carries x-ratelimit-*', async () => {
+    const small = await createTenantWithKey(db.pool, 'otel-small-burst', { eventsPerSecond: 5, eventBurst: 5 });
+    const exporter = new Recording<ReadableLogRecord>(new GrpcLogExporter({ url: otlpGrpc, metadata: grpcMetadata(small.key) }));
+    await emitLogs(exporter as unknown as LogRecordExporter, 'otel-burst', 6);
+    const refused = exporter.results[0]!.error as ServiceError;
+    expect(refused.code).toBe(status.INVALID_ARGUMENT);
+    expect(refused.details).toContain('at most 5 events');
+    const overHttp = await fetch(`${otlpHttp}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': small.key }, body: JSON.stringify(logsJson('otel-burst', 6)) });
+    expect(overHttp.status).toBe(400);
+    expect(((await overHttp.json()) as { message: string }).message).toContain('at most 5 events');
+    const fits = await fetch(`${otlpHttp}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': small.key }, body: JSON.stringify(logsJson('otel-burst', 2)) });
+    expect(fits.status).toBe(200);
+    expect(fits.headers.get('x-ratelimit-limit')).toBe('5');
+    expect(Number(fits.headers.get('x-ratelimit-remaining'))).toBeLessThanOrEqual(3);
+  });
+
+  test('when random bytes and random JSON are posted to every OTLP endpoint, then each gets a 4xx or a partial success, and the server keeps serving', async () => {
+    let seed = 7;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const bytes = (length: number): Buffer => Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+    const shapes = [
+      () => bytes(1 + Math.floor(random() * 200)),
+      () => JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ body: { kvlistValue: { values: [{ key: 'k', value: { intValue: '1e400' } }] } } }] }] }] }),
+      () => JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'zz', spanId: 7 }] }] }] }),
+      () => JSON.stringify({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm', sum: { dataPoints: [{ asInt: '99999999999999999999999' }] } }] }] }] }),
+      () => '['.repeat(100_000),
+      () => JSON.stringify({ resourceLogs: [{ scopeLogs: [{ logRecords: [{ attributes: [{ key: '__proto__', value: { stringValue: 'x' } }], body: { stringValue: 'a\u0000b' } }] }] }] }),
+    ];
+    for (let i = 0; i < 60; i++) {
+      const path = ['/v1/logs', '/v1/traces', '/v1/metrics'][i % 3]!;
+      const body = shapes[i % shapes.length]!();
+      const type = typeof body === 'string' ? 'application/json' : 'application/x-protobuf';
+      const response = await fetch(`${otlpHttp}${path}`, { method: 'POST', headers: { 'content-type': type, 'x-api-key': key }, body });
+      expect([200, 400]).toContain(response.status);
+      await response.arrayBuffer();
+    }
+    const ok = await fetch(`${otlpHttp}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': key }, body: JSON.stringify(logsJson('after-fuzz', 1)) });
+    expect(ok.status).toBe(200);
+  });
+
   test('when an OTLP/gRPC message cannot be decoded, then the call fails with INVALID_ARGUMENT naming the message type', async () => {
     const client = new Client(server.address, credentials.createInsecure());
     try {

@@ -11,6 +11,7 @@ import { clientAddressOf } from '../../domain/auth/client-address';
 import type { AuthenticatedContext } from '../../domain/call-context';
 import type { OtlpSignal } from '../../domain/otlp/otlp-model';
 import type { OtlpReceiver } from '../../domain/otlp/otlp-receiver';
+import type { RateLimitStatus } from '../../domain/rate-limit/rate-limiter';
 import { VaultError } from '../../domain/vault-error';
 import type { Logger } from '../../observability/create-logger';
 import { STATUS_DETAILS_KEY, toGrpcStatus } from '../grpc/to-grpc-status';
@@ -105,6 +106,8 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
   const signal = SIGNAL_BY_PATH.get(path);
   const json = mediaType(req.headers['content-type']) === JSON_TYPE;
   const logger = options.logger.child({ requestId: randomUUID(), method: `POST ${path}` });
+  // The events bucket as the export last took it: x-ratelimit-* on every authenticated answer, as on gRPC.
+  let rateLimit: RateLimitStatus | undefined;
   try {
     if (signal === undefined) throw new HttpRefusal(404, grpcStatus.NOT_FOUND, `no OTLP endpoint at ${path.slice(0, 100)}: POST to /v1/logs, /v1/traces or /v1/metrics`);
     if (req.method !== 'POST') throw new HttpRefusal(405, grpcStatus.UNIMPLEMENTED, `${path} takes POST only`, { allow: 'POST' });
@@ -133,15 +136,18 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
       principal,
       tenant: principal.tenant,
     };
-    const outcome = await exportRecords(options.receiver, options.observer, 'http', ctx, signal, request, () => undefined);
+    const outcome = await exportRecords(options.receiver, options.observer, 'http', ctx, signal, request, (status) => {
+      rateLimit = status;
+    });
     const payload = json ? encodeResponseJson(signal, outcome.rejected, outcome.errorMessage) : Buffer.from(encodeResponseBinary(signal, outcome.rejected, outcome.errorMessage));
-    res.writeHead(200, { 'content-type': json ? JSON_TYPE : PROTOBUF }).end(payload);
+    res.writeHead(200, { 'content-type': json ? JSON_TYPE : PROTOBUF, ...rateLimitHeaders(rateLimit) }).end(payload);
     logger.info({ httpStatus: 200, tenantId: principal.tenant.id, records: outcome.records, rejected: outcome.rejected }, 'OTLP/HTTP request finished');
   } catch (error) {
     const refusal = error instanceof HttpRefusal ? error : refusalOf(error, logger);
     logger.info({ httpStatus: refusal.httpStatus, reason: refusal.message }, 'OTLP/HTTP request refused');
     // Unread bytes of a refused body are dropped, not read: the connection closes after the answer.
     const keepAlive = req.complete;
+    Object.assign(refusal.headers, rateLimitHeaders(rateLimit));
     const statusBody = json ? JSON.stringify({ code: refusal.code, message: refusal.message }) : Buffer.from(Status.encode({ code: refusal.code, message: refusal.message, details: [] }).finish());
     if (refusal.detailsBin !== undefined && !json) {
       res.writeHead(refusal.httpStatus, { 'content-type': PROTOBUF, ...refusal.headers, ...(keepAlive ? {} : { connection: 'close' }) }).end(refusal.detailsBin);
@@ -149,6 +155,15 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
     }
     res.writeHead(refusal.httpStatus, { 'content-type': json ? JSON_TYPE : PROTOBUF, ...refusal.headers, ...(keepAlive ? {} : { connection: 'close' }) }).end(statusBody);
   }
+}
+
+function rateLimitHeaders(rateLimit: RateLimitStatus | undefined): Record<string, string> {
+  if (rateLimit === undefined) return {};
+  return {
+    'x-ratelimit-limit': String(rateLimit.limit),
+    'x-ratelimit-remaining': String(Math.max(0, rateLimit.remaining)),
+    'x-ratelimit-reset': String(Math.ceil(rateLimit.resetAtMs / 1000)),
+  };
 }
 
 function mediaType(header: string | undefined): string | undefined {
