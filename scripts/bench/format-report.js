@@ -3,6 +3,7 @@
 
 const TARGETS = {
   ceilingRatio: 0.5,
+  otlpRatio: 0.8,
   naiveRatio: 3,
   p99AckMs: 100,
   peakRssMiB: 300,
@@ -29,8 +30,8 @@ function ingestSection(report) {
     round(s.eventsPerSecond),
     ratio(s.eventsPerSecond / ceiling),
     ratio(s.eventsPerSecond / naive),
-    s.path === 'vault' ? fixed(s.serverCpuSecondsPerMillion) : '',
-    s.path === 'vault' ? fixed(s.serverPeakRssMiB, 0) : '',
+    s.path === 'vault' || s.path === 'otlp' ? fixed(s.serverCpuSecondsPerMillion) : '',
+    s.path === 'vault' || s.path === 'otlp' ? fixed(s.serverPeakRssMiB, 0) : '',
   ]);
   const latencyRows = report.latency.map((l) => [
     `${l.batch} events`,
@@ -77,6 +78,8 @@ function targetsSection(report) {
     rows.push([`vault >= ${TARGETS.ceilingRatio * 100}% of the PostgreSQL ceiling`, `${round(vault)} / ${round(ceiling)} = ${ratio(vault / ceiling)}`, check(vault / ceiling >= TARGETS.ceilingRatio)]);
     rows.push([`vault >= ${TARGETS.naiveRatio}x the naive baseline`, `${round(vault)} / ${round(naive)} = ${ratio(vault / naive)}`, check(vault / naive >= TARGETS.naiveRatio)]);
     if (vaultJson !== vault) rows.push(['(payload_json alone)', `${round(vaultJson)}`, '']);
+    const otlp = report.ingest.some((s) => s.path === 'otlp') ? best('otlp') : undefined;
+    if (otlp !== undefined) rows.push([`OTLP logs over gRPC >= ${TARGETS.otlpRatio}x the native payload_json path`, `${round(otlp)} / ${round(vaultJson)} = ${ratio(otlp / vaultJson)}`, check(otlp / vaultJson >= TARGETS.otlpRatio)]);
     const latency1000 = report.latency.find((l) => l.batch === 1000);
     if (latency1000) rows.push([`p99 acknowledgement <= ${TARGETS.p99AckMs} ms at half load, 1000-event messages`, `${fixed(latency1000.latencyMs.p99)} ms`, check(latency1000.latencyMs.p99 <= TARGETS.p99AckMs)]);
     const rss16 = Math.max(...report.ingest.filter((s) => s.streams === 16).map((s) => s.serverPeakRssMiB));

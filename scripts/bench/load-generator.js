@@ -207,7 +207,80 @@ async function streamEvents({ target, key, payloadAsJson, expectedEvents }) {
   }
 }
 
-const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, timedQueries, streamEvents };
+/**
+ * OTLP logs over gRPC (LogsService/Export, unary), as an OpenTelemetry SDK's
+ * batch processor sends them: `batch` records per request (512, the SDK's
+ * default), `streams` exporters each sending its next request once the last
+ * one is answered. The records are the bench events (the same payload
+ * fields, as attributes), one resource (service) per request.
+ */
+async function otlpIngest({ target, keys, run, streams, batch, count }) {
+  const { create, toBinary } = require('@bufbuild/protobuf');
+  const { OTLP_SCHEMAS } = require(`${dist}/transport/otlp/otlp-schemas`);
+  const schema = OTLP_SCHEMAS.logs.request;
+  const str = (value) => ({ value: { case: 'stringValue', value } });
+  const int = (value) => ({ value: { case: 'intValue', value: BigInt(value) } });
+  const perWorker = Math.ceil(count / streams);
+  const workload = Array.from({ length: streams }, (_, worker) => {
+    const requests = [];
+    const first = worker * perWorker;
+    for (let start = 0; start < perWorker; start += batch) {
+      const records = [];
+      let serviceName;
+      for (let i = start; i < Math.min(perWorker, start + batch); i++) {
+        const event = benchEvent(run, first + i);
+        serviceName ??= event.serviceName;
+        const p = event.payload;
+        records.push({
+          timeUnixNano: BigInt(event.timestampMicros) * 1000n,
+          severityText: p.level,
+          body: str(p.message),
+          attributes: [
+            { key: 'run', value: str(event.eventId) },
+            { key: 'http.method', value: str(p.http.method) },
+            { key: 'http.path', value: str(p.http.path) },
+            { key: 'http.status', value: int(p.http.status) },
+            { key: 'user_id', value: str(p.user_id) },
+            { key: 'region', value: str(p.region) },
+            { key: 'duration_ms', value: int(p.duration_ms) },
+          ],
+        });
+      }
+      const request = create(schema, { resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: str(serviceName) }] }, scopeLogs: [{ scope: { name: 'bench', version: '1' }, logRecords: records }] }] });
+      requests.push({ bytes: Buffer.from(toBinary(schema, request)), records: records.length });
+    }
+    return requests;
+  });
+  const Client = makeGenericClientConstructor({}, 'OtlpBench');
+  const client = new Client(target, credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+  const latency = new Histogram();
+  const codes = {};
+  let events = 0;
+  let calls = 0;
+  const startedAt = performance.now();
+  try {
+    await Promise.all(
+      workload.map(async (requests, worker) => {
+        for (const { bytes, records } of requests) {
+          const sentAt = performance.now();
+          const code = await new Promise((resolve) => {
+            client.makeUnaryRequest('/opentelemetry.proto.collector.logs.v1.LogsService/Export', (b) => b, (b) => b, bytes, keyed(keys[worker % keys.length]), (error) => resolve(error ? (error.code ?? 'ERROR') : 'OK'));
+          });
+          latency.record(performance.now() - sentAt);
+          codes[code] = (codes[code] ?? 0) + 1;
+          calls++;
+          if (code === 'OK') events += records;
+        }
+      }),
+    );
+    const elapsedMs = performance.now() - startedAt;
+    return { events, calls, codes, elapsedMs, eventsPerSecond: events / (elapsedMs / 1000), callLatencyMs: latency.summary() };
+  } finally {
+    client.close();
+  }
+}
+
+const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, timedQueries, streamEvents, otlpIngest };
 
 process.on('message', async ({ id, job, params }) => {
   try {

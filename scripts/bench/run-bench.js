@@ -78,6 +78,9 @@ const NAIVE_ROWS_PER_STATEMENT = 100;
 const VAULT_STREAMS = [1, 4, 16];
 const VAULT_BATCHES = [100, 1000];
 const VAULT_PAYLOADS = ['json', 'struct'];
+/** OTLP logs over gRPC: the SDK batch processor's default request size, on 4 and 16 concurrent exporters. */
+const OTLP_STREAMS = [4, 16];
+const OTLP_BATCH = 512;
 const PAGE_LIMIT = 100;
 const NO_LIMIT = '1000000000';
 const silent = pino({ level: 'silent' });
@@ -259,6 +262,7 @@ async function ingestPhase(context) {
     ...VAULT_PAYLOADS.flatMap((payload) =>
       VAULT_BATCHES.flatMap((batch) => VAULT_STREAMS.map((streams) => ({ path: 'vault', label: `vault, ${streams} stream${streams > 1 ? 's' : ''}, ${batch}/message, ${payload === 'json' ? 'payload_json' : 'payload (Struct)'}`, streams, batch, payload }))),
     ),
+    ...OTLP_STREAMS.map((streams) => ({ path: 'otlp', label: `OTLP logs over gRPC, ${streams} exporters, ${OTLP_BATCH} records/request`, streams, batch: OTLP_BATCH })),
   ];
   const results = new Map(scenarios.map((scenario) => [scenario.label, { ...scenario, rounds: [] }]));
   for (let round = 0; round < sizes.rounds; round++) {
@@ -270,6 +274,8 @@ async function ingestPhase(context) {
         measured = await vault.measure(() => loadGenerator.run('ceiling', { url: context.databaseUrl, run, count: sizes.ceilingEvents, batchSize: scenario.batch, tenantIds, connections: scenario.connections }));
       } else if (scenario.path === 'naive') {
         measured = await vault.measure(() => loadGenerator.run('naive', { url: context.databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections }));
+      } else if (scenario.path === 'otlp') {
+        measured = await vault.measure(() => loadGenerator.run('otlpIngest', { target, keys, run, streams: scenario.streams, batch: scenario.batch, count: sizes.vaultEvents }));
       } else {
         measured = await vault.measure(() => loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams, batch: scenario.batch, payload: scenario.payload, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }));
       }
@@ -281,7 +287,7 @@ async function ingestPhase(context) {
       }
       const eventsPerSecond = result.events / (result.elapsedMs / 1000);
       const entry = { eventsPerSecond, elapsedMs: result.elapsedMs, events: result.events };
-      if (scenario.path === 'vault') {
+      if (scenario.path === 'vault' || scenario.path === 'otlp') {
         Object.assign(entry, { serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6, serverPeakRssMiB: measured.peakRssMiB, callLatencyMs: result.callLatencyMs });
       }
       results.get(scenario.label).rounds.push(entry);
@@ -290,7 +296,7 @@ async function ingestPhase(context) {
   }
   return [...results.values()].map((scenario) => {
     const summary = { ...scenario, eventsPerSecond: median(scenario.rounds.map((r) => r.eventsPerSecond)) };
-    if (scenario.path === 'vault') {
+    if (scenario.path === 'vault' || scenario.path === 'otlp') {
       summary.serverCpuSecondsPerMillion = median(scenario.rounds.map((r) => r.serverCpuSecondsPerMillion));
       summary.serverPeakRssMiB = Math.max(...scenario.rounds.map((r) => r.serverPeakRssMiB));
     }
