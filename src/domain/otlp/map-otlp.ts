@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingEvent } from '../ingest/ingest-event';
 import type { ExportLogsRequest, ExportMetricsRequest, ExportTraceRequest, InstrumentationScope, KeyValue, LogRecord, Metric, Resource, Span } from './otlp-model';
-import { attributesOf, hashCanonical, hexOf, jsonNumber, rfc3339OfNanos, timestampOfNanos, toJsonText, type JsonValue } from './otlp-values';
+import { appendAnyValue, appendKeyValues, attributesOf, exactInteger, fastJsonText, hashCanonical, hexOf, jsonNumber, rfc3339OfNanos, timestampOfNanos, type JsonValue } from './otlp-values';
 
 /** The service_name of records whose resource names none (contract section 9). */
 export const UNKNOWN_SERVICE = 'unknown_service';
@@ -27,27 +27,24 @@ const TEMPORALITIES = ['unspecified', 'delta', 'cumulative'] as const;
 /** What every record of one resource and scope shares. */
 class Origin {
   readonly serviceName: string;
-  readonly resource: { readonly [key: string]: JsonValue };
-  readonly scope: { readonly name: string; readonly version: string };
+  /** `,"resource":{...},"scope":{...}}`: how every payload of this origin ends. */
+  readonly payloadTail: string;
   /** The resource's and scope's fingerprint, which every record's event_id includes. */
   readonly digest: Buffer;
 
   constructor(resource: Resource | undefined, scope: InstrumentationScope | undefined) {
     const attributes = resource?.attributes ?? [];
-    this.resource = attributesOf(attributes);
     this.serviceName = serviceNameOf(attributes);
-    this.scope = { name: scope?.name ?? '', version: scope?.version ?? '' };
+    this.payloadTail = `,"resource":${fastJsonText(attributesOf(attributes))},"scope":${fastJsonText({ name: scope?.name ?? '', version: scope?.version ?? '' })}}`;
     const hash = createHash('sha256');
     hashCanonical(hash, resource);
     hashCanonical(hash, scope);
     this.digest = hash.digest();
   }
 
-  /** A deterministic event_id: sha256 over the resource, the scope and `parts`, in hex. */
-  idOf(kind: string, ...parts: unknown[]): string {
-    const hash = createHash('sha256').update(kind).update(this.digest);
-    for (const part of parts) hashCanonical(hash, part);
-    return hash.digest('hex');
+  /** A deterministic event_id: sha256 over the signal, the resource, the scope and a record's canonical form, in hex. */
+  idOf(kind: string, canonical: string): string {
+    return createHash('sha256').update(kind).update(this.digest).update(canonical).digest('hex');
   }
 }
 
@@ -64,9 +61,10 @@ function timestampOf(receivedAtNanos: bigint, ...candidates: bigint[]): Incoming
   return timestampOfNanos(candidates.find((nanos) => nanos > 0n) ?? receivedAtNanos);
 }
 
+/** An event whose payload is `fields` (a non-empty object) plus the origin's resource and scope. */
 function event(origin: Origin, eventType: string, eventId: string, timestamp: IncomingEvent['timestamp'], fields: { readonly [key: string]: JsonValue }): IncomingEvent {
-  const payload = { ...fields, resource: origin.resource, scope: origin.scope };
-  return { eventId, timestamp, eventType, serviceName: origin.serviceName, payloadJson: toJsonText(payload) };
+  const text = fastJsonText(fields);
+  return { eventId, timestamp, eventType, serviceName: origin.serviceName, payloadJson: text.slice(0, -1) + origin.payloadTail };
 }
 
 class Collector {
@@ -108,8 +106,17 @@ export function mapLogs(request: ExportLogsRequest, receivedAtNanos: bigint): Ma
   return out.result();
 }
 
+/** Every field of a log record, typed, in field-number order: what its event_id hashes. */
+function logCanonical(record: LogRecord): string {
+  const out: string[] = [record.timeUnixNano.toString(), ';', record.observedTimeUnixNano.toString(), ';', String(record.severityNumber), ';', String(record.severityText.length), ':', record.severityText];
+  appendAnyValue(out, record.body);
+  appendKeyValues(out, record.attributes);
+  out.push(String(record.droppedAttributesCount ?? 0), ';', String(record.flags), ';', hexOf(record.traceId), ';', hexOf(record.spanId), ';', String(record.eventName.length), ':', record.eventName);
+  return out.join('');
+}
+
 function mapLogRecord(origin: Origin, record: LogRecord, receivedAtNanos: bigint): IncomingEvent {
-  return event(origin, 'log', origin.idOf('log', record), timestampOf(receivedAtNanos, record.timeUnixNano, record.observedTimeUnixNano), {
+  return event(origin, 'log', origin.idOf('log', logCanonical(record)), timestampOf(receivedAtNanos, record.timeUnixNano, record.observedTimeUnixNano), {
     attributes: attributesOf(record.attributes),
     body: record.body === undefined ? null : jsonBody(record.body),
     severity_text: record.severityText,
@@ -179,6 +186,14 @@ export function mapMetrics(request: ExportMetricsRequest, receivedAtNanos: bigin
   return out.result();
 }
 
+/** A data point's identity (contract section 9): its metric's name, its attributes and its time. */
+function metricCanonical(name: string, attributes: readonly KeyValue[], timeUnixNano: bigint): string {
+  const out: string[] = [String(name.length), ':', name];
+  appendKeyValues(out, attributes);
+  out.push(timeUnixNano.toString(), ';');
+  return out.join('');
+}
+
 function mapMetric(out: Collector, origin: Origin, metric: Metric, receivedAtNanos: bigint): void {
   const point = (
     kind: string,
@@ -186,7 +201,7 @@ function mapMetric(out: Collector, origin: Origin, metric: Metric, receivedAtNan
     values: { readonly [key: string]: JsonValue },
   ): void =>
     out.add(() =>
-      event(origin, 'metric', origin.idOf('metric', metric.name, base.attributes, base.timeUnixNano), timestampOf(receivedAtNanos, base.timeUnixNano), {
+      event(origin, 'metric', origin.idOf('metric', metricCanonical(metric.name, base.attributes, base.timeUnixNano)), timestampOf(receivedAtNanos, base.timeUnixNano), {
         attributes: attributesOf(base.attributes),
         name: metric.name,
         description: metric.description,
@@ -203,7 +218,7 @@ function mapMetric(out: Collector, origin: Origin, metric: Metric, receivedAtNan
     case 'sum': {
       const extra: { readonly [key: string]: JsonValue } = data.case === 'sum' ? { is_monotonic: data.value.isMonotonic, temporality: TEMPORALITIES[data.value.aggregationTemporality] ?? 'unspecified' } : {};
       for (const p of data.value.dataPoints) {
-        const value = p.value.case === 'asDouble' ? jsonNumber(p.value.value) : p.value.case === 'asInt' ? p.value.value : null;
+        const value = p.value.case === 'asDouble' ? jsonNumber(p.value.value) : p.value.case === 'asInt' ? exactInteger(p.value.value) : null;
         point(data.case, p, { value, ...extra });
       }
       return;
@@ -212,11 +227,11 @@ function mapMetric(out: Collector, origin: Origin, metric: Metric, receivedAtNan
       const temporality = TEMPORALITIES[data.value.aggregationTemporality] ?? 'unspecified';
       for (const p of data.value.dataPoints) {
         point('histogram', p, {
-          count: p.count,
+          count: exactInteger(p.count),
           ...optional('sum', p.sum),
           ...optional('min', p.min),
           ...optional('max', p.max),
-          bucket_counts: [...p.bucketCounts],
+          bucket_counts: p.bucketCounts.map(exactInteger),
           explicit_bounds: p.explicitBounds.map(jsonNumber),
           temporality,
         });
@@ -226,15 +241,15 @@ function mapMetric(out: Collector, origin: Origin, metric: Metric, receivedAtNan
     case 'exponentialHistogram': {
       const temporality = TEMPORALITIES[data.value.aggregationTemporality] ?? 'unspecified';
       const buckets = (side: { readonly offset: number; readonly bucketCounts: readonly bigint[] } | undefined): JsonValue =>
-        side === undefined ? null : { offset: side.offset, bucket_counts: [...side.bucketCounts] };
+        side === undefined ? null : { offset: side.offset, bucket_counts: side.bucketCounts.map(exactInteger) };
       for (const p of data.value.dataPoints) {
         point('exponential_histogram', p, {
-          count: p.count,
+          count: exactInteger(p.count),
           ...optional('sum', p.sum),
           ...optional('min', p.min),
           ...optional('max', p.max),
           scale: p.scale,
-          zero_count: p.zeroCount,
+          zero_count: exactInteger(p.zeroCount),
           zero_threshold: jsonNumber(p.zeroThreshold),
           positive: buckets(p.positive),
           negative: buckets(p.negative),
@@ -246,7 +261,7 @@ function mapMetric(out: Collector, origin: Origin, metric: Metric, receivedAtNan
     case 'summary':
       for (const p of data.value.dataPoints) {
         point('summary', p, {
-          count: p.count,
+          count: exactInteger(p.count),
           sum: jsonNumber(p.sum),
           quantiles: p.quantileValues.map((q) => ({ quantile: jsonNumber(q.quantile), value: jsonNumber(q.value) })),
         });

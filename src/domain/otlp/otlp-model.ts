@@ -40,6 +40,7 @@ export interface LogRecord {
   readonly severityText: string;
   readonly body?: AnyValue | undefined;
   readonly attributes: readonly KeyValue[];
+  readonly droppedAttributesCount?: number;
   readonly flags: number;
   readonly traceId: Uint8Array;
   readonly spanId: Uint8Array;
