@@ -204,10 +204,16 @@ async function readBody(req: IncomingMessage, maxBytes: number, gzip: boolean): 
   if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge('body');
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) throw tooLarge('body');
-    chunks.push(chunk);
+  try {
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) throw tooLarge('body');
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof HttpRefusal) throw error;
+    // The client went away mid-body: nobody is left to answer, and it is not a server fault.
+    throw new HttpRefusal(400, grpcStatus.INVALID_ARGUMENT, `the body could not be read: ${(error as Error).message}`);
   }
   const body = Buffer.concat(chunks, size);
   if (!gzip) return body;
