@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingEvent } from '../ingest/ingest-event';
 import type { ExportLogsRequest, ExportMetricsRequest, ExportTraceRequest, InstrumentationScope, KeyValue, LogRecord, Metric, Resource, Span } from './otlp-model';
-import { appendAnyValue, appendKeyValues, attributesOf, exactInteger, fastJsonText, hashCanonical, hexOf, jsonNumber, rfc3339OfNanos, timestampOfNanos, type JsonValue } from './otlp-values';
+import { appendAnyValue, appendKeyValues, attributesOf, exactInteger, fastJsonText, hexOf, jsonNumber, rfc3339OfNanos, timestampOfNanos, type JsonValue } from './otlp-values';
 
 /** The service_name of records whose resource names none (contract section 9). */
 export const UNKNOWN_SERVICE = 'unknown_service';
@@ -36,10 +36,13 @@ class Origin {
     const attributes = resource?.attributes ?? [];
     this.serviceName = serviceNameOf(attributes);
     this.payloadTail = `,"resource":${fastJsonText(attributesOf(attributes))},"scope":${fastJsonText({ name: scope?.name ?? '', version: scope?.version ?? '' })}}`;
-    const hash = createHash('sha256');
-    hashCanonical(hash, resource);
-    hashCanonical(hash, scope);
-    this.digest = hash.digest();
+    const out: string[] = [];
+    appendKeyValues(out, attributes);
+    out.push(String(resource?.droppedAttributesCount ?? 0), ';');
+    out.push(String(scope?.name.length ?? 0), ':', scope?.name ?? '', String(scope?.version.length ?? 0), ':', scope?.version ?? '');
+    appendKeyValues(out, scope?.attributes ?? []);
+    out.push(String(scope?.droppedAttributesCount ?? 0), ';');
+    this.digest = createHash('sha256').update(out.join('')).digest();
   }
 
   /** A deterministic event_id: sha256 over the signal, the resource, the scope and a record's canonical form, in hex. */

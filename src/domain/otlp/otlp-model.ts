@@ -25,12 +25,14 @@ export interface KeyValue {
 
 export interface Resource {
   readonly attributes: readonly KeyValue[];
+  readonly droppedAttributesCount?: number;
 }
 
 export interface InstrumentationScope {
   readonly name: string;
   readonly version: string;
   readonly attributes: readonly KeyValue[];
+  readonly droppedAttributesCount?: number;
 }
 
 export interface LogRecord {

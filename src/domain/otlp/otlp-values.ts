@@ -1,4 +1,3 @@
-import type { Hash } from 'node:crypto';
 import type { AnyValue, KeyValue } from './otlp-model';
 
 /** A JSON value whose integers may be bigints (written as exact digits). */
@@ -151,66 +150,4 @@ export function rfc3339OfNanos(nanos: bigint): string {
 /** Nanoseconds since the epoch as the {seconds, nanos} an incoming event carries. */
 export function timestampOfNanos(nanos: bigint): { seconds: number; nanos: number } {
   return { seconds: Number(nanos / NANOS_PER_SECOND), nanos: Number(nanos % NANOS_PER_SECOND) };
-}
-
-/**
- * Feeds a decoded message to `hash` in a canonical form: every field in name
- * order (defaults included, since the decoders fill them in, so that the
- * protobuf and the JSON encodings of one record hash alike), each value
- * tagged by its type and strings and bytes by their length. Keys starting
- * with `$` (the runtime's type name, unknown fields) are left out. The form
- * is built as one string and hashed in one update (one call into the hash
- * per value costs more than the rest of the mapping).
- */
-export function hashCanonical(hash: Hash, value: unknown): void {
-  hash.update(canonicalText(value));
-}
-
-/** The canonical form hashCanonical hashes. */
-export function canonicalText(value: unknown): string {
-  const out: string[] = [];
-  appendCanonical(out, value);
-  return out.join('');
-}
-
-function appendCanonical(out: string[], value: unknown): void {
-  if (value === null || value === undefined) {
-    out.push('n;');
-    return;
-  }
-  switch (typeof value) {
-    case 'string':
-      out.push('s', String(value.length), ':', value);
-      return;
-    case 'bigint':
-      out.push('i', value.toString(), ';');
-      return;
-    case 'number':
-      out.push('d', Object.is(value, -0) ? '-0' : String(value), ';');
-      return;
-    case 'boolean':
-      out.push(value ? 't;' : 'f;');
-      return;
-    default:
-      break;
-  }
-  if (value instanceof Uint8Array) {
-    out.push('b', Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex'), ';');
-    return;
-  }
-  if (Array.isArray(value)) {
-    out.push('[', String(value.length), ':');
-    for (const item of value) appendCanonical(out, item);
-    out.push(']');
-    return;
-  }
-  const keys = Object.keys(value as object);
-  if (keys.length > 1) keys.sort();
-  out.push('{');
-  for (const key of keys) {
-    if (key.charCodeAt(0) === 36 /* $ */) continue;
-    out.push('k', key, ':');
-    appendCanonical(out, (value as Record<string, unknown>)[key]);
-  }
-  out.push('}');
 }
