@@ -80,7 +80,8 @@ export async function startOtlpHttpServer(options: OtlpHttpOptions): Promise<Sta
   });
   server.headersTimeout = 30_000;
   server.requestTimeout = 120_000;
-  const port = await listen(server, options.host, options.port);
+  // GRPC_HOST may be written the gRPC way, an IPv6 address in brackets ([::]); Node's listen wants it bare.
+  const port = await listen(server, options.host.replace(/^\[(.*)\]$/, '$1'), options.port);
   return {
     port,
     close: () =>
