@@ -1,6 +1,7 @@
 import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { descriptorSetBase64 } from '../../gen/descriptor-set';
+import { decodeLogsRequest } from './decode-logs-request';
 import type { ExportLogsRequest, ExportMetricsRequest, ExportTraceRequest, OtlpSignal } from '../../domain/otlp/otlp-model';
 
 /**
@@ -52,9 +53,15 @@ export interface OtlpRequests {
   metrics: ExportMetricsRequest;
 }
 
-/** A protobuf-encoded Export request; throws on bytes that are not one. Unknown fields are dropped (they take no part in event ids). */
-export function decodeBinary<S extends OtlpSignal>(signal: S, bytes: Uint8Array): OtlpRequests[S] {
+/** A protobuf-encoded Export request through @bufbuild/protobuf's reflection; throws on bytes that are not one. Unknown fields are dropped (they take no part in event ids). */
+export function decodeBinaryByReflection<S extends OtlpSignal>(signal: S, bytes: Uint8Array): OtlpRequests[S] {
   return fromBinary(OTLP_SCHEMAS[signal].request, bytes, { readUnknownFields: false }) as unknown as OtlpRequests[S];
+}
+
+/** A protobuf-encoded Export request: logs through the hand-written decodeLogsRequest (the hot path), the rest by reflection. */
+export function decodeBinary<S extends OtlpSignal>(signal: S, bytes: Uint8Array): OtlpRequests[S] {
+  if (signal === 'logs') return decodeLogsRequest(bytes) as OtlpRequests[S];
+  return decodeBinaryByReflection(signal, bytes);
 }
 
 /**
