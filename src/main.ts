@@ -6,6 +6,7 @@ import { AdminService } from './domain/tenants/admin-service';
 import { Closers } from './features/closers';
 import { createHealthFeature } from './features/health-feature';
 import { createIngestFeature } from './features/ingest-feature';
+import { createOtlpFeature } from './features/otlp-feature';
 import { createPlatform } from './features/platform';
 import { createQueryFeature } from './features/query-feature';
 import type { Logger } from './observability/create-logger';
@@ -25,6 +26,9 @@ import { startHttpServer } from './transport/http/start-http-server';
 export interface Vault {
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** OTLP_GRPC_PORT and OTLP_HTTP_PORT as bound (undefined when off). */
+  readonly otlpGrpcPort: number | undefined;
+  readonly otlpHttpPort: number | undefined;
   readonly database: Database;
   readonly metrics: Metrics;
   /** The pool of the primary (writes). */
@@ -62,7 +66,8 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     const platform = await createPlatform(config, logger, database, closers);
     const firstRunKey = database.embedded ? await new AdminService(new TenantRepository(platform.pool), platform.apiKeys).ensureDemoTenant() : undefined;
 
-    const features = [createIngestFeature(platform), await createQueryFeature(platform)];
+    const otlp = await createOtlpFeature(platform);
+    const features = [createIngestFeature(platform), await createQueryFeature(platform), otlp];
     const health = createHealthFeature(platform, features);
     const services = features.flatMap((feature) => feature.services);
     const policies = new Map(services.flatMap((service) => [...service.policies]));
@@ -70,6 +75,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
       await startGrpcServer(config.grpc, {
         health: health.service,
         services,
+        extraPorts: otlp.grpcPorts,
         interceptors: [
           observeCalls(platform.scopes, policies, callMetricsObserver(platform.metrics)),
           ...(options.interceptors ?? []),
@@ -80,7 +86,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     );
     for (const feature of features) if (feature.close) closers.add(feature, (opened) => opened.close!());
     const http = closers.add(await startHttpServer(config.http, { registry: platform.metrics.registry, logger, readiness: health.readiness }), (started) => started.close());
-    logger.info({ grpcPort: grpc.port, httpPort: http.port, embeddedDatabase: database.embedded !== undefined }, 'telemetry vault serving');
+    logger.info({ grpcPort: grpc.port, httpPort: http.port, otlpGrpcPort: grpc.extraPorts[0], otlpHttpPort: otlp.httpPort, embeddedDatabase: database.embedded !== undefined }, 'telemetry vault serving');
 
     let stopping: Promise<void> | undefined;
     const shutdown = (): Promise<void> => {
@@ -97,7 +103,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
       })();
       return stopping;
     };
-    return { grpcPort: grpc.port, httpPort: http.port, database, metrics: platform.metrics, pool: platform.pool, readPool: platform.readPool, firstRunKey, shutdown };
+    return { grpcPort: grpc.port, httpPort: http.port, otlpGrpcPort: grpc.extraPorts[0], otlpHttpPort: otlp.httpPort, database, metrics: platform.metrics, pool: platform.pool, readPool: platform.readPool, firstRunKey, shutdown };
   } catch (error) {
     await closers.closeAll();
     throw error;

@@ -112,6 +112,13 @@ export interface Config {
     readonly host: string;
     readonly port: number;
   };
+  /** The OTLP receiver's own ports (contract section 9), on GRPC_HOST; undefined = off (OTLP/gRPC stays on GRPC_PORT). */
+  readonly otlp: {
+    /** OTLP_GRPC_PORT: 4317 by default (0 when GRPC_PORT is 0), 0 = a free one. */
+    readonly grpcPort: number | undefined;
+    /** OTLP_HTTP_PORT: 4318 by default (0 when GRPC_PORT is 0), 0 = a free one. */
+    readonly httpPort: number | undefined;
+  };
   readonly redisUrl: string | undefined;
   readonly ingest: IngestSettings;
   readonly ingestWrite: IngestWriteSettings;
@@ -246,6 +253,27 @@ function readQuerySettings(read: EnvReader): QuerySettings {
 // ---- end of query settings ---------------------------------------------------
 
 const PORT = { min: 0, max: 65535 };
+
+/**
+ * OTLP_GRPC_PORT and OTLP_HTTP_PORT: a port, `0` for a free one, or `off`.
+ * They default to OTLP's standard ports, or to free ones when GRPC_PORT is 0
+ * (tests and scripts starting several servers never collide on 4317).
+ */
+function readOtlpPorts(read: EnvReader): Config['otlp'] {
+  const ephemeral = read.raw('GRPC_PORT') === '0';
+  const port = (name: string, standard: number): number | undefined => {
+    const text = read.string(name, String(standard));
+    if (text.toLowerCase() === 'off') return undefined;
+    if (read.raw(name) === undefined) return ephemeral ? 0 : standard;
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!(value >= PORT.min && value <= PORT.max)) {
+      read.problem(`${name} must be a port (0..65535, 0 = a free one) or off, got ${JSON.stringify(text.slice(0, 40))}`);
+      return standard;
+    }
+    return value;
+  };
+  return { grpcPort: port('OTLP_GRPC_PORT', 4317), httpPort: port('OTLP_HTTP_PORT', 4318) };
+}
 const NEVER = 2_147_483_647;
 
 function readTls(read: EnvReader): TlsFiles | undefined {
@@ -304,6 +332,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       host: read.string('HTTP_HOST', '0.0.0.0'),
       port: read.integer('HTTP_PORT', 9464, PORT),
     },
+    otlp: readOtlpPorts(read),
     redisUrl: read.url('REDIS_URL', ['redis:', 'rediss:']),
     ingest: readIngestSettings(read),
     ingestWrite: readIngestWriteSettings(read),

@@ -12,7 +12,8 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
 import { ReflectionClient } from '../support/reflection-client';
 import { eventually, startTestServer, type TestServer } from '../support/test-server';
 
-const SERVICES = ['', 'telemetry.v1.IngestService', 'telemetry.v1.QueryService'];
+const OTLP_SERVICES = ['opentelemetry.proto.collector.logs.v1.LogsService', 'opentelemetry.proto.collector.metrics.v1.MetricsService', 'opentelemetry.proto.collector.trace.v1.TraceService'];
+const SERVICES = ['', 'telemetry.v1.IngestService', 'telemetry.v1.QueryService', ...OTLP_SERVICES];
 
 /** `root` and everything it imports, imports first; throws on an import that is not there by name. */
 function inImportOrder(root: string, files: ReadonlyMap<string, FileDescriptorProto>): FileDescriptorProto[] {
@@ -94,6 +95,7 @@ describe('the server with a database', () => {
         'grpc.health.v1.Health',
         'grpc.reflection.v1.ServerReflection',
         'grpc.reflection.v1alpha.ServerReflection',
+        ...OTLP_SERVICES,
         'telemetry.v1.IngestService',
         'telemetry.v1.QueryService',
       ]);

@@ -11,12 +11,16 @@ export interface GrpcServices {
   readonly services: readonly { definition: ServiceDefinition; implementation: UntypedServiceImplementation }[];
   /** Server interceptors, in the order calls meet them (the first sees a call's metadata first and its status last). */
   readonly interceptors: readonly ServerInterceptor[];
+  /** More ports (on the same host, credentials, services and interceptors) to listen on; 0 = a free one. */
+  readonly extraPorts?: readonly number[];
 }
 
 /** The listening gRPC server and the port it got (GRPC_PORT=0 picks one). */
 export interface StartedGrpcServer {
   readonly server: Server;
   readonly port: number;
+  /** The ports bound for `extraPorts`, in their order. */
+  readonly extraPorts: readonly number[];
 }
 
 /** Creates the gRPC server with health, reflection, the given services and interceptors, and binds it. */
@@ -38,11 +42,16 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
   services.health.addToServer(server);
   addReflection(server);
   for (const { definition, implementation } of services.services) server.addService(definition, implementation);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${config.host}:${config.port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
-  });
+  const bind = (port: number): Promise<number> =>
+    new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${config.host}:${port}`, credentials, (error, boundPort) => (error ? reject(error) : resolve(boundPort)));
+    });
+  const port = await bind(config.port);
+  const extraPorts: number[] = [];
+  for (const extra of services.extraPorts ?? []) extraPorts.push(await bind(extra));
+  // After every bind: it hooks each bound HTTP/2 server once.
   normalizeRequestHeaders(server);
-  return { server, port };
+  return { server, port, extraPorts };
 }
 
 /** Plaintext by default (behind a mesh sidecar); TLS, or mutual TLS with a client CA, when configured. */
