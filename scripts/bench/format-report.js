@@ -9,6 +9,7 @@ const TARGETS = {
   cursorP95Ms: 10,
   deepCursorRatio: 1.5,
   streamEventsPerSecond: 50_000,
+  sdkRatio: 0.9,
   aggregateMs: 1000,
 };
 
@@ -29,8 +30,8 @@ function ingestSection(report) {
     round(s.eventsPerSecond),
     ratio(s.eventsPerSecond / ceiling),
     ratio(s.eventsPerSecond / naive),
-    s.path === 'vault' ? fixed(s.serverCpuSecondsPerMillion) : '',
-    s.path === 'vault' ? fixed(s.serverPeakRssMiB, 0) : '',
+    s.path === 'vault' || s.path === 'sdk' ? fixed(s.serverCpuSecondsPerMillion) : '',
+    s.path === 'vault' || s.path === 'sdk' ? fixed(s.serverPeakRssMiB, 0) : '',
   ]);
   const latencyRows = report.latency.map((l) => [
     `${l.batch} events`,
@@ -77,6 +78,12 @@ function targetsSection(report) {
     rows.push([`vault >= ${TARGETS.ceilingRatio * 100}% of the PostgreSQL ceiling`, `${round(vault)} / ${round(ceiling)} = ${ratio(vault / ceiling)}`, check(vault / ceiling >= TARGETS.ceilingRatio)]);
     rows.push([`vault >= ${TARGETS.naiveRatio}x the naive baseline`, `${round(vault)} / ${round(naive)} = ${ratio(vault / naive)}`, check(vault / naive >= TARGETS.naiveRatio)]);
     if (vaultJson !== vault) rows.push(['(payload_json alone)', `${round(vaultJson)}`, '']);
+    const sdk = report.ingest.find((s) => s.path === 'sdk');
+    const sdkBaseline = sdk && report.ingest.find((s) => s.label === sdk.baseline);
+    if (sdk && sdkBaseline) {
+      const sdkRatio = sdk.eventsPerSecond / sdkBaseline.eventsPerSecond;
+      rows.push([`${sdk.label} >= ${TARGETS.sdkRatio}x the raw generated client (${sdkBaseline.label})`, `${round(sdk.eventsPerSecond)} / ${round(sdkBaseline.eventsPerSecond)} = ${ratio(sdkRatio)}`, check(sdkRatio >= TARGETS.sdkRatio)]);
+    }
     const latency1000 = report.latency.find((l) => l.batch === 1000);
     if (latency1000) rows.push([`p99 acknowledgement <= ${TARGETS.p99AckMs} ms at half load, 1000-event messages`, `${fixed(latency1000.latencyMs.p99)} ms`, check(latency1000.latencyMs.p99 <= TARGETS.p99AckMs)]);
     const rss16 = Math.max(...report.ingest.filter((s) => s.streams === 16).map((s) => s.serverPeakRssMiB));

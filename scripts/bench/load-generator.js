@@ -207,7 +207,40 @@ async function streamEvents({ target, key, payloadAsJson, expectedEvents }) {
   }
 }
 
-const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, timedQueries, streamEvents };
+/**
+ * The Node.js client (clients/node): `ingesters` ingesters, each on its own
+ * VaultClient and tenant key, adding `count` events in all. Unlike vaultIngest,
+ * the timed part includes what an application pays: building the events,
+ * batching, encoding, stream cycling and waiting for every acknowledgement (close()).
+ */
+async function sdkIngest({ target, keys, run, ingesters, count }) {
+  const { VaultClient } = require('../../clients/node');
+  const perIngester = Math.ceil(count / ingesters);
+  const clients = Array.from({ length: ingesters }, (_, i) => new VaultClient({ address: target, apiKey: keys[i % keys.length] }));
+  const startedAt = performance.now();
+  try {
+    const counters = await Promise.all(
+      clients.map(async (client, worker) => {
+        const ingester = client.ingester();
+        const first = worker * perIngester;
+        for (let i = first; i < Math.min(count, first + perIngester); i++) {
+          const event = benchEvent(run, i);
+          await ingester.add({ eventId: event.eventId, timestamp: new Date(event.timestampMicros / 1000), eventType: event.eventType, serviceName: event.serviceName, payloadJson: event.payloadJson });
+        }
+        await ingester.close();
+        return ingester.counters;
+      }),
+    );
+    const elapsedMs = performance.now() - startedAt;
+    const sum = (field) => counters.reduce((total, c) => total + c[field], 0);
+    const codes = sum('failed') > 0 ? { FAILED: sum('failed') } : { OK: 1 };
+    return { events: sum('accepted') + sum('duplicates'), accepted: sum('accepted'), duplicates: sum('duplicates'), rejected: sum('rejected'), retried: sum('retried'), codes, elapsedMs, eventsPerSecond: count / (elapsedMs / 1000) };
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, sdkIngest, timedQueries, streamEvents };
 
 process.on('message', async ({ id, job, params }) => {
   try {

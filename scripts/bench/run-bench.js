@@ -78,6 +78,9 @@ const NAIVE_ROWS_PER_STATEMENT = 100;
 const VAULT_STREAMS = [1, 4, 16];
 const VAULT_BATCHES = [100, 1000];
 const VAULT_PAYLOADS = ['json', 'struct'];
+/** The Node.js client (clients/node), compared with the raw generated client at the same concurrency, 1000/message, payload_json. */
+const SDK_INGESTERS = 4;
+const SDK_BASELINE_LABEL = `vault, ${SDK_INGESTERS} streams, 1000/message, payload_json`;
 const PAGE_LIMIT = 100;
 const NO_LIMIT = '1000000000';
 const silent = pino({ level: 'silent' });
@@ -270,6 +273,8 @@ async function ingestPhase(context) {
         measured = await vault.measure(() => loadGenerator.run('ceiling', { url: context.databaseUrl, run, count: sizes.ceilingEvents, batchSize: scenario.batch, tenantIds, connections: scenario.connections }));
       } else if (scenario.path === 'naive') {
         measured = await vault.measure(() => loadGenerator.run('naive', { url: context.databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections }));
+      } else if (scenario.path === 'sdk') {
+        measured = await vault.measure(() => loadGenerator.run('sdkIngest', { target, keys, run, ingesters: scenario.ingesters, count: sizes.vaultEvents }));
       } else {
         measured = await vault.measure(() => loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams, batch: scenario.batch, payload: scenario.payload, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }));
       }
@@ -281,7 +286,7 @@ async function ingestPhase(context) {
       }
       const eventsPerSecond = result.events / (result.elapsedMs / 1000);
       const entry = { eventsPerSecond, elapsedMs: result.elapsedMs, events: result.events };
-      if (scenario.path === 'vault') {
+      if (scenario.path === 'vault' || scenario.path === 'sdk') {
         Object.assign(entry, { serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6, serverPeakRssMiB: measured.peakRssMiB, callLatencyMs: result.callLatencyMs });
       }
       results.get(scenario.label).rounds.push(entry);
@@ -290,7 +295,7 @@ async function ingestPhase(context) {
   }
   return [...results.values()].map((scenario) => {
     const summary = { ...scenario, eventsPerSecond: median(scenario.rounds.map((r) => r.eventsPerSecond)) };
-    if (scenario.path === 'vault') {
+    if (scenario.path === 'vault' || scenario.path === 'sdk') {
       summary.serverCpuSecondsPerMillion = median(scenario.rounds.map((r) => r.serverCpuSecondsPerMillion));
       summary.serverPeakRssMiB = Math.max(...scenario.rounds.map((r) => r.serverPeakRssMiB));
     }
