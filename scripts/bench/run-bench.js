@@ -262,6 +262,7 @@ async function ingestPhase(context) {
     ...VAULT_PAYLOADS.flatMap((payload) =>
       VAULT_BATCHES.flatMap((batch) => VAULT_STREAMS.map((streams) => ({ path: 'vault', label: `vault, ${streams} stream${streams > 1 ? 's' : ''}, ${batch}/message, ${payload === 'json' ? 'payload_json' : 'payload (Struct)'}`, streams, batch, payload }))),
     ),
+    { path: 'sdk', label: `SDK, ${SDK_INGESTERS} concurrent ingesters`, ingesters: SDK_INGESTERS, baseline: SDK_BASELINE_LABEL },
   ];
   const results = new Map(scenarios.map((scenario) => [scenario.label, { ...scenario, rounds: [] }]));
   for (let round = 0; round < sizes.rounds; round++) {
