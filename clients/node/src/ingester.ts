@@ -36,7 +36,7 @@ export class BufferFullError extends Error {
 }
 
 export interface IngesterOptions extends BackoffOptions {
-  /** Most events in one stream message (default 500); never more than the tenant's burst (x-ratelimit-limit). */
+  /** Most events in one stream message (default 1000); never more than the tenant's burst (x-ratelimit-limit). */
   readonly maxBatchEvents?: number;
   /** Most bytes in one stream message (default 1 MiB), well under the server's GRPC_MAX_RECEIVE_MESSAGE_SIZE (16 MiB). */
   readonly maxBatchBytes?: number;
@@ -191,7 +191,7 @@ export class Ingester {
     private readonly settings: IngesterOptions = {},
   ) {
     this.options = {
-      maxBatchEvents: positive('maxBatchEvents', settings.maxBatchEvents ?? 500),
+      maxBatchEvents: positive('maxBatchEvents', settings.maxBatchEvents ?? 1000),
       maxBatchBytes: positive('maxBatchBytes', settings.maxBatchBytes ?? 1024 * 1024),
       lingerMs: nonNegative('lingerMs', settings.lingerMs ?? 20),
       streamMaxEvents: positive('streamMaxEvents', settings.streamMaxEvents ?? 20_000),
