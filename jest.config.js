@@ -6,7 +6,8 @@
  */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
+  // The Node.js client's tests (clients/node/test) run against the same real server and PostgreSQL.
+  roots: ['<rootDir>/test', '<rootDir>/clients/node/test'],
   // The fault drills and floods run on their own: npm run test:faults (jest.faults.config.js).
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
   testMatch: ['**/*.test.ts'],

@@ -4,9 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/codegen/generate.sh
-if ! git diff --quiet --exit-code -- src/gen || [ -n "$(git status --porcelain -- src/gen)" ]; then
+if ! git diff --quiet --exit-code -- src/gen clients/node/src/gen || [ -n "$(git status --porcelain -- src/gen clients/node/src/gen)" ]; then
   echo "src/gen is stale: run 'npm run codegen' and commit the result" >&2
-  git status --short -- src/gen >&2
+  git status --short -- src/gen clients/node/src/gen >&2
   exit 1
 fi
 echo "src/gen is up to date"

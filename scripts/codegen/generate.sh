@@ -15,3 +15,5 @@ buf=node_modules/.bin/buf
   "$buf" build --as-file-descriptor-set -o - | base64 -w 0 | sed 's/^/  "/; s/$/";/'
   echo
 } > src/gen/descriptor-set.ts
+# The Node.js client (clients/node) carries its own copy of the generated stubs.
+clients/node/scripts/codegen.sh

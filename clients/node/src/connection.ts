@@ -1,0 +1,42 @@
+import { credentials, Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+
+/** How a client reaches the vault. */
+export interface ConnectionOptions {
+  /** host:port of the vault's gRPC listener (default localhost:50051). */
+  readonly address?: string;
+  /** The tenant's API key, sent as x-api-key on every call. */
+  readonly apiKey: string;
+  /**
+   * TLS: absent or false for plaintext; true for TLS with the system roots; or
+   * PEM buffers: `ca` (roots to trust), `cert` and `key` (a client certificate for mTLS).
+   */
+  readonly tls?: boolean | { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer };
+  /** Deadline of each query call, and of each ingest stream past its filling time (default 30 000 ms). */
+  readonly deadlineMs?: number;
+  /** HTTP/2 keepalive ping interval (default 30 000 ms; 0 turns pings off). */
+  readonly keepaliveMs?: number;
+  /** Extra grpc-js channel options (advanced). */
+  readonly channelOptions?: ChannelOptions;
+}
+
+export function channelCredentials(tls: ConnectionOptions['tls']): ChannelCredentials {
+  if (!tls) return credentials.createInsecure();
+  if (tls === true) return credentials.createSsl();
+  return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
+}
+
+export function channelOptions(options: ConnectionOptions): ChannelOptions {
+  const keepaliveMs = options.keepaliveMs ?? 30_000;
+  return {
+    ...(keepaliveMs > 0 ? { 'grpc.keepalive_time_ms': keepaliveMs, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 0 } : {}),
+    // Ingest streams are retried by the ingester itself (docs/sdk.md); grpc-js must not replay them too.
+    'grpc.enable_retries': 0,
+    ...options.channelOptions,
+  };
+}
+
+export function keyMetadata(apiKey: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set('x-api-key', apiKey);
+  return metadata;
+}

@@ -1,0 +1,499 @@
+import type { ClientWritableStream, Metadata, ServiceError } from '@grpc/grpc-js';
+import type { Event as WireEvent } from './gen/telemetry/v1/event';
+import type { IngestServiceClient, IngestStreamRequest, IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
+import { toWireEvent, wireSize, type EventInput } from './convert';
+import { classify, isServiceError, retryDelayMs, type BackoffOptions } from './retry';
+import { uuidv7 } from './uuidv7';
+
+/** An event the server refused (validation); never retried. */
+export interface RejectedEvent {
+  readonly eventId: string;
+  readonly reason: string;
+  /** The event as it was sent. */
+  readonly event: WireEvent;
+}
+
+/** Events dropped after a failure that must not be retried (docs/sdk.md, "Retries"). */
+export class IngestError extends Error {
+  constructor(
+    message: string,
+    /** The gRPC error that ended the stream. */
+    override readonly cause: ServiceError,
+    /** How many events were dropped. */
+    readonly events: number,
+  ) {
+    super(message);
+    this.name = 'IngestError';
+  }
+}
+
+/** add() on a full buffer with `whenFull: 'fail'`, or on a closed ingester. */
+export class BufferFullError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BufferFullError';
+  }
+}
+
+export interface IngesterOptions extends BackoffOptions {
+  /** Most events in one stream message (default 1000); never more than the tenant's burst (x-ratelimit-limit). */
+  readonly maxBatchEvents?: number;
+  /** Most bytes in one stream message (default 1 MiB), well under the server's GRPC_MAX_RECEIVE_MESSAGE_SIZE (16 MiB). */
+  readonly maxBatchBytes?: number;
+  /** The longest the first event of a partly filled message waits before it is sent (default 20 ms). */
+  readonly lingerMs?: number;
+  /** A stream is ended (and so acknowledged) after this many events (default 20 000)... */
+  readonly streamMaxEvents?: number;
+  /** ...or this long after it opened (default 1 000 ms). */
+  readonly streamMaxMs?: number;
+  /** Streams in flight at once (default 2). */
+  readonly maxConcurrentStreams?: number;
+  /** Most events held (queued, in flight or awaiting acknowledgement; default 100 000). */
+  readonly bufferMaxEvents?: number;
+  /** Most bytes held (default 64 MiB). */
+  readonly bufferMaxBytes?: number;
+  /** On a full buffer add() waits for room ('wait', the default) or throws BufferFullError ('fail'). */
+  readonly whenFull?: 'wait' | 'fail';
+  /** Called once per rejected event listed in a response (the server lists the first 100 of a stream). */
+  readonly onRejected?: (rejected: RejectedEvent) => void;
+  /** Called when a stream's events are dropped after a failure that must not be retried. */
+  readonly onError?: (error: IngestError) => void;
+}
+
+/** The ingester's counters, for the application's own metrics. */
+export interface IngesterCounters {
+  /** Events newly stored (acknowledged as accepted). */
+  accepted: number;
+  /** Events acknowledged as already stored (mostly: retries of streams whose first attempt was stored). */
+  duplicates: number;
+  /** Events the server rejected (validation). */
+  rejected: number;
+  /** Streams retried (attempts after the first). */
+  retried: number;
+  /** Events dropped after a failure that must not be retried. */
+  failed: number;
+  /** Events held now: queued, in flight or awaiting acknowledgement. */
+  buffered: number;
+  /** Bytes held now. */
+  bufferedBytes: number;
+}
+
+interface Entry {
+  readonly event: WireEvent;
+  readonly bytes: number;
+  readonly seq: number;
+  readonly addedAt: number;
+}
+
+interface StreamState {
+  readonly messages: Entry[][];
+  firstSeq: number;
+  events: number;
+}
+
+interface CallOutcome {
+  readonly response?: IngestStreamResponse;
+  readonly error?: ServiceError;
+}
+
+interface FlushWaiter {
+  readonly target: number;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** A FIFO of entries with an O(1) shift. */
+class Queue {
+  private items: Entry[] = [];
+  private head = 0;
+  bytes = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  peek(): Entry | undefined {
+    return this.items[this.head];
+  }
+
+  push(entry: Entry): void {
+    this.items.push(entry);
+    this.bytes += entry.bytes;
+  }
+
+  shift(): Entry {
+    const entry = this.items[this.head++]!;
+    this.bytes -= entry.bytes;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return entry;
+  }
+}
+
+/** Wakes everyone waiting at once; a new promise per round. */
+class Signal {
+  private waiting: { promise: Promise<void>; resolve: () => void } | undefined;
+
+  wait(timeoutMs: number): Promise<void> {
+    if (!this.waiting) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.waiting = { promise, resolve };
+    }
+    if (!Number.isFinite(timeoutMs)) return this.waiting.promise;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([this.waiting.promise, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, timeoutMs))))]).finally(() => clearTimeout(timer));
+  }
+
+  get hasWaiters(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  notify(): void {
+    const waiting = this.waiting;
+    this.waiting = undefined;
+    waiting?.resolve();
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Batches events into IngestStream calls and retries them exactly once-safely
+ * (docs/sdk.md). Make one with VaultClient.ingester().
+ */
+export class Ingester {
+  private readonly options: Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
+  private readonly pending = new Queue();
+  private readonly inFlight = new Set<StreamState>();
+  private readonly dataSignal = new Signal();
+  private readonly roomSignal = new Signal();
+  private readonly flushWaiters: FlushWaiter[] = [];
+  private readonly lanes: Promise<void>[] = [];
+  private readonly counts: IngesterCounters = { accepted: 0, duplicates: 0, rejected: 0, retried: 0, failed: 0, buffered: 0, bufferedBytes: 0 };
+  private nextSeq = 0;
+  private addWaiters = 0;
+  private flushing = 0;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  /** The tenant's event burst, from x-ratelimit-limit. */
+  private burst = Number.POSITIVE_INFINITY;
+  /** Failures since the last flush() returned. */
+  private failures: IngestError[] = [];
+
+  /** @internal Use VaultClient.ingester(). */
+  constructor(
+    private readonly client: IngestServiceClient,
+    private readonly metadata: () => Metadata,
+    private readonly deadlineMs: number,
+    private readonly settings: IngesterOptions = {},
+  ) {
+    this.options = {
+      maxBatchEvents: positive('maxBatchEvents', settings.maxBatchEvents ?? 1000),
+      maxBatchBytes: positive('maxBatchBytes', settings.maxBatchBytes ?? 1024 * 1024),
+      lingerMs: nonNegative('lingerMs', settings.lingerMs ?? 20),
+      streamMaxEvents: positive('streamMaxEvents', settings.streamMaxEvents ?? 20_000),
+      streamMaxMs: positive('streamMaxMs', settings.streamMaxMs ?? 1000),
+      maxConcurrentStreams: positive('maxConcurrentStreams', settings.maxConcurrentStreams ?? 2),
+      bufferMaxEvents: positive('bufferMaxEvents', settings.bufferMaxEvents ?? 100_000),
+      bufferMaxBytes: positive('bufferMaxBytes', settings.bufferMaxBytes ?? 64 * 1024 * 1024),
+      whenFull: settings.whenFull ?? 'wait',
+    };
+    for (let lane = 0; lane < this.options.maxConcurrentStreams; lane++) this.lanes.push(this.runLane());
+  }
+
+  /** A snapshot of the counters. */
+  get counters(): Readonly<IngesterCounters> {
+    return { ...this.counts };
+  }
+
+  /**
+   * Queues one event; resolves once it is held by the ingester (not yet
+   * acknowledged: see flush()). Waits while the buffer is full, or throws
+   * BufferFullError when `whenFull` is 'fail'. Returns the event's id.
+   */
+  async add(input: EventInput): Promise<string> {
+    if (this.closing) throw new BufferFullError('the ingester is closed');
+    const eventId = input.eventId ?? uuidv7();
+    const event = toWireEvent(input, eventId);
+    const bytes = wireSize(event);
+    if (bytes > this.options.bufferMaxBytes) {
+      throw new BufferFullError(`the event takes ${bytes} bytes, more than bufferMaxBytes (${this.options.bufferMaxBytes})`);
+    }
+    if (this.addWaiters > 0 || !this.hasRoom(bytes)) {
+      if (this.options.whenFull === 'fail') {
+        throw new BufferFullError(`the buffer is full (bufferMaxEvents ${this.options.bufferMaxEvents}, bufferMaxBytes ${this.options.bufferMaxBytes}): the server is slower than the events come`);
+      }
+      this.addWaiters++;
+      try {
+        // FIFO enough: whoever wakes first and finds room goes; new adds queue behind waiters.
+        while (!this.hasRoom(bytes)) {
+          await this.roomSignal.wait(Number.POSITIVE_INFINITY);
+          if (this.closing) break;
+        }
+      } finally {
+        this.addWaiters--;
+      }
+      if (this.closing) throw new BufferFullError('the ingester is closed');
+    }
+    const entry: Entry = { event, bytes, seq: this.nextSeq++, addedAt: Date.now() };
+    const wasEmpty = this.pending.length === 0;
+    this.pending.push(entry);
+    this.counts.buffered++;
+    this.counts.bufferedBytes += bytes;
+    if (wasEmpty || this.pending.length >= this.batchEventLimit() || this.pending.bytes >= this.options.maxBatchBytes) this.dataSignal.notify();
+    return eventId;
+  }
+
+  /**
+   * Resolves when every event added before the call is acknowledged by the
+   * server (or rejected by it). Rejects with the IngestError of any stream
+   * dropped since the previous flush (a failure that must not be retried).
+   */
+  flush(): Promise<void> {
+    const target = this.nextSeq;
+    const promise = new Promise<void>((resolve, reject) => this.flushWaiters.push({ target, resolve, reject }));
+    this.flushing++;
+    this.dataSignal.notify();
+    this.checkFlushWaiters();
+    return promise.finally(() => {
+      this.flushing--;
+    });
+  }
+
+  /** Stops taking events, flushes everything held, then ends the streams. Idempotent. */
+  close(): Promise<void> {
+    if (this.closed) return this.closed;
+    this.closing = true;
+    this.roomSignal.notify();
+    const flushed = this.flush();
+    this.closed = flushed.finally(async () => {
+      this.dataSignal.notify();
+      await Promise.all(this.lanes);
+    });
+    return this.closed;
+  }
+
+  private hasRoom(bytes: number): boolean {
+    return this.counts.buffered < this.options.bufferMaxEvents && this.counts.bufferedBytes + bytes <= this.options.bufferMaxBytes;
+  }
+
+  private batchEventLimit(): number {
+    return Math.max(1, Math.min(this.options.maxBatchEvents, this.burst));
+  }
+
+  private lowestUnsettledSeq(): number {
+    let lowest = this.pending.peek()?.seq ?? Number.POSITIVE_INFINITY;
+    for (const stream of this.inFlight) lowest = Math.min(lowest, stream.firstSeq);
+    return lowest;
+  }
+
+  private checkFlushWaiters(): void {
+    if (this.flushWaiters.length === 0) return;
+    const lowest = this.lowestUnsettledSeq();
+    for (let i = 0; i < this.flushWaiters.length; ) {
+      const waiter = this.flushWaiters[i]!;
+      if (lowest >= waiter.target) {
+        this.flushWaiters.splice(i, 1);
+        const failures = this.failures;
+        if (failures.length > 0) {
+          this.failures = [];
+          waiter.reject(failures.length === 1 ? failures[0]! : new IngestError(`${failures.length} streams failed: ${failures[0]!.message}`, failures[0]!.cause, failures.reduce((sum, f) => sum + f.events, 0)));
+        } else {
+          waiter.resolve();
+        }
+      } else {
+        i++;
+      }
+    }
+  }
+
+  /** The next message's events: full, or lingered, or flushing; undefined when the stream should end (by `until`). */
+  private async nextBatch(until: number, stream: StreamState): Promise<Entry[] | undefined> {
+    for (;;) {
+      const now = Date.now();
+      const head = this.pending.peek();
+      if (head) {
+        const limit = this.batchEventLimit();
+        const ready = this.pending.length >= limit || this.pending.bytes >= this.options.maxBatchBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
+        if (ready) {
+          // Synchronously with taking them, so that flush() never misses events between queue and stream.
+          const batch = this.takeBatch(limit);
+          stream.firstSeq = Math.min(stream.firstSeq, batch[0]!.seq);
+          return batch;
+        }
+        if (now >= until) return undefined;
+        await this.dataSignal.wait(Math.min(head.addedAt + this.options.lingerMs, until) - now);
+        continue;
+      }
+      // Nothing queued: end the stream at once when flushing (so that it is acknowledged), else at `until`.
+      if (stream.events > 0 && (this.flushing > 0 || this.closing)) return undefined;
+      if (now >= until) return undefined;
+      if (stream.events === 0 && this.closing) return undefined;
+      await this.dataSignal.wait(until - now);
+    }
+  }
+
+  private takeBatch(limit: number): Entry[] {
+    const batch: Entry[] = [];
+    let bytes = 0;
+    while (batch.length < limit) {
+      const head = this.pending.peek();
+      if (!head) break;
+      if (batch.length > 0 && bytes + head.bytes > this.options.maxBatchBytes) break;
+      batch.push(this.pending.shift());
+      bytes += head.bytes;
+    }
+    return batch;
+  }
+
+  /** One lane: opens a stream when events are queued, fills it, ends it, retries it until it is settled. */
+  private async runLane(): Promise<void> {
+    for (;;) {
+      if (this.closing && this.pending.length === 0) return;
+      const stream: StreamState = { messages: [], firstSeq: Number.POSITIVE_INFINITY, events: 0 };
+      this.inFlight.add(stream);
+      let outcome = await this.sendFilling(stream);
+      if (stream.events === 0) {
+        this.inFlight.delete(stream);
+        continue;
+      }
+      let retries = 0;
+      for (;;) {
+        if (outcome.response) break;
+        const error = outcome.error!;
+        const split = this.splitForBurst(stream, error);
+        const decision = split ? { retry: true as const, retryInfoMs: 0 } : classify(error);
+        if (!decision.retry) break;
+        retries++;
+        this.counts.retried++;
+        await sleep(split ? 0 : retryDelayMs(retries, decision.retryInfoMs, this.settings));
+        outcome = await this.resend(stream);
+      }
+      this.settle(stream, outcome);
+    }
+  }
+
+  /**
+   * A message carrying more events than the tenant's burst fails with
+   * INVALID_ARGUMENT at once. When the response's x-ratelimit-limit shows that
+   * this was the cause, the stream's messages are cut to the burst and resent:
+   * the server stored none of them.
+   */
+  private splitForBurst(stream: StreamState, error: ServiceError): boolean {
+    if (error.code !== 3 /* INVALID_ARGUMENT */) return false;
+    this.learnBurst(error.metadata);
+    const limit = this.batchEventLimit();
+    if (!stream.messages.some((message) => message.length > limit)) return false;
+    const all = stream.messages.flat();
+    stream.messages.length = 0;
+    for (let i = 0; i < all.length; i += limit) stream.messages.push(all.slice(i, i + limit));
+    return true;
+  }
+
+  private learnBurst(metadata: Metadata | undefined): void {
+    const value = Number(metadata?.get('x-ratelimit-limit')[0]);
+    if (Number.isInteger(value) && value > 0) this.burst = value;
+  }
+
+  private openCall(): { call: ClientWritableStream<IngestStreamRequest>; outcome: Promise<CallOutcome>; failed: () => boolean } {
+    let done = false;
+    let resolveOutcome!: (outcome: CallOutcome) => void;
+    const outcome = new Promise<CallOutcome>((resolve) => (resolveOutcome = resolve));
+    const deadline = new Date(Date.now() + this.options.streamMaxMs + this.deadlineMs);
+    const call = this.client.ingestStream(this.metadata(), { deadline }, (error, response) => {
+      done = true;
+      if (error) resolveOutcome({ error });
+      else resolveOutcome({ response: response! });
+    });
+    call.on('metadata', (metadata: Metadata) => this.learnBurst(metadata));
+    call.on('status', (status: { metadata?: Metadata }) => this.learnBurst(status.metadata));
+    call.on('error', () => undefined); // reported through the callback
+    return { call, outcome, failed: () => done };
+  }
+
+  private async write(call: ClientWritableStream<IngestStreamRequest>, events: Entry[], failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
+    const ok = call.write({ events: events.map((entry) => entry.event) });
+    if (ok || failed()) return;
+    await Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), outcome]);
+  }
+
+  /** The first attempt: the stream is filled from the queue while it is open. */
+  private async sendFilling(stream: StreamState): Promise<CallOutcome> {
+    // No call is opened before its first message is ready (waits for events; none when closing).
+    let batch = await this.nextBatch(Number.POSITIVE_INFINITY, stream);
+    if (!batch || batch.length === 0) return {};
+    const { call, outcome, failed } = this.openCall();
+    const until = Date.now() + this.options.streamMaxMs;
+    while (batch && batch.length > 0) {
+      stream.messages.push(batch);
+      stream.events += batch.length;
+      await this.write(call, batch, failed, outcome);
+      if (stream.events >= this.options.streamMaxEvents || failed()) break;
+      batch = await this.nextBatch(until, stream);
+    }
+    call.end();
+    return outcome;
+  }
+
+  /** A retry: the whole stream again, every message as it was (or cut to the burst). */
+  private async resend(stream: StreamState): Promise<CallOutcome> {
+    const { call, outcome, failed } = this.openCall();
+    for (const message of stream.messages) {
+      if (failed()) break;
+      await this.write(call, message, failed, outcome);
+    }
+    call.end();
+    return outcome;
+  }
+
+  private settle(stream: StreamState, outcome: CallOutcome): void {
+    this.inFlight.delete(stream);
+    let bytes = 0;
+    for (const message of stream.messages) for (const entry of message) bytes += entry.bytes;
+    this.counts.buffered -= stream.events;
+    this.counts.bufferedBytes -= bytes;
+    if (outcome.response) {
+      const response = outcome.response;
+      this.counts.accepted += response.accepted;
+      this.counts.duplicates += response.duplicates;
+      this.counts.rejected += response.rejected;
+      if (response.rejectedEvents.length > 0 && this.settings.onRejected) {
+        const all = stream.messages.flat();
+        for (const rejected of response.rejectedEvents) {
+          const entry = all[rejected.index];
+          const event = entry?.event ?? { eventId: rejected.eventId, timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
+          this.safely(() => this.settings.onRejected!({ eventId: rejected.eventId, reason: rejected.reason, event }));
+        }
+      }
+    } else {
+      const cause = outcome.error!;
+      this.counts.failed += stream.events;
+      const error = new IngestError(`${stream.events} events dropped: the stream failed with ${isServiceError(cause) ? cause.code : '?'} (${cause.details}), which must not be retried`, cause, stream.events);
+      this.failures.push(error);
+      if (this.settings.onError) this.safely(() => this.settings.onError!(error));
+    }
+    this.roomSignal.notify();
+    this.checkFlushWaiters();
+  }
+
+  private safely(callback: () => void): void {
+    try {
+      callback();
+    } catch {
+      // The application's callback failing must not stop the ingester.
+    }
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new RangeError(`${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+function nonNegative(name: string, value: number): number {
+  if (!(Number.isFinite(value) && value >= 0)) throw new RangeError(`${name} must be zero or more, got ${value}`);
+  return value;
+}
