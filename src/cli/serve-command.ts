@@ -27,7 +27,7 @@ export async function serveCommand(args: readonly string[], io: CliIo, config: C
   const parentPid = process.ppid;
   // Under a steady ingest load V8's own heuristics let garbage grow the heap to
   // several times what is live; collecting once it has doubled keeps resident
-  // memory near the live set (16 streams: peak ~195 MB instead of ~320 MB).
+  // memory near the live set (HEAP_GROWTH_PERCENT; measured in docs/performance.md).
   if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
   const vault = await startVault(config, logger);
   if (vault.firstRunKey) printFirstRun(io, vault.firstRunKey, vault.grpcPort);

@@ -22,15 +22,7 @@ export interface OpenDatabaseOptions {
    * start it itself, and leaves a running server's cluster alone.
    */
   readonly role: 'owner' | 'guest';
-  /** Extra PostgreSQL settings for the embedded cluster. */
-  readonly embeddedSettings?: Readonly<Record<string, string>>;
 }
-
-/**
- * The settings the embedded PostgreSQL runs with (`postgres -c`), beyond
- * initdb's defaults. Exported so that the benchmark measures the same server.
- */
-export const EMBEDDED_POSTGRES_SETTINGS: Readonly<Record<string, string>> = {};
 
 /** Opens the configured database, starting the embedded cluster when DATABASE_URL is unset. */
 export async function openDatabase(config: Config, logger: Logger, options: OpenDatabaseOptions): Promise<Database> {
@@ -43,7 +35,6 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
     dataDir: config.database.dataDir,
     port: config.database.embeddedPort,
     logger,
-    settings: { ...EMBEDDED_POSTGRES_SETTINGS, ...options.embeddedSettings },
   });
   const stopOnClose = options.role === 'owner' || !embedded.adopted;
   return {
