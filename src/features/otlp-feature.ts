@@ -1,9 +1,5 @@
 import { Counter } from 'prom-client';
-import { EventIngestor } from '../domain/ingest/event-ingestor';
-import { EventValidator } from '../domain/ingest/event-validator';
 import { OtlpReceiver } from '../domain/otlp/otlp-receiver';
-import { ingestMetricsObserver } from '../observability/ingest-metrics-observer';
-import { EventWriter } from '../storage/event-writer';
 import { exportPath, OTLP_METHOD_POLICIES, OTLP_SIGNALS, otlpServiceDefinition, otlpServiceImplementation } from '../transport/otlp/otlp-grpc-services';
 import type { OtlpObserver } from '../transport/otlp/otlp-export';
 import { startOtlpHttpServer } from '../transport/otlp/otlp-http-server';
@@ -24,27 +20,11 @@ export interface OtlpFeature extends Feature {
  * TraceService and MetricsService Export on the gRPC port (and
  * OTLP_GRPC_PORT), and OTLP/HTTP on OTLP_HTTP_PORT. Each record becomes an
  * event that goes the native ingest way: the same validator and limits, the
- * same rate limiter (one record = one event), and a group-commit writer of
- * its own over the same pool (COPY -> staging -> merge, first write wins).
+ * same rate limiter (one record = one event), and the same group-commit
+ * writer as IngestService (see event-ingestion.ts): first write wins.
  */
 export async function createOtlpFeature(platform: Platform): Promise<OtlpFeature> {
-  const { config, logger, pool, metrics, limiter, pipeline, authentication } = platform;
-  const ingestor = new EventIngestor({
-    sink: new EventWriter(pool, {
-      statementTimeoutMs: config.ingest.statementTimeoutMs,
-      concurrency: Math.min(config.ingestWrite.concurrency, config.database.pool.max),
-      lingerMs: config.ingestWrite.groupLingerMs,
-      groupMaxEvents: config.ingestWrite.groupMaxEvents,
-      groupMaxBytes: config.ingestWrite.groupMaxBytes,
-      queueMaxBytes: config.ingestWrite.queueMaxBytes,
-      maxWaitMs: config.database.pool.connectionTimeoutMs,
-    }),
-    validator: new EventValidator(config.ingest),
-    limiter,
-    settings: config.ingest,
-    streamMaxWaitMs: config.rateLimit.streamMaxWaitMs,
-    observer: ingestMetricsObserver(metrics),
-  });
+  const { config, logger, metrics, pipeline, authentication, ingestor } = platform;
   const receiver = new OtlpReceiver(ingestor);
   const records = new Counter({
     name: 'telemetry_vault_otlp_records_total',

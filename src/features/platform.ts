@@ -19,6 +19,8 @@ import { RedisTokenBucketStore } from '../storage/redis-token-bucket-store';
 import { CallPipeline } from '../transport/grpc/calls/call-pipeline';
 import { CallScopes } from '../transport/grpc/calls/call-scopes';
 import type { Closers } from './closers';
+import { createEventIngestor } from './event-ingestion';
+import type { EventIngestor } from '../domain/ingest/event-ingestor';
 
 /** What every feature builds on: the database, metrics, authentication, rate limits and the call machinery. */
 export interface Platform {
@@ -35,6 +37,8 @@ export interface Platform {
   readonly apiKeys: ApiKeyRepository;
   readonly authentication: CallAuthentication;
   readonly limiter: RateLimiter;
+  /** Where every feature that takes events hands them: one validator, one group-commit writer. */
+  readonly ingestor: EventIngestor;
   readonly scopes: CallScopes;
   readonly pipeline: CallPipeline;
   /** Where features register what they must release at shutdown. */
@@ -60,7 +64,8 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   );
   const limiter = new RateLimiter(stores.tenants, config.rateLimit, rateLimitMetricsObserver(metrics));
   const scopes = new CallScopes(logger);
-  return { config, logger, database, pool, readPool, probes, metrics, apiKeys, authentication, limiter, scopes, pipeline: new CallPipeline(scopes), closers };
+  const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary);
+  return { config, logger, database, pool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */
