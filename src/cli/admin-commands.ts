@@ -158,14 +158,9 @@ function keyStatus(key: ApiKeyRecord, now = new Date()): string {
 }
 
 function tenantJson(tenant: Tenant) {
-  return {
-    id: tenant.id,
-    name: tenant.name,
-    callsPerMinute: tenant.callsPerMinute ?? null,
-    eventsPerSecond: tenant.eventsPerSecond ?? null,
-    eventBurst: tenant.eventBurst ?? null,
-    createdAt: tenant.createdAt.toISOString(),
-  };
+  // Unset overrides print as null (JSON has no undefined).
+  const { callsPerMinute = null, eventsPerSecond = null, eventBurst = null } = tenant;
+  return { id: tenant.id, name: tenant.name, callsPerMinute, eventsPerSecond, eventBurst, createdAt: tenant.createdAt.toISOString() };
 }
 
 function keyJson(key: ApiKeyRecord) {

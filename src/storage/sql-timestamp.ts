@@ -1,3 +1,5 @@
+import { floorDivide } from '../domain/query/time-point';
+
 const MICROS_PER_MILLI = 1000n;
 
 /**
@@ -6,12 +8,7 @@ const MICROS_PER_MILLI = 1000n;
  * go through a float on the PostgreSQL side and could round.)
  */
 export function microsToSqlTimestamp(micros: bigint): string {
-  let millis = micros / MICROS_PER_MILLI;
-  let rest = micros % MICROS_PER_MILLI;
-  if (rest < 0n) {
-    millis -= 1n;
-    rest += MICROS_PER_MILLI;
-  }
+  const [millis, rest] = floorDivide(micros, MICROS_PER_MILLI);
   // Past 9999 (an end bound of 9999-12-31T23:59:59.9999995 rounds up to year 10000) toISOString
   // writes an expanded year, "+010000-...", which PostgreSQL refuses: write the digits alone.
   const iso = new Date(Number(millis)).toISOString().replace(/^\+0*/, '');

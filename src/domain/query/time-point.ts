@@ -33,14 +33,16 @@ export function timePointToMicros(point: TimePoint, field: string): bigint {
   return BigInt(point.seconds) * MICROS_PER_SECOND + BigInt(Math.ceil(point.nanos / 1000));
 }
 
+/** `value` divided by `divisor` rounded down, and the remainder (never negative): instants before 1970 too. */
+export function floorDivide(value: bigint, divisor: bigint): [bigint, bigint] {
+  const quotient = value / divisor;
+  const rest = value % divisor;
+  return rest < 0n ? [quotient - 1n, rest + divisor] : [quotient, rest];
+}
+
 /** Microseconds since the epoch as a Timestamp (exact: every microsecond is a whole number of nanoseconds). */
 export function microsToTimePoint(micros: bigint): TimePoint {
-  let seconds = micros / MICROS_PER_SECOND;
-  let rest = micros % MICROS_PER_SECOND;
-  if (rest < 0n) {
-    seconds -= 1n;
-    rest += MICROS_PER_SECOND;
-  }
+  const [seconds, rest] = floorDivide(micros, MICROS_PER_SECOND);
   return { seconds: Number(seconds), nanos: Number(rest) * 1000 };
 }
 
