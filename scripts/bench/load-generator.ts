@@ -8,7 +8,9 @@
  * starts (like the ceiling's pre-encoded COPY text), so the timed part is
  * sending, the server's work and the acknowledgements.
  */
-import { credentials, makeGenericClientConstructor, Metadata, type Client, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, makeGenericClientConstructor, Metadata, status, type ClientReadableStream, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { VaultClient, type EventInput, type IngesterCounters } from '@telemetry-vault/client';
 import {
   AggregateRequest,
   AggregateResponse,
@@ -18,6 +20,8 @@ import {
   StreamEventsRequest,
 } from '../../src/gen/telemetry/v1/query_service';
 import type { Event } from '../../src/gen/telemetry/v1/event';
+import type { AnyValue, ExportLogsRequest } from '../../src/domain/otlp/otlp-model';
+import { OTLP_SCHEMAS } from '../../src/transport/otlp/otlp-schemas';
 import { Histogram, type LatencySummary } from '../load/histogram';
 import { createIngestClient, encodeMessage, runIngestLoad, type EncodedMessage, type LoadStats } from '../load/ingest-driver';
 import { loadEvents, runCeiling, runNaive } from './database-baselines';
@@ -344,7 +348,183 @@ async function streamEvents({ target, key, payloadAsJson, expectedEvents }: Stre
   }
 }
 
-const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, timedQueries, streamEvents };
+export interface OtlpIngestParams {
+  readonly target: string;
+  readonly keys: readonly string[];
+  readonly run: string;
+  /** Concurrent exporters, each sending its next request once the last one is answered. */
+  readonly streams: number;
+  /** Log records per Export request. */
+  readonly batch: number;
+  readonly count: number;
+}
+
+/** What an OTLP ingest job did, as the exporters saw it. */
+export interface OtlpOutcome {
+  /** Records of the requests answered OK. */
+  readonly events: number;
+  readonly calls: number;
+  /** Calls by status code name ("OK", "UNAVAILABLE", ...). */
+  readonly codes: Record<string, number>;
+  readonly elapsedMs: number;
+  readonly eventsPerSecond: number;
+  readonly callLatencyMs: LatencySummary;
+}
+
+/** A LogRecord as the bench builds it: the fields it sets (the encoder gives the rest their defaults). */
+type BenchLogRecord = Pick<ExportLogsRequest['resourceLogs'][number]['scopeLogs'][number]['logRecords'][number], 'timeUnixNano' | 'severityText' | 'body' | 'attributes'>;
+
+const stringValue = (value: string): AnyValue => ({ value: { case: 'stringValue', value } });
+const intValue = (value: number): AnyValue => ({ value: { case: 'intValue', value: BigInt(value) } });
+
+/** Bench event `i` as an OTLP log record: the same payload fields, as attributes; the event id in `run` keeps records apart. */
+function toLogRecord(run: string, i: number): { record: BenchLogRecord; serviceName: string } {
+  const event = benchEvent(run, i);
+  const p = event.payload as { level: string; message: string; http: { method: string; path: string; status: number }; user_id: string; region: string; duration_ms: number };
+  const record: BenchLogRecord = {
+    timeUnixNano: BigInt(event.timestampMicros) * 1000n,
+    severityText: p.level,
+    body: stringValue(p.message),
+    attributes: [
+      { key: 'run', value: stringValue(event.eventId) },
+      { key: 'http.method', value: stringValue(p.http.method) },
+      { key: 'http.path', value: stringValue(p.http.path) },
+      { key: 'http.status', value: intValue(p.http.status) },
+      { key: 'user_id', value: stringValue(p.user_id) },
+      { key: 'region', value: stringValue(p.region) },
+      { key: 'duration_ms', value: intValue(p.duration_ms) },
+    ],
+  };
+  return { record, serviceName: event.serviceName };
+}
+
+interface EncodedExport {
+  readonly bytes: Buffer;
+  readonly records: number;
+}
+
+/**
+ * OTLP logs over gRPC (LogsService/Export, unary), as an OpenTelemetry SDK's
+ * batch processor sends them: `batch` records per request (512, the SDK's
+ * default), `streams` exporters each sending its next request once the last
+ * one is answered. The records are the bench events (the same payload
+ * fields, as attributes), one resource (service) per request. Requests are
+ * encoded before the clock starts, as vaultIngest's messages are.
+ */
+async function otlpIngest({ target, keys, run, streams, batch, count }: OtlpIngestParams): Promise<OtlpOutcome> {
+  const schema = OTLP_SCHEMAS.logs.request;
+  const method = `/${OTLP_SCHEMAS.logs.service}/Export`;
+  const perWorker = Math.ceil(count / streams);
+  const workload = Array.from({ length: streams }, (_, worker) => {
+    const requests: EncodedExport[] = [];
+    const first = worker * perWorker;
+    for (let start = 0; start < perWorker; start += batch) {
+      const records: BenchLogRecord[] = [];
+      let serviceName: string | undefined;
+      for (let i = start; i < Math.min(perWorker, start + batch); i++) {
+        const built = toLogRecord(run, first + i);
+        serviceName ??= built.serviceName;
+        records.push(built.record);
+      }
+      const request = {
+        resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: stringValue(serviceName!) }] }, scopeLogs: [{ scope: { name: 'bench', version: '1' }, logRecords: records }] }],
+      };
+      requests.push({ bytes: Buffer.from(toBinary(schema, create(schema, request))), records: records.length });
+    }
+    return requests;
+  });
+  const client = new Client(target, credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
+  const latency = new Histogram();
+  const codes: Record<string, number> = {};
+  let events = 0;
+  let calls = 0;
+  const passThrough = (bytes: Buffer): Buffer => bytes;
+  const startedAt = performance.now();
+  try {
+    await Promise.all(
+      workload.map(async (requests, worker) => {
+        for (const { bytes, records } of requests) {
+          const sentAt = performance.now();
+          const code = await new Promise<string>((resolve) => {
+            client.makeUnaryRequest(method, passThrough, passThrough, bytes, keyed(keys[worker % keys.length]!), (error) =>
+              resolve(error ? ((status as unknown as Record<number, string>)[error.code] ?? String(error.code)) : 'OK'),
+            );
+          });
+          latency.record(performance.now() - sentAt);
+          codes[code] = (codes[code] ?? 0) + 1;
+          calls++;
+          if (code === 'OK') events += records;
+        }
+      }),
+    );
+    const elapsedMs = performance.now() - startedAt;
+    return { events, calls, codes, elapsedMs, eventsPerSecond: events / (elapsedMs / 1000), callLatencyMs: latency.summary() };
+  } finally {
+    client.close();
+  }
+}
+
+export interface SdkIngestParams {
+  readonly target: string;
+  readonly keys: readonly string[];
+  readonly run: string;
+  readonly ingesters: number;
+  readonly count: number;
+}
+
+/** What the client's ingesters counted, summed. */
+export interface SdkOutcome {
+  /** Events the server acknowledged as stored (accepted or duplicates). */
+  readonly events: number;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly rejected: number;
+  readonly retried: number;
+  /** { OK: 1 } when no event failed, else { FAILED: events dropped }. */
+  readonly codes: Record<string, number>;
+  readonly elapsedMs: number;
+  readonly eventsPerSecond: number;
+}
+
+/**
+ * The Node.js client (clients/node, as built to its dist/): `ingesters`
+ * ingesters, each on its own VaultClient and tenant key, adding `count`
+ * events in all. Unlike vaultIngest, the timed part includes what the client
+ * costs an application: batching, encoding, stream cycling and waiting for
+ * every acknowledgement (close()).
+ */
+async function sdkIngest({ target, keys, run, ingesters, count }: SdkIngestParams): Promise<SdkOutcome> {
+  const perIngester = Math.ceil(count / ingesters);
+  const clients = Array.from({ length: ingesters }, (_, i) => new VaultClient({ address: target, apiKey: keys[i % keys.length]! }));
+  // The application's events exist before the clock starts (as the raw path's messages do); add() onwards is timed.
+  const inputs = clients.map((_, worker) => {
+    const list: EventInput[] = [];
+    for (let i = worker * perIngester; i < Math.min(count, (worker + 1) * perIngester); i++) {
+      const event = benchEvent(run, i);
+      list.push({ eventId: event.eventId, timestamp: new Date(event.timestampMicros / 1000), eventType: event.eventType, serviceName: event.serviceName, payloadJson: event.payloadJson });
+    }
+    return list;
+  });
+  const startedAt = performance.now();
+  try {
+    const counters = await Promise.all(
+      clients.map(async (client, worker) => {
+        const ingester = client.ingester();
+        for (const input of inputs[worker]!) await ingester.add(input);
+        await ingester.close();
+        return ingester.counters;
+      }),
+    );
+    const elapsedMs = performance.now() - startedAt;
+    const sum = (field: keyof IngesterCounters): number => counters.reduce((total, c) => total + c[field], 0);
+    const codes: Record<string, number> = sum('failed') > 0 ? { FAILED: sum('failed') } : { OK: 1 };
+    return { events: sum('accepted') + sum('duplicates'), accepted: sum('accepted'), duplicates: sum('duplicates'), rejected: sum('rejected'), retried: sum('retried'), codes, elapsedMs, eventsPerSecond: count / (elapsedMs / 1000) };
+  } finally {
+    for (const client of clients) client.close();
+  }
+}
+
+const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, otlpIngest, sdkIngest, timedQueries, streamEvents };
 
 /** The jobs this process runs, by name: run-bench.ts types its requests with this. */
 export type LoadGeneratorJobs = typeof JOBS;

@@ -31,7 +31,7 @@ import { openBenchDatabase } from './bench-database';
 import { TENANT_COUNT, type PayloadMode } from './event-shape';
 import { formatReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport } from './format-report';
 import type { BaselineResult } from './database-baselines';
-import type { IngestOutcome, QueryCase } from './load-generator';
+import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
 import { VaultProcess, type Measured } from './vault-process';
 
@@ -84,6 +84,12 @@ const VAULT_PAYLOADS: PayloadMode[] = ['json', 'struct'];
 /** Small unary calls (issue 12): this many concurrent callers, each sending calls of this many events. */
 const UNARY_CALLERS = 64;
 const UNARY_CALLER_BATCH = 10;
+/** OTLP logs over gRPC: the SDK batch processor's default request size, on 4 and 16 concurrent exporters. */
+const OTLP_STREAMS = [4, 16];
+const OTLP_BATCH = 512;
+/** The Node.js client (clients/node), compared with the raw generated client at the same concurrency, 1000/message, payload_json. */
+const SDK_INGESTERS = 4;
+const SDK_BASELINE_LABEL = `vault, ${SDK_INGESTERS} streams, 1000/message, payload_json`;
 const PAGE_LIMIT = 100;
 const NO_LIMIT = '1000000000';
 const ROOT = path.resolve(__dirname, '../..');
@@ -174,19 +180,29 @@ async function countCommits(db: pg.Client): Promise<number> {
 
 type ScenarioSpec = Omit<IngestScenario, 'rounds' | 'eventsPerSecond' | 'serverCpuSecondsPerMillion' | 'serverPeakRssMiB'>;
 
-function runScenario(context: Context, scenario: ScenarioSpec, run: string): Promise<Measured<BaselineResult | IngestOutcome>> {
+function runScenario(context: Context, scenario: ScenarioSpec, run: string): Promise<Measured<BaselineResult | IngestOutcome | OtlpOutcome | SdkOutcome>> {
   const { sizes, loadGenerator, vault, tenants, target, databaseUrl } = context;
   const tenantIds = tenants.map((tenant) => tenant.id);
-  if (scenario.path === 'ceiling') {
-    return vault.measure(() => loadGenerator.run('ceiling', { url: databaseUrl, run, count: sizes.ceilingEvents, batchSize: scenario.batch, tenantIds, connections: scenario.connections! }));
-  }
-  if (scenario.path === 'naive') {
-    return vault.measure(() => loadGenerator.run('naive', { url: databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections! }));
-  }
   const keys = tenants.map((tenant) => tenant.key);
-  return vault.measure(() =>
-    loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch, payload: scenario.payload!, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }),
-  );
+  switch (scenario.path) {
+    case 'ceiling':
+      return vault.measure(() => loadGenerator.run('ceiling', { url: databaseUrl, run, count: sizes.ceilingEvents, batchSize: scenario.batch!, tenantIds, connections: scenario.connections! }));
+    case 'naive':
+      return vault.measure(() => loadGenerator.run('naive', { url: databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections! }));
+    case 'otlp':
+      return vault.measure(() => loadGenerator.run('otlpIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, count: sizes.vaultEvents }));
+    case 'sdk':
+      return vault.measure(() => loadGenerator.run('sdkIngest', { target, keys, run, ingesters: scenario.ingesters!, count: sizes.vaultEvents }));
+    case 'vault':
+      return vault.measure(() =>
+        loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, payload: scenario.payload!, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }),
+      );
+  }
+}
+
+/** Whether the scenario went through the vault server: its CPU and memory are then reported. */
+function servedByVault(scenario: ScenarioSpec): boolean {
+  return scenario.path === 'vault' || scenario.path === 'otlp' || scenario.path === 'sdk';
 }
 
 async function ingestPhase(context: Context): Promise<IngestScenario[]> {
@@ -199,12 +215,14 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
         VAULT_STREAMS.map((streams) => ({ path: 'vault' as const, label: `vault, ${streams} stream${streams > 1 ? 's' : ''}, ${batch}/message, ${payload === 'json' ? 'payload_json' : 'payload (Struct)'}`, streams, batch, payload })),
       ),
     ),
+    ...OTLP_STREAMS.map((streams) => ({ path: 'otlp' as const, label: `OTLP logs over gRPC, ${streams} exporters, ${OTLP_BATCH} records/request`, streams, batch: OTLP_BATCH })),
+    { path: 'sdk', label: `SDK, ${SDK_INGESTERS} concurrent ingesters`, ingesters: SDK_INGESTERS, baseline: SDK_BASELINE_LABEL },
   ];
   const rounds = new Map<string, IngestRound[]>(scenarios.map((scenario) => [scenario.label, []]));
   for (let round = 0; round < sizes.rounds; round++) {
     for (const scenario of scenarios) {
       await resetTable(db);
-      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams}-${scenario.batch}-${scenario.payload ?? ''}`;
+      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams ?? scenario.ingesters}-${scenario.batch ?? ''}-${scenario.payload ?? ''}`;
       const measured = await runScenario(context, scenario, run);
       const { result } = measured;
       const codes = 'codes' in result ? result.codes : undefined;
@@ -215,8 +233,9 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
       }
       const eventsPerSecond = result.events / (result.elapsedMs / 1000);
       let entry: IngestRound = { eventsPerSecond, elapsedMs: result.elapsedMs, events: result.events };
-      if (scenario.path === 'vault' && 'callLatencyMs' in result) {
-        entry = { ...entry, serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6, serverPeakRssMiB: measured.peakRssMiB, callLatencyMs: result.callLatencyMs };
+      if (servedByVault(scenario)) {
+        entry = { ...entry, serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6, serverPeakRssMiB: measured.peakRssMiB };
+        if ('callLatencyMs' in result) entry = { ...entry, callLatencyMs: result.callLatencyMs };
       }
       rounds.get(scenario.label)!.push(entry);
       log(`round ${round + 1}/${sizes.rounds} ${scenario.label}: ${Math.round(eventsPerSecond)} events/s`);
@@ -225,7 +244,7 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
   return scenarios.map((scenario) => {
     const scenarioRounds = rounds.get(scenario.label)!;
     const summary: IngestScenario = { ...scenario, rounds: scenarioRounds, eventsPerSecond: median(scenarioRounds.map((r) => r.eventsPerSecond)) };
-    if (scenario.path !== 'vault') return summary;
+    if (!servedByVault(scenario)) return summary;
     return {
       ...summary,
       serverCpuSecondsPerMillion: median(scenarioRounds.map((r) => r.serverCpuSecondsPerMillion!)),

@@ -78,6 +78,26 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(targetRow(markdown, 'unary 10-event calls')[1]).toBe('4,000 / 40,000 = 0.10x');
   });
 
+  test('when OTLP and SDK rows ran, then the targets compare them with the native payload_json path and the raw client at 4 streams', () => {
+    const ingest = [
+      ...report().ingest!,
+      scenario('otlp', 'OTLP logs over gRPC, 4 exporters, 512 records/request', 18_000, { streams: 4, batch: 512, serverCpuSecondsPerMillion: 30, serverPeakRssMiB: 160 }),
+      scenario('otlp', 'OTLP logs over gRPC, 16 exporters, 512 records/request', 30_000, { streams: 16, batch: 512, serverCpuSecondsPerMillion: 32, serverPeakRssMiB: 170 }),
+      { path: 'sdk' as const, label: 'SDK, 4 concurrent ingesters', rounds: [], eventsPerSecond: 27_000, ingesters: 4, baseline: 'vault, 4 streams, 1000/message, json', serverCpuSecondsPerMillion: 7, serverPeakRssMiB: 140 },
+    ];
+    const markdown = formatReport(report({ ingest }));
+    expect(targetRow(markdown, 'OTLP logs over gRPC >= 0.8x the native payload_json path')).toEqual([expect.any(String), '30,000 / 36,000 = 0.83x', 'yes']);
+    expect(targetRow(markdown, 'SDK, 4 concurrent ingesters >= 0.9x the raw generated client (vault, 4 streams, 1000/message, json)')).toEqual([expect.any(String), '27,000 / 36,000 = 0.75x', '**no**']);
+    const sdkRow = markdown.split('\n').find((line) => line.startsWith('| SDK, 4 concurrent ingesters |'));
+    expect(sdkRow?.replace(/ \|$/, '').split(' | ').slice(4)).toEqual(['7.0', '140']);
+  });
+
+  test('when no OTLP or SDK rows ran, then the targets have no rows for them', () => {
+    const markdown = formatReport(report());
+    expect(markdown).not.toContain('OTLP logs over gRPC >=');
+    expect(markdown).not.toContain('the raw generated client');
+  });
+
   test('when the unary rows are reported, then they show calls per commit', () => {
     const markdown = formatReport(report());
     const callersRow = markdown.split('\n').find((line) => line.startsWith('| 64 x 10 events'));
