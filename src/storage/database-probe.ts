@@ -5,8 +5,13 @@ import type { Logger } from '../observability/create-logger';
  * Watches whether a database answers, with one dedicated connection (so that
  * a saturated pool does not read as an outage) and a `SELECT 1` per interval.
  */
-/** A probe gives up after at most this long (or the check interval, if shorter): a database slower than that to answer SELECT 1 is not ready. */
-const MAX_PROBE_TIMEOUT_MS = 2000;
+/**
+ * A probe gives up after this long: a database slower than that to answer
+ * SELECT 1 is not ready. It does not shrink with a short check interval (a
+ * probe still running is joined, not repeated): on a busy machine a database
+ * that answers in 300 ms is up, and must not flap the health to NOT_SERVING.
+ */
+const PROBE_TIMEOUT_MS = 2000;
 
 export class DatabaseProbe {
   private client: pg.Client | undefined;
@@ -53,7 +58,7 @@ export class DatabaseProbe {
   }
 
   private async runProbe(): Promise<boolean> {
-    const timeoutMs = Math.min(this.intervalMs, MAX_PROBE_TIMEOUT_MS);
+    const timeoutMs = PROBE_TIMEOUT_MS;
     try {
       if (!this.client) {
         const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs, application_name: 'telemetry-vault-probe' });
