@@ -23,7 +23,9 @@ import { join } from 'node:path';
 const RUNTIME_LABEL_VALUES = {
   result: ['accepted', 'duplicate', 'rejected'],
   bucket: ['calls', 'events'],
-  outcome: ['unauthenticated', 'throttled'],
+  outcome: ['unauthenticated', 'throttled', 'stored', 'duplicate', 'rejected'],
+  signal: ['logs', 'traces', 'metrics'],
+  transport: ['grpc', 'http'],
   operation: ['ingest_flush', 'read_page', 'aggregate', 'auth_lookup'],
   pool: ['primary', 'read'],
   state: ['max', 'total', 'idle', 'waiting'],

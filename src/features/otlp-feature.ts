@@ -1,4 +1,3 @@
-import { Counter } from 'prom-client';
 import { OtlpReceiver } from '../domain/otlp/otlp-receiver';
 import { exportPath, OTLP_METHOD_POLICIES, OTLP_SIGNALS, otlpServiceDefinition, otlpServiceImplementation } from '../transport/otlp/otlp-grpc-services';
 import type { OtlpObserver } from '../transport/otlp/otlp-export';
@@ -26,12 +25,7 @@ export interface OtlpFeature extends Feature {
 export async function createOtlpFeature(platform: Platform): Promise<OtlpFeature> {
   const { config, logger, metrics, pipeline, authentication, ingestor } = platform;
   const receiver = new OtlpReceiver(ingestor);
-  const records = new Counter({
-    name: 'telemetry_vault_otlp_records_total',
-    help: 'OTLP records received (log records, spans, data points), by signal, transport and what became of them (stored, duplicate, rejected)',
-    labelNames: ['signal', 'transport', 'outcome'],
-    registers: [metrics.registry],
-  });
+  const records = metrics.otlpRecords;
   const observer: OtlpObserver = {
     exported: (signal, transport, outcome) => {
       records.inc({ signal, transport, outcome: 'stored' }, outcome.accepted);

@@ -50,6 +50,8 @@ export interface Metrics {
   readonly ingestEvents: Counter<'result' | 'tenant'>;
   /** Stored events by event type (bounded). */
   readonly ingestEventsByType: Counter<'event_type'>;
+  /** OTLP records (log records, spans, data points) by signal, transport and outcome (stored, duplicate, rejected). */
+  readonly otlpRecords: Counter<'signal' | 'transport' | 'outcome'>;
   /** Stored events by service name (bounded). */
   readonly ingestEventsByService: Counter<'service_name'>;
   /** Events per flushed batch. */
@@ -99,6 +101,12 @@ export function createMetrics(options: MetricsOptions): Metrics {
       name: 'telemetry_vault_ingest_events_total',
       help: 'Events received by IngestService, by result: accepted (newly stored), duplicate, rejected',
       labelNames: options.tenantLabel ? ['result', 'tenant'] : ['result'],
+      registers,
+    }),
+    otlpRecords: new Counter({
+      name: 'telemetry_vault_otlp_records_total',
+      help: 'OTLP records received (log records, spans, data points), by signal, transport and what became of them (stored, duplicate, rejected)',
+      labelNames: ['signal', 'transport', 'outcome'],
       registers,
     }),
     ingestEventsByType: new Counter({
