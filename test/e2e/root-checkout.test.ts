@@ -2,23 +2,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { HealthCheckResponse_ServingStatus as ServingStatus, HealthClient } from '../../src/gen/grpc/health/v1/health';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../src/gen/grpc/health/v1/health';
+import { checkHealth } from '../support/health-watch';
 import { MOVED_NOTE, ROOT_BINARY_CACHE, ROOT_DATA_HOME } from '../../src/storage/postgres-as-root';
 
 const ROOT = path.resolve(__dirname, '../..');
 const runningAsRoot = process.getuid?.() === 0;
 
-function healthOf(grpcPort: number): Promise<ServingStatus> {
-  const client = new HealthClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-  return new Promise((resolve, reject) =>
-    client.check({ service: '' }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response.status);
-    }),
-  );
-}
 
 /**
  * A copy of this checkout under `parent`, as `git clone` + `npm ci` would
@@ -92,7 +82,7 @@ describe('npm start as root in a checkout only root can enter', () => {
         if (child.exitCode !== null) throw new Error(`serve exited with ${child.exitCode}:\n${output}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await expect(healthOf(Number(serving.grpcPort))).resolves.toBe(ServingStatus.SERVING);
+      await expect(checkHealth(Number(serving.grpcPort))).resolves.toBe(ServingStatus.SERVING);
       expect((await fetch(`http://127.0.0.1:${Number(serving.httpPort)}/healthz`)).status).toBe(200);
 
       const dataDir = path.join(checkout, '.data');

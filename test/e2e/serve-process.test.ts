@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { HealthCheckResponse_ServingStatus as ServingStatus, HealthClient } from '../../src/gen/grpc/health/v1/health';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../src/gen/grpc/health/v1/health';
+import { checkHealth } from '../support/health-watch';
 import { QueryServiceClient } from '../../src/gen/telemetry/v1/query_service';
 import { runCliCaptured } from '../support/run-cli-captured';
 import { ServerProcess } from '../support/server-process';
@@ -20,16 +21,6 @@ function aggregateStatus(grpcPort: number, key: string): Promise<status> {
   );
 }
 
-function healthOf(grpcPort: number): Promise<ServingStatus> {
-  const client = new HealthClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-  return new Promise((resolve, reject) =>
-    client.check({ service: '' }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response.status);
-    }),
-  );
-}
 
 const postmasterPid = (dataDir: string) => path.join(dataDir, 'pg', 'postmaster.pid');
 
@@ -50,7 +41,7 @@ describe('telemetry-vault serve on the embedded database', () => {
     const startedAt = Date.now();
     const server = new ServerProcess(env);
     const { grpcPort, httpPort } = await server.serving();
-    await expect(healthOf(grpcPort)).resolves.toBe(ServingStatus.SERVING);
+    await expect(checkHealth(grpcPort)).resolves.toBe(ServingStatus.SERVING);
     process.stdout.write(`cold start of serve on a fresh data directory (initdb included) to SERVING: ${Date.now() - startedAt} ms\n`);
 
     const key = /First run: created tenant "demo".*\n\s*\n\s+(tv_[A-Za-z0-9_-]{43})\n/.exec(server.stderr)?.[1];
@@ -77,7 +68,7 @@ describe('telemetry-vault serve on the embedded database', () => {
     const key = (await runCliCaptured(['key', 'create', 'while-serving', '--json'], { VAULT_DATA_DIR: dataDir })).json<{ key: string }>().key;
     expect(await aggregateStatus(grpcPort, key)).not.toBe(status.UNAUTHENTICATED);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    await expect(healthOf(grpcPort)).resolves.toBe(ServingStatus.SERVING);
+    await expect(checkHealth(grpcPort)).resolves.toBe(ServingStatus.SERVING);
 
     server.signal('SIGINT');
     expect((await server.exited).code).toBe(0);
@@ -104,7 +95,7 @@ describe('telemetry-vault serve on the embedded database', () => {
     const second = new ServerProcess(env);
     const { grpcPort } = await second.serving();
     expect(second.records().some((record) => record.msg === 'adopting the embedded PostgreSQL already running on the data directory')).toBe(true);
-    await expect(healthOf(grpcPort)).resolves.toBe(ServingStatus.SERVING);
+    await expect(checkHealth(grpcPort)).resolves.toBe(ServingStatus.SERVING);
     second.signal('SIGTERM');
     expect((await second.exited).code).toBe(0);
     expect(fs.existsSync(postmasterPid(dataDir))).toBe(false);

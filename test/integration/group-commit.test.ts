@@ -1,13 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { status, type ClientUnaryCall, type ServiceError } from '@grpc/grpc-js';
 import pg from 'pg';
-import pino from 'pino';
 import type { Event } from '../../src/gen/telemetry/v1/event';
 import type { IngestResponse } from '../../src/gen/telemetry/v1/ingest_service';
-import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
-import { TEST_SETTINGS } from '../support/test-postgres-provider';
+import { useRestartableVault } from '../support/restartable-vault';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
 import { captureCall, createTenantWithKey, errorDetails, ingestUnary, makeEvent, type CallResult } from '../support/ingest-calls';
@@ -226,27 +221,10 @@ describe('group commit', () => {
 });
 
 describe('group commit when the database restarts mid-group', () => {
-  let dataDir: string;
-  let cluster: EmbeddedCluster;
-  let server: TestServer;
-  let pool: pg.Pool;
-
-  beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tv-group-restart-'));
-    cluster = await EmbeddedCluster.open({ dataDir, port: 0, logger: pino({ level: 'silent' }), settings: TEST_SETTINGS });
-    server = await startTestServer(cluster.url, { INGEST_WRITE_CONCURRENCY: '1', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' });
-    pool = new pg.Pool({ connectionString: cluster.url, max: 3 });
-    pool.on('error', () => undefined);
-  });
-
-  afterAll(async () => {
-    await pool.end();
-    await server.stop();
-    await cluster.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const vault = useRestartableVault('tv-group-restart-', { INGEST_WRITE_CONCURRENCY: '1', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' }, 3);
 
   test('when the database restarts while a group is being written and calls retry per the contract, then every acknowledged event is stored exactly once and nothing unsent is', async () => {
+    const { cluster, server, pool } = vault();
     const tenants: Tenant[] = [];
     for (const name of ['restart-a', 'restart-b', 'restart-c']) tenants.push(await createTenantWithKey(pool, name));
     const sent = new Map<string, Set<string>>();

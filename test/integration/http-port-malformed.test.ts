@@ -1,21 +1,11 @@
-import { credentials } from '@grpc/grpc-js';
-import { HealthCheckResponse_ServingStatus as ServingStatus, HealthClient } from '../../src/gen/grpc/health/v1/health';
+import { HealthCheckResponse_ServingStatus as ServingStatus } from '../../src/gen/grpc/health/v1/health';
+import { checkHealth } from '../support/health-watch';
 import { requestPath } from '../../src/transport/http/start-http-server';
 import { httpTargetedCases } from '../../scripts/fuzz/http-cases';
 import { httpHealthy, runHttpFuzzCases } from '../../scripts/fuzz/run-http-fuzz';
 import { ServerProcess } from '../support/server-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
-function grpcHealth(grpcPort: number): Promise<ServingStatus> {
-  const client = new HealthClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
-  return new Promise((resolve, reject) =>
-    client.check({ service: '' }, (error, response) => {
-      client.close();
-      if (error) reject(error);
-      else resolve(response.status);
-    }),
-  );
-}
 
 /** The raw response(s) to `bytes` sent on a fresh connection, read until the server closes it. */
 async function rawExchange(port: number, bytes: string): Promise<string> {
@@ -50,7 +40,7 @@ describe('the HTTP operations port against malformed requests (a real server pro
     const response = await rawExchange(ports.httpPort, 'GET //%00 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
     expect(response).toMatch(/^HTTP\/1\.1 404 /);
     expect(await httpHealthy(ports.httpPort)).toBe(true);
-    expect(await grpcHealth(ports.grpcPort)).toBe(ServingStatus.SERVING);
+    expect(await checkHealth(ports.grpcPort)).toBe(ServingStatus.SERVING);
   });
 
   test('when malformed request lines, targets, methods, versions, headers and bodies arrive over raw TCP, then each gets the status that fits (400, 404, 405, 413, 431...) or a closed connection, never a 500, and the process still serves gRPC and HTTP', async () => {
@@ -62,7 +52,7 @@ describe('the HTTP operations port against malformed requests (a real server pro
     expect(report.outcomes.get('500')).toBeUndefined();
     expect(server.records().filter((record) => Number(record.level) >= 50)).toEqual([]);
     expect(await httpHealthy(ports.httpPort)).toBe(true);
-    expect(await grpcHealth(ports.grpcPort)).toBe(ServingStatus.SERVING);
+    expect(await checkHealth(ports.grpcPort)).toBe(ServingStatus.SERVING);
   });
 
   test('when a request names a path that is served with another method, then 405 names the allowed methods; an unknown path is 404; a request body is 413; a 9 KiB header is 431', async () => {

@@ -1,11 +1,5 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { status } from '@grpc/grpc-js';
-import pg from 'pg';
-import pino from 'pino';
-import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
-import { TEST_SETTINGS } from '../support/test-postgres-provider';
+import { useRestartableVault } from '../support/restartable-vault';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
 import { createTenantWithKey, errorDetails, ingestStream, ingestUnary, makeEvent, storedEvents } from '../support/ingest-calls';
@@ -13,28 +7,11 @@ import { createTenantWithKey, errorDetails, ingestStream, ingestUnary, makeEvent
 const events = (count: number) => Array.from({ length: count }, () => makeEvent());
 
 describe('ingestion when the database stops mid-stream', () => {
-  let dataDir: string;
-  let cluster: EmbeddedCluster;
-  let server: TestServer;
-  let pool: pg.Pool;
-
-  beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tv-ingest-down-'));
-    cluster = await EmbeddedCluster.open({ dataDir, port: 0, logger: pino({ level: 'silent' }), settings: TEST_SETTINGS });
-    // Batches of 5 commit as the stream goes; the auth cache outlives the outage's first calls.
-    server = await startTestServer(cluster.url, { INGEST_BATCH_SIZE: '5', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' });
-    pool = new pg.Pool({ connectionString: cluster.url, max: 2 });
-    pool.on('error', () => undefined);
-  });
-
-  afterAll(async () => {
-    await pool.end();
-    await server.stop();
-    await cluster.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  // Batches of 5 commit as the stream goes; the auth cache outlives the outage's first calls.
+  const vault = useRestartableVault('tv-ingest-down-', { INGEST_BATCH_SIZE: '5', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' });
 
   test('when the database stops during a stream, then the call fails UNAVAILABLE with RetryInfo, the server lives, nothing unstored was acknowledged, and retrying after the restart completes it', async () => {
+    const { cluster, server, pool } = vault();
     const { key, tenantId } = await createTenantWithKey(pool, 'outage');
     const acknowledged = events(4);
     expect((await ingestUnary(server.ingest, withKey(key), { events: acknowledged })).response?.accepted).toBe(4);

@@ -1,17 +1,11 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
 import { OTLPLogExporter as ProtoLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter } from '@opentelemetry/sdk-logs';
-import pg from 'pg';
-import pino from 'pino';
-import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
-import { TEST_SETTINGS } from '../support/test-postgres-provider';
-import { eventually, startTestServer, type TestServer } from '../support/test-server';
+import { useRestartableVault } from '../support/restartable-vault';
+import { eventually } from '../support/test-server';
 import { createTenantWithKey, errorDetails, storedEvents } from '../support/ingest-calls';
 
 /** Emits one log through a real LoggerProvider over `exporter`; resolves with what the exporter reported. */
@@ -34,28 +28,11 @@ async function exportOneLog(exporter: LogRecordExporter, body: string): Promise<
 }
 
 describe('OTLP when the database is down', () => {
-  let dataDir: string;
-  let cluster: EmbeddedCluster;
-  let server: TestServer;
-  let pool: pg.Pool;
-
-  beforeAll(async () => {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tv-otlp-down-'));
-    cluster = await EmbeddedCluster.open({ dataDir, port: 0, logger: pino({ level: 'silent' }), settings: TEST_SETTINGS });
-    // The auth cache outlives the outage's first calls, so that they reach the writer.
-    server = await startTestServer(cluster.url, { AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' });
-    pool = new pg.Pool({ connectionString: cluster.url, max: 2 });
-    pool.on('error', () => undefined);
-  });
-
-  afterAll(async () => {
-    await pool.end();
-    await server.stop();
-    await cluster.stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  // The auth cache outlives the outage's first calls, so that they reach the writer.
+  const vault = useRestartableVault('tv-otlp-down-', { AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s' });
 
   test('when the database stops, then OTLP/gRPC answers UNAVAILABLE with RetryInfo, OTLP/HTTP 503 with Retry-After which the stock exporter retries, and after the restart exports are stored', async () => {
+    const { cluster, server, pool } = vault();
     const { key, tenantId } = await createTenantWithKey(pool, 'outage');
     const metadata = new Metadata();
     metadata.set('x-api-key', key);

@@ -1,6 +1,18 @@
 import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as ServingStatus, HealthClient, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health';
 
+/** One grpc.health.v1.Health/Check of the overall status (service "") of the server on 127.0.0.1:`grpcPort`. */
+export function checkHealth(grpcPort: number): Promise<ServingStatus> {
+  const client = new HealthClient(`127.0.0.1:${grpcPort}`, credentials.createInsecure());
+  return new Promise((resolve, reject) =>
+    client.check({ service: '' }, (error, response) => {
+      client.close();
+      if (error) reject(error);
+      else resolve(response.status);
+    }),
+  );
+}
+
 /** One status a Watch stream reported, and when it arrived. */
 export interface HealthTransition {
   readonly status: keyof typeof ServingStatus;
