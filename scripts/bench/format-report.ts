@@ -35,12 +35,8 @@ export interface IngestScenario {
   readonly serverPeakRssMiB?: number;
 }
 
-/** Unary Ingest calls at a set rate, open loop. */
-export interface LatencyResult {
-  readonly batch: number;
-  readonly peakEventsPerSecond: number;
-  readonly targetEventsPerSecond: number;
-  readonly achievedEventsPerSecond: number;
+/** What both unary tables report of their calls. */
+export interface UnaryCallFigures {
   readonly latencyMs: LatencySummary;
   readonly codes: Record<string, number>;
   /** Calls made, and the transactions that stored their rows (group commit puts several calls in one). */
@@ -50,20 +46,21 @@ export interface LatencyResult {
   readonly serverPeakRssMiB: number;
 }
 
+/** Unary Ingest calls at a set rate, open loop. */
+export interface LatencyResult extends UnaryCallFigures {
+  readonly batch: number;
+  readonly peakEventsPerSecond: number;
+  readonly targetEventsPerSecond: number;
+  readonly achievedEventsPerSecond: number;
+}
+
 /** Unary Ingest calls from many concurrent callers, each a closed loop. */
-export interface CallersResult {
+export interface CallersResult extends UnaryCallFigures {
   readonly callers: number;
   readonly batch: number;
   readonly events: number;
   readonly stored: number;
   readonly eventsPerSecond: number;
-  readonly latencyMs: LatencySummary;
-  readonly codes: Record<string, number>;
-  /** Calls made, and the transactions that stored their rows (group commit puts several calls in one). */
-  readonly calls: number;
-  readonly commits: number;
-  readonly serverCpuSecondsPerMillion: number;
-  readonly serverPeakRssMiB: number;
 }
 
 export interface QueryReport {

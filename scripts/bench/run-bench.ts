@@ -29,7 +29,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { TenantRepository } from '../../src/storage/tenant-repository';
 import { openBenchDatabase } from './bench-database';
 import { TENANT_COUNT, type PayloadMode } from './event-shape';
-import { formatReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport } from './format-report';
+import { formatReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -271,12 +271,7 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
       peakEventsPerSecond: peak,
       targetEventsPerSecond: rate,
       achievedEventsPerSecond: result.eventsPerSecond,
-      latencyMs: result.callLatencyMs,
-      codes: result.codes,
-      calls: result.calls,
-      commits,
-      serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6,
-      serverPeakRssMiB: measured.peakRssMiB,
+      ...unaryCallFigures(measured, commits),
     });
     log(`latency at ${rate} events/s in messages of ${batch}: p50 ${result.callLatencyMs.p50} p95 ${result.callLatencyMs.p95} p99 ${result.callLatencyMs.p99} ms`);
   }
@@ -307,6 +302,14 @@ async function callersPhase(context: Context): Promise<CallersResult> {
     events: result.events,
     stored,
     eventsPerSecond: result.eventsPerSecond,
+    ...unaryCallFigures(measured, commits),
+  };
+}
+
+/** The figures both unary phases report, from what the load generator and the server's /proc said. */
+function unaryCallFigures(measured: Measured<IngestOutcome>, commits: number): UnaryCallFigures {
+  const { result } = measured;
+  return {
     latencyMs: result.callLatencyMs,
     codes: result.codes,
     calls: result.calls,
