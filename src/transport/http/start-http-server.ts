@@ -1,9 +1,8 @@
 import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../config/load-config';
 import type { Logger } from '../../observability/create-logger';
+import { createGuardedServer, listenOn, type HttpListenerLimits } from './guarded-http-server';
 
 /** What /readyz reports. */
 export interface Readiness {
@@ -29,14 +28,16 @@ export interface StartedHttpServer {
  * - request line plus headers at most 8 KiB (431 beyond; Node's default is 16 KiB);
  * - headers complete within 10 s and the whole request within 30 s (408);
  * - no request body (413: none of the paths takes one);
- * - at most 256 connections at once (more are closed on accept).
+ * - at most 256 connections at once (more are closed on accept);
+ * - idle keep-alive connections kept 65 s.
  */
 export const HTTP_LIMITS = {
   maxHeaderBytes: 8 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   maxConnections: 256,
-} as const;
+  keepAliveTimeoutMs: 65_000,
+} as const satisfies HttpListenerLimits;
 
 /** The paths the port serves, and the methods each accepts. */
 const PATHS = ['/metrics', '/healthz', '/readyz'] as const;
@@ -53,34 +54,16 @@ type ServedPath = (typeof PATHS)[number];
  * headers, oversized heads) are answered by the clientError handler.
  */
 export async function startHttpServer(config: Config['http'], deps: HttpServerDeps): Promise<StartedHttpServer> {
-  const server = http.createServer(
-    { maxHeaderSize: HTTP_LIMITS.maxHeaderBytes, headersTimeout: HTTP_LIMITS.headersTimeoutMs, requestTimeout: HTTP_LIMITS.requestTimeoutMs },
-    (request, response) => {
-      try {
-        handle(request, response, deps);
-      } catch (error) {
-        failed(response, deps.logger, error);
-      }
-    },
-  );
-  server.keepAliveTimeout = 65_000;
-  server.maxConnections = HTTP_LIMITS.maxConnections;
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => answerClientError(error, socket));
-  server.on('connection', (socket: Socket) => {
-    // A reset from the peer is routine; it must never become an 'error' without a listener.
-    socket.on('error', () => socket.destroy());
+  const server = createGuardedServer(HTTP_LIMITS, deps.logger, (request, response) => {
+    try {
+      handle(request, response, deps);
+    } catch (error) {
+      failed(response, deps.logger, error);
+    }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      // Errors after listening (EMFILE on accept, for one) are logged, never thrown.
-      server.on('error', (error) => deps.logger.warn({ err: error }, 'HTTP listener error'));
-      resolve();
-    });
-  });
+  const port = await listenOn(server, config.host, config.port);
   return {
-    port: (server.address() as AddressInfo).port,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -165,26 +148,6 @@ function failed(response: http.ServerResponse, logger: Logger, error: unknown): 
   } catch {
     response.destroy();
   }
-}
-
-/** What Node's HTTP parser refuses, answered with the status that fits and the connection closed. */
-function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-  if (error.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason] =
-    error.code === 'HPE_HEADER_OVERFLOW'
-      ? ([431, `request line and headers exceed ${HTTP_LIMITS.maxHeaderBytes} bytes`] as const)
-      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? ([408, 'request not complete in time'] as const)
-        : error.code === 'HPE_INVALID_METHOD'
-          ? ([501, 'unknown method'] as const)
-          : ([400, 'malformed HTTP request'] as const);
-  const body = `${JSON.stringify({ error: reason })}\n`;
-  const text = http.STATUS_CODES[status] ?? 'Error';
-  socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
-  socket.once('finish', () => socket.destroy());
 }
 
 function respond(response: http.ServerResponse, statusCode: number, body: string, headers: Record<string, string> = {}, contentType = 'application/json'): void {

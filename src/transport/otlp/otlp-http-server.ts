@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import net from 'node:net';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -15,6 +14,7 @@ import type { RateLimitStatus } from '../../domain/rate-limit/rate-limiter';
 import { VaultError } from '../../domain/vault-error';
 import type { Logger } from '../../observability/create-logger';
 import { STATUS_DETAILS_KEY, toGrpcStatus } from '../grpc/to-grpc-status';
+import { createGuardedServer, listenOn, type HttpListenerLimits } from '../http/guarded-http-server';
 import { exportRecords, type OtlpObserver } from './otlp-export';
 import { decodeBinary, decodeJson, encodeResponseBinary, encodeResponseJson, OTLP_SCHEMAS } from './otlp-schemas';
 
@@ -70,18 +70,18 @@ class HttpRefusal extends Error {
  * down (both retried, with Retry-After). Nothing a client sends throws out
  * of the handler.
  */
+/** Exporters send one request at a time per connection and may take a while over a large body. */
+const OTLP_HTTP_LIMITS: HttpListenerLimits = { headersTimeoutMs: 30_000, requestTimeoutMs: 120_000 };
+
 export async function startOtlpHttpServer(options: OtlpHttpOptions): Promise<StartedOtlpHttpServer> {
-  const server = createServer((req, res) => {
+  const server = createGuardedServer(OTLP_HTTP_LIMITS, options.logger, (req, res) => {
     handle(options, req, res).catch((error: unknown) => {
       options.logger.error({ err: error }, 'OTLP/HTTP handler failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error');
       else res.destroy();
     });
   });
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 120_000;
-  // GRPC_HOST may be written the gRPC way, an IPv6 address in brackets ([::]); Node's listen wants it bare.
-  const port = await listen(server, options.host.replace(/^\[(.*)\]$/, '$1'), options.port);
+  const port = await listenOn(server, options.host, options.port);
   return {
     port,
     close: () =>
@@ -90,16 +90,6 @@ export async function startOtlpHttpServer(options: OtlpHttpOptions): Promise<Sta
         server.closeIdleConnections();
       }),
   };
-}
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
 }
 
 async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
