@@ -23,7 +23,7 @@ export function targetedCases(prng: Prng, ctx: CaseContext): FuzzCase[] {
   const filter = { startTime: undefined, endTime: undefined, eventTypes: ['log'], serviceNames: [], payloadContains: undefined };
   const sizeBases = {
     QueryEvents: QueryEventsRequest.encode({ filter, limit: 10, cursor: '', page: 0, order: 0, payloadAsJson: false }).finish(),
-    StreamEvents: StreamEventsRequest.encode({ filter, order: 0, maxEvents: 10, payloadAsJson: true }).finish(),
+    StreamEvents: StreamEventsRequest.encode({ filter, order: 0, maxEvents: 10, payloadAsJson: true, follow: false }).finish(),
     Aggregate: AggregateRequest.encode({ filter, groupBy: [1], bucket: { seconds: 3600, nanos: 0 } }).finish(),
   };
   return [...ingestGroupCases(ctx), ...manyEventsCases(ctx), ...messageSizeCases(ctx, sizeBases), ...allMetadataCases(ctx), ...queryCases(prng, ctx)];

@@ -62,7 +62,7 @@ export function validRequest(prng: Prng, rpc: FuzzRpc, idPrefix: string, ctx: Ca
         payloadAsJson: prng.chance(0.5),
       }).finish();
     case 'StreamEvents':
-      return StreamEventsRequest.encode({ filter: filter(prng, ctx.nowSeconds), order: prng.int(3), maxEvents: prng.between(0, 100), payloadAsJson: prng.chance(0.5) }).finish();
+      return StreamEventsRequest.encode({ filter: filter(prng, ctx.nowSeconds), order: prng.int(3), maxEvents: prng.between(0, 100), payloadAsJson: prng.chance(0.5), follow: false }).finish();
     case 'Aggregate':
       return AggregateRequest.encode({
         filter: filter(prng, ctx.nowSeconds),

@@ -99,7 +99,7 @@ export class VaultClient {
   /** Every matching event, in order, over StreamEvents (server-streaming, flow-controlled). */
   async *events(filter: EventFilter = {}, order: Order = 'newest-first', options: EventsOptions = {}): AsyncGenerator<VaultEvent, void, undefined> {
     const call = this.queryClient.streamEvents(
-      { filter: toWireFilter(filter), order: toSortOrder(order), maxEvents: options.maxEvents ?? 0, payloadAsJson: true },
+      { filter: toWireFilter(filter), order: toSortOrder(order), maxEvents: options.maxEvents ?? 0, payloadAsJson: true, follow: false },
       this.metadata(),
       options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) },
     );

@@ -104,12 +104,18 @@ export interface StreamEventsRequest {
   filter:
     | EventFilter
     | undefined;
-  /** Unspecified means newest first. */
+  /** Unspecified means newest first (oldest first when following). */
   order: SortOrder;
-  /** Stop after this many events; 0 means no limit. */
+  /** Stop after this many events, stored and followed together; 0 means no limit. */
   maxEvents: number;
   /** Return payload_json (the stored JSON text) instead of payload. */
   payloadAsJson: boolean;
+  /**
+   * After the stored matches (oldest first), stay open and send each new matching
+   * event once its transaction has committed, in commit order, until cancel, deadline
+   * or max_events. Not allowed with SORT_ORDER_NEWEST_FIRST.
+   */
+  follow: boolean;
 }
 
 /** A chunk of consecutive matching events. */
@@ -466,7 +472,7 @@ export const QueryEventsResponse: MessageFns<QueryEventsResponse> = {
 };
 
 function createBaseStreamEventsRequest(): StreamEventsRequest {
-  return { filter: undefined, order: 0, maxEvents: 0, payloadAsJson: false };
+  return { filter: undefined, order: 0, maxEvents: 0, payloadAsJson: false, follow: false };
 }
 
 export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
@@ -482,6 +488,9 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     }
     if (message.payloadAsJson !== false) {
       writer.uint32(32).bool(message.payloadAsJson);
+    }
+    if (message.follow !== false) {
+      writer.uint32(40).bool(message.follow);
     }
     return writer;
   },
@@ -531,6 +540,14 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
             message.payloadAsJson = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.follow = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -554,6 +571,7 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     message.order = object.order ?? 0;
     message.maxEvents = object.maxEvents ?? 0;
     message.payloadAsJson = object.payloadAsJson ?? false;
+    message.follow = object.follow ?? false;
     return message;
   },
 };
