@@ -23,8 +23,9 @@ export class VaultProcess {
   private readonly clockTicks = 100;
   readonly serving: Promise<ServingLine>;
 
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, [path.join(ROOT, 'bin/telemetry-vault.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `nodeArgs`: options for node itself, such as --cpu-prof (which NODE_OPTIONS may not carry). */
+  constructor(env: Record<string, string>, nodeArgs: readonly string[] = []) {
+    this.child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/telemetry-vault.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.serving = new Promise((resolve, reject) => {
       const stdout = this.child.stdout!;
