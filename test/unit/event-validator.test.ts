@@ -1,6 +1,8 @@
 import { EventValidator } from '../../src/domain/ingest/event-validator';
-import { inspectJsonText, inspectJsonValue, inspectParsedJson, inspectStringifiedJson } from '../../src/domain/ingest/inspect-json';
-import type { IncomingEvent } from '../../src/domain/ingest/ingest-event';
+import { inspectJsonText, inspectJsonValue, inspectStringifiedJson } from '../../src/domain/ingest/inspect-json';
+import type { IncomingEvent, ValidEvent } from '../../src/domain/ingest/ingest-event';
+import { JsonObjectScanner } from '../../src/domain/ingest/scan-json-bytes';
+import { random } from '../support/random-json';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
 const validator = new EventValidator({ maxPayloadBytes: 1024, maxPayloadDepth: 5, maxFutureSkewMs: 600_000 }, () => NOW);
@@ -14,20 +16,44 @@ const event = (overrides: Partial<IncomingEvent> = {}): IncomingEvent => ({
   ...overrides,
 });
 
+/** A validated event with its payload as text, for comparing. */
+function withTextPayload(result: ValidEvent | string): Omit<ValidEvent, 'payloadJson'> & { payloadJson: string } {
+  if (typeof result === 'string') throw new Error(`rejected: ${result}`);
+  return { ...result, payloadJson: Buffer.from(result.payloadJson).toString('utf8') };
+}
+
 describe('EventValidator', () => {
   test('when an event is valid, then it comes back ready to write, with the timestamp in microseconds and payload_json as sent', () => {
-    expect(validator.validate(event({ payloadJson: '{ "a" : 1.50 }' }))).toEqual({
+    expect(withTextPayload(validator.validate(event({ payloadJson: '{ "a" : 1.50 }' })))).toEqual({
       eventId: 'evt-1',
       timestampUs: BigInt(Date.parse('2024-05-01T11:59:00Z')) * 1000n + 987_654n,
       eventType: 'log',
       serviceName: 'checkout',
       payloadJson: '{ "a" : 1.50 }',
+      payloadCopyEscapes: false,
     });
   });
 
+  test('when payload_json arrives as bytes (the gRPC path), then the same bytes come back, marked for COPY escaping when they hold a backslash or a tab, newline or carriage return', () => {
+    const bytes = Buffer.from('{"a":"\\n é"}');
+    const valid = validator.validate(event({ payloadJson: bytes }));
+    expect(valid).toMatchObject({ payloadJson: bytes, payloadCopyEscapes: true });
+    expect(validator.validate(event({ payloadJson: Buffer.from('{\n"a":1}'.replace('\\n', '\n')) }))).toMatchObject({ payloadCopyEscapes: true });
+    expect(validator.validate(event({ payloadJson: Buffer.from('{"a": "é"}') }))).toMatchObject({ payloadCopyEscapes: false });
+  });
+
+  test('when payload_json is not well-formed UTF-8 (a lone continuation byte, an overlong form, an encoded surrogate, past U+10FFFF, a cut sequence), then each bad sequence becomes U+FFFD, as in every string field of a protobuf message', () => {
+    for (const bad of [[0x80], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82]]) {
+      const bytes = Buffer.concat([Buffer.from('{"a":"'), Buffer.from(bad), Buffer.from('"}')]);
+      const text = withTextPayload(validator.validate(event({ payloadJson: bytes }))).payloadJson;
+      expect(text).toBe(`{"a":"${new TextDecoder().decode(Buffer.from(bad))}"}`);
+      expect(text).toMatch(/^\{"a":"\ufffd+"\}$/);
+    }
+  });
+
   test('when an event has a Struct payload or none, then the payload becomes JSON text, {} for none', () => {
-    expect(validator.validate(event({ payloadJson: undefined, payload: { b: [true, null, 'x'] } }))).toMatchObject({ payloadJson: '{"b":[true,null,"x"]}' });
-    expect(validator.validate(event({ payloadJson: undefined }))).toMatchObject({ payloadJson: '{}' });
+    expect(withTextPayload(validator.validate(event({ payloadJson: undefined, payload: { b: [true, null, 'x\\y'] } })))).toMatchObject({ payloadJson: '{"b":[true,null,"x\\\\y"]}', payloadCopyEscapes: true });
+    expect(withTextPayload(validator.validate(event({ payloadJson: undefined })))).toMatchObject({ payloadJson: '{}', payloadCopyEscapes: false });
   });
 
   test.each<[string, Partial<IncomingEvent>, RegExp]>([
@@ -121,24 +147,81 @@ describe('inspectJsonText', () => {
   });
 });
 
-describe('inspectParsedJson (the validator\'s path: a cheap check when the text allows it, else the full scan)', () => {
+describe('JsonObjectScanner (the validator\'s path for payload_json: syntax, UTF-8 and the stored form in one pass over the bytes)', () => {
+  const scanner = new JsonObjectScanner(LIMITS);
+  const scan = (text: string, limits = LIMITS): string | undefined => {
+    const result = (limits === LIMITS ? scanner : new JsonObjectScanner(limits)).scan(Buffer.from(text));
+    return typeof result === 'string' ? result : undefined;
+  };
+
   test.each(STORABLE_TEXTS)('when the text is %s, then it is storable', (text) => {
-    expect(inspectParsedJson(text, JSON.parse(text) as object, LIMITS)).toBeUndefined();
+    expect(scan(text)).toBeUndefined();
   });
 
-  test.each(REFUSED_TEXTS)('when the text is %s, then it is refused for the same reason as by the full scan', (text, reason) => {
-    expect(inspectParsedJson(text, JSON.parse(text) as object, LIMITS)).toMatch(reason);
+  test.each(REFUSED_TEXTS)('when the text is %s, then it is refused for the same reason as by inspectJsonText', (text, reason) => {
+    expect(scan(text)).toMatch(reason);
   });
 
   test('when nesting is exactly at the limit, then it is storable', () => {
-    const text = '{"a":{"b":{"c":{"d":{"e":1}}}}}';
-    expect(inspectParsedJson(text, JSON.parse(text) as object, LIMITS)).toBeUndefined();
+    expect(scan('{"a":{"b":{"c":{"d":{"e":1}}}}}')).toBeUndefined();
   });
 
-  test('when compact text is small as sent but its separators pass the limit as stored, then the cheap path does not let it through', () => {
+  test('when compact text is small as sent but its separators pass the limit as stored, then it is refused', () => {
     const text = `{"a":[${Array(400).fill(1).join(',')}]}`;
     expect(text.length).toBeLessThan(1024);
-    expect(inspectParsedJson(text, JSON.parse(text) as object, { maxDepth: 5, maxStoredBytes: 1024 })).toMatch(/more than 1024 bytes/);
+    expect(scan(text, { maxDepth: 5, maxStoredBytes: 1024 })).toMatch(/more than 1024 bytes/);
+  });
+
+  test.each<[string, RegExp]>([
+    ['', /^is not valid JSON: unexpected end of input at byte 0$/],
+    ['{a:1}', /^is not valid JSON: unexpected 'a' at byte 1 where a key \(a string\) should be$/],
+    ['{"a" 1}', /unexpected '1' at byte 5 where ':' should be$/],
+    ['{"a":1,}', /unexpected '}' at byte 7 where a key/],
+    ['{"a":[1,]}', /unexpected ']' at byte 8$/],
+    ['{"a":01}', /unexpected '1' at byte 6$/],
+    ['{"a":1.}', /unexpected '}' at byte 7 after a number's '.'$/],
+    ['{"a":-}', /unexpected '}' at byte 6 in a number$/],
+    ['{"a":1e}', /in a number's exponent$/],
+    ['{"a":tru}', /unexpected 't' at byte 5$/],
+    ['{"a":"x}', /the string at byte 5 is not closed$/],
+    ['{"a":"\t"}'.replace('\\t', '\t'), /control character\) inside the string at byte 5; JSON requires it escaped$/],
+    ['{"a":"\\x"}', /'x' cannot follow '\\' \(at byte 6\)$/],
+    ['{"a":"\\u12"}', /'\\u' must be followed by four hex digits/],
+    ['{"a":1}}', /unexpected '}' at byte 7 after the JSON value$/],
+    ['{"a":1} {"b":2}', /after the JSON value$/],
+    ['{"a":1]', /unexpected ']' at byte 6$/],
+    ['[1,2]', /^must be a JSON object, not an array$/],
+    ['"text"', /^must be a JSON object, not a string$/],
+    ['null', /^must be a JSON object, not null$/],
+    ['true', /^must be a JSON object, not a boolean$/],
+    ['-4.5', /^must be a JSON object, not a number$/],
+    [' \t\r\n ', /unexpected end of input/],
+  ])('when the text is %j, then it is refused with %s', (text, reason) => {
+    expect(scan(text)).toMatch(reason);
+  });
+
+  test('when random texts of JSON fragments are scanned, then exactly those that JSON.parse accepts as an object and inspectJsonText passes are accepted', () => {
+    const atoms = ['{', '}', '[', ']', ',', ':', '"a"', '"b"', '"\\u0000"', '"\\ud800"', '"\\ud83d\\ude00"', '"\\u00E9"', '1', '-0', '01', '1.', '.5', '1e5', '1E+400', '1e-400', '-2.5e-3', 'true', 'tru', 'false', 'null', ' ', '\n', '\t', '"x\\ny"', '"\\/"', '"é"', '"\\q"', '-', '"\u4e2d\u{1F600}"', '"a\tb"'];
+    const next = random(2026);
+    let accepted = 0;
+    for (let n = 0; n < 40_000; n++) {
+      let text = '';
+      const parts = 1 + Math.floor(next() * 12);
+      for (let i = 0; i < parts; i++) text += atoms[Math.floor(next() * atoms.length)];
+      if (next() < 0.5) text = `{"k":${text}}`;
+      let reference: boolean;
+      try {
+        const parsed: unknown = JSON.parse(text);
+        reference = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && inspectJsonText(text, LIMITS) === undefined;
+      } catch {
+        reference = false;
+      }
+      const ours = scan(text) === undefined;
+      if (ours !== reference) throw new Error(`${JSON.stringify(text)}: scanner ${ours ? 'accepts' : `refuses (${scan(text)})`}, JSON.parse + inspectJsonText ${reference ? 'accept' : 'refuse'}`);
+      if (ours) accepted++;
+    }
+    // The generator must produce both kinds for the comparison to mean anything.
+    expect(accepted).toBeGreaterThan(500);
   });
 });
 

@@ -12,6 +12,7 @@ import { FUZZ_RPCS, type CaseContext } from '../../scripts/fuzz/fuzz-case';
 import { validRequest } from '../../scripts/fuzz/random-cases';
 import { Prng } from '../../scripts/fuzz/prng';
 import { random, randomObject } from '../support/random-json';
+import { ingestAsGenerated } from '../support/decoded-ingest';
 import { concat, deepStruct, lengthDelimited, secondsNanos, varintField } from '../../scripts/fuzz/wire-bytes';
 
 const decoders = createRequestDecoders({ ingest: { maxPayloadDepth: 100 }, query: { payloadContainsMaxDepth: 64 } });
@@ -92,7 +93,7 @@ describe('request decoders', () => {
     const prng = new Prng(7);
     const ctx = { idPrefix: 'eq', nowSeconds: NOW, limits: {} as CaseContext['limits'] };
     const generated = { Ingest: IngestRequest.decode, IngestStream: IngestRequest.decode, QueryEvents: QueryEventsRequest.decode, StreamEvents: StreamEventsRequest.decode, Aggregate: AggregateRequest.decode };
-    const ours = { Ingest: decoders.ingestRequest, IngestStream: decoders.ingestRequest, QueryEvents: decoders.queryEventsRequest, StreamEvents: decoders.streamEventsRequest, Aggregate: decoders.aggregateRequest };
+    const ours = { Ingest: ingestAsGenerated(decoders), IngestStream: ingestAsGenerated(decoders), QueryEvents: decoders.queryEventsRequest, StreamEvents: decoders.streamEventsRequest, Aggregate: decoders.aggregateRequest };
     for (const rpc of FUZZ_RPCS) {
       for (let i = 0; i < 100; i++) {
         const valid = validRequest(prng, rpc, `eq-${i}`, ctx);

@@ -7,6 +7,7 @@ import type { StoredEvent } from '../../src/domain/query/event-reader';
 import { EVENT } from '../../src/transport/grpc/wire/field-tags';
 import { createRequestDecoders } from '../../src/transport/grpc/wire/request-decoders';
 import { serializeStoredEventChunk, serializeStoredEventPage, toProtoEvent } from '../../src/transport/grpc/wire/encode-query-responses';
+import { ingestAsGenerated } from '../support/decoded-ingest';
 
 /**
  * The hand-written codecs (src/transport/grpc/wire) must handle every field
@@ -77,8 +78,8 @@ const decoders = createRequestDecoders({ ingest: { maxPayloadDepth: 32 }, query:
 
 describe('the hand-written codecs against the descriptor set', () => {
   test.each([
-    ['telemetry.v1.IngestRequest', IngestRequest, decoders.ingestRequest],
-    ['telemetry.v1.IngestStreamRequest', IngestStreamRequest, decoders.ingestRequest],
+    ['telemetry.v1.IngestRequest', IngestRequest, ingestAsGenerated(decoders)],
+    ['telemetry.v1.IngestStreamRequest', IngestStreamRequest, ingestAsGenerated(decoders)],
     ['telemetry.v1.QueryEventsRequest', QueryEventsRequest, decoders.queryEventsRequest],
     ['telemetry.v1.StreamEventsRequest', StreamEventsRequest, decoders.streamEventsRequest],
     ['telemetry.v1.AggregateRequest', AggregateRequest, decoders.aggregateRequest],

@@ -1,5 +1,6 @@
 import type { IngestSettings } from '../../config/load-config';
-import { hasUnpairedSurrogate, inspectJsonValue, inspectParsedJson, inspectStringifiedJson, type JsonTextLimits } from './inspect-json';
+import { hasUnpairedSurrogate, inspectJsonValue, inspectStringifiedJson, type JsonTextLimits } from './inspect-json';
+import { JsonObjectScanner, MALFORMED_UTF8 } from './scan-json-bytes';
 import type { IncomingEvent, ValidEvent } from './ingest-event';
 
 /** The first and last instants a google.protobuf.Timestamp may hold (0001-01-01 to 9999-12-31, UTC). */
@@ -16,7 +17,18 @@ const EVENT_ID_PATTERN = /^[\x20-\x7e]+$/;
 const EVENT_TYPE_PATTERN = /^[a-z0-9_.:-]+$/;
 
 /** A field's value ready to write, or why the event is rejected. */
-type Checked<T = string> = { readonly text: T; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
+type Checked<T> = { readonly text: T; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
+
+/** A payload ready to write: its UTF-8 JSON text, and whether COPY must escape some of it. */
+interface CheckedPayload {
+  readonly json: Uint8Array;
+  readonly copyEscapes: boolean;
+}
+
+const EMPTY_OBJECT: CheckedPayload = { json: Buffer.from('{}'), copyEscapes: false };
+
+/** Decodes UTF-8 as protobuf string fields are decoded: each ill-formed sequence becomes U+FFFD; a BOM is kept. */
+const lenientUtf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPayloadDepth' | 'maxFutureSkewMs'>;
 
@@ -26,12 +38,14 @@ export type ValidatorLimits = Pick<IngestSettings, 'maxPayloadBytes' | 'maxPaylo
  */
 export class EventValidator {
   private readonly jsonLimits: JsonTextLimits;
+  private readonly scanner: JsonObjectScanner;
 
   constructor(
     private readonly limits: ValidatorLimits,
     private readonly now: () => number = Date.now,
   ) {
     this.jsonLimits = { maxDepth: limits.maxPayloadDepth, maxStoredBytes: limits.maxPayloadBytes };
+    this.scanner = new JsonObjectScanner(this.jsonLimits);
   }
 
   /** The event ready to write, or the reason it is rejected. */
@@ -44,9 +58,16 @@ export class EventValidator {
     if (typeProblem !== undefined) return typeProblem;
     const serviceProblem = checkServiceName(event.serviceName);
     if (serviceProblem !== undefined) return serviceProblem;
-    const payloadJson = this.payloadJson(event);
-    if (payloadJson.reason !== undefined) return payloadJson.reason;
-    return { eventId: event.eventId, timestampUs: timestamp.text, eventType: event.eventType, serviceName: event.serviceName, payloadJson: payloadJson.text };
+    const payload = this.payload(event);
+    if (payload.reason !== undefined) return payload.reason;
+    return {
+      eventId: event.eventId,
+      timestampUs: timestamp.text,
+      eventType: event.eventType,
+      serviceName: event.serviceName,
+      payloadJson: payload.text.json,
+      payloadCopyEscapes: payload.text.copyEscapes,
+    };
   }
 
   /** The timestamp in microseconds since the epoch (nanoseconds are truncated), or why it is rejected. */
@@ -65,41 +86,34 @@ export class EventValidator {
     return { text: BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.floor(nanos / 1000)) };
   }
 
-  private payloadJson(event: IncomingEvent): Checked {
+  private payload(event: IncomingEvent): Checked<CheckedPayload> {
     const { payload, payloadJson } = event;
     if (payload !== undefined && payloadJson !== undefined) {
       return { reason: 'payload and payload_json are both set; they are a oneof: send one of them' };
     }
-    if (payloadJson !== undefined) {
-      const reason = this.checkJsonText(payloadJson);
-      return reason === undefined ? { text: payloadJson } : { reason };
-    }
-    if (payload === undefined) return { text: '{}' };
+    if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson);
+    if (payload === undefined) return { text: EMPTY_OBJECT };
     const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
     if (structProblem !== undefined) return { reason: `payload ${structProblem}` };
     const text = JSON.stringify(payload);
     const storedProblem = inspectStringifiedJson(text, this.jsonLimits);
-    return storedProblem === undefined ? { text } : { reason: `payload ${storedProblem}` };
+    // JSON.stringify writes no raw tab, newline or carriage return: only its escapes' backslashes need COPY's.
+    return storedProblem === undefined ? { text: { json: Buffer.from(text), copyEscapes: text.includes('\\') } } : { reason: `payload ${storedProblem}` };
   }
 
   /**
-   * The fast path: the text is parsed once to validate it and then stored as
-   * sent, never re-serialized. Its limits apply to the stored form (jsonb's),
-   * which inspectParsedJson measures; the bytes as sent are not limited here
-   * (GRPC_MAX_RECEIVE_MESSAGE_SIZE bounds them).
+   * The fast path: the UTF-8 bytes are scanned once (syntax, encoding and
+   * the stored form's limits together; see scan-json-bytes.ts) and then
+   * stored as sent, never decoded or re-serialized. Bytes that are not
+   * UTF-8 are decoded as protobuf strings are (U+FFFD for each bad
+   * sequence) and scanned again. The bytes as sent are
+   * not limited here (GRPC_MAX_RECEIVE_MESSAGE_SIZE bounds them).
    */
-  private checkJsonText(text: string): string | undefined {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (error) {
-      return `payload_json is not valid JSON: ${error instanceof Error ? error.message : String(error)}`;
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      return `payload_json must be a JSON object, not ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : `a ${typeof parsed}`}`;
-    }
-    const problem = inspectParsedJson(text, parsed, this.jsonLimits);
-    return problem === undefined ? undefined : `payload_json ${problem}`;
+  private checkJsonText(json: Uint8Array): Checked<CheckedPayload> {
+    const scanned = this.scanner.scan(json);
+    // Ill-formed UTF-8 is read as every string field of the message is: each bad sequence becomes U+FFFD.
+    if (scanned === MALFORMED_UTF8) return this.checkJsonText(Buffer.from(lenientUtf8.decode(json)));
+    return typeof scanned === 'string' ? { reason: `payload_json ${scanned}` } : { text: { json, copyEscapes: scanned.copyEscapes } };
   }
 }
 

@@ -9,8 +9,12 @@ export interface IncomingEvent {
   readonly serviceName: string;
   /** A google.protobuf.Struct, unwrapped to a plain object. */
   readonly payload?: { readonly [key: string]: unknown } | undefined;
-  /** The same JSON object as text. */
-  readonly payloadJson?: string | undefined;
+  /**
+   * The same JSON object as text: its UTF-8 bytes as they arrived in the
+   * request (the gRPC path: never decoded to a string), or a string (OTLP's
+   * mapping builds one).
+   */
+  readonly payloadJson?: string | Uint8Array | undefined;
 }
 
 /** An event that passed validation, ready to be written. */
@@ -20,8 +24,10 @@ export interface ValidEvent {
   readonly timestampUs: bigint;
   readonly eventType: string;
   readonly serviceName: string;
-  /** A JSON object as text that PostgreSQL's jsonb accepts. */
-  readonly payloadJson: string;
+  /** A JSON object that PostgreSQL's jsonb accepts, as UTF-8 text. */
+  readonly payloadJson: Uint8Array;
+  /** Whether payloadJson holds a byte that COPY's text format escapes (backslash, tab, newline, carriage return). */
+  readonly payloadCopyEscapes: boolean;
 }
 
 /** An event that failed validation: not stored, reported with its index in the call. */

@@ -9,10 +9,10 @@ export const PG_NUMERIC_MAX_INTEGER_DIGITS = 131_072;
 /** ...and at most this many after it. */
 export const PG_NUMERIC_MAX_FRACTION_DIGITS = 16_383;
 
-const NUL_REASON = 'contains U+0000 (NUL) in a string or key, which PostgreSQL cannot store (jsonb and text refuse it)';
-const SURROGATE_REASON = 'contains an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF without its pair), which PostgreSQL jsonb refuses';
+export const JSON_NUL_REASON = 'contains U+0000 (NUL) in a string or key, which PostgreSQL cannot store (jsonb and text refuse it)';
+export const JSON_SURROGATE_REASON = 'contains an unpaired UTF-16 surrogate escape (\\uD800-\\uDFFF without its pair), which PostgreSQL jsonb refuses';
 const NUMBER_REASON = `has a number outside PostgreSQL numeric's range (at most ${PG_NUMERIC_MAX_INTEGER_DIGITS} digits before and ${PG_NUMERIC_MAX_FRACTION_DIGITS} after the decimal point)`;
-const depthReason = (maxDepth: number): string => `nests objects and arrays more than ${maxDepth} levels deep (the limit is ${maxDepth})`;
+export const depthReason = (maxDepth: number): string => `nests objects and arrays more than ${maxDepth} levels deep (the limit is ${maxDepth})`;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -39,11 +39,11 @@ export interface JsonTextLimits {
   readonly maxStoredBytes: number;
 }
 
-const storedSizeReason = (limits: JsonTextLimits): string =>
+export const storedSizeReason = (limits: JsonTextLimits): string =>
   `would take more than ${limits.maxStoredBytes} bytes as stored (PostgreSQL's jsonb writes every number out in full digits, 1e300 as 301 characters, and puts a space after each ',' and ':'); the limit is INGEST_MAX_PAYLOAD_BYTES, ${limits.maxStoredBytes} bytes`;
 
 /**
- * Checks JSON text that JSON.parse has accepted for what jsonb refuses or
+ * Checks JSON text that is known to be valid JSON (JSON.stringify's) for what jsonb refuses or
  * would store too large: \u0000 escapes, unpaired surrogate escapes, numbers
  * outside the IEEE-754 double range or beyond numeric, nesting past
  * `maxDepth`, and a stored form larger than `maxStoredBytes`. One pass over
@@ -81,11 +81,11 @@ export function inspectJsonText(text: string, limits: JsonTextLimits): string | 
         }
         const unit = parseInt(text.slice(i + 1, i + 5), 16);
         i += 4;
-        if (unit === 0) return NUL_REASON;
-        if (unit >= 0xdc00 && unit <= 0xdfff) return SURROGATE_REASON;
+        if (unit === 0) return JSON_NUL_REASON;
+        if (unit >= 0xdc00 && unit <= 0xdfff) return JSON_SURROGATE_REASON;
         if (unit >= 0xd800 && unit <= 0xdbff) {
           const low = text.charCodeAt(i + 1) === BACKSLASH && text.charCodeAt(i + 2) === LOWER_U ? parseInt(text.slice(i + 3, i + 7), 16) : -1;
-          if (!(low >= 0xdc00 && low <= 0xdfff)) return SURROGATE_REASON;
+          if (!(low >= 0xdc00 && low <= 0xdfff)) return JSON_SURROGATE_REASON;
           i += 6;
           stored += 4;
         } else {
@@ -123,20 +123,6 @@ const LONG_DIGIT_RUN = /[0-9]{300}/;
 const STORED_BYTES_PER_UNIT = 3;
 
 /**
- * inspectJsonText's verdict for text JSON.parse turned into `parsed`, found
- * the cheap way when it can be: text with no \u escape, no exponent, no run
- * of 300 digits, fewer characters than numeric's fraction digits and short
- * enough that even 3 bytes per character stays under the stored limit cannot
- * hold a NUL, a lone surrogate escape, a number out of range or too large a
- * stored form, so only nesting is left, and it is read off the parsed value
- * (a handful of nodes, not every character). Anything else gets the full scan.
- */
-export function inspectParsedJson(text: string, parsed: object, limits: JsonTextLimits): string | undefined {
-  if (needsFullScan(text, limits)) return inspectJsonText(text, limits);
-  return nestsDeeperThan(parsed, limits.maxDepth, 1) ? depthReason(limits.maxDepth) : undefined;
-}
-
-/**
  * The stored-form verdict for JSON.stringify's text of a payload that
  * inspectJsonValue has accepted (finite numbers, nesting within the limit):
  * only the stored size is left to check, and the full scan runs only when
@@ -156,16 +142,6 @@ function needsFullScan(text: string, limits: JsonTextLimits): boolean {
   );
 }
 
-/** Whether an object or array at `depth` has objects or arrays deeper than `maxDepth` (recursion stops at maxDepth + 1). */
-function nestsDeeperThan(value: object, maxDepth: number, depth: number): boolean {
-  if (depth > maxDepth) return true;
-  const items: unknown[] = Array.isArray(value) ? value : Object.values(value);
-  for (const item of items) {
-    if (typeof item === 'object' && item !== null && nestsDeeperThan(item, maxDepth, depth + 1)) return true;
-  }
-  return false;
-}
-
 /** The index just past the number token starting at `start`. */
 function numberEnd(text: string, start: number): number {
   let i = start;
@@ -178,6 +154,11 @@ function numberEnd(text: string, start: number): number {
 
 const DOUBLE_RANGE = 'the IEEE-754 double range (magnitudes from about 4.9e-324 to 1.7976931348623157e308, or 0)';
 const NUMBER_TOKEN = /^-?(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
+
+/** storedNumber for a whole number token (the byte scanner's rare path: exponents and very long numbers). */
+export function storedNumberLength(token: string): number | string {
+  return storedNumber(token, 0, token.length);
+}
 
 /**
  * The length of a JSON number as jsonb stores and prints it (numeric's plain
@@ -263,7 +244,7 @@ export function hasUnpairedSurrogate(text: string): boolean {
 }
 
 function checkString(text: string): string | undefined {
-  if (text.includes('\0')) return NUL_REASON;
+  if (text.includes('\0')) return JSON_NUL_REASON;
   if (hasUnpairedSurrogate(text)) return 'contains an unpaired UTF-16 surrogate, which PostgreSQL jsonb refuses';
   return undefined;
 }

@@ -12,10 +12,13 @@ export interface UnmappedRecord {
   readonly reason: string;
 }
 
+/** A record as an event: its payload is JSON text the mapping wrote. */
+export type MappedEvent = IncomingEvent & { readonly payloadJson: string };
+
 /** A request's records as events; `recordIndexes[i]` is the record index of `events[i]`. */
 export interface MappedRequest {
   readonly records: number;
-  readonly events: readonly IncomingEvent[];
+  readonly events: readonly MappedEvent[];
   readonly recordIndexes: readonly number[];
   readonly unmapped: readonly UnmappedRecord[];
 }
@@ -65,20 +68,20 @@ function timestampOf(receivedAtNanos: bigint, ...candidates: bigint[]): Incoming
 }
 
 /** An event whose payload is `fields` (a non-empty object) plus the origin's resource and scope. */
-function event(origin: Origin, eventType: string, eventId: string, timestamp: IncomingEvent['timestamp'], fields: { readonly [key: string]: JsonValue }): IncomingEvent {
+function event(origin: Origin, eventType: string, eventId: string, timestamp: IncomingEvent['timestamp'], fields: { readonly [key: string]: JsonValue }): MappedEvent {
   const text = fastJsonText(fields);
   return { eventId, timestamp, eventType, serviceName: origin.serviceName, payloadJson: text.slice(0, -1) + origin.payloadTail };
 }
 
 class Collector {
   records = 0;
-  readonly events: IncomingEvent[] = [];
+  readonly events: MappedEvent[] = [];
   readonly recordIndexes: number[] = [];
   readonly unmapped: UnmappedRecord[] = [];
 
-  add(map: () => IncomingEvent | string): void {
+  add(map: () => MappedEvent | string): void {
     const index = this.records++;
-    let mapped: IncomingEvent | string;
+    let mapped: MappedEvent | string;
     try {
       mapped = map();
     } catch (error) {
@@ -118,7 +121,7 @@ function logCanonical(record: LogRecord): string {
   return out.join('');
 }
 
-function mapLogRecord(origin: Origin, record: LogRecord, receivedAtNanos: bigint): IncomingEvent {
+function mapLogRecord(origin: Origin, record: LogRecord, receivedAtNanos: bigint): MappedEvent {
   return event(origin, 'log', origin.idOf('log', logCanonical(record)), timestampOf(receivedAtNanos, record.timeUnixNano, record.observedTimeUnixNano), {
     attributes: attributesOf(record.attributes),
     body: record.body === undefined ? null : jsonBody(record.body),
@@ -146,7 +149,7 @@ export function mapTraces(request: ExportTraceRequest): MappedRequest {
   return out.result();
 }
 
-function mapSpan(origin: Origin, span: Span): IncomingEvent | string {
+function mapSpan(origin: Origin, span: Span): MappedEvent | string {
   const idProblem = checkId('trace_id', span.traceId, 16) ?? checkId('span_id', span.spanId, 8);
   if (idProblem !== undefined) return idProblem;
   if (span.parentSpanId.byteLength !== 0 && span.parentSpanId.byteLength !== 8) return `parent_span_id must be empty or 8 bytes, not ${span.parentSpanId.byteLength}`;

@@ -1,6 +1,5 @@
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Event } from '../../gen/telemetry/v1/event';
-import { IngestServiceService, type IngestRequest, type IngestResponse, type IngestStreamRequest, type IngestStreamResponse } from '../../gen/telemetry/v1/ingest_service';
+import { IngestServiceService, type IngestResponse, type IngestStreamResponse } from '../../gen/telemetry/v1/ingest_service';
 import type { EventIngestor } from '../../domain/ingest/event-ingestor';
 import type { IncomingEvent, IngestOutcome } from '../../domain/ingest/ingest-event';
 import type { IngestSession } from '../../domain/ingest/ingest-session';
@@ -11,7 +10,7 @@ import type { CallPipeline, HandlerScope } from './calls/call-pipeline';
 import type { MethodPolicies } from './calls/method-policy';
 import { assertWellFormed, type MalformedMessage } from './malformed-message';
 import { MessageReader } from './message-reader';
-import type { RequestDecoders } from './wire/request-decoders';
+import type { DecodedEvent, DecodedIngestRequest, RequestDecoders } from './wire/request-decoders';
 import { safeServiceDefinition } from './safe-service-definition';
 
 export const INGEST_SERVICE_NAME = 'telemetry.v1.IngestService';
@@ -46,16 +45,16 @@ export function ingestServiceDefinition(decoders: RequestDecoders): ServiceDefin
 export function createIngestHandlers(pipeline: CallPipeline, ingestor: EventIngestor, settings: Pick<IngestSettings, 'streamIdleTimeoutMs'>): UntypedServiceImplementation {
   const idle = { timeoutMs: settings.streamIdleTimeoutMs, error: () => streamIdle(settings.streamIdleTimeoutMs) };
   return {
-    ingestStream: pipeline.clientStream<IngestStreamRequest, IngestStreamResponse>(async (call, ctx, scope) => {
+    ingestStream: pipeline.clientStream<DecodedIngestRequest, IngestStreamResponse>(async (call, ctx, scope) => {
       const session = ingestor.open(ctx, 'stream');
-      const reader = new MessageReader<IngestStreamRequest | MalformedMessage>(call, idle);
+      const reader = new MessageReader<DecodedIngestRequest | MalformedMessage>(call, idle);
       return run(session, scope, async () => {
         for (let message = await reader.next(session.signal); message !== undefined; message = await reader.next(session.signal)) {
           await session.accept(toIncoming(assertWellFormed(message).events));
         }
       });
     }),
-    ingest: pipeline.unary<IngestRequest, IngestResponse>(async (request, ctx, scope) => {
+    ingest: pipeline.unary<DecodedIngestRequest, IngestResponse>(async (request, ctx, scope) => {
       const session = ingestor.open(ctx, 'unary');
       return run(session, scope, () => session.accept(toIncoming(assertWellFormed(request).events)));
     }),
@@ -96,8 +95,8 @@ async function run(session: IngestSession, scope: HandlerScope, feed: () => Prom
   }
 }
 
-/** The generated Event already has the domain's shape; this only names the conversion. */
-function toIncoming(events: readonly Event[]): readonly IncomingEvent[] {
+/** The decoded Event already has the domain's shape (payload_json as its UTF-8 bytes); this only names the conversion. */
+function toIncoming(events: readonly DecodedEvent[]): readonly IncomingEvent[] {
   return events;
 }
 

@@ -2,11 +2,12 @@ import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import type { IngestSettings, QuerySettings } from '../../../config/load-config';
 import type { Duration } from '../../../gen/google/protobuf/duration';
 import type { Timestamp } from '../../../gen/google/protobuf/timestamp';
-import type { Event } from '../../../gen/telemetry/v1/event';
-import { IngestRequest, type IngestStreamRequest } from '../../../gen/telemetry/v1/ingest_service';
 import { AggregateRequest, EventFilter, QueryEventsRequest, StreamEventsRequest } from '../../../gen/telemetry/v1/query_service';
 import { decodeBoundedStruct, skipField } from './decode-bounded-struct';
-import { AGGREGATE_REQUEST_FIELDS, EVENT, EVENT_FILTER_FIELDS, INGEST_REQUEST_FIELDS, QUERY_EVENTS_REQUEST_FIELDS, SECONDS_NANOS, STREAM_EVENTS_REQUEST_FIELDS } from './field-tags';
+import { decodeIngestRequest, type DecodedIngestRequest } from './decode-ingest-request';
+
+export type { DecodedEvent, DecodedIngestRequest } from './decode-ingest-request';
+import { AGGREGATE_REQUEST_FIELDS, EVENT_FILTER_FIELDS, QUERY_EVENTS_REQUEST_FIELDS, SECONDS_NANOS, STREAM_EVENTS_REQUEST_FIELDS } from './field-tags';
 import { decodeOverriding, lenientInt64, mergedOccurrences, type FieldOverride } from './decode-overriding';
 
 /** The nesting limits that bound Struct decoding: INGEST_MAX_PAYLOAD_DEPTH and QUERY_PAYLOAD_CONTAINS_MAX_DEPTH. */
@@ -17,7 +18,7 @@ export interface DecodeLimits {
 
 /** Request deserializers of both services. */
 export interface RequestDecoders {
-  readonly ingestRequest: (bytes: Uint8Array) => IngestRequest & IngestStreamRequest;
+  readonly ingestRequest: (bytes: Uint8Array) => DecodedIngestRequest;
   readonly queryEventsRequest: (bytes: Uint8Array) => QueryEventsRequest;
   readonly streamEventsRequest: (bytes: Uint8Array) => StreamEventsRequest;
   readonly aggregateRequest: (bytes: Uint8Array) => AggregateRequest;
@@ -33,7 +34,6 @@ export interface RequestDecoders {
  * INVALID_ARGUMENT naming the field, as the contract says.
  */
 export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
-  const event = (bytes: Uint8Array): Event => decodeEvent(bytes, limits.ingest.maxPayloadDepth);
   const filter = (bytes: Uint8Array): EventFilter =>
     decodeOverriding(bytes, EventFilter.decode, {
       [EVENT_FILTER_FIELDS.startTime]: message<EventFilter>((value) => ({ startTime: decodeLenientSeconds(value) })),
@@ -43,10 +43,7 @@ export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
   const filterField = <T extends { filter: EventFilter | undefined }>(): FieldOverride<T> => message<T>((value) => ({ filter: filter(value) }) as Partial<T>);
 
   return {
-    ingestRequest: (bytes) =>
-      decodeOverriding(bytes, IngestRequest.decode, {
-        [INGEST_REQUEST_FIELDS.events]: { wireType: WireType.LengthDelimited, decode: (occurrences) => ({ events: occurrences.map(event) }) },
-      }),
+    ingestRequest: (bytes) => decodeIngestRequest(bytes, limits.ingest.maxPayloadDepth),
     queryEventsRequest: (bytes) => decodeOverriding(bytes, QueryEventsRequest.decode, { [QUERY_EVENTS_REQUEST_FIELDS.filter]: filterField<QueryEventsRequest>() }),
     streamEventsRequest: (bytes) =>
       decodeOverriding(bytes, StreamEventsRequest.decode, {
@@ -59,53 +56,6 @@ export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
         [AGGREGATE_REQUEST_FIELDS.bucket]: message<AggregateRequest>((value) => ({ bucket: decodeLenientSeconds(value) })),
       }),
   };
-}
-
-/**
- * An Event in one pass over its bytes: the hot path of ingest (every event of
- * every message), so written out rather than composed from decodeOverriding.
- * It gives what the generated decoder gives, except that payloads are
- * bounded by depth (decodeBoundedStruct) and timestamp seconds past 2^53 do
- * not throw. Repeated occurrences of a message field are merged, as protobuf
- * says.
- */
-function decodeEvent(bytes: Uint8Array, maxPayloadDepth: number): Event {
-  const reader = new BinaryReader(bytes);
-  const event: Event = { eventId: '', timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
-  let timestamps: Uint8Array[] | undefined;
-  let payloads: Uint8Array[] | undefined;
-  let receivedAts: Uint8Array[] | undefined;
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    switch (tag) {
-      case EVENT.eventId:
-        event.eventId = reader.string();
-        continue;
-      case EVENT.timestamp:
-        (timestamps ??= []).push(reader.bytes());
-        continue;
-      case EVENT.eventType:
-        event.eventType = reader.string();
-        continue;
-      case EVENT.serviceName:
-        event.serviceName = reader.string();
-        continue;
-      case EVENT.payload:
-        (payloads ??= []).push(reader.bytes());
-        continue;
-      case EVENT.payloadJson:
-        event.payloadJson = reader.string();
-        continue;
-      case EVENT.receivedAt:
-        (receivedAts ??= []).push(reader.bytes());
-        continue;
-    }
-    if (!skipField(reader, tag)) break;
-  }
-  if (timestamps) event.timestamp = decodeLenientSeconds(mergedOccurrences(timestamps));
-  if (payloads) event.payload = decodeBoundedStruct(mergedOccurrences(payloads), maxPayloadDepth);
-  if (receivedAts) event.receivedAt = decodeLenientSeconds(mergedOccurrences(receivedAts));
-  return event;
 }
 
 /**

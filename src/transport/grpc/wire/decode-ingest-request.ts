@@ -1,0 +1,159 @@
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import type { Event } from '../../../gen/telemetry/v1/event';
+import { decodeBoundedStruct, skipField } from './decode-bounded-struct';
+import { mergedOccurrences } from './decode-overriding';
+import { EVENT, EVENTS, SECONDS_NANOS } from './field-tags';
+
+/**
+ * An Event as the ingest path decodes it: payload_json stays the UTF-8 bytes
+ * it arrived as (a view into the message), which validation scans and COPY
+ * writes as they are, never decoded into a string.
+ */
+export type DecodedEvent = Omit<Event, 'payloadJson'> & { payloadJson: Uint8Array | undefined };
+
+/** IngestRequest and IngestStreamRequest (the same fields) with their events as DecodedEvents. */
+export interface DecodedIngestRequest {
+  events: DecodedEvent[];
+}
+
+type SecondsNanos = { seconds: number; nanos: number };
+
+const prematureEof = (): RangeError => new RangeError('premature EOF');
+
+/**
+ * An IngestRequest or IngestStreamRequest in one pass over its bytes with
+ * one reader: the hot path of ingest (every event of every message), so
+ * written out rather than composed from decodeOverriding. It gives what the
+ * generated decoder gives, except that payload_json is left as its bytes,
+ * Struct payloads are bounded by depth (decodeBoundedStruct), int64 seconds
+ * past 2^53 do not throw (they lose precision, and validation refuses them)
+ * and a field that overruns its event is refused (the generated decoder
+ * reads on into the next event). Repeated occurrences of a message field
+ * are merged, as protobuf says.
+ */
+export function decodeIngestRequest(bytes: Uint8Array, maxPayloadDepth: number): DecodedIngestRequest {
+  const reader = new BinaryReader(bytes);
+  const events: DecodedEvent[] = [];
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag === EVENTS) {
+      const end = nestedEnd(reader);
+      events.push(decodeEvent(reader, bytes, end, maxPayloadDepth));
+      reader.pos = end;
+      continue;
+    }
+    // Unknown fields are skipped; an end-group tag ends the message, as in the generated decoder.
+    if (!skipField(reader, tag)) break;
+  }
+  return { events };
+}
+
+/** Reads a length prefix; the position just past the nested message, which must lie within the bytes. */
+function nestedEnd(reader: BinaryReader): number {
+  const end = reader.uint32() + reader.pos;
+  if (end > reader.len) throw prematureEof();
+  return end;
+}
+
+/** The event whose bytes end at `end`; `bytes` are the reader's. */
+function decodeEvent(reader: BinaryReader, bytes: Uint8Array, end: number, maxPayloadDepth: number): DecodedEvent {
+  const event: DecodedEvent = { eventId: '', timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
+  let payloads: Uint8Array[] | undefined;
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    switch (tag) {
+      case EVENT.eventId:
+        event.eventId = readString(reader, bytes);
+        break;
+      case EVENT.timestamp:
+        event.timestamp = readSecondsNanos(reader, bytes, event.timestamp);
+        break;
+      case EVENT.eventType:
+        event.eventType = readString(reader, bytes);
+        break;
+      case EVENT.serviceName:
+        event.serviceName = readString(reader, bytes);
+        break;
+      case EVENT.payload:
+        (payloads ??= []).push(reader.bytes());
+        break;
+      case EVENT.payloadJson:
+        event.payloadJson = reader.bytes();
+        break;
+      case EVENT.receivedAt:
+        event.receivedAt = readSecondsNanos(reader, bytes, event.receivedAt);
+        break;
+      default:
+        if (!skipField(reader, tag)) reader.pos = end;
+    }
+    if (reader.pos > end) throw prematureEof();
+  }
+  if (payloads) event.payload = decodeBoundedStruct(mergedOccurrences(payloads), maxPayloadDepth);
+  return event;
+}
+
+/** Decodes UTF-8 as the generated decoder does: invalid sequences become U+FFFD, and a leading BOM is kept (it is part of the string). */
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/**
+ * Node's own latin1 slice of a Uint8Array (what Buffer#toString('latin1')
+ * calls), with no Buffer made: the fastest way from ASCII bytes to a string.
+ */
+const nodeLatin1Slice = (Buffer.prototype as unknown as { latin1Slice?: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+const latin1Slice: (bytes: Uint8Array, start: number, end: number) => string =
+  typeof nodeLatin1Slice === 'function' ? (bytes, start, end) => nodeLatin1Slice.call(bytes, start, end) : (bytes, start, end) => String.fromCharCode(...bytes.subarray(start, end));
+
+/** A string field: ASCII (event ids, types, most service names) the fast way, anything else through UTF-8 decoding. */
+function readString(reader: BinaryReader, bytes: Uint8Array): string {
+  const length = reader.uint32();
+  const start = reader.pos;
+  const end = start + length;
+  if (end > reader.len) throw prematureEof();
+  reader.pos = end;
+  for (let i = start; i < end; i++) if (bytes[i]! > 0x7f) return utf8.decode(bytes.subarray(start, end));
+  return latin1Slice(bytes, start, end);
+}
+
+/**
+ * A Timestamp or Duration (int64 seconds = 1, int32 nanos = 2) merged over
+ * `previous`, as a repeated occurrence of a message field merges. Seconds
+ * never throw (see readInt64AsNumber).
+ */
+function readSecondsNanos(reader: BinaryReader, bytes: Uint8Array, previous: SecondsNanos | undefined): SecondsNanos {
+  const end = nestedEnd(reader);
+  const value = { seconds: previous?.seconds ?? 0, nanos: previous?.nanos ?? 0 };
+  while (reader.pos < end) {
+    const tag = reader.uint32();
+    if (tag === SECONDS_NANOS.seconds) value.seconds = readInt64AsNumber(reader, bytes);
+    else if (tag === SECONDS_NANOS.nanos) value.nanos = reader.int32();
+    else if (!skipField(reader, tag)) reader.pos = end;
+    if (reader.pos > end) throw prematureEof();
+  }
+  return value;
+}
+
+/**
+ * An int64 varint as a number, with no BigInt made: its low and high 32 bits
+ * (two's complement), exact up to 2^53 and rounded past it, as Number() of
+ * the int64 would be.
+ */
+function readInt64AsNumber(reader: BinaryReader, bytes: Uint8Array): number {
+  let pos = reader.pos;
+  let low = 0;
+  let high = 0;
+  for (let shift = 0; shift < 64; shift += 7) {
+    if (pos >= reader.len) throw prematureEof();
+    const byte = bytes[pos++]!;
+    const bits = byte & 0x7f;
+    if (shift < 28) low |= bits << shift;
+    else if (shift === 28) {
+      low |= (bits & 0x0f) << 28;
+      high |= bits >> 4;
+    } else high |= bits << (shift - 32);
+    if ((byte & 0x80) === 0) {
+      reader.pos = pos;
+      return high * 4_294_967_296 + (low >>> 0);
+    }
+  }
+  throw new Error('invalid varint: more than 10 bytes');
+}

@@ -1,0 +1,16 @@
+import type { IngestRequest } from '../../src/gen/telemetry/v1/ingest_service';
+import type { DecodedIngestRequest, RequestDecoders } from '../../src/transport/grpc/wire/request-decoders';
+
+/**
+ * What the generated decoder gives for the same bytes: the ingest decoder
+ * leaves payload_json as its UTF-8 bytes (the hot path never decodes it), so
+ * comparisons with the generated decoder read them as text first.
+ */
+export function asGeneratedIngest(request: DecodedIngestRequest): IngestRequest {
+  return { events: request.events.map((event) => ({ ...event, payloadJson: event.payloadJson === undefined ? undefined : Buffer.from(event.payloadJson).toString('utf8') })) };
+}
+
+/** decoders.ingestRequest, its result as the generated decoder shapes it. */
+export function ingestAsGenerated(decoders: RequestDecoders): (bytes: Uint8Array) => IngestRequest {
+  return (bytes) => asGeneratedIngest(decoders.ingestRequest(bytes));
+}
