@@ -40,6 +40,11 @@ ESCAPE_LETTER[0x0d] = LOWER_R;
 
 /** "YYYY-MM-DDTHH:MM:SS" is 19 ASCII characters; ".ffffffZ" follows. */
 const SECOND_TEXT_LENGTH = 19;
+const DATE_TEXT_LENGTH = 10;
+const SECONDS_PER_DAY = 86_400;
+const UPPER_T = 0x54;
+const COLON = 0x3a;
+const HYPHEN = 0x2d;
 /** A row's bytes besides its variable fields: member (up to 10 digits), five tabs, the timestamp (27), the newline. */
 const ROW_FIXED_BYTES = 10 + 5 + SECOND_TEXT_LENGTH + 8 + 1;
 /** The most UTF-8 bytes one UTF-16 unit of a string takes. */
@@ -50,12 +55,12 @@ export const COPY_CHUNK_BYTES = 64 * 1024;
 
 /**
  * Writes events as COPY text rows straight into buffers, payloads copied as
- * the UTF-8 bytes they arrived as. Events of a batch often share their
- * second, so the ISO text of the last second is kept from one row to the next.
+ * the UTF-8 bytes they arrived as, and timestamps by integer arithmetic.
  */
 export class CopyRowEncoder {
-  private lastSecond: number | undefined;
-  private readonly lastSecondText = new Uint8Array(SECOND_TEXT_LENGTH);
+  /** Events of a batch mostly share their day: its YYYY-MM-DD is kept from one row to the next. */
+  private lastDay: number | undefined;
+  private readonly lastDayText = new Uint8Array(DATE_TEXT_LENGTH);
   private readonly chunks: Buffer[] = [];
   private buffer: Buffer;
   private offset = 0;
@@ -149,14 +154,23 @@ export class CopyRowEncoder {
       second = Number(wholeSeconds);
       fraction = Number(rest);
     }
-    const text = this.lastSecondText;
-    if (second !== this.lastSecond) {
-      this.lastSecond = second;
-      const iso = new Date(second * 1000).toISOString();
-      for (let i = 0; i < SECOND_TEXT_LENGTH; i++) text[i] = iso.charCodeAt(i);
-    }
     const buffer = this.buffer;
-    for (let i = 0; i < SECOND_TEXT_LENGTH; i++) buffer[offset + i] = text[i]!;
+    const day = Math.floor(second / SECONDS_PER_DAY);
+    if (day !== this.lastDay) {
+      this.lastDay = day;
+      writeCivilDate(this.lastDayText, day);
+    }
+    const dayText = this.lastDayText;
+    for (let i = 0; i < DATE_TEXT_LENGTH; i++) buffer[offset + i] = dayText[i]!;
+    let timeOfDay = second - day * SECONDS_PER_DAY;
+    // THH:MM:SS, written from the right.
+    for (let at = offset + SECOND_TEXT_LENGTH - 1, field = 0; field < 3; field++) {
+      const value = timeOfDay % 60;
+      timeOfDay = Math.floor(timeOfDay / 60);
+      buffer[at--] = ZERO + (value % 10);
+      buffer[at--] = ZERO + Math.floor(value / 10);
+      buffer[at--] = field === 2 ? UPPER_T : COLON;
+    }
     offset += SECOND_TEXT_LENGTH;
     buffer[offset] = DOT;
     for (let digit = 6; digit >= 1; digit--) {
@@ -167,6 +181,30 @@ export class CopyRowEncoder {
     buffer[offset++] = UPPER_Z;
     return offset;
   }
+}
+
+/**
+ * YYYY-MM-DD of the day `day` days after 1970-01-01 (proleptic Gregorian,
+ * years 0001 to 9999), by integer arithmetic (the days-to-civil algorithm
+ * of H. Hinnant's date library), without a Date.
+ */
+function writeCivilDate(text: Uint8Array, day: number): void {
+  const shifted = day + 719_468;
+  const era = Math.floor(shifted / 146_097);
+  const dayOfEra = shifted - era * 146_097;
+  const yearOfEra = Math.floor((dayOfEra - Math.floor(dayOfEra / 1460) + Math.floor(dayOfEra / 36_524) - Math.floor(dayOfEra / 146_096)) / 365);
+  const dayOfYear = dayOfEra - (365 * yearOfEra + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100));
+  const monthFromMarch = Math.floor((5 * dayOfYear + 2) / 153);
+  const dayOfMonth = dayOfYear - Math.floor((153 * monthFromMarch + 2) / 5) + 1;
+  const month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9;
+  const year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0);
+  for (let i = 3, rest = year; i >= 0; i--, rest = Math.floor(rest / 10)) text[i] = ZERO + (rest % 10);
+  text[4] = HYPHEN;
+  text[5] = ZERO + Math.floor(month / 10);
+  text[6] = ZERO + (month % 10);
+  text[7] = HYPHEN;
+  text[8] = ZERO + Math.floor(dayOfMonth / 10);
+  text[9] = ZERO + (dayOfMonth % 10);
 }
 
 /** A non-negative integer's decimal digits at `offset`; returns the offset past them. */

@@ -1,5 +1,6 @@
 import { COPY_CHUNK_BYTES, CopyRowEncoder, encodeCopyChunks, escapeCopyField } from '../../src/storage/encode-copy-text';
 import type { ValidEvent } from '../../src/domain/ingest/ingest-event';
+import { random } from '../support/random-json';
 
 /** What COPY's text format reads a field back as (PostgreSQL's rules for the escapes we emit). */
 function decodeCopyField(field: string): string {
@@ -78,6 +79,26 @@ describe('COPY text encoding', () => {
     // The cached text of a second is reused only within that second.
     const times = rowsOf(encodeCopyChunks([[micros, micros, micros + 1_000_000n, micros - 1n].map((timestampUs) => event({ timestampUs }))])).map((row) => row[2]);
     expect(times).toEqual([text, text, alone(micros + 1_000_000n), alone(micros - 1n)]);
+  });
+
+  test('when 20 000 random instants from year 0001 to 9999 are encoded, in random order and in runs within a day, then each is written as Date#toISOString writes it, with microseconds', () => {
+    const next = random(99);
+    const min = -62_135_596_800;
+    const max = 253_402_300_799;
+    const instants: bigint[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const second = min + Math.floor(next() * (max - min - 86_400));
+      instants.push(BigInt(second) * 1_000_000n + BigInt(Math.floor(next() * 1_000_000)));
+      // A neighbour in the same or the next day, as the rows of a batch are.
+      instants.push(instants.at(-1)! + BigInt(Math.floor(next() * 86_400_000_000)));
+    }
+    const rows = rowsOf(encodeCopyChunks([instants.map((timestampUs) => event({ timestampUs }))]));
+    rows.forEach((row, i) => {
+      const micros = instants[i]!;
+      const millis = Number(micros / 1000n) - (micros % 1000n < 0n ? 1 : 0);
+      const fraction = String(((micros % 1_000_000n) + 1_000_000n) % 1_000_000n).padStart(6, '0');
+      expect(row[2]).toBe(`${new Date(millis).toISOString().slice(0, 19)}.${fraction}Z`);
+    });
   });
 
   test('when a batch is encoded, then rows are grouped into chunks of about the chunk size, in order, none lost', () => {
