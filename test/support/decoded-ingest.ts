@@ -3,11 +3,18 @@ import type { DecodedIngestRequest, RequestDecoders } from '../../src/transport/
 
 /**
  * What the generated decoder gives for the same bytes: the ingest decoder
- * leaves payload_json as its UTF-8 bytes (the hot path never decodes it), so
- * comparisons with the generated decoder read them as text first.
+ * leaves payload_json as its UTF-8 bytes (the hot path never decodes it) and
+ * writes most Struct payloads as JSON text, so comparisons with the
+ * generated decoder read them back first.
  */
 export function asGeneratedIngest(request: DecodedIngestRequest): IngestRequest {
-  return { events: request.events.map((event) => ({ ...event, payloadJson: event.payloadJson === undefined ? undefined : Buffer.from(event.payloadJson).toString('utf8') })) };
+  return {
+    events: request.events.map(({ payloadStructJson, ...event }) => ({
+      ...event,
+      payload: payloadStructJson === undefined ? event.payload : (JSON.parse(Buffer.from(payloadStructJson).toString('utf8')) as Record<string, unknown>),
+      payloadJson: event.payloadJson === undefined ? undefined : Buffer.from(event.payloadJson).toString('utf8'),
+    })),
+  };
 }
 
 /** decoders.ingestRequest, its result as the generated decoder shapes it. */

@@ -87,11 +87,13 @@ export class EventValidator {
   }
 
   private payload(event: IncomingEvent): Checked<CheckedPayload> {
-    const { payload, payloadJson } = event;
-    if (payload !== undefined && payloadJson !== undefined) {
+    const { payload, payloadStructJson, payloadJson } = event;
+    const struct = payload !== undefined || payloadStructJson !== undefined;
+    if (struct && payloadJson !== undefined) {
       return { reason: 'payload and payload_json are both set; they are a oneof: send one of them' };
     }
-    if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson);
+    if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson, 'payload_json');
+    if (payloadStructJson !== undefined) return this.checkJsonText(payloadStructJson, 'payload');
     if (payload === undefined) return { text: EMPTY_OBJECT };
     const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
     if (structProblem !== undefined) return { reason: `payload ${structProblem}` };
@@ -109,11 +111,11 @@ export class EventValidator {
    * sequence) and scanned again. The bytes as sent are
    * not limited here (GRPC_MAX_RECEIVE_MESSAGE_SIZE bounds them).
    */
-  private checkJsonText(json: Uint8Array): Checked<CheckedPayload> {
+  private checkJsonText(json: Uint8Array, field: 'payload_json' | 'payload'): Checked<CheckedPayload> {
     const scanned = this.scanner.scan(json);
     // Ill-formed UTF-8 is read as every string field of the message is: each bad sequence becomes U+FFFD.
-    if (scanned === MALFORMED_UTF8) return this.checkJsonText(Buffer.from(lenientUtf8.decode(json)));
-    return typeof scanned === 'string' ? { reason: `payload_json ${scanned}` } : { text: { json, copyEscapes: scanned.copyEscapes } };
+    if (scanned === MALFORMED_UTF8) return this.checkJsonText(Buffer.from(lenientUtf8.decode(json)), field);
+    return typeof scanned === 'string' ? { reason: `${field} ${scanned}` } : { text: { json, copyEscapes: scanned.copyEscapes } };
   }
 }
 

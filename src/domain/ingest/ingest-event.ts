@@ -10,6 +10,12 @@ export interface IncomingEvent {
   /** A google.protobuf.Struct, unwrapped to a plain object. */
   readonly payload?: { readonly [key: string]: unknown } | undefined;
   /**
+   * A google.protobuf.Struct that the decoder wrote as UTF-8 JSON text
+   * (the common case; `payload` is then unset): it is a payload, checked as
+   * one, with the stored form's limits measured on the text.
+   */
+  readonly payloadStructJson?: Uint8Array | undefined;
+  /**
    * The same JSON object as text: its UTF-8 bytes as they arrived in the
    * request (the gRPC path: never decoded to a string), or a string (OTLP's
    * mapping builds one).

@@ -9,6 +9,7 @@
  * to COPY as they are (encode-copy-text.ts); the scan also says whether any
  * of them needs COPY's escaping.
  */
+import { utf8SequenceLength } from './utf8-sequence';
 import { depthReason, JSON_NUL_REASON, JSON_SURROGATE_REASON, storedNumberLength, storedSizeReason, type JsonTextLimits } from './inspect-json';
 
 /** A payload that passed the scan; `copyEscapes`: whether it holds a backslash, tab, newline or carriage return (COPY text escapes those). */
@@ -279,7 +280,7 @@ export class JsonObjectScanner {
         i += 6;
         continue;
       }
-      const sequence = utf8SequenceLength(bytes, i);
+      const sequence = utf8SequenceLength(bytes, i, length);
       if (sequence === 0) {
         this.malformedUtf8 = true;
         return MALFORMED_UTF8_REASON;
@@ -350,31 +351,6 @@ function hex4(bytes: Uint8Array, at: number): number {
     value = value * 16 + digit;
   }
   return value;
-}
-
-const isContinuation = (code: number | undefined): boolean => code !== undefined && code >= 0x80 && code <= 0xbf;
-
-/**
- * The length of the well-formed UTF-8 sequence of a non-ASCII character at
- * `i` (2 to 4), or 0: overlong forms, encoded surrogates (which PostgreSQL
- * refuses) and code points past U+10FFFF are not well formed (Unicode's
- * table 3-7).
- */
-function utf8SequenceLength(bytes: Uint8Array, i: number): number {
-  const lead = bytes[i]!;
-  const second = bytes[i + 1];
-  if (lead >= 0xc2 && lead <= 0xdf) return isContinuation(second) ? 2 : 0;
-  if (lead >= 0xe0 && lead <= 0xef) {
-    if (second === undefined) return 0;
-    const secondOk = lead === 0xe0 ? second >= 0xa0 && second <= 0xbf : lead === 0xed ? second >= 0x80 && second <= 0x9f : isContinuation(second);
-    return secondOk && isContinuation(bytes[i + 2]) ? 3 : 0;
-  }
-  if (lead >= 0xf0 && lead <= 0xf4) {
-    if (second === undefined) return 0;
-    const secondOk = lead === 0xf0 ? second >= 0x90 && second <= 0xbf : lead === 0xf4 ? second >= 0x80 && second <= 0x8f : isContinuation(second);
-    return secondOk && isContinuation(bytes[i + 2]) && isContinuation(bytes[i + 3]) ? 4 : 0;
-  }
-  return 0;
 }
 
 function latin1(bytes: Uint8Array, start: number, end: number): string {

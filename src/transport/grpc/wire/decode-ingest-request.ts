@@ -3,13 +3,18 @@ import type { Event } from '../../../gen/telemetry/v1/event';
 import { decodeBoundedStruct, skipField } from './decode-bounded-struct';
 import { mergedOccurrences } from './decode-overriding';
 import { EVENT, EVENTS, SECONDS_NANOS } from './field-tags';
+import { structToJson } from './struct-to-json';
 
 /**
  * An Event as the ingest path decodes it: payload_json stays the UTF-8 bytes
  * it arrived as (a view into the message), which validation scans and COPY
  * writes as they are, never decoded into a string.
  */
-export type DecodedEvent = Omit<Event, 'payloadJson'> & { payloadJson: Uint8Array | undefined };
+export type DecodedEvent = Omit<Event, 'payloadJson'> & {
+  payloadJson: Uint8Array | undefined;
+  /** A Struct payload already written as JSON text (structToJson's fast path); `payload` is then unset. */
+  payloadStructJson?: Uint8Array;
+};
 
 /** IngestRequest and IngestStreamRequest (the same fields) with their events as DecodedEvents. */
 export interface DecodedIngestRequest {
@@ -25,7 +30,8 @@ const prematureEof = (): RangeError => new RangeError('premature EOF');
  * one reader: the hot path of ingest (every event of every message), so
  * written out rather than composed from decodeOverriding. It gives what the
  * generated decoder gives, except that payload_json is left as its bytes,
- * Struct payloads are bounded by depth (decodeBoundedStruct), int64 seconds
+ * a Struct payload is written as JSON text when it can be (structToJson),
+ * else decoded bounded by depth (decodeBoundedStruct), int64 seconds
  * past 2^53 do not throw (they lose precision, and validation refuses them)
  * and a field that overruns its event is refused (the generated decoder
  * reads on into the next event). Repeated occurrences of a message field
@@ -88,7 +94,12 @@ function decodeEvent(reader: BinaryReader, bytes: Uint8Array, end: number, maxPa
     }
     if (reader.pos > end) throw prematureEof();
   }
-  if (payloads) event.payload = decodeBoundedStruct(mergedOccurrences(payloads), maxPayloadDepth);
+  if (payloads) {
+    const struct = mergedOccurrences(payloads);
+    const json = structToJson(struct, maxPayloadDepth);
+    if (json !== undefined) event.payloadStructJson = json;
+    else event.payload = decodeBoundedStruct(struct, maxPayloadDepth);
+  }
   return event;
 }
 
