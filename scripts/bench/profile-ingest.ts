@@ -1,6 +1,7 @@
 /**
- * `npm run bench:profile -- [--payload json|struct|otlp] [--events N] [--streams N] [--batch N] [--node-arg=--flag]...`:
- * one ingest scenario of the bench against a vault started with --cpu-prof,
+ * `npm run bench:profile -- [--payload json|struct|otlp] [--events N] [--streams N] [--batch N] [--callers N] [--node-arg=--flag]...`:
+ * one ingest scenario of the bench (streams, or with --callers N that many
+ * callers of unary calls of --batch events for 10 s) against a vault started with --cpu-prof,
  * then the server's CPU per million events and its hottest functions (self
  * time, from the .cpuprofile that Node writes at exit). Profile before
  * optimising: this is the tool behind docs/performance.md's CPU figures.
@@ -56,7 +57,7 @@ function hottest(profile: CpuProfile, top: number): string[] {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { payload: { type: 'string', default: 'json' }, events: { type: 'string', default: '200000' }, streams: { type: 'string', default: '4' }, batch: { type: 'string', default: '1000' }, top: { type: 'string', default: '40' }, 'node-arg': { type: 'string', multiple: true } },
+    options: { payload: { type: 'string', default: 'json' }, events: { type: 'string', default: '200000' }, streams: { type: 'string', default: '4' }, batch: { type: 'string', default: '1000' }, top: { type: 'string', default: '40' }, callers: { type: 'string' }, 'node-arg': { type: 'string', multiple: true } },
   });
   const payload = values.payload as PayloadMode | 'otlp';
   const events = Number(values.events);
@@ -84,15 +85,18 @@ async function main(): Promise<void> {
       HTTP_PORT: '0',
     }, ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, ...(values['node-arg'] ?? [])]);
     const target = `127.0.0.1:${(await vault.serving).grpcPort}`;
+    const callers = values.callers === undefined ? undefined : Number(values.callers);
     const job = (run: string): Promise<{ events: number; elapsedMs: number }> =>
-      payload === 'otlp'
+      callers !== undefined
+        ? loadGenerator.run('vaultCallers', { target, keys, run, callers, batch, payload: payload === 'otlp' ? 'json' : payload, count: events, durationMs: 10_000 })
+        : payload === 'otlp'
         ? loadGenerator.run('otlpIngest', { target, keys, run, streams, batch, count: events })
         : loadGenerator.run('vaultIngest', { target, keys, run, streams, batch, payload, count: events, eventsPerCall: 20_000 });
     await job('warmup');
     const measured = await vault.measure(() => job('profiled'));
     const { result } = measured;
     process.stdout.write(
-      `${payload}, ${streams} streams, ${batch}/message: ${result.events} events in ${result.elapsedMs} ms, ${Math.round(result.events / (result.elapsedMs / 1000))} events/s, server CPU ${((measured.cpuSeconds / result.events) * 1e6).toFixed(2)} s per million\n`,
+      `${payload}, ${callers === undefined ? `${streams} streams` : `${callers} unary callers`}, ${batch}/message: ${result.events} events in ${result.elapsedMs} ms, ${Math.round(result.events / (result.elapsedMs / 1000))} events/s, server CPU ${((measured.cpuSeconds / result.events) * 1e6).toFixed(2)} s per million\n`,
     );
   } finally {
     loadGenerator.stop();
