@@ -1,5 +1,4 @@
 import type { Metadata, ServiceError } from '@grpc/grpc-js';
-import { IngestServiceClient } from './gen/telemetry/v1/ingest_service';
 import {
   GroupBy,
   QueryServiceClient,
@@ -9,6 +8,7 @@ import {
   type QueryEventsResponse,
   type StreamEventsResponse,
 } from './gen/telemetry/v1/query_service';
+import { FramedIngestClient } from './encode-event';
 import { channelCredentials, channelOptions, keyMetadata, type ConnectionOptions } from './connection';
 import { fromTimestamp, fromWireEvent, toTimestamp, type JsonObject, type VaultEvent } from './convert';
 import { Ingester, type IngesterOptions } from './ingester';
@@ -76,7 +76,7 @@ export interface AggregateRow {
  * ingesters and queries. close() when done.
  */
 export class VaultClient {
-  private readonly ingestClient: IngestServiceClient;
+  private readonly ingestClient: FramedIngestClient;
   private readonly queryClient: QueryServiceClient;
   private readonly deadlineMs: number;
   private readonly apiKey: string;
@@ -87,7 +87,7 @@ export class VaultClient {
     this.deadlineMs = options.deadlineMs ?? 30_000;
     const address = options.address ?? 'localhost:50051';
     const creds = channelCredentials(options.tls);
-    this.ingestClient = new IngestServiceClient(address, creds, channelOptions(options));
+    this.ingestClient = new FramedIngestClient(address, creds, channelOptions(options));
     this.queryClient = new QueryServiceClient(address, creds, { ...channelOptions(options), channelOverride: this.ingestClient.getChannel() });
   }
 
