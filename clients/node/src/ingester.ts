@@ -2,7 +2,7 @@ import { status, type ClientWritableStream, type Metadata, type ServiceError } f
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
 import { toEventFrame, type EventInput } from './convert';
-import { decodeEventFrame, type FramedIngestClient } from './encode-event';
+import { decodeEventFrame, messageBytes, type FramedIngestClient } from './encode-event';
 import { classify, isServiceError, retryDelayMs, retryInfoDelayMs, type BackoffOptions } from './retry';
 import { uuidv7 } from './uuidv7';
 
@@ -177,7 +177,7 @@ class Signal {
   }
 }
 
-const messageBytes = (message: readonly Entry[]): number => message.reduce((sum, entry) => sum + entry.frame.length, 0);
+const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry) => sum + entry.frame.length, 0);
 
 /**
  * Batches events into IngestStream calls and retries them exactly once-safely
@@ -492,7 +492,7 @@ export class Ingester {
    * large alone: it is rejected (onRejected) and the rest resent.
    */
   private splitForSize(stream: StreamState, error: ServiceError): void {
-    const largest = Math.max(...stream.messages.map(messageBytes));
+    const largest = Math.max(...stream.messages.map(sizeOf));
     if (stream.messages.some((message) => message.length > 1)) {
       this.messageMaxBytes = Math.max(1, Math.min(this.messageMaxBytes, Math.floor(largest / 2)));
       const halves: Entry[][] = [];
@@ -540,7 +540,7 @@ export class Ingester {
   }
 
   private async write(call: ClientWritableStream<Buffer>, message: readonly Entry[], failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
-    const ok = call.write(message.length === 1 ? message[0]!.frame : Buffer.concat(message.map((entry) => entry.frame)));
+    const ok = call.write(messageBytes(message.map((entry) => entry.frame)));
     if (ok || failed()) return;
     await Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), outcome]);
   }

@@ -1,6 +1,6 @@
 import type { Event } from '../src/gen/telemetry/v1/event';
 import { IngestStreamRequest } from '../src/gen/telemetry/v1/ingest_service';
-import { encodeEventFrame } from '../src/encode-event';
+import { encodeEventFrame, messageBytes } from '../src/encode-event';
 import { toEventFrame } from '../src/convert';
 
 /** Strings of every UTF-8 width (1 to 4 bytes) and lengths around the varint boundaries (127/128, 16383/16384 bytes). */
@@ -60,5 +60,17 @@ describe('the Node.js client event encoder', () => {
     expect(decode(toEventFrame({ eventType: 'log', serviceName: 'api', payload: { a: 1 }, payloadJson: '{"b":12345678901234567890}' }, 'id-2')).payloadJson).toBe('{"b":12345678901234567890}');
     expect(decode(toEventFrame({ eventType: 'log', serviceName: 'api' }, 'id-3')).payloadJson).toBe('{}');
     expect(() => toEventFrame({ eventType: 'log', serviceName: 'api', timestamp: new Date(Number.NaN) }, 'id-4')).toThrow(/invalid Date/);
+  });
+
+  test('when a message is made of frames encoded one after another, then its bytes are those frames in place (no copy), and frames from apart are joined by a copy', () => {
+    const frames = Array.from({ length: 50 }, (_, i) => encodeEventFrame(`id-${i}`, 1_700_000_000 + i, 0, 'log', 'api', `{"i":${i}}`));
+    const message = messageBytes(frames);
+    expect(message.buffer).toBe(frames[0]!.buffer);
+    expect(message.byteOffset).toBe(frames[0]!.byteOffset);
+    expect(message.equals(Buffer.concat(frames))).toBe(true);
+    const apart = [frames[3]!, frames[1]!, frames[7]!];
+    const joined = messageBytes(apart);
+    expect(joined.equals(Buffer.concat(apart))).toBe(true);
+    expect(IngestStreamRequest.decode(joined).events.map((event) => event.eventId)).toEqual(['id-3', 'id-1', 'id-7']);
   });
 });
