@@ -470,6 +470,8 @@ export interface SdkIngestParams {
   readonly run: string;
   readonly ingesters: number;
   readonly count: number;
+  /** Another build of the client to load instead (a path to its dist/), to compare two builds in one run. */
+  readonly clientModule?: string;
 }
 
 /** What the client's ingesters counted, summed. */
@@ -493,9 +495,10 @@ export interface SdkOutcome {
  * costs an application: batching, encoding, stream cycling and waiting for
  * every acknowledgement (close()).
  */
-async function sdkIngest({ target, keys, run, ingesters, count }: SdkIngestParams): Promise<SdkOutcome> {
+async function sdkIngest({ target, keys, run, ingesters, count, clientModule }: SdkIngestParams): Promise<SdkOutcome> {
   const perIngester = Math.ceil(count / ingesters);
-  const clients = Array.from({ length: ingesters }, (_, i) => new VaultClient({ address: target, apiKey: keys[i % keys.length]! }));
+  const SdkClient = clientModule === undefined ? VaultClient : (require(clientModule) as { VaultClient: typeof VaultClient }).VaultClient;
+  const clients = Array.from({ length: ingesters }, (_, i) => new SdkClient({ address: target, apiKey: keys[i % keys.length]! }));
   // The application's events exist before the clock starts (as the raw path's messages do); add() onwards is timed.
   const inputs = clients.map((_, worker) => {
     const list: EventInput[] = [];

@@ -1,5 +1,4 @@
 import type { Metadata, ServiceError } from '@grpc/grpc-js';
-import { IngestServiceClient } from './gen/telemetry/v1/ingest_service';
 import {
   GroupBy,
   QueryServiceClient,
@@ -7,11 +6,13 @@ import {
   type AggregateResponse,
   type EventFilter as WireFilter,
   type QueryEventsResponse,
-  type StreamEventsResponse,
 } from './gen/telemetry/v1/query_service';
+import { FramedIngestClient } from './encode-event';
 import { channelCredentials, channelOptions, keyMetadata, type ConnectionOptions } from './connection';
 import { fromTimestamp, fromWireEvent, toTimestamp, type JsonObject, type VaultEvent } from './convert';
 import { Ingester, type IngesterOptions } from './ingester';
+import { retryQuery, type QueryRetry, type QueryRetryOptions } from './query-retry';
+import { resumableEvents } from './resumable-stream';
 
 /** Which events a query matches (every field optional; absent fields match everything). */
 export interface EventFilter {
@@ -76,18 +77,22 @@ export interface AggregateRow {
  * ingesters and queries. close() when done.
  */
 export class VaultClient {
-  private readonly ingestClient: IngestServiceClient;
+  private readonly ingestClient: FramedIngestClient;
   private readonly queryClient: QueryServiceClient;
   private readonly deadlineMs: number;
   private readonly apiKey: string;
+  private readonly queryRetry: QueryRetryOptions;
 
   constructor(options: ConnectionOptions) {
     if (!options.apiKey) throw new TypeError('apiKey is required');
     this.apiKey = options.apiKey;
     this.deadlineMs = options.deadlineMs ?? 30_000;
+    this.queryRetry = options.queryRetry ?? {};
+    const maxAttempts = this.queryRetry.maxAttempts ?? 5;
+    if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) throw new RangeError(`queryRetry.maxAttempts must be a whole number >= 1, got ${maxAttempts}`);
     const address = options.address ?? 'localhost:50051';
     const creds = channelCredentials(options.tls);
-    this.ingestClient = new IngestServiceClient(address, creds, channelOptions(options));
+    this.ingestClient = new FramedIngestClient(address, creds, channelOptions(options));
     this.queryClient = new QueryServiceClient(address, creds, { ...channelOptions(options), channelOverride: this.ingestClient.getChannel() });
   }
 
@@ -96,29 +101,27 @@ export class VaultClient {
     return new Ingester(this.ingestClient, () => this.metadata(), this.deadlineMs, options);
   }
 
-  /** Every matching event, in order, over StreamEvents (server-streaming, flow-controlled). */
+  /**
+   * Every matching event, in order, over StreamEvents (server-streaming,
+   * flow-controlled). A failed stream is resumed after the last event yielded
+   * (docs/sdk.md, "Query retries").
+   */
   async *events(filter: EventFilter = {}, order: Order = 'newest-first', options: EventsOptions = {}): AsyncGenerator<VaultEvent, void, undefined> {
-    const call = this.queryClient.streamEvents(
+    const events = resumableEvents(
       { filter: toWireFilter(filter), order: toSortOrder(order), maxEvents: options.maxEvents ?? 0, payloadAsJson: true, follow: false },
-      this.metadata(),
-      options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) },
+      (request, deadline) => this.queryClient.streamEvents(request, this.metadata(), deadline === undefined ? {} : { deadline }),
+      this.queryRetry,
+      options.deadlineMs === undefined ? undefined : Date.now() + options.deadlineMs,
     );
-    try {
-      for await (const chunk of call as AsyncIterable<StreamEventsResponse>) {
-        for (const event of chunk.events) yield fromWireEvent(event);
-      }
-    } finally {
-      // Leaving the loop early (break, throw) cancels the call.
-      call.cancel();
-    }
+    for await (const event of events) yield fromWireEvent(event);
   }
 
-  /** QueryEvents pages, following next_cursor until has_more is false. */
+  /** QueryEvents pages, following next_cursor until has_more is false; a failed page is retried with the same cursor. */
   async *pages(filter: EventFilter = {}, options: PagesOptions = {}): AsyncGenerator<Page, void, undefined> {
     let cursor = options.cursor ?? '';
     const wireFilter = toWireFilter(filter);
     for (;;) {
-      const response = await this.unary<QueryEventsResponse>((metadata, deadline, callback) =>
+      const response = await this.unary<QueryEventsResponse>('QueryEvents', (metadata, deadline, callback) =>
         this.queryClient.queryEvents({ filter: wireFilter, limit: options.limit ?? 100, cursor, page: 0, order: toSortOrder(options.order ?? 'newest-first'), payloadAsJson: true }, metadata, { deadline }, callback),
       );
       yield { events: response.events.map(fromWireEvent), nextCursor: response.nextCursor, hasMore: response.hasMore };
@@ -127,11 +130,11 @@ export class VaultClient {
     }
   }
 
-  /** Event counts grouped by type, service and/or time bucket. */
+  /** Event counts grouped by type, service and/or time bucket (retried as pages are). */
   async aggregate(filter: EventFilter = {}, options: AggregateOptions = {}): Promise<AggregateRow[]> {
     const groupBy = (options.groupBy ?? []).map((field) => (field === 'event_type' ? GroupBy.GROUP_BY_EVENT_TYPE : GroupBy.GROUP_BY_SERVICE_NAME));
     const bucket = options.bucketMs === undefined ? undefined : { seconds: Math.floor(options.bucketMs / 1000), nanos: (options.bucketMs % 1000) * 1e6 };
-    const response = await this.unary<AggregateResponse>((metadata, deadline, callback) =>
+    const response = await this.unary<AggregateResponse>('Aggregate', (metadata, deadline, callback) =>
       this.queryClient.aggregate({ filter: toWireFilter(filter), groupBy, bucket }, metadata, { deadline }, callback),
     );
     return response.rows.map((row) => ({ eventType: row.eventType, serviceName: row.serviceName, bucketStart: fromTimestamp(row.bucketStart), count: row.count }));
@@ -147,10 +150,11 @@ export class VaultClient {
     return keyMetadata(this.apiKey);
   }
 
-  private unary<T>(start: (metadata: Metadata, deadline: Date, callback: (error: ServiceError | null, response: T) => void) => void): Promise<T> {
-    return new Promise((resolve, reject) => {
+  /** One unary query, retried by the contract's rules; each attempt has its own deadline. */
+  private unary<T>(method: QueryRetry['method'], start: (metadata: Metadata, deadline: Date, callback: (error: ServiceError | null, response: T) => void) => void): Promise<T> {
+    return retryQuery(method, this.queryRetry, () => new Promise<T>((resolve, reject) => {
       start(this.metadata(), new Date(Date.now() + this.deadlineMs), (error, response) => (error ? reject(error) : resolve(response)));
-    });
+    }));
   }
 }
 

@@ -1,4 +1,5 @@
 import { credentials, Metadata, type ChannelCredentials, type ChannelOptions } from '@grpc/grpc-js';
+import type { QueryRetryOptions } from './query-retry';
 
 /** How a client reaches the vault. */
 export interface ConnectionOptions {
@@ -15,6 +16,8 @@ export interface ConnectionOptions {
   readonly deadlineMs?: number;
   /** HTTP/2 keepalive ping interval (default 30 000 ms; 0 turns pings off). */
   readonly keepaliveMs?: number;
+  /** Retries of queries (docs/sdk.md, "Query retries"): at most 5 attempts per call, backoff 200 ms doubling to 10 s, unless set. */
+  readonly queryRetry?: QueryRetryOptions;
   /** Extra grpc-js channel options (advanced). */
   readonly channelOptions?: ChannelOptions;
 }
@@ -29,7 +32,7 @@ export function channelOptions(options: ConnectionOptions): ChannelOptions {
   const keepaliveMs = options.keepaliveMs ?? 30_000;
   return {
     ...(keepaliveMs > 0 ? { 'grpc.keepalive_time_ms': keepaliveMs, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 0 } : {}),
-    // Ingest streams are retried by the ingester itself (docs/sdk.md); grpc-js must not replay them too.
+    // Ingest streams and queries are retried by this client itself (docs/sdk.md); grpc-js must not replay them too.
     'grpc.enable_retries': 0,
     ...options.channelOptions,
   };

@@ -1,5 +1,6 @@
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { Timestamp } from './gen/google/protobuf/timestamp';
+import { encodeEventFrame } from './encode-event';
 
 /** A JSON object, as events carry. */
 export type JsonObject = { [key: string]: unknown };
@@ -45,22 +46,17 @@ export function fromTimestamp(timestamp: Timestamp | undefined): Date | undefine
   return new Date(timestamp.seconds * 1000 + Math.floor(timestamp.nanos / 1e6));
 }
 
-export function toWireEvent(input: EventInput, eventId: string): WireEvent {
+/**
+ * The event as a frame of IngestStreamRequest (encode-event.ts): `payloadJson`
+ * as is, else `payload` through JSON.stringify, else `{}`; the timestamp now
+ * when absent.
+ */
+export function toEventFrame(input: EventInput, eventId: string): Buffer {
   const payloadJson = input.payloadJson ?? (input.payload === undefined ? '{}' : JSON.stringify(input.payload));
-  return {
-    eventId,
-    timestamp: toTimestamp(input.timestamp ?? new Date()),
-    eventType: input.eventType,
-    serviceName: input.serviceName,
-    payload: undefined,
-    payloadJson,
-    receivedAt: undefined,
-  };
-}
-
-/** An upper bound of the event's encoded size in bytes (the fields' UTF-8 bytes plus tags, lengths and timestamps). */
-export function wireSize(event: WireEvent): number {
-  return Buffer.byteLength(event.eventId) + Buffer.byteLength(event.eventType) + Buffer.byteLength(event.serviceName) + Buffer.byteLength(event.payloadJson ?? '') + 48;
+  const ms = input.timestamp === undefined ? Date.now() : input.timestamp.getTime();
+  if (!Number.isFinite(ms)) throw new TypeError('timestamp: an invalid Date');
+  const seconds = Math.floor(ms / 1000);
+  return encodeEventFrame(eventId, seconds, (ms - seconds * 1000) * 1e6, input.eventType, input.serviceName, payloadJson);
 }
 
 export function fromWireEvent(event: WireEvent): VaultEvent {

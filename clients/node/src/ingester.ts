@@ -1,8 +1,9 @@
-import type { ClientWritableStream, Metadata, ServiceError } from '@grpc/grpc-js';
+import { status, type ClientWritableStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
-import type { IngestServiceClient, IngestStreamRequest, IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
-import { toWireEvent, wireSize, type EventInput } from './convert';
-import { classify, isServiceError, retryDelayMs, type BackoffOptions } from './retry';
+import type { IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
+import { toEventFrame, type EventInput } from './convert';
+import { decodeEventFrame, messageBytes, type FramedIngestClient } from './encode-event';
+import { classify, isServiceError, retryDelayMs, retryInfoDelayMs, type BackoffOptions } from './retry';
 import { uuidv7 } from './uuidv7';
 
 /** An event the server refused (validation); never retried. */
@@ -35,6 +36,22 @@ export class BufferFullError extends Error {
   }
 }
 
+/**
+ * close() gave up after `closeTimeoutMs`: the events still unacknowledged were
+ * dropped from the buffer and are listed here (each may or may not be stored:
+ * its stream never answered). Counted as `failed`.
+ */
+export class CloseTimeoutError extends Error {
+  constructor(
+    message: string,
+    /** The unacknowledged events, in the order they were added. */
+    readonly unacknowledged: readonly WireEvent[],
+  ) {
+    super(message);
+    this.name = 'CloseTimeoutError';
+  }
+}
+
 export interface IngesterOptions extends BackoffOptions {
   /** Most events in one stream message (default 1000); never more than the tenant's burst (x-ratelimit-limit). */
   readonly maxBatchEvents?: number;
@@ -54,7 +71,9 @@ export interface IngesterOptions extends BackoffOptions {
   readonly bufferMaxBytes?: number;
   /** On a full buffer add() waits for room ('wait', the default) or throws BufferFullError ('fail'). */
   readonly whenFull?: 'wait' | 'fail';
-  /** Called once per rejected event listed in a response (the server lists the first 100 of a stream). */
+  /** close() gives up after this long (default 30 000 ms): it rejects with CloseTimeoutError listing the unacknowledged events. */
+  readonly closeTimeoutMs?: number;
+  /** Called once per rejected event: listed in a response (the server lists the first 100 of a stream), or alone too large for the server. */
   readonly onRejected?: (rejected: RejectedEvent) => void;
   /** Called when a stream's events are dropped after a failure that must not be retried. */
   readonly onError?: (error: IngestError) => void;
@@ -66,21 +85,21 @@ export interface IngesterCounters {
   accepted: number;
   /** Events acknowledged as already stored (mostly: retries of streams whose first attempt was stored). */
   duplicates: number;
-  /** Events the server rejected (validation). */
+  /** Events the server rejected (validation), or alone too large for its message limit. */
   rejected: number;
-  /** Streams retried (attempts after the first). */
+  /** Stream resends (attempts after the first). */
   retried: number;
-  /** Events dropped after a failure that must not be retried. */
+  /** Events dropped: after a failure that must not be retried, or unacknowledged when close() gave up. */
   failed: number;
   /** Events held now: queued, in flight or awaiting acknowledgement. */
   buffered: number;
-  /** Bytes held now. */
+  /** Bytes held now (their exact encoded size). */
   bufferedBytes: number;
 }
 
 interface Entry {
-  readonly event: WireEvent;
-  readonly bytes: number;
+  /** The event encoded as an entry of IngestStreamRequest (encode-event.ts). */
+  readonly frame: Buffer;
   readonly seq: number;
   readonly addedAt: number;
 }
@@ -89,6 +108,7 @@ interface StreamState {
   readonly messages: Entry[][];
   firstSeq: number;
   events: number;
+  bytes: number;
 }
 
 interface CallOutcome {
@@ -101,6 +121,9 @@ interface FlushWaiter {
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
+
+/** What to do with a stream whose attempt failed. */
+type Recovery = { readonly resend: 'now' } | { readonly resend: 'after'; readonly delayMs: number } | { readonly resend: 'never' };
 
 /** A FIFO of entries with an O(1) shift. */
 class Queue {
@@ -118,12 +141,12 @@ class Queue {
 
   push(entry: Entry): void {
     this.items.push(entry);
-    this.bytes += entry.bytes;
+    this.bytes += entry.frame.length;
   }
 
   shift(): Entry {
     const entry = this.items[this.head++]!;
-    this.bytes -= entry.bytes;
+    this.bytes -= entry.frame.length;
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
@@ -147,10 +170,6 @@ class Signal {
     return Promise.race([this.waiting.promise, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, timeoutMs))))]).finally(() => clearTimeout(timer));
   }
 
-  get hasWaiters(): boolean {
-    return this.waiting !== undefined;
-  }
-
   notify(): void {
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -158,7 +177,7 @@ class Signal {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry) => sum + entry.frame.length, 0);
 
 /**
  * Batches events into IngestStream calls and retries them exactly once-safely
@@ -168,8 +187,11 @@ export class Ingester {
   private readonly options: Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
   private readonly pending = new Queue();
   private readonly inFlight = new Set<StreamState>();
+  private readonly calls = new Set<ClientWritableStream<Buffer>>();
   private readonly dataSignal = new Signal();
   private readonly roomSignal = new Signal();
+  /** Wakes retry waits when close() gives up. */
+  private readonly abandonSignal = new Signal();
   private readonly flushWaiters: FlushWaiter[] = [];
   private readonly lanes: Promise<void>[] = [];
   private readonly counts: IngesterCounters = { accepted: 0, duplicates: 0, rejected: 0, retried: 0, failed: 0, buffered: 0, bufferedBytes: 0 };
@@ -177,15 +199,19 @@ export class Ingester {
   private addWaiters = 0;
   private flushing = 0;
   private closing = false;
+  /** close() gave up: the lanes stop at their next step without settling anything. */
+  private abandoned = false;
   private closed: Promise<void> | undefined;
   /** The tenant's event burst, from x-ratelimit-limit. */
   private burst = Number.POSITIVE_INFINITY;
+  /** maxBatchBytes, lowered when the server refuses a message as too large (RESOURCE_EXHAUSTED without RetryInfo). */
+  private messageMaxBytes: number;
   /** Failures since the last flush() returned. */
   private failures: IngestError[] = [];
 
   /** @internal Use VaultClient.ingester(). */
   constructor(
-    private readonly client: IngestServiceClient,
+    private readonly client: FramedIngestClient,
     private readonly metadata: () => Metadata,
     private readonly deadlineMs: number,
     private readonly settings: IngesterOptions = {},
@@ -200,7 +226,10 @@ export class Ingester {
       bufferMaxEvents: positive('bufferMaxEvents', settings.bufferMaxEvents ?? 100_000),
       bufferMaxBytes: positive('bufferMaxBytes', settings.bufferMaxBytes ?? 64 * 1024 * 1024),
       whenFull: settings.whenFull ?? 'wait',
+      closeTimeoutMs: positive('closeTimeoutMs', settings.closeTimeoutMs ?? 30_000),
     };
+    if (this.options.whenFull !== 'wait' && this.options.whenFull !== 'fail') throw new RangeError(`whenFull must be 'wait' or 'fail', got ${String(this.options.whenFull)}`);
+    this.messageMaxBytes = this.options.maxBatchBytes;
     for (let lane = 0; lane < this.options.maxConcurrentStreams; lane++) this.lanes.push(this.runLane());
   }
 
@@ -217,8 +246,8 @@ export class Ingester {
   async add(input: EventInput): Promise<string> {
     if (this.closing) throw new BufferFullError('the ingester is closed');
     const eventId = input.eventId ?? uuidv7();
-    const event = toWireEvent(input, eventId);
-    const bytes = wireSize(event);
+    const frame = toEventFrame(input, eventId);
+    const bytes = frame.length;
     if (bytes > this.options.bufferMaxBytes) {
       throw new BufferFullError(`the event takes ${bytes} bytes, more than bufferMaxBytes (${this.options.bufferMaxBytes})`);
     }
@@ -238,12 +267,12 @@ export class Ingester {
       }
       if (this.closing) throw new BufferFullError('the ingester is closed');
     }
-    const entry: Entry = { event, bytes, seq: this.nextSeq++, addedAt: Date.now() };
+    const entry: Entry = { frame, seq: this.nextSeq++, addedAt: Date.now() };
     const wasEmpty = this.pending.length === 0;
     this.pending.push(entry);
     this.counts.buffered++;
     this.counts.bufferedBytes += bytes;
-    if (wasEmpty || this.pending.length >= this.batchEventLimit() || this.pending.bytes >= this.options.maxBatchBytes) this.dataSignal.notify();
+    if (wasEmpty || this.pending.length >= this.batchEventLimit() || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
     return eventId;
   }
 
@@ -263,17 +292,50 @@ export class Ingester {
     });
   }
 
-  /** Stops taking events, flushes everything held, then ends the streams. Idempotent. */
+  /**
+   * Stops taking events, flushes everything held, then ends the streams.
+   * Gives up after `closeTimeoutMs`: cancels the ingester's calls and rejects
+   * with a CloseTimeoutError listing every unacknowledged event. Idempotent.
+   */
   close(): Promise<void> {
     if (this.closed) return this.closed;
     this.closing = true;
     this.roomSignal.notify();
     const flushed = this.flush();
-    this.closed = flushed.finally(async () => {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.abandon()), this.options.closeTimeoutMs);
+    });
+    this.closed = Promise.race([flushed, gaveUp]).finally(async () => {
+      clearTimeout(timer);
       this.dataSignal.notify();
       await Promise.all(this.lanes);
     });
     return this.closed;
+  }
+
+  /** close() timed out: drops every unsettled event from the buffer, reported in the returned error, and cancels the calls. */
+  private abandon(): CloseTimeoutError {
+    this.abandoned = true;
+    const entries: Entry[] = [];
+    for (const stream of this.inFlight) for (const message of stream.messages) entries.push(...message);
+    while (this.pending.length > 0) entries.push(this.pending.shift());
+    entries.sort((a, b) => a.seq - b.seq);
+    this.inFlight.clear();
+    for (const call of this.calls) call.cancel();
+    this.calls.clear();
+    this.counts.failed += entries.length;
+    this.counts.buffered = 0;
+    this.counts.bufferedBytes = 0;
+    const error = new CloseTimeoutError(
+      `close() gave up after closeTimeoutMs (${this.options.closeTimeoutMs} ms): ${entries.length} events were not acknowledged (each may or may not be stored)`,
+      entries.map((entry) => decodeEventFrame(entry.frame)),
+    );
+    for (const waiter of this.flushWaiters.splice(0)) waiter.reject(error);
+    this.abandonSignal.notify();
+    this.dataSignal.notify();
+    this.roomSignal.notify();
+    return error;
   }
 
   private hasRoom(bytes: number): boolean {
@@ -310,70 +372,99 @@ export class Ingester {
     }
   }
 
-  /** The next message's events: full, or lingered, or flushing; undefined when the stream should end (by `until`). */
-  private async nextBatch(until: number, stream: StreamState): Promise<Entry[] | undefined> {
+  /**
+   * Adds the next message to the stream: full, or lingered, or flushing.
+   * False when the stream should end (by `until`, or nothing left to send).
+   */
+  private async nextBatch(until: number, stream: StreamState): Promise<boolean> {
     for (;;) {
+      if (this.abandoned) return false;
       const now = Date.now();
       const head = this.pending.peek();
       if (head) {
         const limit = this.batchEventLimit();
-        const ready = this.pending.length >= limit || this.pending.bytes >= this.options.maxBatchBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
+        const ready = this.pending.length >= limit || this.pending.bytes >= this.messageMaxBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
         if (ready) {
           // Synchronously with taking them, so that flush() never misses events between queue and stream.
-          const batch = this.takeBatch(limit);
-          stream.firstSeq = Math.min(stream.firstSeq, batch[0]!.seq);
-          return batch;
+          this.takeBatch(limit, stream);
+          return true;
         }
-        if (now >= until) return undefined;
+        if (now >= until) return false;
         await this.dataSignal.wait(Math.min(head.addedAt + this.options.lingerMs, until) - now);
         continue;
       }
       // Nothing queued: end the stream at once when flushing (so that it is acknowledged), else at `until`.
-      if (stream.events > 0 && (this.flushing > 0 || this.closing)) return undefined;
-      if (now >= until) return undefined;
-      if (stream.events === 0 && this.closing) return undefined;
+      if (stream.events > 0 && (this.flushing > 0 || this.closing)) return false;
+      if (now >= until) return false;
+      if (stream.events === 0 && this.closing) return false;
       await this.dataSignal.wait(until - now);
     }
   }
 
-  private takeBatch(limit: number): Entry[] {
+  private takeBatch(limit: number, stream: StreamState): void {
     const batch: Entry[] = [];
     let bytes = 0;
     while (batch.length < limit) {
       const head = this.pending.peek();
       if (!head) break;
-      if (batch.length > 0 && bytes + head.bytes > this.options.maxBatchBytes) break;
+      if (batch.length > 0 && bytes + head.frame.length > this.messageMaxBytes) break;
       batch.push(this.pending.shift());
-      bytes += head.bytes;
+      bytes += head.frame.length;
     }
-    return batch;
+    stream.messages.push(batch);
+    stream.events += batch.length;
+    stream.bytes += bytes;
+    stream.firstSeq = Math.min(stream.firstSeq, batch[0]!.seq);
   }
 
   /** One lane: opens a stream when events are queued, fills it, ends it, retries it until it is settled. */
   private async runLane(): Promise<void> {
     for (;;) {
-      if (this.closing && this.pending.length === 0) return;
-      const stream: StreamState = { messages: [], firstSeq: Number.POSITIVE_INFINITY, events: 0 };
+      if (this.abandoned || (this.closing && this.pending.length === 0)) return;
+      const stream: StreamState = { messages: [], firstSeq: Number.POSITIVE_INFINITY, events: 0, bytes: 0 };
       this.inFlight.add(stream);
       let outcome = await this.sendFilling(stream);
+      if (this.abandoned) return;
       if (stream.events === 0) {
         this.inFlight.delete(stream);
         continue;
       }
       let retries = 0;
-      for (;;) {
-        if (outcome.response) break;
-        const error = outcome.error!;
-        const split = this.splitForBurst(stream, error);
-        const decision = split ? { retry: true as const, retryInfoMs: 0 } : classify(error);
-        if (!decision.retry) break;
+      while (outcome.error) {
+        const recovery = this.recover(stream, outcome.error, retries + 1);
+        if (recovery.resend === 'never') break;
+        if (stream.events === 0) {
+          // Every event of the stream was rejected as too large on its own: nothing left to send.
+          outcome = { response: { accepted: 0, duplicates: 0, rejected: 0, rejectedEvents: [] } };
+          break;
+        }
         retries++;
         this.counts.retried++;
-        await sleep(split ? 0 : retryDelayMs(retries, decision.retryInfoMs, this.settings));
+        if (recovery.resend === 'after') await this.abandonSignal.wait(recovery.delayMs);
+        if (this.abandoned) return;
         outcome = await this.resend(stream);
+        if (this.abandoned) return;
       }
       this.settle(stream, outcome);
     }
+  }
+
+  /**
+   * The retry rules (docs/sdk.md, "Retries"): a message over the burst is cut
+   * to the burst and resent at once; RESOURCE_EXHAUSTED without RetryInfo (a
+   * message too large for the server) is cut in halves and resent at once,
+   * down to single events, an event too large alone being rejected; the rest
+   * follows the contract's table (classify).
+   */
+  private recover(stream: StreamState, error: ServiceError, retry: number): Recovery {
+    if (this.splitForBurst(stream, error)) return { resend: 'now' };
+    if (error.code === status.RESOURCE_EXHAUSTED && retryInfoDelayMs(error.metadata) === undefined) {
+      this.splitForSize(stream, error);
+      return { resend: 'now' };
+    }
+    const decision = classify(error);
+    if (!decision.retry) return { resend: 'never' };
+    return { resend: 'after', delayMs: retryDelayMs(retry, decision.retryInfoMs, this.settings) };
   }
 
   /**
@@ -383,7 +474,7 @@ export class Ingester {
    * the server stored none of them.
    */
   private splitForBurst(stream: StreamState, error: ServiceError): boolean {
-    if (error.code !== 3 /* INVALID_ARGUMENT */) return false;
+    if (error.code !== status.INVALID_ARGUMENT) return false;
     this.learnBurst(error.metadata);
     const limit = this.batchEventLimit();
     if (!stream.messages.some((message) => message.length > limit)) return false;
@@ -393,29 +484,63 @@ export class Ingester {
     return true;
   }
 
+  /**
+   * RESOURCE_EXHAUSTED without RetryInfo: a message was over a server limit
+   * (GRPC_MAX_RECEIVE_MESSAGE_SIZE). Every message of more than one event is
+   * cut in two halves, and later messages are kept to half the largest one;
+   * when every message is a single event already, the largest event is too
+   * large alone: it is rejected (onRejected) and the rest resent.
+   */
+  private splitForSize(stream: StreamState, error: ServiceError): void {
+    const largest = Math.max(...stream.messages.map(sizeOf));
+    if (stream.messages.some((message) => message.length > 1)) {
+      this.messageMaxBytes = Math.max(1, Math.min(this.messageMaxBytes, Math.floor(largest / 2)));
+      const halves: Entry[][] = [];
+      for (const message of stream.messages) {
+        if (message.length === 1) halves.push(message);
+        else halves.push(message.slice(0, Math.ceil(message.length / 2)), message.slice(Math.ceil(message.length / 2)));
+      }
+      stream.messages.splice(0, stream.messages.length, ...halves);
+      return;
+    }
+    const index = stream.messages.findIndex((message) => message[0]!.frame.length === largest);
+    const [entry] = stream.messages.splice(index, 1)[0]!;
+    stream.events--;
+    stream.bytes -= entry!.frame.length;
+    this.counts.buffered--;
+    this.counts.bufferedBytes -= entry!.frame.length;
+    this.counts.rejected++;
+    const event = decodeEventFrame(entry!.frame);
+    const reason = `the event alone (${entry!.frame.length} bytes encoded) is over the server's message limit: RESOURCE_EXHAUSTED ${error.details}`;
+    if (this.settings.onRejected) this.safely(() => this.settings.onRejected!({ eventId: event.eventId, reason, event }));
+    this.roomSignal.notify();
+  }
+
   private learnBurst(metadata: Metadata | undefined): void {
     const value = Number(metadata?.get('x-ratelimit-limit')[0]);
     if (Number.isInteger(value) && value > 0) this.burst = value;
   }
 
-  private openCall(): { call: ClientWritableStream<IngestStreamRequest>; outcome: Promise<CallOutcome>; failed: () => boolean } {
+  private openCall(): { call: ClientWritableStream<Buffer>; outcome: Promise<CallOutcome>; failed: () => boolean } {
     let done = false;
     let resolveOutcome!: (outcome: CallOutcome) => void;
     const outcome = new Promise<CallOutcome>((resolve) => (resolveOutcome = resolve));
     const deadline = new Date(Date.now() + this.options.streamMaxMs + this.deadlineMs);
     const call = this.client.ingestStream(this.metadata(), { deadline }, (error, response) => {
       done = true;
+      this.calls.delete(call);
       if (error) resolveOutcome({ error });
-      else resolveOutcome({ response: response! });
+      else resolveOutcome({ response });
     });
+    this.calls.add(call);
     call.on('metadata', (metadata: Metadata) => this.learnBurst(metadata));
     call.on('status', (status: { metadata?: Metadata }) => this.learnBurst(status.metadata));
     call.on('error', () => undefined); // reported through the callback
     return { call, outcome, failed: () => done };
   }
 
-  private async write(call: ClientWritableStream<IngestStreamRequest>, events: Entry[], failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
-    const ok = call.write({ events: events.map((entry) => entry.event) });
+  private async write(call: ClientWritableStream<Buffer>, message: readonly Entry[], failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
+    const ok = call.write(messageBytes(message.map((entry) => entry.frame)));
     if (ok || failed()) return;
     await Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), outcome]);
   }
@@ -423,26 +548,24 @@ export class Ingester {
   /** The first attempt: the stream is filled from the queue while it is open. */
   private async sendFilling(stream: StreamState): Promise<CallOutcome> {
     // No call is opened before its first message is ready (waits for events; none when closing).
-    let batch = await this.nextBatch(Number.POSITIVE_INFINITY, stream);
-    if (!batch || batch.length === 0) return {};
+    if (!(await this.nextBatch(Number.POSITIVE_INFINITY, stream))) return {};
     const { call, outcome, failed } = this.openCall();
     const until = Date.now() + this.options.streamMaxMs;
-    while (batch && batch.length > 0) {
-      stream.messages.push(batch);
-      stream.events += batch.length;
-      await this.write(call, batch, failed, outcome);
+    for (let written = 0; written < stream.messages.length; ) {
+      await this.write(call, stream.messages[written++]!, failed, outcome);
+      if (this.abandoned) return {};
       if (stream.events >= this.options.streamMaxEvents || failed()) break;
-      batch = await this.nextBatch(until, stream);
+      if (!(await this.nextBatch(until, stream))) break;
     }
     call.end();
     return outcome;
   }
 
-  /** A retry: the whole stream again, every message as it was (or cut to the burst). */
+  /** A retry: the whole stream again, every message as it was (or cut), then half-closed at once. */
   private async resend(stream: StreamState): Promise<CallOutcome> {
     const { call, outcome, failed } = this.openCall();
     for (const message of stream.messages) {
-      if (failed()) break;
+      if (failed() || this.abandoned) break;
       await this.write(call, message, failed, outcome);
     }
     call.end();
@@ -451,10 +574,8 @@ export class Ingester {
 
   private settle(stream: StreamState, outcome: CallOutcome): void {
     this.inFlight.delete(stream);
-    let bytes = 0;
-    for (const message of stream.messages) for (const entry of message) bytes += entry.bytes;
     this.counts.buffered -= stream.events;
-    this.counts.bufferedBytes -= bytes;
+    this.counts.bufferedBytes -= stream.bytes;
     if (outcome.response) {
       const response = outcome.response;
       this.counts.accepted += response.accepted;
@@ -464,7 +585,7 @@ export class Ingester {
         const all = stream.messages.flat();
         for (const rejected of response.rejectedEvents) {
           const entry = all[rejected.index];
-          const event = entry?.event ?? { eventId: rejected.eventId, timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
+          const event = entry ? decodeEventFrame(entry.frame) : { eventId: rejected.eventId, timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
           this.safely(() => this.settings.onRejected!({ eventId: rejected.eventId, reason: rejected.reason, event }));
         }
       }

@@ -1,6 +1,6 @@
 import { status } from '@grpc/grpc-js';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/test-database';
-import { startTestServer, type TestServer } from '../../../test/support/test-server';
+import { eventually, startTestServer, type TestServer } from '../../../test/support/test-server';
 import { createTenantWithKey, storedEvents } from '../../../test/support/ingest-calls';
 import { BufferFullError, IngestError, VaultClient, type RejectedEvent } from '../src';
 
@@ -133,6 +133,45 @@ describe('the Node.js client ingester', () => {
     expect(ingester.counters).toMatchObject({ rejected: 0, failed: 0, buffered: 0 });
     expect(ingester.counters.accepted).toBe(total);
     await ingester.close();
+  });
+
+  test('when streams reach streamMaxEvents, then each is ended and acknowledged without any flush()', async () => {
+    const { key, tenantId } = await createTenantWithKey(db.pool, 'sdk-cycle-count');
+    // streamMaxMs is an hour: only the event count can end these streams.
+    const ingester = connect(key).ingester({ maxBatchEvents: 100, streamMaxEvents: 500, streamMaxMs: 3_600_000, lingerMs: 1, maxConcurrentStreams: 1 });
+    for (let i = 0; i < 2000; i++) await ingester.add({ eventType: 'log', serviceName: 'api', payload: { i } });
+    await eventually(() => expect(ingester.counters.accepted).toBe(2000), 30_000);
+    expect(await rowCount(db, tenantId)).toBe(2000);
+    await ingester.close();
+  });
+
+  test('when a stream has been open streamMaxMs, then it is ended and acknowledged without any flush()', async () => {
+    const { key, tenantId } = await createTenantWithKey(db.pool, 'sdk-cycle-time');
+    const ingester = connect(key).ingester({ streamMaxEvents: 1_000_000, streamMaxMs: 300, lingerMs: 1 });
+    for (let i = 0; i < 10; i++) await ingester.add({ eventType: 'log', serviceName: 'api', payload: { i } });
+    await eventually(() => expect(ingester.counters.accepted).toBe(10), 30_000);
+    expect(await rowCount(db, tenantId)).toBe(10);
+    await ingester.close();
+  });
+
+  test('when the buffer bytes are full, then add() fails fast naming bufferMaxBytes, and an event larger than the whole buffer is refused at once', async () => {
+    const { key } = await createTenantWithKey(db.pool, 'sdk-bytes');
+    const ingester = connect(key).ingester({ bufferMaxEvents: 1_000_000, bufferMaxBytes: 20_000, lingerMs: 60_000, streamMaxMs: 60_000, whenFull: 'fail' });
+    const padding = 'x'.repeat(1000);
+    let added = 0;
+    const fill = async (): Promise<void> => {
+      for (;;) {
+        await ingester.add({ eventType: 'log', serviceName: 'api', payload: { padding } });
+        added++;
+      }
+    };
+    await expect(fill()).rejects.toThrow(/bufferMaxBytes 20000/);
+    expect(added).toBeGreaterThan(10);
+    expect(ingester.counters.bufferedBytes).toBeLessThanOrEqual(20_000);
+    expect(ingester.counters.buffered).toBe(added);
+    await expect(ingester.add({ eventType: 'log', serviceName: 'api', payload: { padding: 'x'.repeat(30_000) } })).rejects.toThrow(/more than bufferMaxBytes \(20000\)/);
+    await ingester.close();
+    expect(ingester.counters).toMatchObject({ accepted: added, buffered: 0, bufferedBytes: 0 });
   });
 
   test('when whenFull is fail and the buffer is full, then add() throws BufferFullError naming the bounds', async () => {

@@ -1,0 +1,103 @@
+/**
+ * Two builds of the Node.js client against the raw generated client, in one
+ * run, rounds interleaved (raw, before, after, raw, ...), so that a noisy
+ * machine moves all three alike. What docs/performance.md's SDK figures come
+ * from; the usual bench row is `npm run bench` ("SDK, 4 concurrent ingesters").
+ *
+ *   npm run build --silent && npm run build:client --silent
+ *   node -r ./scripts/register-ts.js scripts/bench/compare-sdk.ts --before /path/to/other/clients/node/dist [--rounds 3] [--events 20000] [--profile DIR]
+ *
+ * --profile DIR runs the load generator under `node --cpu-prof` (the profile
+ * is written to DIR when it exits): the load side, where the client's cost is.
+ */
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import pino from 'pino';
+import { AdminService } from '../../src/domain/tenants/admin-service';
+import { ApiKeyRepository } from '../../src/storage/api-key-repository';
+import { runMigrations } from '../../src/storage/run-migrations';
+import { TenantRepository } from '../../src/storage/tenant-repository';
+import { openBenchDatabase } from './bench-database';
+import { TENANT_COUNT } from './event-shape';
+import type { JobReply, LoadGeneratorJobs } from './load-generator';
+import { VaultProcess } from './vault-process';
+
+const ROOT = path.resolve(__dirname, '../..');
+const INGESTERS = 4;
+const log = (line: string): void => void process.stderr.write(`[compare-sdk ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '3' }, events: { type: 'string', default: '20000' }, profile: { type: 'string' } } });
+  if (values.before === undefined) throw new Error('--before: the dist/ folder of the client build to compare with');
+  const before = path.resolve(values.before);
+  const rounds = Number(values.rounds);
+  const count = Number(values.events);
+  const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
+  const execArgv = ['--enable-source-maps', '-r', path.join(ROOT, 'scripts/register-ts.js'), ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values.profile)}`] : [])];
+  const child = fork(path.join(__dirname, 'load-generator.ts'), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let nextId = 0;
+  const pending = new Map<number, (reply: JobReply) => void>();
+  child.on('message', (reply: JobReply) => pending.get(reply.id)?.(reply));
+  const run = <K extends keyof LoadGeneratorJobs>(job: K, params: Parameters<LoadGeneratorJobs[K]>[0]): Promise<{ eventsPerSecond: number; events: number }> =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, (reply) => (reply.error === undefined ? resolve(reply.result as { eventsPerSecond: number; events: number }) : reject(new Error(reply.error))));
+      child.send({ id, job, params });
+    });
+  let vault: VaultProcess | undefined;
+  const db = new pg.Client({ connectionString: database.url });
+  try {
+    await runMigrations(database.url, pino({ level: 'silent' }));
+    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
+    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
+    const keys: string[] = [];
+    for (let i = 0; i < TENANT_COUNT; i++) {
+      const tenant = await admin.createTenant({ name: `compare-${i}`, callsPerMinute: 1e9, eventsPerSecond: 1e9, eventBurst: 1e9 });
+      keys.push((await admin.createKey(tenant.id)).key);
+    }
+    await pool.end();
+    vault = new VaultProcess({ DATABASE_URL: database.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' });
+    const target = `127.0.0.1:${(await vault.serving).grpcPort}`;
+    await db.connect();
+    const figures: Record<string, number[]> = { raw: [], before: [], after: [] };
+    for (let round = 0; round < rounds; round++) {
+      for (const which of ['raw', 'before', 'after'] as const) {
+        await db.query('TRUNCATE events');
+        const runName = `c${round}-${which}`;
+        const result =
+          which === 'raw'
+            ? await run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: 10_000 })
+            : await run('sdkIngest', { target, keys, run: runName, ingesters: INGESTERS, count, ...(which === 'before' ? { clientModule: before } : {}) });
+        const stored = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
+        if (stored !== count) throw new Error(`${which}: ${stored} rows stored for ${count} events`);
+        figures[which]!.push(result.eventsPerSecond);
+        log(`round ${round + 1} ${which}: ${Math.round(result.eventsPerSecond)} events/s`);
+      }
+    }
+    const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const raw = median(figures.raw!);
+    process.stdout.write(`| client | events/s (median of ${rounds}) | ratio to the raw generated client |\n|---|---|---|\n`);
+    for (const which of ['raw', 'before', 'after'] as const) {
+      const label = which === 'raw' ? `raw generated client, ${INGESTERS} streams, 1000/message` : `SDK ${which} (${which === 'before' ? before : 'this checkout'}), ${INGESTERS} ingesters`;
+      process.stdout.write(`| ${label} | ${Math.round(median(figures[which]!))} | ${(median(figures[which]!) / raw).toFixed(2)}x |\n`);
+    }
+    // Per-round ratios too: each round's three runs saw the same machine.
+    for (let round = 0; round < rounds; round++) {
+      process.stdout.write(`round ${round + 1}: before ${(figures.before![round]! / figures.raw![round]!).toFixed(2)}x, after ${(figures.after![round]! / figures.raw![round]!).toFixed(2)}x\n`);
+    }
+  } finally {
+    await db.end().catch(() => undefined);
+    // Disconnecting lets the load generator exit by itself, which writes its CPU profile.
+    child.disconnect();
+    await new Promise((resolve) => child.once('exit', resolve));
+    await vault?.stop();
+    await database.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
