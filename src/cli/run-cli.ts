@@ -4,8 +4,19 @@ import { VaultError } from '../domain/vault-error';
 import { createLogger, type Logger } from '../observability/create-logger';
 import pino from 'pino';
 import { keyCommand, migrateCommand, tenantCommand } from './admin-commands';
-import { UsageError, type CliIo } from './output';
+import { EXIT, UsageError, type CliIo } from './output';
+import { countCommand } from './remote/count-command';
+import { queryCommand } from './remote/query-command';
+import { runRemoteCommand } from './remote/remote-command';
+import { tailCommand } from './remote/tail-command';
 import { serveCommand } from './serve-command';
+
+/** The commands that talk to a running vault over gRPC: no server configuration, no database. */
+const REMOTE_COMMANDS: Readonly<Record<string, (args: string[], io: CliIo) => Promise<number>>> = {
+  tail: (args, io) => runRemoteCommand('tail', tailCommand, args, io),
+  query: (args, io) => runRemoteCommand('query', queryCommand, args, io),
+  count: (args, io) => runRemoteCommand('count', countCommand, args, io),
+};
 
 export const USAGE = `Usage: telemetry-vault <command> [options]
 
@@ -19,12 +30,15 @@ Commands:
   key list TENANT
   key revoke KEY_ID
 
+Commands on a running vault (VAULT_ADDRESS or --address, VAULT_API_KEY or --api-key;
+each has --help; see docs/cli.md):
+  tail  [--service S]... [--type T]... [--contains JSON] [--since 15m]
+  query [filters] [--from T] [--to T] [--limit N | --all] [--oldest-first]
+  count [filters] [--by type|service]... [--bucket 1h]
+
 Every command takes --json for machine-readable output on stdout.
 Configuration comes from environment variables; see docs/configuration.md.
 `;
-
-/** Exit codes: 0 done, 1 failed, 2 bad command line, 78 bad configuration (EX_CONFIG). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, config: 78 } as const;
 
 /** Runs one command line and returns the process exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -33,6 +47,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     (command === undefined ? io.stderr : io.stdout).write(USAGE);
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
+  const remote = REMOTE_COMMANDS[command];
+  if (remote) return remote(args, io);
   let config: Config;
   try {
     config = loadConfig(io.env, io.cwd);
