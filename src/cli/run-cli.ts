@@ -3,13 +3,18 @@ import { loadConfig, type Config } from '../config/load-config';
 import { VaultError } from '../domain/vault-error';
 import { createLogger, type Logger } from '../observability/create-logger';
 import pino from 'pino';
-import { keyCommand, migrateCommand, tenantCommand } from './admin-commands';
 import { EXIT, UsageError, type CliIo } from './output';
 import { countCommand } from './remote/count-command';
 import { queryCommand } from './remote/query-command';
 import { runRemoteCommand } from './remote/remote-command';
 import { tailCommand } from './remote/tail-command';
-import { serveCommand } from './serve-command';
+
+/*
+ * The server and the database commands load their modules (the server, pg,
+ * migrations) on first use, so that the remote commands start quickly.
+ */
+const adminCommands = (): typeof import('./admin-commands') => require('./admin-commands') as typeof import('./admin-commands');
+const serveCommands = (): typeof import('./serve-command') => require('./serve-command') as typeof import('./serve-command');
 
 /** The commands that talk to a running vault over gRPC: no server configuration, no database. */
 const REMOTE_COMMANDS: Readonly<Record<string, (args: string[], io: CliIo) => Promise<number>>> = {
@@ -63,16 +68,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     switch (command) {
       case 'serve':
-        await serveCommand(args, io, config, logger);
+        await serveCommands().serveCommand(args, io, config, logger);
         break;
       case 'migrate':
-        await migrateCommand(args, io, config, logger);
+        await adminCommands().migrateCommand(args, io, config, logger);
         break;
       case 'tenant':
-        await tenantCommand(args, io, config, logger);
+        await adminCommands().tenantCommand(args, io, config, logger);
         break;
       case 'key':
-        await keyCommand(args, io, config, logger);
+        await adminCommands().keyCommand(args, io, config, logger);
         break;
       default:
         throw new UsageError(`unknown command: ${command}`);

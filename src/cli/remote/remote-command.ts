@@ -60,6 +60,9 @@ export async function runRemoteCommand<Plan>(name: string, command: RemoteComman
     if (positionals.length > 0) throw new UsageError(`${name} takes no arguments, only flags (unexpected "${positionals.join(' ')}")`);
     const connection = connectionOptions(values as ConnectionFlags, io.env);
     plan = command.plan(values, new Date());
+    // Node warns on stderr when grpc-js sends an IP address as the TLS server
+    // name (DEP0123, `--address 127.0.0.1:50051 --tls`); stderr is for this command's own lines.
+    process.noDeprecation = true;
     client = new VaultClient(connection);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
