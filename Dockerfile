@@ -8,11 +8,16 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The CLI's remote commands use the client SDK, an npm workspace package.
+COPY clients/node/package.json ./clients/node/
 # No lifecycle scripts yet: the source to build is not copied at this point.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY clients/node/tsconfig.json ./clients/node/
+COPY clients/node/src ./clients/node/src
 COPY src ./src
-RUN npm run build \
+RUN npm run build:client \
+ && npm run build \
  && npm prune --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
@@ -22,6 +27,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# node_modules/@telemetry-vault/client links here.
+COPY --from=build /app/clients/node/package.json ./clients/node/
+COPY --from=build /app/clients/node/dist ./clients/node/dist
 COPY package.json ./
 COPY bin ./bin
 COPY migrations ./migrations

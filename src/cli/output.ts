@@ -8,6 +8,13 @@ export interface CliIo {
   readonly cwd: string;
 }
 
+/**
+ * Exit codes: 0 done, 1 failed (for a remote command: the call ended with a
+ * gRPC status), 2 bad command line, 78 bad configuration (EX_CONFIG), 130
+ * interrupted by Ctrl+C (128 + SIGINT; `tail` exits 0 instead, its normal end).
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, config: 78, interrupted: 130 } as const;
+
 /** Thrown for a command line that cannot be run: printed with the usage, exit code 2. */
 export class UsageError extends Error {
   constructor(message: string) {
@@ -23,9 +30,18 @@ export function printJson(io: CliIo, value: unknown): void {
 
 /** Writes rows as an aligned text table with a header line. */
 export function printTable(io: CliIo, headers: readonly string[], rows: readonly (readonly string[])[]): void {
+  io.stdout.write(formatTable(headers, rows));
+}
+
+/** Rows as an aligned text table with a header line; the columns listed in `rightAligned` (numbers) align right. */
+export function formatTable(headers: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): string {
   const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd();
-  io.stdout.write(`${[line(headers), ...rows.map(line)].join('\n')}\n`);
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((cell, column) => (rightAligned.includes(column) ? cell.padStart(widths[column] ?? 0) : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
 /** A date for humans, or a dash. */

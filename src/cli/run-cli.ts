@@ -3,9 +3,25 @@ import { loadConfig, type Config } from '../config/load-config';
 import { VaultError } from '../domain/vault-error';
 import { createLogger, type Logger } from '../observability/create-logger';
 import pino from 'pino';
-import { keyCommand, migrateCommand, tenantCommand } from './admin-commands';
-import { UsageError, type CliIo } from './output';
-import { serveCommand } from './serve-command';
+import { EXIT, UsageError, type CliIo } from './output';
+import { countCommand } from './remote/count-command';
+import { queryCommand } from './remote/query-command';
+import { runRemoteCommand } from './remote/remote-command';
+import { tailCommand } from './remote/tail-command';
+
+/*
+ * The server and the database commands load their modules (the server, pg,
+ * migrations) on first use, so that the remote commands start quickly.
+ */
+const adminCommands = (): typeof import('./admin-commands') => require('./admin-commands') as typeof import('./admin-commands');
+const serveCommands = (): typeof import('./serve-command') => require('./serve-command') as typeof import('./serve-command');
+
+/** The commands that talk to a running vault over gRPC: no server configuration, no database. */
+const REMOTE_COMMANDS: Readonly<Record<string, (args: string[], io: CliIo) => Promise<number>>> = {
+  tail: (args, io) => runRemoteCommand('tail', tailCommand, args, io),
+  query: (args, io) => runRemoteCommand('query', queryCommand, args, io),
+  count: (args, io) => runRemoteCommand('count', countCommand, args, io),
+};
 
 export const USAGE = `Usage: telemetry-vault <command> [options]
 
@@ -19,12 +35,15 @@ Commands:
   key list TENANT
   key revoke KEY_ID
 
+Commands on a running vault (VAULT_ADDRESS or --address, VAULT_API_KEY or --api-key;
+each has --help; see docs/cli.md):
+  tail  [--service S]... [--type T]... [--contains JSON] [--since 15m]
+  query [filters] [--from T] [--to T] [--limit N | --all] [--oldest-first]
+  count [filters] [--by type|service]... [--bucket 1h]
+
 Every command takes --json for machine-readable output on stdout.
 Configuration comes from environment variables; see docs/configuration.md.
 `;
-
-/** Exit codes: 0 done, 1 failed, 2 bad command line, 78 bad configuration (EX_CONFIG). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, config: 78 } as const;
 
 /** Runs one command line and returns the process exit code. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -33,6 +52,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     (command === undefined ? io.stderr : io.stdout).write(USAGE);
     return command === undefined ? EXIT.usage : EXIT.ok;
   }
+  const remote = REMOTE_COMMANDS[command];
+  if (remote) return remote(args, io);
   let config: Config;
   try {
     config = loadConfig(io.env, io.cwd);
@@ -47,16 +68,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     switch (command) {
       case 'serve':
-        await serveCommand(args, io, config, logger);
+        await serveCommands().serveCommand(args, io, config, logger);
         break;
       case 'migrate':
-        await migrateCommand(args, io, config, logger);
+        await adminCommands().migrateCommand(args, io, config, logger);
         break;
       case 'tenant':
-        await tenantCommand(args, io, config, logger);
+        await adminCommands().tenantCommand(args, io, config, logger);
         break;
       case 'key':
-        await keyCommand(args, io, config, logger);
+        await adminCommands().keyCommand(args, io, config, logger);
         break;
       default:
         throw new UsageError(`unknown command: ${command}`);

@@ -52,6 +52,12 @@ export interface EventsOptions {
   readonly maxEvents?: number;
   /** Deadline of the whole stream (default: none, the stream runs as long as it yields). */
   readonly deadlineMs?: number;
+  /**
+   * Live tail (contract section 10): after the stored matches, keep the stream
+   * open and yield each new match once it commits, until the loop is left.
+   * Needs order 'oldest-first' (the server refuses 'newest-first').
+   */
+  readonly follow?: boolean;
 }
 
 export type GroupField = 'event_type' | 'service_name';
@@ -108,7 +114,7 @@ export class VaultClient {
    */
   async *events(filter: EventFilter = {}, order: Order = 'newest-first', options: EventsOptions = {}): AsyncGenerator<VaultEvent, void, undefined> {
     const events = resumableEvents(
-      { filter: toWireFilter(filter), order: toSortOrder(order), maxEvents: options.maxEvents ?? 0, payloadAsJson: true, follow: false },
+      { filter: toWireFilter(filter), order: toSortOrder(order), maxEvents: options.maxEvents ?? 0, payloadAsJson: true, follow: options.follow ?? false },
       (request, deadline) => this.queryClient.streamEvents(request, this.metadata(), deadline === undefined ? {} : { deadline }),
       this.queryRetry,
       options.deadlineMs === undefined ? undefined : Date.now() + options.deadlineMs,

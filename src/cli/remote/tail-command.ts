@@ -1,0 +1,47 @@
+import type { EventFilter } from '@telemetry-vault/client';
+import { EXIT } from '../output';
+import { FILTER_OPTIONS, FILTER_USAGE, eventFilter, type FilterFlags } from './filter-flags';
+import { eventHumanLine, eventJsonLine } from './event-line';
+import { parseDurationFlag } from './parse-time';
+import { RemoteCommandError, type FlagValues, type RemoteCommand } from './remote-command';
+
+interface TailPlan {
+  readonly filter: EventFilter;
+  readonly json: boolean;
+}
+
+/**
+ * `telemetry-vault tail`: StreamEvents with follow (contract section 10),
+ * oldest first, from `--since` ago (default: the moment tail starts), until
+ * Ctrl+C, which exits 0.
+ */
+export const tailCommand: RemoteCommand<TailPlan> = {
+  usage: `Usage: telemetry-vault tail [filters] [--since D] [--json]
+
+Prints matching events as they are stored, until Ctrl+C (exit 0): first those
+of the last D (--since; default none: only events stored from now on), then
+each new match once it commits. Events whose own timestamp is older than the
+start (now, or now - D) do not match: widen --since for producers whose
+clocks lag or that send late.
+
+${FILTER_USAGE}  --since D              also print the stored matches of the last D (30s, 15m, 2h, 7d)
+
+Output:
+  (default)              one line per event: time, type, service, payload
+  --json                 one JSON object per line
+`,
+  options: { ...FILTER_OPTIONS, since: { type: 'string' } },
+
+  plan(values: FlagValues, now: Date): TailPlan {
+    const sinceMs = values.since === undefined ? 0 : parseDurationFlag(values.since as string, '--since');
+    return { filter: eventFilter(values as FilterFlags, { start: new Date(now.getTime() - sinceMs) }), json: values.json === true };
+  },
+
+  async run(plan, { client, out, colour, interrupt }): Promise<number> {
+    for await (const event of interrupt.iterate(client.events(plan.filter, 'oldest-first', { follow: true }))) {
+      await out.write(plan.json ? eventJsonLine(event) : eventHumanLine(event, colour));
+    }
+    if (interrupt.interrupted) return EXIT.ok;
+    throw new RemoteCommandError('the server ended the stream after the stored events: it is shutting down, or it does not follow (a vault older than live tail)');
+  },
+};
