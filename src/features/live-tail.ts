@@ -1,6 +1,7 @@
 import { LiveTailHub } from '../domain/live-tail/live-tail-hub';
 import { LiveTailService } from '../domain/live-tail/live-tail-service';
 import type { ResponseSizing } from '../domain/query/fit-response';
+import { registerLiveTailGauges } from '../observability/live-tail-gauges';
 import { PgCommitNoticeSource } from '../storage/live-tail-listener';
 import { PgLiveTailRepository } from '../storage/live-tail-repository';
 import type { Platform } from './platform';
@@ -11,7 +12,7 @@ import type { Platform } from './platform';
  * connects until the first follow call. Closed at shutdown, after the servers.
  */
 export function createLiveTail(platform: Platform, responses: ResponseSizing): LiveTailService {
-  const { config, database, pool, logger, closers } = platform;
+  const { config, database, pool, logger, closers, metrics } = platform;
   const repository = new PgLiveTailRepository(pool, config.query.statementTimeoutMs, config.grpc.maxResponseBytes);
   const source = new PgCommitNoticeSource(database.url, config.database.pool.connectionTimeoutMs, logger.child({ component: 'live-tail' }));
   const hub = closers.add(
@@ -28,5 +29,6 @@ export function createLiveTail(platform: Platform, responses: ResponseSizing): L
     ),
     (opened) => opened.close(),
   );
+  registerLiveTailGauges(metrics.registry, () => hub.state());
   return new LiveTailService(hub, repository, { ...config.query, slowConsumerTimeoutMs: config.follow.slowConsumerTimeoutMs }, responses);
 }

@@ -117,11 +117,11 @@ export class LiveTailHub {
     return follower;
   }
 
-  /** Follow calls in progress (for metrics and tests). */
-  get followers(): number {
-    let count = 0;
-    for (const byFilter of this.groups.values()) for (const group of byFilter.values()) count += group.followers.size;
-    return count;
+  /** Follow calls in progress, and tenants registered (for metrics). */
+  state(): { followers: number; tenants: number } {
+    let followers = 0;
+    for (const byFilter of this.groups.values()) for (const group of byFilter.values()) followers += group.followers.size;
+    return { followers, tenants: this.tenants.size };
   }
 
   async close(): Promise<void> {
