@@ -215,6 +215,7 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
       expect(sorted(ids(call.events))).toEqual(['via-a-1', 'via-a-2']);
     } finally {
       call.cancel();
+      await eventually(async () => expect(await followers(b)).toBe(0));
     }
   });
 
