@@ -26,6 +26,7 @@ import { Histogram, type LatencySummary } from '../load/histogram';
 import { createIngestClient, encodeMessage, runIngestLoad, type EncodedMessage, type LoadStats } from '../load/ingest-driver';
 import { loadEvents, runCeiling, runNaive } from './database-baselines';
 import { benchEvent, toProtoEvent, type PayloadMode } from './event-shape';
+import { followedIngest, followLatency } from './follow-load';
 
 interface WorkloadOptions {
   readonly run: string;
@@ -524,7 +525,7 @@ async function sdkIngest({ target, keys, run, ingesters, count }: SdkIngestParam
   }
 }
 
-const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, otlpIngest, sdkIngest, timedQueries, streamEvents };
+const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, otlpIngest, sdkIngest, timedQueries, streamEvents, followLatency, followedIngest };
 
 /** The jobs this process runs, by name: run-bench.ts types its requests with this. */
 export type LoadGeneratorJobs = typeof JOBS;
