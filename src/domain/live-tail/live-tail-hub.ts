@@ -49,6 +49,8 @@ export class LiveTailHub {
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastRefreshAt = Date.now();
   private closed = false;
+  /** Aborts the notices' reads in flight at close. */
+  private readonly reads = new AbortController();
 
   constructor(
     private readonly source: CommitNoticeSource,
@@ -128,6 +130,7 @@ export class LiveTailHub {
     this.closed = true;
     clearTimeout(this.refreshTimer);
     this.failAll(new VaultError('UNAVAILABLE', 'the server is shutting down: follow again (another instance will serve it)', { retryAfterMs: 1000 }));
+    this.reads.abort(new VaultError('UNAVAILABLE', 'the server is shutting down'));
     await Promise.allSettled([...this.leaving.values()]);
     await this.source.close();
   }
@@ -138,8 +141,7 @@ export class LiveTailHub {
     for (const group of byFilter.values()) {
       const wanting = [...group.followers].filter((follower) => follower.wants(notice.xid));
       if (wanting.length === 0) continue;
-      const controller = new AbortController();
-      const read = this.repository.readKeys(group.selection, notice.keys, group.payloadAsJson, { timeoutMs: this.settings.statementTimeoutMs, signal: controller.signal });
+      const read = this.repository.readKeys(group.selection, notice.keys, group.payloadAsJson, { timeoutMs: this.settings.statementTimeoutMs, signal: this.reads.signal });
       // Handled by each follower; this catch only keeps an unread failure from being reported as unhandled.
       read.catch(() => undefined);
       for (const follower of wanting) follower.push(notice.xid, read);
