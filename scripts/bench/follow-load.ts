@@ -6,7 +6,7 @@
 import { credentials, makeGenericClientConstructor, Metadata, type Client, type ClientReadableStream } from '@grpc/grpc-js';
 import { QueryServiceService, StreamEventsRequest, StreamEventsResponse } from '../../src/gen/telemetry/v1/query_service';
 import { Histogram, type LatencySummary } from '../load/histogram';
-import { createIngestClient, encodeMessage, runIngestLoad } from '../load/ingest-driver';
+import { createIngestClient, encodeMessage } from '../load/ingest-driver';
 import { benchEvent, EVENT_TYPES, toProtoEvent } from './event-shape';
 
 interface FollowClient extends Client {
@@ -132,74 +132,35 @@ export async function followLatency({ target, key, run, rate, batch, durationMs 
   }
 }
 
-export interface FollowedIngestParams {
-  readonly target: string;
-  readonly keys: readonly string[];
-  readonly run: string;
-  readonly streams: number;
-  readonly batch: number;
-  readonly count: number;
-  /** Followers of keys[0]'s tenant, all with one filter (event type "log"): 0 = none. */
-  readonly followers: number;
-}
-
-export interface FollowedIngestOutcome {
-  readonly events: number;
-  readonly elapsedMs: number;
-  readonly eventsPerSecond: number;
-  readonly codes: Record<string, number>;
-  /** Events each follower received: fewest and most (equal when every follower got them all). */
+/** What followers received while `work` ran: fewest and most events per follower (equal when every follower got them all). */
+export interface FollowersOutcome<T> {
+  readonly result: T;
   readonly receivedMin: number;
   readonly receivedMax: number;
 }
 
-/** IngestStream as fast as the server takes it, over every tenant, while `followers` follow the first tenant's "log" events. */
-export async function followedIngest({ target, keys, run, streams, batch, count, followers }: FollowedIngestParams): Promise<FollowedIngestOutcome> {
-  const perWorker = Math.ceil(count / streams);
-  const workload = Array.from({ length: streams }, (_, worker) => {
-    const messages = [];
-    for (let start = 0; start < perWorker; start += batch) {
-      const events = [];
-      for (let i = start; i < Math.min(perWorker, start + batch); i++) events.push(toProtoEvent(benchEvent(run, worker * perWorker + i), 'json'));
-      messages.push(encodeMessage(events));
-    }
-    return messages;
-  });
-  const positions = workload.map(() => 0);
+/**
+ * Runs `work` while `followers` follow `key`'s tenant, all with one filter
+ * (event type "log"), and waits until what they receive stays level. A probe
+ * event (not counted) first checks that every follower is in place.
+ */
+export async function withFollowers<T>(target: string, key: string, followers: number, run: string, work: () => Promise<T>): Promise<FollowersOutcome<T>> {
+  if (followers === 0) return { result: await work(), receivedMin: 0, receivedMax: 0 };
   const follows = followClient(target);
-  const received = Array.from({ length: followers }, () => 0);
-  const calls = received.map((_, i) => openFollow(follows, keys[0]!, ['log'], () => received[i]!++));
   const ingest = createIngestClient(target);
+  const received = Array.from({ length: followers }, () => 0);
+  const calls = received.map((_, i) => openFollow(follows, key, ['log'], () => received[i]!++));
+  const total = (): number => received.reduce((a, b) => a + b, 0);
   try {
-    if (followers > 0) {
-      const probe = encodeMessage([{ ...toProtoEvent(benchEvent(`${run}-probe`, 0), 'json'), eventType: 'log' }]);
-      await new Promise<void>((resolve, reject) => ingest.ingest(probe.bytes, keyed(keys[0]!), (error) => (error ? reject(error) : resolve())));
-      if (!(await waitUntil(() => received.every((n) => n >= 1), 20_000))) throw new Error(`the followers did not all receive the probe event (${calls.find((call) => call.failed())?.failed()?.message ?? 'no error'})`);
-    }
-    const { stats, elapsedMs } = await runIngestLoad(ingest, {
-      mode: 'stream',
-      workers: streams,
-      eventsPerSecond: 0,
-      messagesPerCall: Math.max(1, Math.round(10_000 / batch)),
-      next: (worker) => workload[worker]![positions[worker]!++],
-      keyFor: (worker) => keys[worker % keys.length]!,
-    });
+    const probe = encodeMessage([{ ...toProtoEvent(benchEvent(`${run}-probe`, 0), 'json'), eventType: 'log' }]);
+    await new Promise<void>((resolve, reject) => ingest.ingest(probe.bytes, keyed(key), (error) => (error ? reject(error) : resolve())));
+    if (!(await waitUntil(() => received.every((n) => n >= 1), 20_000))) throw new Error(`the followers did not all receive the probe event (${calls.find((call) => call.failed())?.failed()?.message ?? 'no error'})`);
+    const result = await work();
     // Followers drain what is on its way, then stay level.
-    let last = -1;
-    while (received.reduce((a, b) => a + b, 0) !== last) {
-      last = received.reduce((a, b) => a + b, 0);
-      await sleep(500);
-    }
+    for (let last = -1; total() !== last; await sleep(500)) last = total();
     const failure = calls.find((call) => call.failed())?.failed();
     if (failure) throw new Error(`a follower failed: ${failure.message}`);
-    return {
-      events: stats.events,
-      elapsedMs,
-      eventsPerSecond: stats.events / (elapsedMs / 1000),
-      codes: stats.codes,
-      receivedMin: followers > 0 ? Math.min(...received) - 1 : 0,
-      receivedMax: followers > 0 ? Math.max(...received) - 1 : 0,
-    };
+    return { result, receivedMin: Math.min(...received) - 1, receivedMax: Math.max(...received) - 1 };
   } finally {
     for (const call of calls) call.cancel();
     ingest.close();

@@ -26,7 +26,7 @@ import { Histogram, type LatencySummary } from '../load/histogram';
 import { createIngestClient, encodeMessage, runIngestLoad, type EncodedMessage, type LoadStats } from '../load/ingest-driver';
 import { loadEvents, runCeiling, runNaive } from './database-baselines';
 import { benchEvent, toProtoEvent, type PayloadMode } from './event-shape';
-import { followedIngest, followLatency } from './follow-load';
+import { followLatency, withFollowers, type FollowersOutcome } from './follow-load';
 
 interface WorkloadOptions {
   readonly run: string;
@@ -113,6 +113,16 @@ async function vaultIngest({ target, keys, run, streams, batch, payload, count, 
   } finally {
     client.close();
   }
+}
+
+export interface FollowedIngestParams extends VaultIngestParams {
+  /** Followers of keys[0]'s tenant, all with one filter (event type "log"): 0 = none. */
+  readonly followers: number;
+}
+
+/** vaultIngest while `followers` follow the first tenant's "log" events (live tail). */
+function followedIngest(params: FollowedIngestParams): Promise<FollowersOutcome<IngestOutcome>> {
+  return withFollowers(params.target, params.keys[0]!, params.followers, params.run, () => vaultIngest(params));
 }
 
 export interface VaultLatencyParams {

@@ -348,15 +348,25 @@ async function followPhase(context: Context): Promise<FollowReport> {
     for (let round = 0; round < sizes.rounds; round++) {
       await resetTable(db);
       const keys = tenants.map((tenant) => tenant.key);
-      const result = await loadGenerator.run('followedIngest', { target, keys, run: `followed-${followers}-${round}`, streams: FOLLOW_INGEST_STREAMS, batch: FOLLOW_INGEST_BATCH, count: sizes.followIngestEvents, followers });
+      const result = await loadGenerator.run('followedIngest', {
+        target,
+        keys,
+        run: `followed-${followers}-${round}`,
+        streams: FOLLOW_INGEST_STREAMS,
+        batch: FOLLOW_INGEST_BATCH,
+        payload: 'json',
+        count: sizes.followIngestEvents,
+        eventsPerCall: sizes.eventsPerCall,
+        followers,
+      });
       if (followers > 0) {
         const expected = Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE tenant_id = $1 AND event_type = 'log'", [tenants[0]!.id])).rows[0]!.n) - 1;
         if (result.receivedMin !== expected || result.receivedMax !== expected) throw new Error(`${followers} followers received ${result.receivedMin}..${result.receivedMax} events, expected ${expected} each`);
       }
-      rounds.push(result);
-      log(`ingest with ${followers} followers: ${Math.round(result.eventsPerSecond)} events/s`);
+      rounds.push({ eventsPerSecond: result.result.eventsPerSecond, received: result.receivedMin });
+      log(`ingest with ${followers} followers: ${Math.round(result.result.eventsPerSecond)} events/s`);
     }
-    ingest.push({ followers, eventsPerSecond: median(rounds.map((r) => r.eventsPerSecond)), received: rounds[0]!.receivedMin });
+    ingest.push({ followers, eventsPerSecond: median(rounds.map((r) => r.eventsPerSecond)), received: rounds[0]!.received });
   }
   return { rate: sizes.followRate, batch: FOLLOW_BATCH, latency, ingest };
 }
