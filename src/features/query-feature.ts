@@ -23,15 +23,18 @@ export async function createQueryFeature(platform: Platform): Promise<Feature> {
   const maxResponseBytes = config.grpc.maxResponseBytes;
   const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
   const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes };
+  const liveTail = createLiveTail(platform, responses);
   const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver);
   return {
     services: [
       {
         definition: queryServiceDefinition(createRequestDecoders(config)),
-        implementation: createQueryHandlers(pipeline, queries, createLiveTail(platform, responses)),
+        implementation: createQueryHandlers(pipeline, queries, liveTail),
         policies: QUERY_METHOD_POLICIES,
         health: { name: QUERY_SERVICE_NAME, database: 'read' },
       },
     ],
+    // Follow calls never end by themselves: at shutdown they end at once with UNAVAILABLE, so that clients follow again elsewhere.
+    drain: () => liveTail.drain(),
   };
 }

@@ -219,6 +219,16 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
     }
   });
 
+  test('when a server shuts down, then its follow calls end at once with UNAVAILABLE (not when the grace period is over)', async () => {
+    const c = await startTestServer(db.url, { SHUTDOWN_GRACE_PERIOD: '60s' });
+    const call = follow(c.query, tenant.key);
+    await eventually(async () => expect(await followers(c)).toBe(1));
+    await c.stop();
+    const error = await call.ended;
+    expect(error?.code).toBe(status.UNAVAILABLE);
+    expect(error?.details).toMatch(/shutting down: follow again/);
+  });
+
   test('when a follower does not read, then the server holds a bounded buffer and ends the call with RESOURCE_EXHAUSTED naming the limit', async () => {
     const request = StreamEventsRequest.encode(StreamEventsRequest.fromPartial({ follow: true, filter: { serviceNames: ['flood'] } })).finish();
     const reader = openRawServerStream(b.address, '/telemetry.v1.QueryService/StreamEvents', request, { 'x-api-key': tenant.key });

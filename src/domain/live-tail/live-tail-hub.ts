@@ -126,10 +126,15 @@ export class LiveTailHub {
     return { followers, tenants: this.tenants.size };
   }
 
-  async close(): Promise<void> {
+  /** Ends every follower with UNAVAILABLE and refuses new ones (shutdown has begun). */
+  drain(): void {
     this.closed = true;
-    clearTimeout(this.refreshTimer);
     this.failAll(new VaultError('UNAVAILABLE', 'the server is shutting down: follow again (another instance will serve it)', { retryAfterMs: 1000 }));
+  }
+
+  async close(): Promise<void> {
+    this.drain();
+    clearTimeout(this.refreshTimer);
     this.reads.abort(new VaultError('UNAVAILABLE', 'the server is shutting down'));
     await Promise.allSettled([...this.leaving.values()]);
     await this.source.close();

@@ -74,6 +74,11 @@ export class LiveTailService {
     }
   }
 
+  /** Shutdown has begun: every follow call ends with UNAVAILABLE, and new ones are refused. */
+  drain(): void {
+    this.hub.drain();
+  }
+
   /**
    * A send that gives up when the follower fails meanwhile (its buffer
    * overflowed, the listener was lost) or when the client has not taken the
