@@ -195,8 +195,9 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    a = await startTestServer(db.url);
-    b = await startTestServer(db.url, { FOLLOW_BUFFER_MAX_EVENTS: '200', FOLLOW_SLOW_CONSUMER_TIMEOUT: '2s' });
+    // A ends stalled followers soon; B holds them for long, but with a small buffer.
+    a = await startTestServer(db.url, { FOLLOW_SLOW_CONSUMER_TIMEOUT: '2s' });
+    b = await startTestServer(db.url, { FOLLOW_BUFFER_MAX_EVENTS: '200', FOLLOW_SLOW_CONSUMER_TIMEOUT: '1h' });
     tenant = await createTenantWithKey(db.pool, 'acme');
   });
 
@@ -216,6 +217,23 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
     } finally {
       call.cancel();
       await eventually(async () => expect(await followers(b)).toBe(0));
+    }
+  });
+
+  test('when a follower leaves a message untaken past FOLLOW_SLOW_CONSUMER_TIMEOUT, then the call ends with RESOURCE_EXHAUSTED naming it, though its buffer has room', async () => {
+    const request = StreamEventsRequest.encode(StreamEventsRequest.fromPartial({ follow: true, filter: { serviceNames: ['stall'] } })).finish();
+    const reader = openRawServerStream(a.address, '/telemetry.v1.QueryService/StreamEvents', request, { 'x-api-key': tenant.key });
+    try {
+      await eventually(async () => expect(await followers(a)).toBe(1));
+      // 60 events of 4 KB: more than the 64 KiB HTTP/2 window, far under FOLLOW_BUFFER_MAX_EVENTS (10 000).
+      const payload = JSON.stringify({ text: 'y'.repeat(4000) });
+      await ingest(b, tenant.key, Array.from({ length: 60 }, (_, i) => makeEvent({ eventId: `stall-${i}`, serviceName: 'stall', payloadJson: payload })));
+      await eventually(async () => expect(await followers(a)).toBe(0));
+      const { grpcStatus } = await reader.readAll();
+      expect(grpcStatus).toBe(String(status.RESOURCE_EXHAUSTED));
+      expect(a.logs.text).toMatch(/FOLLOW_SLOW_CONSUMER_TIMEOUT/);
+    } finally {
+      reader.close();
     }
   });
 
@@ -244,7 +262,7 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
       // What the server held for it: far less than the 2000 events sent (the 64 KiB HTTP/2 window, one queued message, the buffer's bound).
       const received = messages.flatMap((bytes) => StreamEventsResponse.decode(bytes).events);
       expect(received.length).toBeLessThan(2000);
-      expect(b.logs.text).toMatch(/FOLLOW_BUFFER_MAX_EVENTS|FOLLOW_SLOW_CONSUMER_TIMEOUT/);
+      expect(b.logs.text).toMatch(/FOLLOW_BUFFER_MAX_EVENTS is 200/);
     } finally {
       reader.close();
     }
