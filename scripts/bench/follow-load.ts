@@ -141,26 +141,35 @@ export interface FollowersOutcome<T> {
 
 /**
  * Runs `work` while `followers` follow `key`'s tenant, all with one filter
- * (event type "log"), and waits until what they receive stays level. A probe
- * event (not counted) first checks that every follower is in place.
+ * (event type "log"), between a probe event and a marker event (neither
+ * counted) that every follower must receive.
  */
 export async function withFollowers<T>(target: string, key: string, followers: number, run: string, work: () => Promise<T>): Promise<FollowersOutcome<T>> {
   if (followers === 0) return { result: await work(), receivedMin: 0, receivedMax: 0 };
   const follows = followClient(target);
   const ingest = createIngestClient(target);
   const received = Array.from({ length: followers }, () => 0);
-  const calls = received.map((_, i) => openFollow(follows, key, ['log'], () => received[i]!++));
-  const total = (): number => received.reduce((a, b) => a + b, 0);
+  const seen = received.map(() => new Set<string>());
+  const calls = received.map((_, i) =>
+    openFollow(follows, key, ['log'], (eventId) => {
+      received[i]!++;
+      if (eventId.startsWith(`${run}-probe`) || eventId.startsWith(`${run}-marker`)) seen[i]!.add(eventId);
+    }),
+  );
+  const sendMarker = async (name: string): Promise<void> => {
+    const marker = { ...toProtoEvent(benchEvent(`${run}-${name}`, 0), 'json'), eventType: 'log' };
+    await new Promise<void>((resolve, reject) => ingest.ingest(encodeMessage([marker]).bytes, keyed(key), (error) => (error ? reject(error) : resolve())));
+    const failed = (): Error | undefined => calls.find((call) => call.failed())?.failed();
+    if (!(await waitUntil(() => seen.every((ids) => ids.has(marker.eventId)) || failed() !== undefined, 60_000)) || failed()) {
+      throw new Error(`the followers did not all receive the ${name} event (${failed()?.message ?? 'no error'})`);
+    }
+  };
   try {
-    const probe = encodeMessage([{ ...toProtoEvent(benchEvent(`${run}-probe`, 0), 'json'), eventType: 'log' }]);
-    await new Promise<void>((resolve, reject) => ingest.ingest(probe.bytes, keyed(key), (error) => (error ? reject(error) : resolve())));
-    if (!(await waitUntil(() => received.every((n) => n >= 1), 20_000))) throw new Error(`the followers did not all receive the probe event (${calls.find((call) => call.failed())?.failed()?.message ?? 'no error'})`);
+    // A probe first: every follower is in place. A marker last: notices come in commit order, so a follower that has it has all before it.
+    await sendMarker('probe');
     const result = await work();
-    // Followers drain what is on its way, then stay level.
-    for (let last = -1; total() !== last; await sleep(500)) last = total();
-    const failure = calls.find((call) => call.failed())?.failed();
-    if (failure) throw new Error(`a follower failed: ${failure.message}`);
-    return { result, receivedMin: Math.min(...received) - 1, receivedMax: Math.max(...received) - 1 };
+    await sendMarker('marker');
+    return { result, receivedMin: Math.min(...received) - 2, receivedMax: Math.max(...received) - 2 };
   } finally {
     for (const call of calls) call.cancel();
     ingest.close();
