@@ -4,7 +4,7 @@ import { SortOrder, StreamEventsRequest, StreamEventsResponse } from '../../src/
 import { LIVE_TAIL_LISTENER_APPLICATION } from '../../src/storage/live-tail-listener';
 import { follow, type FollowCall } from '../support/follow-call';
 import { createTenantWithKey, ingestUnary, makeEvent } from '../support/ingest-calls';
-import { openRawServerStream } from '../support/raw-grpc-stream';
+import { openRawServerStream, type RawServerStream } from '../support/raw-grpc-stream';
 import { makeEvents, seedEvents } from '../support/seed-events';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
@@ -207,6 +207,14 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
     await db?.drop();
   });
 
+  /** A follow call of one service's events that reads nothing until readAll (so the server meets flow control), once it is in place. */
+  const stalledFollower = async (server: TestServer, serviceName: string): Promise<RawServerStream> => {
+    const request = StreamEventsRequest.encode(StreamEventsRequest.fromPartial({ follow: true, filter: { serviceNames: [serviceName] } })).finish();
+    const reader = openRawServerStream(server.address, '/telemetry.v1.QueryService/StreamEvents', request, { 'x-api-key': tenant.key });
+    await eventually(async () => expect(await followers(server)).toBe(1));
+    return reader;
+  };
+
   test('when a batch is committed through instance A, then a follower on instance B receives it', async () => {
     const call = follow(b.query, tenant.key, { filter: { serviceNames: ['cross'] } });
     try {
@@ -221,10 +229,8 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
   });
 
   test('when a follower leaves a message untaken past FOLLOW_SLOW_CONSUMER_TIMEOUT, then the call ends with RESOURCE_EXHAUSTED naming it, though its buffer has room', async () => {
-    const request = StreamEventsRequest.encode(StreamEventsRequest.fromPartial({ follow: true, filter: { serviceNames: ['stall'] } })).finish();
-    const reader = openRawServerStream(a.address, '/telemetry.v1.QueryService/StreamEvents', request, { 'x-api-key': tenant.key });
+    const reader = await stalledFollower(a, 'stall');
     try {
-      await eventually(async () => expect(await followers(a)).toBe(1));
       // 60 events of 4 KB: more than the 64 KiB HTTP/2 window, far under FOLLOW_BUFFER_MAX_EVENTS (10 000).
       const payload = JSON.stringify({ text: 'y'.repeat(4000) });
       await ingest(b, tenant.key, Array.from({ length: 60 }, (_, i) => makeEvent({ eventId: `stall-${i}`, serviceName: 'stall', payloadJson: payload })));
@@ -248,10 +254,8 @@ describe('StreamEvents with follow, across instances and for slow clients', () =
   });
 
   test('when a follower does not read, then the server holds a bounded buffer and ends the call with RESOURCE_EXHAUSTED naming the limit', async () => {
-    const request = StreamEventsRequest.encode(StreamEventsRequest.fromPartial({ follow: true, filter: { serviceNames: ['flood'] } })).finish();
-    const reader = openRawServerStream(b.address, '/telemetry.v1.QueryService/StreamEvents', request, { 'x-api-key': tenant.key });
+    const reader = await stalledFollower(b, 'flood');
     try {
-      await eventually(async () => expect(await followers(b)).toBe(1));
       const payload = JSON.stringify({ text: 'x'.repeat(2000) });
       for (let batch = 0; batch < 20 && (await followers(b)) > 0; batch++) {
         await ingest(a, tenant.key, Array.from({ length: 100 }, (_, i) => makeEvent({ eventId: `flood-${batch}-${i}`, serviceName: 'flood', payloadJson: payload })));
