@@ -92,6 +92,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     const shutdown = (): Promise<void> => {
       stopping ??= (async () => {
         health.shuttingDown();
+        for (const feature of features) feature.drain?.();
         logger.info({ gracePeriodMs: config.shutdownGraceMs }, 'shutting down: refusing new calls, draining in-flight ones');
         await drainServer(
           grpc.server,

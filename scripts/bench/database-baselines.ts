@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../src/storage/event-writer';
+import { LIVE_TAIL_WRITER_LOCK } from '../../src/storage/live-tail-notify';
 import { benchEvent, toCopyRow, type BenchEvent } from './event-shape';
 
 /** What a baseline run did: events sent, rows the database stored, wall time. */
@@ -74,7 +75,8 @@ async function timeLanes<T>(clients: pg.Client[], lanes: T[], runLane: (client: 
 
 /** One batch the server's way: COPY into staging, merge, commit. Resolves with how many rows the merge stored. */
 async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer): Promise<number> {
-  await client.query('BEGIN');
+  // The writer's BEGIN round trip, lock included (see live-tail-notify.ts).
+  await client.query(`BEGIN; ${LIVE_TAIL_WRITER_LOCK}`);
   await pipeline(Readable.from([text]), client.query(copyFrom(COPY_INTO_STAGING)));
   const merged = await client.query<{ stored: number }>(MERGE, mergeArguments([tenantId]));
   await client.query('COMMIT');

@@ -2,6 +2,16 @@
 import type { LatencySummary } from '../load/histogram';
 import type { PayloadMode } from './event-shape';
 import type { QueryTiming, StreamOutcome } from './load-generator';
+import type { FollowLatencyOutcome } from './follow-load';
+
+/** Live tail: follow latency at a steady rate, and flat-out ingest with and without followers. */
+export interface FollowReport {
+  readonly rate: number;
+  readonly batch: number;
+  readonly latency: FollowLatencyOutcome;
+  /** The same ingest with 0 followers (the baseline) and with many, of one tenant and filter; `received` is what each follower got. */
+  readonly ingest: readonly { readonly followers: number; readonly eventsPerSecond: number; readonly received: number }[];
+}
 
 /** One round of one ingest scenario. */
 export interface IngestRound {
@@ -98,6 +108,7 @@ export interface BenchReport {
   latency?: LatencyResult[];
   callers?: CallersResult;
   serverPeakRssMiB?: number;
+  follow?: FollowReport;
   query?: QueryReport;
   seconds?: number;
 }
@@ -331,9 +342,30 @@ function machineSection({ machine }: BenchReport): string {
 }
 
 /** The whole report as markdown. */
+function followSection(follow: FollowReport): string {
+  const ms = (value: number | null): string => (value === null ? '-' : value.toFixed(1));
+  const { latency } = follow;
+  const baseline = follow.ingest.find((row) => row.followers === 0)?.eventsPerSecond;
+  return [
+    '### Live tail (StreamEvents with follow)',
+    '',
+    `Follow latency, one follower, unary Ingest of ${follow.batch} events at ${follow.rate} events/s (achieved ${Math.round(latency.achievedEventsPerSecond)}), ${latency.received} of ${latency.events} events received:`,
+    '',
+    '| from | p50 ms | p95 ms | p99 ms | max ms |',
+    '|---|---|---|---|---|',
+    `| commit (the call's acknowledgement) to receipt | ${ms(latency.commitToReceiptMs.p50)} | ${ms(latency.commitToReceiptMs.p95)} | ${ms(latency.commitToReceiptMs.p99)} | ${ms(latency.commitToReceiptMs.max)} |`,
+    `| the call's start to receipt | ${ms(latency.sendToReceiptMs.p50)} | ${ms(latency.sendToReceiptMs.p95)} | ${ms(latency.sendToReceiptMs.p99)} | ${ms(latency.sendToReceiptMs.max)} |`,
+    '',
+    '| ingest (IngestStream, 4 streams x 1000/message, payload_json) | events/s | vs 0 followers | events each follower received |',
+    '|---|---|---|---|',
+    ...follow.ingest.map((row) => `| ${row.followers} followers of one tenant and filter | ${Math.round(row.eventsPerSecond)} | ${baseline ? `${(row.eventsPerSecond / baseline).toFixed(2)}x` : '-'} | ${row.followers > 0 ? row.received : '-'} |`),
+  ].join('\n');
+}
+
 export function formatReport(report: BenchReport): string {
   const sections = [`## Benchmark (${report.mode}, ${report.startedAt})`, '', machineSection(report)];
   if (report.ingest) sections.push('', ingestSection(report, report.ingest));
+  if (report.follow) sections.push('', followSection(report.follow));
   if (report.query) sections.push('', querySection(report.query));
   sections.push('', targetsSection(report), '');
   return `${sections.join('\n')}\n`;

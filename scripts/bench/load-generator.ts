@@ -26,6 +26,7 @@ import { Histogram, type LatencySummary } from '../load/histogram';
 import { createIngestClient, encodeMessage, runIngestLoad, type EncodedMessage, type LoadStats } from '../load/ingest-driver';
 import { loadEvents, runCeiling, runNaive } from './database-baselines';
 import { benchEvent, toProtoEvent, type PayloadMode } from './event-shape';
+import { followLatency, withFollowers, type FollowersOutcome } from './follow-load';
 
 interface WorkloadOptions {
   readonly run: string;
@@ -112,6 +113,16 @@ async function vaultIngest({ target, keys, run, streams, batch, payload, count, 
   } finally {
     client.close();
   }
+}
+
+export interface FollowedIngestParams extends VaultIngestParams {
+  /** Followers of keys[0]'s tenant, all with one filter (event type "log"): 0 = none. */
+  readonly followers: number;
+}
+
+/** vaultIngest while `followers` follow the first tenant's "log" events (live tail). */
+function followedIngest(params: FollowedIngestParams): Promise<FollowersOutcome<IngestOutcome>> {
+  return withFollowers(params.target, params.keys[0]!, params.followers, params.run, () => vaultIngest(params));
 }
 
 export interface VaultLatencyParams {
@@ -527,7 +538,7 @@ async function sdkIngest({ target, keys, run, ingesters, count, clientModule }: 
   }
 }
 
-const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, otlpIngest, sdkIngest, timedQueries, streamEvents };
+const JOBS = { ceiling: runCeiling, naive: runNaive, loadEvents, vaultIngest, vaultLatency, vaultCallers, otlpIngest, sdkIngest, timedQueries, streamEvents, followLatency, followedIngest };
 
 /** The jobs this process runs, by name: run-bench.ts types its requests with this. */
 export type LoadGeneratorJobs = typeof JOBS;

@@ -29,7 +29,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { TenantRepository } from '../../src/storage/tenant-repository';
 import { openBenchDatabase } from './bench-database';
 import { TENANT_COUNT, type PayloadMode } from './event-shape';
-import { formatReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { formatReport, type FollowReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -53,6 +53,9 @@ const SIZES = {
     offsetSamples: 20,
     aggregateSamples: 5,
     streamRounds: 3,
+    followSeconds: 10,
+    followRate: 2000,
+    followIngestEvents: 200_000,
   },
   quick: {
     rounds: 1,
@@ -71,6 +74,9 @@ const SIZES = {
     offsetSamples: 10,
     aggregateSamples: 3,
     streamRounds: 1,
+    followSeconds: 2,
+    followRate: 1000,
+    followIngestEvents: 20_000,
   },
 };
 type Sizes = (typeof SIZES)['full'];
@@ -90,6 +96,11 @@ const OTLP_BATCH = 512;
 /** The Node.js client (clients/node), compared with the raw generated client at the same concurrency, 1000/message, payload_json. */
 const SDK_INGESTERS = 4;
 const SDK_BASELINE_LABEL = `vault, ${SDK_INGESTERS} streams, 1000/message, payload_json`;
+/** Live tail: messages of this many events at the follow latency's steady rate; followers of one tenant and filter while ingest runs flat out. */
+const FOLLOW_BATCH = 100;
+const FOLLOWERS = 50;
+const FOLLOW_INGEST_STREAMS = 4;
+const FOLLOW_INGEST_BATCH = 1000;
 const PAGE_LIMIT = 100;
 const NO_LIMIT = '1000000000';
 const ROOT = path.resolve(__dirname, '../..');
@@ -319,6 +330,47 @@ function unaryCallFigures(measured: Measured<IngestOutcome>, commits: number): U
   };
 }
 
+/**
+ * Live tail (issue 15): follow latency (Ingest acknowledgement, right after
+ * COMMIT, to the follower's receipt) at a steady rate, then the same
+ * flat-out ingest with 0 and with FOLLOWERS followers of one tenant and
+ * filter, alternating, in this run.
+ */
+async function followPhase(context: Context): Promise<FollowReport> {
+  const { sizes, loadGenerator, db, tenants, target } = context;
+  await resetTable(db);
+  const latency = await loadGenerator.run('followLatency', { target, key: tenants[0]!.key, run: 'follow-latency', rate: sizes.followRate, batch: FOLLOW_BATCH, durationMs: sizes.followSeconds * 1000 });
+  if (latency.received !== latency.events) throw new Error(`follow latency: the follower received ${latency.received} of ${latency.events} events`);
+  log(`follow latency at ${sizes.followRate} events/s: p50 ${latency.commitToReceiptMs.p50} p95 ${latency.commitToReceiptMs.p95} ms from commit`);
+  const ingest: { followers: number; eventsPerSecond: number; received: number }[] = [];
+  for (const followers of [0, FOLLOWERS]) {
+    const rounds = [];
+    for (let round = 0; round < sizes.rounds; round++) {
+      await resetTable(db);
+      const keys = tenants.map((tenant) => tenant.key);
+      const result = await loadGenerator.run('followedIngest', {
+        target,
+        keys,
+        run: `followed-${followers}-${round}`,
+        streams: FOLLOW_INGEST_STREAMS,
+        batch: FOLLOW_INGEST_BATCH,
+        payload: 'json',
+        count: sizes.followIngestEvents,
+        eventsPerCall: sizes.eventsPerCall,
+        followers,
+      });
+      if (followers > 0) {
+        const expected = Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM events WHERE tenant_id = $1 AND event_type = 'log'", [tenants[0]!.id])).rows[0]!.n) - 2;
+        if (result.receivedMin !== expected || result.receivedMax !== expected) throw new Error(`${followers} followers received ${result.receivedMin}..${result.receivedMax} events, expected ${expected} each`);
+      }
+      rounds.push({ eventsPerSecond: result.result.eventsPerSecond, received: result.receivedMin });
+      log(`ingest with ${followers} followers: ${Math.round(result.result.eventsPerSecond)} events/s`);
+    }
+    ingest.push({ followers, eventsPerSecond: median(rounds.map((r) => r.eventsPerSecond)), received: rounds[0]!.received });
+  }
+  return { rate: sizes.followRate, batch: FOLLOW_BATCH, latency, ingest };
+}
+
 interface Position {
   readonly timestampUs: bigint;
   readonly eventId: string;
@@ -455,6 +507,7 @@ async function main(): Promise<void> {
       report.ingest = await ingestPhase(context);
       report.latency = await latencyPhase(context, report.ingest);
       report.callers = await callersPhase(context);
+      report.follow = await followPhase(context);
       report.serverPeakRssMiB = [...report.ingest, ...report.latency, report.callers].reduce((peak, s) => Math.max(peak, s.serverPeakRssMiB ?? 0), 0);
     }
     if (options.only !== 'ingest') report.query = await queryPhase(context);

@@ -154,6 +154,7 @@ export interface Config {
    */
   readonly heapGrowthPercent: number;
   readonly query: QuerySettings;
+  readonly follow: FollowSettings;
   readonly tenantActivity: {
     /** TENANT_LAST_SEEN_WRITE_INTERVAL: a tenant's last_seen_at is written at most this often per instance. */
     readonly touchIntervalMs: number;
@@ -251,6 +252,27 @@ function readQuerySettings(read: EnvReader): QuerySettings {
 }
 
 // ---- end of query settings ---------------------------------------------------
+
+/** Follow mode of StreamEvents (the FOLLOW_* variables), documented in docs/configuration.md. */
+export interface FollowSettings {
+  /** FOLLOW_BUFFER_MAX_EVENTS: new events (and commit notices) a follower holds while its client is not taking them; one more ends it with RESOURCE_EXHAUSTED. */
+  readonly bufferMaxEvents: number;
+  /** FOLLOW_BUFFER_MAX_BYTES: likewise, by their size in responses. */
+  readonly bufferMaxBytes: number;
+  /** FOLLOW_SLOW_CONSUMER_TIMEOUT: the longest a follower's client may leave a message untaken; then RESOURCE_EXHAUSTED. */
+  readonly slowConsumerTimeoutMs: number;
+  /** FOLLOW_REGISTRATION_TTL: how long a follower registration outlives its instance's last refresh (refreshed every third of it). */
+  readonly registrationTtlMs: number;
+}
+
+function readFollowSettings(read: EnvReader): FollowSettings {
+  return {
+    bufferMaxEvents: read.integer('FOLLOW_BUFFER_MAX_EVENTS', 10_000, { min: 1, max: 10_000_000 }),
+    bufferMaxBytes: read.bytes('FOLLOW_BUFFER_MAX_BYTES', 16 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
+    slowConsumerTimeoutMs: read.durationMs('FOLLOW_SLOW_CONSUMER_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
+    registrationTtlMs: read.durationMs('FOLLOW_REGISTRATION_TTL', 60_000, { min: 3000, max: 86_400_000 }),
+  };
+}
 
 const PORT = { min: 0, max: 65535 };
 
@@ -356,6 +378,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     healthCheckIntervalMs: read.durationMs('HEALTH_CHECK_INTERVAL', 2000, { min: 100, max: 600_000 }),
     heapGrowthPercent: read.integer('HEAP_GROWTH_PERCENT', 100, { min: 0, max: 1000 }),
     query: readQuerySettings(read),
+    follow: readFollowSettings(read),
     tenantActivity: {
       touchIntervalMs: read.durationMs('TENANT_LAST_SEEN_WRITE_INTERVAL', 60_000, { min: 1000, max: 86_400_000 }),
       countCacheMs: read.durationMs('ACTIVE_TENANTS_COUNT_CACHE', 15_000, { min: 0, max: 3_600_000 }),

@@ -18,5 +18,7 @@ export interface FeatureService {
  */
 export interface Feature {
   readonly services: readonly FeatureService[];
+  /** Shutdown has begun: end calls that would otherwise run until the grace period is over (follow calls). */
+  drain?(): void;
   close?(): Promise<void>;
 }

@@ -7,11 +7,13 @@ import { createQueryHandlers, QUERY_METHOD_POLICIES, QUERY_SERVICE_NAME, querySe
 import { createRequestDecoders } from '../transport/grpc/wire/request-decoders';
 import { storedEventResponseBytes } from '../transport/grpc/wire/encode-query-responses';
 import type { Feature } from './feature';
+import { createLiveTail } from './live-tail';
 import type { Platform } from './platform';
 
 /**
  * telemetry.v1.QueryService: pages, streams and counts, read only from the
- * read pool (the replica's when DATABASE_READ_URL is set).
+ * read pool (the replica's when DATABASE_READ_URL is set); StreamEvents with
+ * follow is live tail, on the primary (createLiveTail).
  */
 export async function createQueryFeature(platform: Platform): Promise<Feature> {
   const { config, pool, readPool, metrics, pipeline } = platform;
@@ -21,15 +23,18 @@ export async function createQueryFeature(platform: Platform): Promise<Feature> {
   const maxResponseBytes = config.grpc.maxResponseBytes;
   const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
   const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes };
+  const liveTail = createLiveTail(platform, responses);
   const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver);
   return {
     services: [
       {
         definition: queryServiceDefinition(createRequestDecoders(config)),
-        implementation: createQueryHandlers(pipeline, queries),
+        implementation: createQueryHandlers(pipeline, queries, liveTail),
         policies: QUERY_METHOD_POLICIES,
         health: { name: QUERY_SERVICE_NAME, database: 'read' },
       },
     ],
+    // Follow calls never end by themselves: at shutdown they end at once with UNAVAILABLE, so that clients follow again elsewhere.
+    drain: () => liveTail.drain(),
   };
 }

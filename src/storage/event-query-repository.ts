@@ -9,7 +9,8 @@ import { withSingleStatement, withTransaction } from './database-session';
 /** Receives the duration of each database operation, for the db query duration metric. */
 export type ObserveDuration = (operation: 'read_page' | 'aggregate', seconds: number) => void;
 
-interface EventRow {
+/** A row of pageQuery or keysQuery. */
+export interface EventRow {
   event_id: string;
   timestamp_us: string;
   event_type: string;
@@ -101,7 +102,8 @@ export class EventQueryRepository implements EventReader {
   }
 }
 
-function toStoredEvent(row: EventRow, payloadAsJson: boolean): StoredEvent {
+/** A row of pageQuery or keysQuery as a StoredEvent. */
+export function toStoredEvent(row: EventRow, payloadAsJson: boolean): StoredEvent {
   const text = row.payload_text;
   return {
     eventId: row.event_id,

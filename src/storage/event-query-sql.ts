@@ -67,16 +67,42 @@ export function pageQuery(selection: EventSelection, window: PageWindow, maxPayl
     conditions.push(`("timestamp", event_id) ${newestFirst ? '<' : '>'} (${at}::timestamptz, ${id}::text)`);
   }
   const direction = newestFirst ? 'DESC' : 'ASC';
+  let text = `${selectEvents(maxPayloadBytes, params)} WHERE ${conditions.join(' AND ')} ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;
+  if (window.offset !== undefined && window.offset > 0) text += ` OFFSET ${params.add(window.offset)}`;
+  return { text, values: params.values };
+}
+
+/** The select list and FROM of every read of events (see pageQuery for the payload's bound). */
+function selectEvents(maxPayloadBytes: number, params: Params): string {
   const bytes = 'octet_length(rendered.payload_text)';
-  let text =
+  return (
     `SELECT event_id, ${microsColumn('"timestamp"', 'timestamp_us')}, event_type, service_name,` +
     ` CASE WHEN ${bytes} <= ${params.add(maxPayloadBytes)} THEN rendered.payload_text END AS payload_text, ${bytes} AS payload_bytes,` +
     ` ${microsColumn('received_at', 'received_at_us')}` +
-    ` FROM events CROSS JOIN LATERAL (SELECT events.payload::text AS payload_text OFFSET 0) AS rendered` +
-    ` WHERE ${conditions.join(' AND ')}` +
-    ` ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;
-  if (window.offset !== undefined && window.offset > 0) text += ` OFFSET ${params.add(window.offset)}`;
-  return { text, values: params.values };
+    ` FROM events CROSS JOIN LATERAL (SELECT events.payload::text AS payload_text OFFSET 0) AS rendered`
+  );
+}
+
+/**
+ * The events of a selection among the given keys (a commit notice's), oldest
+ * first: the unique (tenant_id, event_id) index finds them, and the range of
+ * their timestamps bounds the scan to the partitions that can hold them.
+ */
+export function keysQuery(selection: EventSelection, keys: readonly { timestampUs: bigint; eventId: string }[], maxPayloadBytes: number): SqlQuery {
+  const params = new Params();
+  const select = selectEvents(maxPayloadBytes, params);
+  const conditions = filterConditions(selection, params);
+  let first = keys[0]!.timestampUs;
+  let last = first;
+  for (const key of keys) {
+    if (key.timestampUs < first) first = key.timestampUs;
+    if (key.timestampUs > last) last = key.timestampUs;
+  }
+  conditions.push(
+    `event_id = ANY(${params.add(keys.map((key) => key.eventId))}::text[])`,
+    `"timestamp" BETWEEN ${params.add(microsToSqlTimestamp(first))}::timestamptz AND ${params.add(microsToSqlTimestamp(last))}::timestamptz`,
+  );
+  return { text: `${select} WHERE ${conditions.join(' AND ')} ORDER BY "timestamp", event_id`, values: params.values };
 }
 
 /** The number of matches of a selection. */

@@ -8,6 +8,7 @@ import { VaultError } from '../domain/vault-error';
 import { withSpan } from '../observability/with-span';
 import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withConnection } from './database-session';
 import { COPY_COLUMNS, encodeCopyChunks } from './encode-copy-text';
+import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from './live-tail-notify';
 import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
 
 /**
@@ -36,7 +37,8 @@ export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')
  * there are skipped. Rows go in (tenant_id, event_id) order so that
  * concurrent groups carrying the same ids take the unique index's locks in
  * the same order and cannot deadlock. The result counts what each member
- * newly stored, by event type and service.
+ * newly stored, by event type and service. `live_tail` notifies followers
+ * of the rows stored (see live-tail-notify.ts; nothing when nobody follows).
  */
 export const MERGE = `WITH staged AS (
   SELECT DISTINCT ON (m.tenant_id, s.event_id) m.tenant_id, s.member, s.event_id, s.ts, s.event_type, s.service_name, s.payload
@@ -47,9 +49,9 @@ export const MERGE = `WITH staged AS (
   SELECT tenant_id, event_id, ts, event_type, service_name, payload FROM staged ORDER BY tenant_id, event_id
   ON CONFLICT (tenant_id, event_id) DO NOTHING
   RETURNING tenant_id, event_id
-)
+), ${LIVE_TAIL_NOTIFY_CTE}
 SELECT s.member, s.event_type, s.service_name, count(*)::int AS stored
-FROM inserted i JOIN staged s ON s.tenant_id = i.tenant_id AND s.event_id = i.event_id
+FROM inserted i JOIN staged s ON s.tenant_id = i.tenant_id AND s.event_id = i.event_id CROSS JOIN live_tail
 GROUP BY s.member, s.event_type, s.service_name`;
 
 /** MERGE's parameters for a group whose member i (1-based, the staging table's member column) belongs to tenantIds[i - 1]. */
@@ -244,7 +246,7 @@ export class EventWriter implements EventSink {
               await client.query(CREATE_STAGING);
               this.prepared.add(client);
             }
-            await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeout(group)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`);
+            await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeout(group)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}; ${LIVE_TAIL_WRITER_LOCK}`);
             await pipeline(Readable.from(encodeCopyChunks(group.members.map((member) => member.events))), client.query(copyFrom(COPY_INTO_STAGING)));
             const merged = await client.query<{ member: number; event_type: string; service_name: string; stored: number }>(MERGE, mergeArguments(group.members.map((member) => member.tenantId)));
             commitSent = true;

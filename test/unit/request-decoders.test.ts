@@ -1,6 +1,6 @@
 import { Struct } from '../../src/gen/google/protobuf/struct';
 import { IngestRequest } from '../../src/gen/telemetry/v1/ingest_service';
-import { AggregateRequest, QueryEventsRequest, StreamEventsRequest } from '../../src/gen/telemetry/v1/query_service';
+import { AggregateRequest, EventFilter, QueryEventsRequest, StreamEventsRequest } from '../../src/gen/telemetry/v1/query_service';
 import { EventValidator } from '../../src/domain/ingest/event-validator';
 import { validateEventFilter } from '../../src/domain/query/validate-event-filter';
 import { durationToMicros, timePointToMicros } from '../../src/domain/query/time-point';
@@ -74,6 +74,14 @@ describe('request decoders', () => {
     expect(decoders.streamEventsRequest(varintField(3, INT64_MAX)).maxEvents).toBeGreaterThan(Number.MAX_SAFE_INTEGER);
     const aggregate = decoders.aggregateRequest(lengthDelimited(3, secondsNanos(INT64_MAX, 0)));
     expect(fieldOf(() => durationToMicros(aggregate.bucket!, 'bucket'))).toBe('bucket');
+  });
+
+  test('when StreamEvents sets follow (field 5) next to an overridden max_events and filter, then the generated decoding keeps it', () => {
+    const bytes = concat([varintField(3, 7n), lengthDelimited(1, EventFilter.encode(EventFilter.fromPartial({ eventTypes: ['log'] })).finish()), varintField(5, 1n)]);
+    const request = decoders.streamEventsRequest(bytes);
+    expect(request.follow).toBe(true);
+    expect(request.maxEvents).toBe(7);
+    expect(request.filter?.eventTypes).toEqual(['log']);
   });
 
   test('when payload_contains nests 40 levels and QUERY_PAYLOAD_CONTAINS_MAX_DEPTH allows 64, then it decodes and passes validation', () => {

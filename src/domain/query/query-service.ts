@@ -4,6 +4,8 @@ import { invalidArgument, VaultError } from '../vault-error';
 import type { CursorCodec } from './cursor-codec';
 import type { EventFilterInput, SortOrder } from './event-filter';
 import type { AggregateCount, EventReader, EventSelection, KeysetPosition, StoredEvent } from './event-reader';
+import { fittingCount, type ResponseSizing } from './fit-response';
+import { positionOf, streamPages } from './stream-pages';
 import { queryScope } from './query-scope';
 import { statementBudget } from '../statement-budget';
 import { durationToMicros, type TimePoint } from './time-point';
@@ -12,21 +14,10 @@ import { validateEventFilter, type FilterLimits } from './validate-event-filter'
 /** QueryService's limits (the QUERY_* settings it uses). */
 export type QueryLimits = FilterLimits & Pick<QuerySettings, 'statementTimeoutMs' | 'defaultLimit' | 'maxLimit' | 'maxPage' | 'streamChunkSize' | 'aggregateMaxRows'>;
 
-/**
- * How large responses may be, and how large an event is in one (the
- * transport's encoding; the domain only adds sizes up).
- */
-export interface ResponseSizing {
-  /** GRPC_MAX_RESPONSE_BYTES: no page or chunk message is larger. */
-  readonly maxBytes: number;
-  /** The bytes `event` takes inside a page or chunk message, its field tag and length included. */
-  eventBytes(event: StoredEvent): number;
-}
+export type { ResponseSizing } from './fit-response';
 
 /** Room kept in a page for its other fields (next_cursor, has_more, total_count). */
 const PAGE_FIELDS_RESERVE = 1024;
-/** A chunk has no other field; a little room all the same. */
-const STREAM_FIELDS_RESERVE = 16;
 
 /** Hooks for metrics on streams (the domain does not know the metrics library). */
 export interface StreamObserver {
@@ -131,25 +122,8 @@ export class QueryService {
     };
   }
 
-  /**
-   * How many of `events`, from the first, fit in `budget` bytes. The first
-   * always fits or fails the call: an event that no response can carry (its
-   * payload stored before the stored form was bounded) is FAILED_PRECONDITION,
-   * for this call only.
-   */
   private fitting(events: readonly StoredEvent[], budget: number): number {
-    let used = 0;
-    for (let i = 0; i < events.length; i++) {
-      const event = events[i]!;
-      const bytes = event.unservablePayloadBytes === undefined ? this.responses.eventBytes(event) : Number.POSITIVE_INFINITY;
-      if (used + bytes <= budget) {
-        used += bytes;
-        continue;
-      }
-      if (i === 0) throw unservable(event, this.responses.maxBytes);
-      return i;
-    }
-    return events.length;
+    return fittingCount(events, budget, this.responses);
   }
 
   /**
@@ -172,35 +146,10 @@ export class QueryService {
       this.observer.rowsRead(events.length);
       return events;
     };
-    const chunkAfter = (sent: number): number => (input.maxEvents > 0 ? Math.min(this.limits.streamChunkSize, input.maxEvents - sent) : this.limits.streamChunkSize);
-    let sent = 0;
-    let want = chunkAfter(0);
-    if (want === 0) return;
-    let next: Promise<StoredEvent[]> | undefined = read(undefined, want);
-    while (next !== undefined) {
-      const events = await next;
-      next = undefined;
-      if (events.length === 0) return;
-      sent += events.length;
-      const nextWant = chunkAfter(sent);
-      if (events.length === want && nextWant > 0) next = read(positionOf(events.at(-1)!), nextWant);
-      want = nextWant;
-      this.observer.waitingForClient(1);
-      try {
-        // Chunks are cut by bytes too: each message stays within GRPC_MAX_RESPONSE_BYTES.
-        for (let rest = events; rest.length > 0; ) {
-          const count = this.fitting(rest, this.responses.maxBytes - STREAM_FIELDS_RESERVE);
-          await send(rest.slice(0, count));
-          rest = rest.slice(count);
-        }
-      } catch (error) {
-        // The read ahead fails too once the call is gone; it is awaited so that nothing outlives the call.
-        await next?.catch(() => undefined);
-        throw error;
-      } finally {
-        this.observer.waitingForClient(-1);
-      }
-    }
+    await streamPages(read, this.limits.streamChunkSize, input.maxEvents, this.responses, send, {
+      sending: () => this.observer.waitingForClient(1),
+      sent: () => this.observer.waitingForClient(-1),
+    });
   }
 
   async aggregate(input: AggregateInput, ctx: AuthenticatedContext): Promise<AggregateCount[]> {
@@ -232,22 +181,4 @@ export class QueryService {
     }
     return limit;
   }
-}
-
-function unservable(event: StoredEvent, maxBytes: number): VaultError {
-  const size = event.unservablePayloadBytes !== undefined ? `its payload alone is ${event.unservablePayloadBytes} bytes as stored` : 'it is';
-  return new VaultError(
-    'FAILED_PRECONDITION',
-    `the stored event "${event.eventId}" (timestamp ${microsToIso(event.timestampUs)}) cannot be sent: ${size} larger than a response may be (GRPC_MAX_RESPONSE_BYTES, ${maxBytes} bytes). ` +
-      'It was stored before INGEST_MAX_PAYLOAD_BYTES bounded payloads as stored. Exclude it with the filter (a time range that skips it), or ask an operator to delete it; other reads are not affected',
-    { reason: 'STORED_EVENT_UNSERVABLE' },
-  );
-}
-
-function microsToIso(micros: bigint): string {
-  return new Date(Number(micros / 1000n)).toISOString();
-}
-
-function positionOf(event: StoredEvent): KeysetPosition {
-  return { timestampUs: event.timestampUs, eventId: event.eventId };
 }

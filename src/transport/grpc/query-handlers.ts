@@ -12,6 +12,7 @@ import {
 import type { EventFilterInput, SortOrder as DomainSortOrder } from '../../domain/query/event-filter';
 import type { StoredEvent } from '../../domain/query/event-reader';
 import type { AggregateDimension, QueryService } from '../../domain/query/query-service';
+import type { LiveTailService } from '../../domain/live-tail/live-tail-service';
 import { microsToTimePoint } from '../../domain/query/time-point';
 import { invalidArgument } from '../../domain/vault-error';
 import type { CallPipeline } from './calls/call-pipeline';
@@ -44,8 +45,8 @@ export function queryServiceDefinition(decoders: RequestDecoders): ServiceDefini
   };
 }
 
-/** The QueryService handlers: protobuf <-> domain mapping around QueryService. */
-export function createQueryHandlers(pipeline: CallPipeline, queries: QueryService): UntypedServiceImplementation {
+/** The QueryService handlers: protobuf <-> domain mapping around QueryService (and LiveTailService for StreamEvents with follow). */
+export function createQueryHandlers(pipeline: CallPipeline, queries: QueryService, liveTail: LiveTailService): UntypedServiceImplementation {
   return {
     queryEvents: pipeline.unary<QueryEventsRequest, StoredEventPage>(async (received, ctx) => {
       const request = assertWellFormed(received);
@@ -64,8 +65,11 @@ export function createQueryHandlers(pipeline: CallPipeline, queries: QueryServic
     }),
     streamEvents: pipeline.serverStream<StreamEventsRequest, { events: readonly StoredEvent[] }>(async (received, ctx, send) => {
       const request = assertWellFormed(received);
-      const input = { filter: toFilterInput(request.filter), order: toSortOrder(request.order), maxEvents: request.maxEvents, payloadAsJson: request.payloadAsJson };
-      await queries.streamEvents(input, ctx, (events) => send({ events }));
+      // Following, an unset order means oldest first (contract section 10).
+      const order = request.follow && request.order === SortOrder.SORT_ORDER_UNSPECIFIED ? 'oldest-first' : toSortOrder(request.order);
+      const input = { filter: toFilterInput(request.filter), order, maxEvents: request.maxEvents, payloadAsJson: request.payloadAsJson };
+      if (request.follow) await liveTail.follow(input, ctx, (events) => send({ events }));
+      else await queries.streamEvents(input, ctx, (events) => send({ events }));
     }),
     aggregate: pipeline.unary<AggregateRequest, AggregateResponse>(async (received, ctx) => {
       const request = assertWellFormed(received);

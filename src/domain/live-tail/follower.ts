@@ -1,0 +1,168 @@
+import { VaultError } from '../vault-error';
+import type { StoredEvent } from '../query/event-reader';
+import type { StoredSnapshot } from './live-tail-store';
+
+/** A follower's buffer bounds (FOLLOW_BUFFER_MAX_EVENTS, FOLLOW_BUFFER_MAX_BYTES). */
+export interface BufferLimits {
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+}
+
+/** One commit notice's events for a follower: read once for every follower of the same filter. */
+interface Entry {
+  readonly xid: bigint;
+  events: StoredEvent[] | undefined;
+  error: unknown;
+  /** What the entry counts against the bounds: events (at least 1, for the notice itself) and bytes. */
+  readonly held: { events: number; bytes: number };
+  /** Taken off the queue (sent, or skipped). */
+  removed: boolean;
+}
+
+/**
+ * One follow call's queue of new events, in commit order. The hub pushes a
+ * read (shared with the other followers of the same filter) for each commit
+ * notice the follower may not have seen yet; the call takes them with
+ * next(). Events of a transaction that the stored part's snapshot included
+ * were already sent, and are skipped. The queue is bounded: a follower
+ * whose client does not keep up fails with RESOURCE_EXHAUSTED instead of
+ * holding more (dropping would lose events).
+ */
+export class Follower {
+  private readonly entries: Entry[] = [];
+  private heldEvents = 0;
+  private heldBytes = 0;
+  private snapshotOf: StoredSnapshot | undefined;
+  private failure: unknown;
+  private wake: (() => void) | undefined;
+  private failedPromise: Promise<never> | undefined;
+  private rejectFailed: ((error: unknown) => void) | undefined;
+
+  constructor(
+    private readonly limits: BufferLimits,
+    private readonly eventBytes: (event: StoredEvent) => number,
+    /** Called once, when the follower fails or is closed. */
+    private readonly onDone: () => void,
+  ) {}
+
+  /** The snapshot the stored part was read in, once known. */
+  get snapshot(): StoredSnapshot | undefined {
+    return this.snapshotOf;
+  }
+
+  set snapshot(snapshot: StoredSnapshot) {
+    this.snapshotOf = snapshot;
+    // Entries already queued for transactions the stored part included are dropped now rather than read.
+    for (let i = this.entries.length - 1; i >= 0; i--) if (snapshot.includes(this.entries[i]!.xid)) this.release(this.entries.splice(i, 1)[0]!);
+  }
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Whether a notice of transaction `xid` may carry events this follower has not been sent. */
+  wants(xid: bigint): boolean {
+    return this.failure === undefined && !(this.snapshotOf?.includes(xid) ?? false);
+  }
+
+  /** Queues the events of transaction `xid`, which `read` will give. */
+  push(xid: bigint, read: Promise<StoredEvent[]>): void {
+    if (this.failure !== undefined) return;
+    const entry: Entry = { xid, events: undefined, error: undefined, held: { events: 0, bytes: 0 }, removed: false };
+    this.entries.push(entry);
+    this.hold(entry, 1, 0);
+    read.then(
+      (events) => {
+        if (entry.removed || this.failure !== undefined) return;
+        entry.events = events;
+        let bytes = 0;
+        for (const event of events) bytes += this.eventBytes(event);
+        this.hold(entry, Math.max(0, events.length - 1), bytes);
+        this.wake?.();
+      },
+      (error: unknown) => {
+        entry.error = error;
+        this.wake?.();
+      },
+    );
+  }
+
+  /** The next transaction's events (possibly none match); rejects when the follower failed or `signal` aborts. */
+  async next(signal: AbortSignal): Promise<StoredEvent[]> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      signal.throwIfAborted();
+      const head = this.entries[0];
+      if (head !== undefined && (head.events !== undefined || head.error !== undefined)) {
+        this.entries.shift();
+        this.release(head);
+        if (head.error !== undefined) throw head.error;
+        if (this.snapshotOf?.includes(head.xid)) continue;
+        return head.events!;
+      }
+      await new Promise<void>((resolve) => {
+        const onAbort = (): void => resolve();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.wake = () => {
+          signal.removeEventListener('abort', onAbort);
+          this.wake = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Ends the follower with `error` (its next() and whenFailed reject with it). Idempotent. */
+  fail(error: unknown): void {
+    if (this.failure !== undefined) return;
+    this.failure = error;
+    this.entries.length = 0;
+    this.heldEvents = 0;
+    this.heldBytes = 0;
+    this.wake?.();
+    this.rejectFailed?.(error);
+    this.onDone();
+  }
+
+  /** Rejects once the follower fails (a slow client, a lost listener), so that a send held by flow control can give up. */
+  whenFailed(): Promise<never> {
+    if (this.failedPromise === undefined) {
+      this.failedPromise = new Promise<never>((_resolve, reject) => {
+        if (this.failure !== undefined) reject(this.failure);
+        else this.rejectFailed = reject;
+      });
+      this.failedPromise.catch(() => undefined);
+    }
+    return this.failedPromise;
+  }
+
+  /** The call ended: the follower is let go (no error to anyone). */
+  close(): void {
+    this.fail(new VaultError('CANCELLED', 'the follow call ended'));
+  }
+
+  /** Events and bytes held, for tests and metrics. */
+  get held(): { events: number; bytes: number } {
+    return { events: this.heldEvents, bytes: this.heldBytes };
+  }
+
+  private hold(entry: Entry, events: number, bytes: number): void {
+    entry.held.events += events;
+    entry.held.bytes += bytes;
+    this.heldEvents += events;
+    this.heldBytes += bytes;
+    // One entry is always accepted, whatever its size: a transaction's events can always be sent on their own.
+    if (this.entries.length > 1 && (this.heldEvents > this.limits.maxEvents || this.heldBytes > this.limits.maxBytes)) {
+      const [limit, value] = this.heldEvents > this.limits.maxEvents ? [`FOLLOW_BUFFER_MAX_EVENTS is ${this.limits.maxEvents}`, `${this.heldEvents} events`] : [`FOLLOW_BUFFER_MAX_BYTES is ${this.limits.maxBytes}`, `${this.heldBytes} bytes`];
+      this.fail(
+        new VaultError('RESOURCE_EXHAUSTED', `the follower fell behind: ${value} of new events wait for the client to read them (${limit}); read faster, narrow the filter, or follow again from the last event received`),
+      );
+    }
+  }
+
+  private release(entry: Entry): void {
+    entry.removed = true;
+    this.heldEvents -= entry.held.events;
+    this.heldBytes -= entry.held.bytes;
+  }
+}

@@ -1,0 +1,60 @@
+import { VaultError } from '../vault-error';
+import type { StoredEvent } from './event-reader';
+
+/**
+ * How large responses may be, and how large an event is in one (the
+ * transport's encoding; the domain only adds sizes up).
+ */
+export interface ResponseSizing {
+  /** GRPC_MAX_RESPONSE_BYTES: no page or chunk message is larger. */
+  readonly maxBytes: number;
+  /** The bytes `event` takes inside a page or chunk message, its field tag and length included. */
+  eventBytes(event: StoredEvent): number;
+}
+
+/** Room kept in a stream chunk for other fields: a chunk has none, a little room all the same. */
+export const STREAM_FIELDS_RESERVE = 16;
+
+/**
+ * How many of `events`, from the first, fit in `budget` bytes. The first
+ * always fits or fails the call: an event that no response can carry (its
+ * payload stored before the stored form was bounded) is FAILED_PRECONDITION,
+ * for this call only.
+ */
+export function fittingCount(events: readonly StoredEvent[], budget: number, responses: ResponseSizing): number {
+  let used = 0;
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]!;
+    const bytes = event.unservablePayloadBytes === undefined ? responses.eventBytes(event) : Number.POSITIVE_INFINITY;
+    if (used + bytes <= budget) {
+      used += bytes;
+      continue;
+    }
+    if (i === 0) throw unservable(event, responses.maxBytes);
+    return i;
+  }
+  return events.length;
+}
+
+/** Sends `events` in as few stream chunks as GRPC_MAX_RESPONSE_BYTES allows. */
+export async function sendInChunks(events: readonly StoredEvent[], responses: ResponseSizing, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
+  for (let rest = events; rest.length > 0; ) {
+    const count = fittingCount(rest, responses.maxBytes - STREAM_FIELDS_RESERVE, responses);
+    await send(rest.slice(0, count));
+    rest = rest.slice(count);
+  }
+}
+
+function unservable(event: StoredEvent, maxBytes: number): VaultError {
+  const size = event.unservablePayloadBytes !== undefined ? `its payload alone is ${event.unservablePayloadBytes} bytes as stored` : 'it is';
+  return new VaultError(
+    'FAILED_PRECONDITION',
+    `the stored event "${event.eventId}" (timestamp ${microsToIso(event.timestampUs)}) cannot be sent: ${size} larger than a response may be (GRPC_MAX_RESPONSE_BYTES, ${maxBytes} bytes). ` +
+      'It was stored before INGEST_MAX_PAYLOAD_BYTES bounded payloads as stored. Exclude it with the filter (a time range that skips it), or ask an operator to delete it; other reads are not affected',
+    { reason: 'STORED_EVENT_UNSERVABLE' },
+  );
+}
+
+function microsToIso(micros: bigint): string {
+  return new Date(Number(micros / 1000n)).toISOString();
+}
