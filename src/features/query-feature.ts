@@ -21,7 +21,7 @@ export async function createQueryFeature(platform: Platform): Promise<Feature> {
   const maxResponseBytes = config.grpc.maxResponseBytes;
   const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
   const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes };
-  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver);
+  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver, Date.now, platform.retention);
   return {
     services: [
       {

@@ -32,6 +32,8 @@ function filterConditions(selection: Omit<EventSelection, 'order'>, params: Para
   const conditions = [`tenant_id = ${params.add(selection.tenantId)}::uuid`];
   if (filter.startUs !== undefined) conditions.push(`"timestamp" >= ${params.add(microsToSqlTimestamp(filter.startUs))}::timestamptz`);
   if (filter.endUs !== undefined) conditions.push(`"timestamp" < ${params.add(microsToSqlTimestamp(filter.endUs))}::timestamptz`);
+  // Past the tenant's retention: never returned, deleted or not (and the partitions below it are pruned).
+  if (selection.retentionCutoffUs !== undefined) conditions.push(`"timestamp" >= ${params.add(microsToSqlTimestamp(selection.retentionCutoffUs))}::timestamptz`);
   conditions.push(...anyOf('event_type', filter.eventTypes, params), ...anyOf('service_name', filter.serviceNames, params));
   if (filter.payloadContains !== undefined) conditions.push(`payload @> ${params.add(filter.payloadContains)}::jsonb`);
   return conditions;

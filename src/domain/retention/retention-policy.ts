@@ -45,9 +45,10 @@ export class RetentionPolicy {
     return longest;
   }
 
-  /** The reason an ingested event older than the cutoff is rejected. */
-  static rejection(retentionMs: number): string {
-    return `timestamp is past this tenant's retention (${formatRetention(retentionMs)}): events older than that are not stored`;
+  /** The reason an ingested event older than the tenant's cutoff is rejected. */
+  rejection(tenant: RetentionOverride): string {
+    const retentionMs = this.retentionMs(tenant);
+    return `timestamp is past this tenant's retention (${retentionMs === undefined ? 'forever' : formatRetention(retentionMs)}): events older than that are not stored`;
   }
 }
 
