@@ -93,8 +93,13 @@ export async function ensureEventPartitions(pool: pg.Pool, options: EnsurePartit
         const name = partitionName(next.lowerMs);
         const lower = new Date(next.lowerMs).toISOString();
         const upper = new Date(next.upperMs).toISOString();
-        // The CHECK lets ATTACH skip validating the (empty) table; it is redundant once attached.
-        await client.query(`CREATE TABLE ${name} (LIKE events INCLUDING DEFAULTS, CONSTRAINT ${name}_range CHECK ("timestamp" >= '${lower}' AND "timestamp" < '${upper}'))`);
+        // The partition's own UNIQUE (tenant_id, event_id) is the exactly-once rule (README, "Exactly-once"): events
+        // can have no unique index without the partition key. The CHECK lets ATTACH skip validating the (empty)
+        // table; it is redundant once attached.
+        await client.query(
+          `CREATE TABLE ${name} (LIKE events INCLUDING DEFAULTS, CONSTRAINT ${name}_tenant_id_event_id_key UNIQUE (tenant_id, event_id),` +
+            ` CONSTRAINT ${name}_range CHECK ("timestamp" >= '${lower}' AND "timestamp" < '${upper}'))`,
+        );
         await client.query(`ALTER TABLE events ATTACH PARTITION ${name} FOR VALUES FROM ('${lower}') TO ('${upper}')`);
         await client.query(`ALTER TABLE ${name} DROP CONSTRAINT ${name}_range`);
         await client.query('COMMIT');

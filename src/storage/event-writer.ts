@@ -32,10 +32,11 @@ export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')
  * The merge of a group. $1 lists each member's tenant (member i is
  * $1[i]). Within the group the first member to carry a (tenant, event_id)
  * wins (DISTINCT ON ... ORDER BY member: members are numbered in arrival
- * order); against what is stored, the first write of (tenant, event_id,
- * timestamp) wins and rows already there are skipped (events is partitioned
- * by timestamp, and a unique index must hold the partition key: README,
- * "Exactly-once"). Rows go in (tenant_id, event_id) order so that
+ * order); against what is stored, the first write of (tenant, event_id)
+ * within a partition wins and rows already there are skipped (ON CONFLICT
+ * with no target arbitrates on each partition's own UNIQUE (tenant_id,
+ * event_id): events, partitioned by timestamp, can have no unique index
+ * without it; README, "Exactly-once"). Rows go in (tenant_id, event_id) order so that
  * concurrent groups carrying the same ids take the unique index's locks in
  * the same order and cannot deadlock. The result counts what each member
  * newly stored, by event type and service.
@@ -47,7 +48,7 @@ export const MERGE = `WITH staged AS (
 ), inserted AS (
   INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
   SELECT tenant_id, event_id, ts, event_type, service_name, payload FROM staged ORDER BY tenant_id, event_id
-  ON CONFLICT (tenant_id, event_id, "timestamp") DO NOTHING
+  ON CONFLICT DO NOTHING
   RETURNING tenant_id, event_id
 )
 SELECT s.member, s.event_type, s.service_name, count(*)::int AS stored
