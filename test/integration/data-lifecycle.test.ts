@@ -125,7 +125,9 @@ describe('a vault with partitions and retention', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await startTestServer(db.url, { EVENTS_PARTITION_INTERVAL: '1h', DATA_LIFECYCLE_INTERVAL: '1h', AUTH_CACHE_TTL: '0' });
+    // A future skew of 2 days: events_before holds everything up to the next UTC midnight (migration 0004), the
+    // hourly partitions start there, and the exactly-once edge needs two of them.
+    server = await startTestServer(db.url, { EVENTS_PARTITION_INTERVAL: '1h', DATA_LIFECYCLE_INTERVAL: '1h', AUTH_CACHE_TTL: '0', INGEST_MAX_FUTURE_SKEW: '2d' });
   });
 
   afterAll(async () => {
@@ -135,12 +137,12 @@ describe('a vault with partitions and retention', () => {
 
   test('when the vault starts, then partitions cover the future skew limit and more', async () => {
     const partitions = await listEventPartitions(db.pool);
-    expect(partitions.at(-1)!.upperMs).toBeGreaterThan(Date.now() + 10 * 60_000 + HOUR_MS);
+    expect(partitions.at(-1)!.upperMs).toBeGreaterThan(Date.now() + 48 * HOUR_MS + HOUR_MS);
   });
 
   test('when events are far in the past or near the future skew limit, then they are stored', async () => {
     const { key, tenantId } = await createTenantWithKey(db.pool, 'edges');
-    const events = [makeEvent({ timestamp: timestampOf(Date.UTC(1990, 0, 1)) }), makeEvent({ timestamp: timestampOf(Date.now() + 9 * 60_000) }), makeEvent()];
+    const events = [makeEvent({ timestamp: timestampOf(Date.UTC(1990, 0, 1)) }), makeEvent({ timestamp: timestampOf(Date.now() + 48 * HOUR_MS - 60_000) }), makeEvent()];
     const result = await ingestUnary(server.ingest, withKey(key), { events });
     expect(result.response).toMatchObject({ accepted: 3, duplicates: 0, rejected: 0 });
     const stored = await db.pool.query('SELECT count(*)::int AS n FROM events WHERE tenant_id = $1', [tenantId]);
@@ -149,7 +151,7 @@ describe('a vault with partitions and retention', () => {
 
   test('when the same event_id comes with timestamps in two partitions, then both are stored; in one partition, the first wins', async () => {
     const { key, tenantId } = await createTenantWithKey(db.pool, 'exactly-once');
-    const base = Math.floor(Date.now() / HOUR_MS) * HOUR_MS - 3 * HOUR_MS;
+    const base = Math.ceil(Date.now() / (24 * HOUR_MS)) * 24 * HOUR_MS + 3 * HOUR_MS;
     const first = await ingestUnary(server.ingest, withKey(key), { events: [makeEvent({ eventId: 'same', timestamp: timestampOf(base + 60_000) })] });
     expect(first.response).toMatchObject({ accepted: 1, duplicates: 0 });
     const samePartition = await ingestUnary(server.ingest, withKey(key), { events: [makeEvent({ eventId: 'same', timestamp: timestampOf(base + 120_000) })] });
