@@ -67,6 +67,9 @@ export function pageQuery(selection: EventSelection, window: PageWindow, maxPayl
     const at = params.add(microsToSqlTimestamp(window.after.timestampUs));
     const id = params.add(window.after.eventId);
     conditions.push(`("timestamp", event_id) ${newestFirst ? '<' : '>'} (${at}::timestamptz, ${id}::text)`);
+    // Redundant with the row comparison, which partition pruning cannot use: this one lets the planner skip
+    // the partitions on the far side of the position (events is partitioned by timestamp).
+    conditions.push(`"timestamp" ${newestFirst ? '<=' : '>='} ${at}::timestamptz`);
   }
   const direction = newestFirst ? 'DESC' : 'ASC';
   const bytes = 'octet_length(rendered.payload_text)';
