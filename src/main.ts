@@ -6,6 +6,7 @@ import { AdminService } from './domain/tenants/admin-service';
 import { Closers } from './features/closers';
 import { createHealthFeature } from './features/health-feature';
 import { createIngestFeature } from './features/ingest-feature';
+import { createLifecycleFeature } from './features/lifecycle-feature';
 import { createOtlpFeature } from './features/otlp-feature';
 import { createPlatform } from './features/platform';
 import { createQueryFeature } from './features/query-feature';
@@ -67,7 +68,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     const firstRunKey = database.embedded ? await new AdminService(new TenantRepository(platform.pool), platform.apiKeys).ensureDemoTenant() : undefined;
 
     const otlp = await createOtlpFeature(platform);
-    const features = [createIngestFeature(platform), await createQueryFeature(platform), otlp];
+    const features = [createIngestFeature(platform), await createQueryFeature(platform), otlp, await createLifecycleFeature(platform)];
     const health = createHealthFeature(platform, features);
     const services = features.flatMap((feature) => feature.services);
     const policies = new Map(services.flatMap((service) => [...service.policies]));

@@ -128,7 +128,7 @@ export async function runNaive({ url, run, count, rowsPerStatement, tenantIds, c
     let text = statementFor.get(rows);
     if (text === undefined) {
       const tuples = Array.from({ length: rows }, (_, r) => `(${Array.from({ length: NAIVE_COLUMNS }, (_, c) => `$${r * NAIVE_COLUMNS + c + 1}`).join(', ')})`);
-      text = `INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload) VALUES ${tuples.join(', ')} ON CONFLICT (tenant_id, event_id) DO NOTHING`;
+      text = `INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`;
       statementFor.set(rows, text);
     }
     return text;

@@ -8,7 +8,8 @@
  *
  * Options: --quick (small sizes, one round, well under a minute),
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
- * --only ingest|query. BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * --only ingest|query, --scale [--scale-rows 10000000,30000000] (the data
+ * lifecycle at scale instead, scale-bench.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
@@ -28,6 +29,7 @@ import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { TenantRepository } from '../../src/storage/tenant-repository';
 import { openBenchDatabase } from './bench-database';
+import { runScaleBench } from './scale-bench';
 import { TENANT_COUNT, type PayloadMode } from './event-shape';
 import { formatReport, type FollowReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
@@ -124,6 +126,18 @@ function parseOptions(): Options {
   if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
   const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
   return { quick, sizes, out, only: values.only };
+}
+
+/** `--scale`: the data lifecycle at scale (scripts/bench/scale-bench.ts), its own mode: it takes minutes. */
+async function scaleMain(): Promise<void> {
+  const { values } = parseArgs({ options: { scale: { type: 'boolean' }, 'scale-rows': { type: 'string', default: '10000000,30000000' }, out: { type: 'string' } } });
+  const sizes = values['scale-rows']!.split(',').map(Number);
+  if (sizes.some((size) => !Number.isInteger(size) || size < 1)) throw new Error('--scale-rows must be whole numbers >= 1, comma-separated');
+  const result = await runScaleBench({ sizes: sizes.sort((a, b) => a - b), adminUrl: process.env.BENCH_DATABASE_URL, log });
+  const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}-scale.json`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  log(`report: ${out}`);
 }
 
 function log(line: string): void {
@@ -471,6 +485,7 @@ async function describeMachine(db: pg.Client, config: Config): Promise<MachineRe
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--scale')) return scaleMain();
   const options = parseOptions();
   const startedAt = Date.now();
   log(`${options.quick ? 'quick' : 'full'} run, ${options.sizes.rounds} round(s)`);

@@ -30,6 +30,7 @@ const RUNTIME_LABEL_VALUES = {
   pool: ['primary', 'read'],
   state: ['max', 'total', 'idle', 'waiting'],
   database: ['primary', 'read'],
+  how: ['dropped', 'deleted'],
   severity: ['critical', 'warning'],
   alertstate: ['pending', 'firing'],
 };

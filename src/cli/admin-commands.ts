@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { parseDuration } from '../config/parse-duration';
+import { formatDuration, parseDuration } from '../config/parse-duration';
 import type { Config } from '../config/load-config';
 import { AdminService } from '../domain/tenants/admin-service';
 import type { ApiKeyRecord } from '../domain/tenants/api-key';
@@ -45,25 +45,51 @@ export async function migrateCommand(args: string[], io: CliIo, config: Config, 
   }
 }
 
-/** `telemetry-vault tenant create|list` */
+/** The flags of a tenant's overrides, shared by `tenant create` and `tenant update`. */
+const OVERRIDE_FLAGS = {
+  'calls-per-minute': { type: 'string' },
+  'events-per-second': { type: 'string' },
+  'event-burst': { type: 'string' },
+  retention: { type: 'string' },
+} as const;
+
+/** `telemetry-vault tenant create|update|list` */
 export async function tenantCommand(args: string[], io: CliIo, config: Config, logger: Logger): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
-    const { values, positionals } = parse(rest, {
-      'calls-per-minute': { type: 'string' },
-      'events-per-second': { type: 'string' },
-      'event-burst': { type: 'string' },
-    });
+    const { values, positionals } = parse(rest, OVERRIDE_FLAGS);
     const name = single(positionals, 'tenant create NAME');
     const input = {
       name,
       callsPerMinute: optionalCount(values['calls-per-minute'], '--calls-per-minute'),
       eventsPerSecond: optionalCount(values['events-per-second'], '--events-per-second'),
       eventBurst: optionalCount(values['event-burst'], '--event-burst'),
+      retentionMs: optionalRetention(values.retention) ?? undefined,
     };
     const tenant = await withDatabase(config, logger, (admin) => admin.createTenant(input));
     if (values.json) printJson(io, tenantJson(tenant));
     else io.stdout.write(`Created tenant ${tenant.name} (${tenant.id}).\nCreate a key for it with: telemetry-vault key create ${tenant.name}\n`);
+    return;
+  }
+  if (sub === 'update') {
+    const { values, positionals } = parse(rest, OVERRIDE_FLAGS);
+    const name = single(positionals, 'tenant update NAME [--retention D] [--calls-per-minute N] [--events-per-second N] [--event-burst N]');
+    const changes = {
+      callsPerMinute: optionalCountOrDefault(values['calls-per-minute'], '--calls-per-minute'),
+      eventsPerSecond: optionalCountOrDefault(values['events-per-second'], '--events-per-second'),
+      eventBurst: optionalCountOrDefault(values['event-burst'], '--event-burst'),
+      retentionMs: optionalRetention(values.retention),
+    };
+    if (Object.values(changes).every((value) => value === undefined)) {
+      throw new UsageError('tenant update needs at least one of --retention, --calls-per-minute, --events-per-second, --event-burst (a value, or "default")');
+    }
+    const tenant = await withDatabase(config, logger, (admin) => admin.updateTenant(name, changes));
+    if (values.json) printJson(io, tenantJson(tenant));
+    else
+      io.stdout.write(
+        `Updated tenant ${tenant.name}: retention ${tenant.retentionMs === undefined ? 'default' : formatDuration(tenant.retentionMs)}, calls/min ${limit(tenant.callsPerMinute)}, events/s ${limit(tenant.eventsPerSecond)}, burst ${limit(tenant.eventBurst)}.\n` +
+          'Running servers apply it within AUTH_CACHE_TTL.\n',
+      );
     return;
   }
   if (sub === 'list') {
@@ -74,12 +100,12 @@ export async function tenantCommand(args: string[], io: CliIo, config: Config, l
     else
       printTable(
         io,
-        ['NAME', 'ID', 'CALLS/MIN', 'EVENTS/S', 'BURST', 'CREATED'],
-        tenants.map((t) => [t.name, t.id, limit(t.callsPerMinute), limit(t.eventsPerSecond), limit(t.eventBurst), formatDate(t.createdAt)]),
+        ['NAME', 'ID', 'CALLS/MIN', 'EVENTS/S', 'BURST', 'RETENTION', 'CREATED'],
+        tenants.map((t) => [t.name, t.id, limit(t.callsPerMinute), limit(t.eventsPerSecond), limit(t.eventBurst), t.retentionMs === undefined ? 'default' : formatDuration(t.retentionMs), formatDate(t.createdAt)]),
       );
     return;
   }
-  throw new UsageError(sub === undefined ? 'tenant needs a subcommand: create or list' : `unknown tenant subcommand: ${sub}`);
+  throw new UsageError(sub === undefined ? 'tenant needs a subcommand: create, update or list' : `unknown tenant subcommand: ${sub}`);
 }
 
 /** `telemetry-vault key create|list|revoke` */
@@ -147,6 +173,21 @@ function optionalCount(text: string | undefined, flag: string): number | undefin
   return Number(text);
 }
 
+/** `tenant update`'s count flags: a count, or `default` (null: back to the server-wide default). */
+function optionalCountOrDefault(text: string | undefined, flag: string): number | null | undefined {
+  if (text === 'default') return null;
+  return optionalCount(text, flag);
+}
+
+/** --retention: a duration such as 30d, or `default` (null: the server-wide RETENTION). */
+function optionalRetention(text: string | undefined): number | null | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'default') return null;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < 1000) throw new UsageError(`--retention must be a duration of at least 1s such as 30d, 12h or 90m, or "default" (got "${text}")`);
+  return ms;
+}
+
 function limit(value: number | undefined): string {
   return value === undefined ? 'default' : String(value);
 }
@@ -160,7 +201,8 @@ function keyStatus(key: ApiKeyRecord, now = new Date()): string {
 function tenantJson(tenant: Tenant) {
   // Unset overrides print as null (JSON has no undefined).
   const { callsPerMinute = null, eventsPerSecond = null, eventBurst = null } = tenant;
-  return { id: tenant.id, name: tenant.name, callsPerMinute, eventsPerSecond, eventBurst, createdAt: tenant.createdAt.toISOString() };
+  const retention = tenant.retentionMs === undefined ? null : formatDuration(tenant.retentionMs);
+  return { id: tenant.id, name: tenant.name, callsPerMinute, eventsPerSecond, eventBurst, retention, createdAt: tenant.createdAt.toISOString() };
 }
 
 function keyJson(key: ApiKeyRecord) {

@@ -29,7 +29,9 @@ Commands:
   serve [--exit-with-parent]             run the server; --exit-with-parent also stops it
                                          when its parent process goes (what npm start runs)
   migrate                                apply database schema migrations
-  tenant create NAME [--calls-per-minute N] [--events-per-second N] [--event-burst N]
+  tenant create NAME [--retention D] [--calls-per-minute N] [--events-per-second N] [--event-burst N]
+  tenant update NAME [--retention D] [--calls-per-minute N] [--events-per-second N] [--event-burst N]
+                                         each value, or "default" to return to the server-wide one
   tenant list
   key create TENANT [--expires-in DURATION]   prints the new key once
   key list TENANT

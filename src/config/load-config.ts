@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { EnvReader } from './env-reader';
+import { MAX_RETENTION_MS } from '../domain/retention/retention-policy';
+import { parseDuration } from './parse-duration';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -161,8 +163,46 @@ export interface Config {
     /** ACTIVE_TENANTS_COUNT_CACHE: the active-tenants gauge is counted in the database at most this often. */
     readonly countCacheMs: number;
   };
+  readonly lifecycle: LifecycleSettings;
   /** Former variable names still in use, one line each, logged at start-up. */
   readonly deprecations: readonly string[];
+}
+
+/** Partitions of events and retention (issue 16; docs/operations.md, "Retention"). */
+export interface LifecycleSettings {
+  /** EVENTS_PARTITION_INTERVAL: the time range of one events partition, aligned to the unix epoch (1 day: UTC days). */
+  readonly partitionIntervalMs: number;
+  /** EVENTS_PARTITIONS_AHEAD: partitions kept ready past the one of now plus INGEST_MAX_FUTURE_SKEW. */
+  readonly partitionsAhead: number;
+  /** RETENTION: how long events are kept unless their tenant says otherwise; undefined = forever. */
+  readonly retentionMs: number | undefined;
+  /** DATA_LIFECYCLE_INTERVAL: how often an instance creates partitions ahead and enforces retention. */
+  readonly intervalMs: number;
+  /** RETENTION_DELETE_BATCH: rows per DELETE transaction of the retention work. */
+  readonly deleteBatchRows: number;
+  /** RETENTION_DELETE_PAUSE: the pause between two delete batches, leaving the database to ingest. */
+  readonly deletePauseMs: number;
+}
+
+function readLifecycleSettings(read: EnvReader): LifecycleSettings {
+  const retentionText = read.raw('RETENTION');
+  let retentionMs: number | undefined;
+  if (retentionText !== undefined) {
+    retentionMs = parseDuration(retentionText);
+    if (retentionMs === undefined || retentionMs < 1000 || retentionMs > MAX_RETENTION_MS) {
+      read.problem(`RETENTION must be a duration between 1s and 36600d such as 30d or 12h, or unset to keep events forever (got ${JSON.stringify(retentionText.slice(0, 40))})`);
+      retentionMs = undefined;
+    }
+  }
+  return {
+    // One day: measured in docs/performance.md ("Partition width").
+    partitionIntervalMs: read.durationMs('EVENTS_PARTITION_INTERVAL', 86_400_000, { min: 3_600_000, max: 31 * 86_400_000 }),
+    partitionsAhead: read.integer('EVENTS_PARTITIONS_AHEAD', 2, { min: 1, max: 366 }),
+    retentionMs,
+    intervalMs: read.durationMs('DATA_LIFECYCLE_INTERVAL', 60_000, { min: 1000, max: 3_600_000 }),
+    deleteBatchRows: read.integer('RETENTION_DELETE_BATCH', 5000, { min: 1, max: 1_000_000 }),
+    deletePauseMs: read.durationMs('RETENTION_DELETE_PAUSE', 50, { min: 0, max: 60_000 }),
+  };
 }
 
 /** The budget of failed authentications per client address (the AUTH_FAILURE* variables). */
@@ -383,6 +423,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       touchIntervalMs: read.durationMs('TENANT_LAST_SEEN_WRITE_INTERVAL', 60_000, { min: 1000, max: 86_400_000 }),
       countCacheMs: read.durationMs('ACTIVE_TENANTS_COUNT_CACHE', 15_000, { min: 0, max: 3_600_000 }),
     },
+    lifecycle: readLifecycleSettings(read),
     // Last: every variable has been read by now.
     deprecations: read.deprecations(),
   };

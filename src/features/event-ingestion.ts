@@ -4,6 +4,7 @@ import { EventIngestor } from '../domain/ingest/event-ingestor';
 import { EventValidator } from '../domain/ingest/event-validator';
 import { combineIngestObservers } from '../domain/ingest/ingest-session';
 import type { RateLimiter } from '../domain/rate-limit/rate-limiter';
+import type { RetentionPolicy } from '../domain/retention/retention-policy';
 import { registerActiveTenantsGauge } from '../observability/collected-gauges';
 import type { Logger } from '../observability/create-logger';
 import type { Metrics } from '../observability/create-metrics';
@@ -20,7 +21,7 @@ import { TenantActivity } from '../storage/tenant-activity';
  * INGEST_WRITE_CONCURRENCY connections. Metrics and tenant activity observe
  * every batch.
  */
-export function createEventIngestor(config: Config, logger: Logger, pool: pg.Pool, metrics: Metrics, limiter: RateLimiter, primary: DatabaseProbe): EventIngestor {
+export function createEventIngestor(config: Config, logger: Logger, pool: pg.Pool, metrics: Metrics, limiter: RateLimiter, primary: DatabaseProbe, retention: RetentionPolicy): EventIngestor {
   const activity = new TenantActivity(pool, logger, config.tenantActivity);
   registerActiveTenantsGauge(metrics.registry, async () => (primary.reachable ? activity.activeLast24h() : undefined), logger);
   return new EventIngestor({
@@ -34,6 +35,7 @@ export function createEventIngestor(config: Config, logger: Logger, pool: pg.Poo
       maxWaitMs: config.database.pool.connectionTimeoutMs,
     }),
     validator: new EventValidator(config.ingest),
+    retention,
     limiter,
     settings: config.ingest,
     streamMaxWaitMs: config.rateLimit.streamMaxWaitMs,

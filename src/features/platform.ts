@@ -21,6 +21,7 @@ import { CallScopes } from '../transport/grpc/calls/call-scopes';
 import type { Closers } from './closers';
 import { createEventIngestor } from './event-ingestion';
 import type { EventIngestor } from '../domain/ingest/event-ingestor';
+import { RetentionPolicy } from '../domain/retention/retention-policy';
 
 /** What every feature builds on: the database, metrics, authentication, rate limits and the call machinery. */
 export interface Platform {
@@ -41,6 +42,8 @@ export interface Platform {
   readonly ingestor: EventIngestor;
   readonly scopes: CallScopes;
   readonly pipeline: CallPipeline;
+  /** RETENTION and the tenants' own: the one retention cutoff of ingest, queries and the retention work. */
+  readonly retention: RetentionPolicy;
   /** Where features register what they must release at shutdown. */
   readonly closers: Closers;
 }
@@ -64,8 +67,9 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   );
   const limiter = new RateLimiter(stores.tenants, config.rateLimit, rateLimitMetricsObserver(metrics));
   const scopes = new CallScopes(logger);
-  const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary);
-  return { config, logger, database, pool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), closers };
+  const retention = new RetentionPolicy(config.lifecycle.retentionMs);
+  const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
+  return { config, logger, database, pool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

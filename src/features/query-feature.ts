@@ -24,7 +24,7 @@ export async function createQueryFeature(platform: Platform): Promise<Feature> {
   const reader = new EventQueryRepository(readPool, config.query.statementTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
   const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes };
   const liveTail = createLiveTail(platform, responses);
-  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver);
+  const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver, Date.now, platform.retention);
   return {
     services: [
       {

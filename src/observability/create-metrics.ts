@@ -70,6 +70,54 @@ export interface Metrics {
   readonly rateLimitLocalTakes: Counter;
   /** 1 while REDIS_URL is set but Redis is unavailable (limits enforced per instance). */
   readonly rateLimitDegraded: Gauge;
+  /** The data lifecycle (partitions and retention; src/features/lifecycle-feature.ts sets them). */
+  readonly lifecycle: LifecycleMetrics;
+}
+
+/** Partitions and retention. The retention gauges come from the instance that last ran the retention work (max() across instances). */
+export interface LifecycleMetrics {
+  /** Partitions of the events table. */
+  readonly eventPartitions: Gauge;
+  /** Events removed for retention, by how: dropped (whole partitions; their row estimate) or deleted (batched deletes). */
+  readonly expiredRows: Counter<'how'>;
+  /** The oldest stored event, in milliseconds since the epoch (the age gauge is computed from it at scrape time); undefined = none. */
+  oldestEventMs: number | undefined;
+  /** How far the oldest event of the tenant furthest behind is past its retention, in seconds (0 = retention is kept). */
+  readonly overdueSeconds: Gauge;
+  /** When the last retention round of this instance finished (unix seconds). */
+  readonly lastRunSeconds: Gauge;
+}
+
+function createLifecycleMetrics(registers: Registry[]): LifecycleMetrics {
+  const metrics: LifecycleMetrics = {
+    eventPartitions: new Gauge({ name: 'telemetry_vault_event_partitions', help: 'Partitions of the events table (one per EVENTS_PARTITION_INTERVAL, plus events_before)', registers }),
+    expiredRows: withZeroes(
+      new Counter({
+        name: 'telemetry_vault_retention_expired_rows_total',
+        help: 'Events removed because they were past their tenant retention, by how: dropped (whole partitions, row estimate) or deleted (batched deletes)',
+        labelNames: ['how'],
+        registers,
+      }),
+      [{ how: 'dropped' }, { how: 'deleted' }],
+    ),
+    oldestEventMs: undefined,
+    overdueSeconds: new Gauge({
+      name: 'telemetry_vault_retention_overdue_seconds',
+      help: 'How far the oldest stored event of the tenant furthest behind is past its retention, in seconds, as of the last retention round (0 = none is)',
+      registers,
+    }),
+    lastRunSeconds: new Gauge({ name: 'telemetry_vault_retention_last_run_timestamp_seconds', help: 'When this instance last finished a retention round (unix time, seconds)', registers }),
+  };
+  new Gauge({
+    name: 'telemetry_vault_oldest_event_age_seconds',
+    help: 'Age of the oldest stored event (any tenant), in seconds, as of the last retention round of this instance',
+    registers,
+    collect() {
+      if (metrics.oldestEventMs === undefined) this.reset();
+      else this.set(Math.max(0, (Date.now() - metrics.oldestEventMs) / 1000));
+    },
+  });
+  return metrics;
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -159,6 +207,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
       help: '1 while REDIS_URL is set but Redis is unavailable, so that limits are enforced per instance; else 0',
       registers,
     }),
+    lifecycle: createLifecycleMetrics(registers),
   };
 }
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { KeyLookup, KeyMatch } from '../domain/auth/authenticator';
 import type { ApiKeyRecord, ApiKeyStore, NewApiKey } from '../domain/tenants/api-key';
 import { runQuery } from './run-query';
-import { toTenant, type TenantRow } from './tenant-repository';
+import { tenantColumns, toTenant, type TenantRow } from './tenant-repository';
 
 interface ApiKeyRow {
   id: string;
@@ -59,7 +59,7 @@ export class ApiKeyRepository implements ApiKeyStore, KeyLookup {
     const result = await runQuery<{ key_id: string; key_expires_at: Date | null; key_revoked_at: Date | null } & TenantRow>(
       this.pool,
       `SELECT k.id AS key_id, k.expires_at AS key_expires_at, k.revoked_at AS key_revoked_at,
-              t.id, t.name, t.calls_per_minute, t.events_per_second, t.event_burst, t.created_at
+              ${tenantColumns('t')}
          FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
         WHERE k.key_hash = $1`,
       [hash],

@@ -32,6 +32,8 @@ function filterConditions(selection: Omit<EventSelection, 'order'>, params: Para
   const conditions = [`tenant_id = ${params.add(selection.tenantId)}::uuid`];
   if (filter.startUs !== undefined) conditions.push(`"timestamp" >= ${params.add(microsToSqlTimestamp(filter.startUs))}::timestamptz`);
   if (filter.endUs !== undefined) conditions.push(`"timestamp" < ${params.add(microsToSqlTimestamp(filter.endUs))}::timestamptz`);
+  // Past the tenant's retention: never returned, deleted or not (and the partitions below it are pruned).
+  if (selection.retentionCutoffUs !== undefined) conditions.push(`"timestamp" >= ${params.add(microsToSqlTimestamp(selection.retentionCutoffUs))}::timestamptz`);
   conditions.push(...anyOf('event_type', filter.eventTypes, params), ...anyOf('service_name', filter.serviceNames, params));
   if (filter.payloadContains !== undefined) conditions.push(`payload @> ${params.add(filter.payloadContains)}::jsonb`);
   return conditions;
@@ -65,6 +67,9 @@ export function pageQuery(selection: EventSelection, window: PageWindow, maxPayl
     const at = params.add(microsToSqlTimestamp(window.after.timestampUs));
     const id = params.add(window.after.eventId);
     conditions.push(`("timestamp", event_id) ${newestFirst ? '<' : '>'} (${at}::timestamptz, ${id}::text)`);
+    // Redundant with the row comparison, which partition pruning cannot use: this one lets the planner skip
+    // the partitions on the far side of the position (events is partitioned by timestamp).
+    conditions.push(`"timestamp" ${newestFirst ? '<=' : '>='} ${at}::timestamptz`);
   }
   const direction = newestFirst ? 'DESC' : 'ASC';
   let text = `${selectEvents(maxPayloadBytes, params)} WHERE ${conditions.join(' AND ')} ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;

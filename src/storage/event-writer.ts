@@ -33,8 +33,11 @@ export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')
  * The merge of a group. $1 lists each member's tenant (member i is
  * $1[i]). Within the group the first member to carry a (tenant, event_id)
  * wins (DISTINCT ON ... ORDER BY member: members are numbered in arrival
- * order); against what is stored, the first write wins and rows already
- * there are skipped. Rows go in (tenant_id, event_id) order so that
+ * order); against what is stored, the first write of (tenant, event_id)
+ * within a partition wins and rows already there are skipped (ON CONFLICT
+ * with no target arbitrates on each partition's own UNIQUE (tenant_id,
+ * event_id): events, partitioned by timestamp, can have no unique index
+ * without it; README, "Exactly-once"). Rows go in (tenant_id, event_id) order so that
  * concurrent groups carrying the same ids take the unique index's locks in
  * the same order and cannot deadlock. The result counts what each member
  * newly stored, by event type and service. `live_tail` notifies followers
@@ -47,7 +50,7 @@ export const MERGE = `WITH staged AS (
 ), inserted AS (
   INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
   SELECT tenant_id, event_id, ts, event_type, service_name, payload FROM staged ORDER BY tenant_id, event_id
-  ON CONFLICT (tenant_id, event_id) DO NOTHING
+  ON CONFLICT DO NOTHING
   RETURNING tenant_id, event_id
 ), ${LIVE_TAIL_NOTIFY_CTE}
 SELECT s.member, s.event_type, s.service_name, count(*)::int AS stored

@@ -33,7 +33,7 @@ describe('the telemetry-vault command on DATABASE_URL', () => {
   test('when migrate runs on an empty database and again, then it applies the schema once and reports it', async () => {
     const first = await cli('migrate', '--json');
     expect(first.code).toBe(0);
-    expect(first.json()).toEqual({ applied: ['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen'] });
+    expect(first.json()).toEqual({ applied: ['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events'] });
     const second = await cli('migrate');
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('up to date');
@@ -47,7 +47,7 @@ describe('the telemetry-vault command on DATABASE_URL', () => {
     const listed = await cli('tenant', 'list', '--json');
     expect(listed.json<{ name: string }[]>().map((tenant) => tenant.name)).toContain('acme');
     const table = await cli('tenant', 'list');
-    expect(table.stdout).toMatch(/^NAME\s+ID\s+CALLS\/MIN\s+EVENTS\/S\s+BURST\s+CREATED/);
+    expect(table.stdout).toMatch(/^NAME\s+ID\s+CALLS\/MIN\s+EVENTS\/S\s+BURST\s+RETENTION\s+CREATED/);
     expect(table.stdout).toMatch(/acme\s+\S+\s+default\s+500\s+900/);
   });
 

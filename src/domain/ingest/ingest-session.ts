@@ -1,6 +1,7 @@
 import type { IngestSettings } from '../../config/load-config';
 import type { AuthenticatedContext } from '../call-context';
 import type { RateLimitCharge, RateLimiter, RateLimitStatus } from '../rate-limit/rate-limiter';
+import type { RetentionPolicy } from '../retention/retention-policy';
 import type { Tenant } from '../tenants/tenant';
 import { VaultError } from '../vault-error';
 import { EventBatch } from './event-batch';
@@ -38,6 +39,8 @@ export function combineIngestObservers(...observers: readonly IngestObserver[]):
 export interface IngestSessionDependencies {
   readonly sink: EventSink;
   readonly validator: EventValidator;
+  /** Events already past their tenant's retention are rejected (none when absent). */
+  readonly retention?: RetentionPolicy;
   readonly limiter: RateLimiter;
   readonly settings: Pick<IngestSettings, 'batchSize' | 'batchMaxBytes' | 'flushIntervalMs' | 'rejectedEventsListed'>;
   /** RATE_LIMIT_STREAM_MAX_WAIT: how long a stream's message may wait for event tokens. */
@@ -118,11 +121,14 @@ export class IngestSession {
     this.throwIfStopped();
     if (events.length === 0 && this.mode === 'stream') return;
     await this.admit(events.length);
+    const cutoffUs = this.deps.retention?.cutoffUs(this.tenant);
     for (const event of events) {
       const index = this.nextIndex++;
       const valid = this.deps.validator.validate(event);
       if (typeof valid === 'string') {
         this.reject(index, event.eventId, valid);
+      } else if (cutoffUs !== undefined && valid.timestampUs < cutoffUs) {
+        this.reject(index, event.eventId, this.deps.retention!.rejection(this.tenant));
       } else if (!this.batch.add(valid)) {
         this.duplicates++;
         this.deps.observer?.duplicatesInBatch(this.tenant, 1);

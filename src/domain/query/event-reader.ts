@@ -31,6 +31,15 @@ export interface EventSelection {
   readonly tenantId: string;
   readonly filter: EventFilter;
   readonly order: SortOrder;
+  /**
+   * The tenant's retention cutoff (RetentionPolicy.cutoffUs), microseconds
+   * since the epoch: events before it are past retention and never returned,
+   * whether or not they are deleted yet. Undefined = the tenant keeps
+   * everything. Every read path (pages, streams, Aggregate by scan or by
+   * rollups) applies it; it is not part of a cursor's scope, since it moves
+   * with the clock.
+   */
+  readonly retentionCutoffUs?: bigint | undefined;
 }
 
 /** The part of the ordered matches to read. */

@@ -1,5 +1,6 @@
 import type { QuerySettings } from '../../config/load-config';
 import type { AuthenticatedContext } from '../call-context';
+import { RetentionPolicy } from '../retention/retention-policy';
 import { invalidArgument, VaultError } from '../vault-error';
 import type { CursorCodec } from './cursor-codec';
 import type { EventFilterInput, SortOrder } from './event-filter';
@@ -79,6 +80,7 @@ export class QueryService {
     private readonly responses: ResponseSizing,
     private readonly observer: StreamObserver = { rowsRead: () => undefined, waitingForClient: () => undefined },
     private readonly now: () => number = Date.now,
+    private readonly retention: RetentionPolicy = new RetentionPolicy(undefined, now),
   ) {}
 
   async queryEvents(input: QueryEventsInput, ctx: AuthenticatedContext): Promise<QueryEventsResult> {
@@ -153,7 +155,7 @@ export class QueryService {
   }
 
   async aggregate(input: AggregateInput, ctx: AuthenticatedContext): Promise<AggregateCount[]> {
-    const { tenantId, filter } = this.selection(input.filter, 'newest-first', ctx);
+    const { tenantId, filter, retentionCutoffUs } = this.selection(input.filter, 'newest-first', ctx);
     let bucketUs: bigint | undefined;
     if (input.bucket !== undefined) {
       bucketUs = durationToMicros(input.bucket, 'bucket');
@@ -161,7 +163,7 @@ export class QueryService {
     }
     const grouping = { byEventType: input.groupBy.includes('event-type'), byServiceName: input.groupBy.includes('service-name'), bucketUs };
     const max = this.limits.aggregateMaxRows;
-    const rows = await this.reader.aggregate({ tenantId, filter }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
+    const rows = await this.reader.aggregate({ tenantId, filter, retentionCutoffUs }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
     if (rows.length > max) {
       const description = `the result has more than ${max} rows (QUERY_AGGREGATE_MAX_ROWS): narrow the filter, widen the bucket or group by fewer fields`;
       const fields = [...(input.groupBy.length > 0 ? ['group_by'] : []), ...(bucketUs !== undefined ? ['bucket'] : []), 'filter'];
@@ -171,7 +173,7 @@ export class QueryService {
   }
 
   private selection(filter: EventFilterInput | undefined, order: SortOrder, ctx: AuthenticatedContext): EventSelection {
-    return { tenantId: ctx.tenant.id, filter: validateEventFilter(filter, this.limits), order };
+    return { tenantId: ctx.tenant.id, filter: validateEventFilter(filter, this.limits), order, retentionCutoffUs: this.retention.cutoffUs(ctx.tenant, this.now()) };
   }
 
   private pageSize(limit: number): number {

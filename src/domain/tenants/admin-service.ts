@@ -1,6 +1,7 @@
+import { MAX_RETENTION_MS } from '../retention/retention-policy';
 import { VaultError, invalidArgument } from '../vault-error';
 import { generateApiKey, type ApiKeyRecord, type ApiKeyStore } from './api-key';
-import { TENANT_NAME_PATTERN, type NewTenant, type Tenant, type TenantStore } from './tenant';
+import { TENANT_NAME_PATTERN, type NewTenant, type Tenant, type TenantChanges, type TenantStore } from './tenant';
 
 /** The tenant created on first run of the embedded database. */
 export const DEMO_TENANT_NAME = 'demo';
@@ -31,7 +32,25 @@ export class AdminService {
     checkLimit('calls-per-minute', input.callsPerMinute);
     checkLimit('events-per-second', input.eventsPerSecond);
     checkLimit('event-burst', input.eventBurst);
+    checkRetention(input.retentionMs);
     return this.tenants.create(input);
+  }
+
+  /**
+   * Changes the overrides of the tenant named (or with the id) `tenantRef`:
+   * a field left out keeps its value, `null` returns it to the server-wide
+   * default. Running servers apply it within AUTH_CACHE_TTL (the tenant
+   * travels with its cached key lookups).
+   */
+  async updateTenant(tenantRef: string, changes: TenantChanges): Promise<Tenant> {
+    const tenant = await this.resolveTenant(tenantRef);
+    checkLimit('calls-per-minute', changes.callsPerMinute ?? undefined);
+    checkLimit('events-per-second', changes.eventsPerSecond ?? undefined);
+    checkLimit('event-burst', changes.eventBurst ?? undefined);
+    checkRetention(changes.retentionMs ?? undefined);
+    const updated = await this.tenants.update(tenant.id, changes);
+    if (!updated) throw new VaultError('NOT_FOUND', `no tenant named ${JSON.stringify(tenantRef)}`);
+    return updated;
   }
 
   listTenants(): Promise<Tenant[]> {
@@ -86,6 +105,12 @@ export class AdminService {
     const tenant = UUID_PATTERN.test(ref) ? await this.tenants.findById(ref) : await this.tenants.findByName(ref);
     if (!tenant) throw new VaultError('NOT_FOUND', `no tenant named ${JSON.stringify(ref)}`);
     return tenant;
+  }
+}
+
+function checkRetention(value: number | undefined): void {
+  if (value !== undefined && (!Number.isFinite(value) || value < 1000 || value > MAX_RETENTION_MS)) {
+    throw invalidArgument('retention', 'must be a duration between 1s and 36600d, such as 30d or 12h');
   }
 }
 

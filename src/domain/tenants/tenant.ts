@@ -5,16 +5,27 @@ export interface RateLimitOverrides {
   readonly eventBurst: number | undefined;
 }
 
+/** How long a tenant's events are kept; undefined = the server-wide RETENTION (itself unset = forever). */
+export interface RetentionOverride {
+  readonly retentionMs?: number | undefined;
+}
+
 /** A tenant: the owner of API keys and events. */
-export interface Tenant extends RateLimitOverrides {
+export interface Tenant extends RateLimitOverrides, RetentionOverride {
   readonly id: string;
   readonly name: string;
   readonly createdAt: Date;
 }
 
-export interface NewTenant extends RateLimitOverrides {
+export interface NewTenant extends RateLimitOverrides, RetentionOverride {
   readonly name: string;
 }
+
+/**
+ * What `tenant update` changes: a field left out keeps its value, `null`
+ * returns it to the server-wide default.
+ */
+export type TenantChanges = { readonly [K in keyof RateLimitOverrides | keyof RetentionOverride]?: number | null };
 
 /** Where tenants are kept (implemented in storage/). */
 export interface TenantStore {
@@ -23,6 +34,8 @@ export interface TenantStore {
   list(): Promise<Tenant[]>;
   findByName(name: string): Promise<Tenant | undefined>;
   findById(id: string): Promise<Tenant | undefined>;
+  /** Applies `changes` to the tenant with this id; undefined when there is none. */
+  update(id: string, changes: TenantChanges): Promise<Tenant | undefined>;
   count(): Promise<number>;
 }
 

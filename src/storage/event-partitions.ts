@@ -1,0 +1,115 @@
+import type pg from 'pg';
+
+/** One partition of events: [lowerMs, upperMs), lowerMs undefined for events_before (from MINVALUE). */
+export interface EventPartition {
+  readonly name: string;
+  readonly lowerMs: number | undefined;
+  readonly upperMs: number;
+  /** A DETACH ... CONCURRENTLY that was interrupted: it must be finalized. */
+  readonly detachPending: boolean;
+}
+
+/**
+ * The advisory lock keys of the data lifecycle (pg_advisory_lock's bigint):
+ * one for creating partitions, one for the retention work, so that several
+ * instances never do either twice at once.
+ */
+export const PARTITION_LOCK_KEY = 0x7456_0016_0001n;
+export const RETENTION_LOCK_KEY = 0x7456_0016_0002n;
+
+/**
+ * events' partitions from the catalog, lowest first. The bounds are read back
+ * from pg_get_expr's text, which prints them with their UTC offset, so that
+ * the cast does not depend on the session's time zone.
+ */
+export async function listEventPartitions(client: pg.ClientBase | pg.Pool): Promise<EventPartition[]> {
+  const result = await client.query<{ name: string; lower_ms: number | null; upper_ms: number; detach_pending: boolean }>(
+    `SELECT c.relname AS name,
+            (extract(epoch FROM (regexp_match(b.bound, 'FROM \\(''([^'']+)''\\)'))[1]::timestamptz) * 1000)::float8 AS lower_ms,
+            (extract(epoch FROM (regexp_match(b.bound, 'TO \\(''([^'']+)''\\)'))[1]::timestamptz) * 1000)::float8 AS upper_ms,
+            i.inhdetachpending AS detach_pending
+       FROM pg_inherits i
+       JOIN pg_class c ON c.oid = i.inhrelid
+       CROSS JOIN LATERAL pg_get_expr(c.relpartbound, c.oid) AS b(bound)
+      WHERE i.inhparent = 'events'::regclass
+      ORDER BY lower_ms NULLS FIRST`,
+  );
+  return result.rows.map((row) => ({ name: row.name, lowerMs: row.lower_ms ?? undefined, upperMs: row.upper_ms, detachPending: row.detach_pending }));
+}
+
+/** The partition name of a range starting at `lowerMs`: events_p20261205 on day bounds, events_p20261205_0600 otherwise. */
+export function partitionName(lowerMs: number): string {
+  const iso = new Date(lowerMs).toISOString();
+  const day = iso.slice(0, 10).replaceAll('-', '');
+  const time = iso.slice(11, 16).replace(':', '');
+  return time === '0000' ? `events_p${day}` : `events_p${day}_${time}`;
+}
+
+/** The ranges to create so that partitions reach `horizonMs`: contiguous from the highest upper bound, cut at multiples of `intervalMs` since the epoch. */
+export function missingRanges(partitions: readonly EventPartition[], horizonMs: number, intervalMs: number): { lowerMs: number; upperMs: number }[] {
+  const top = partitions.reduce((highest, partition) => Math.max(highest, partition.upperMs), Number.NEGATIVE_INFINITY);
+  if (!Number.isFinite(top)) throw new Error('events has no partition: migration 0004 creates events_before');
+  const ranges: { lowerMs: number; upperMs: number }[] = [];
+  for (let lowerMs = top; lowerMs < horizonMs; ) {
+    const upperMs = (Math.floor(lowerMs / intervalMs) + 1) * intervalMs;
+    ranges.push({ lowerMs, upperMs });
+    lowerMs = upperMs;
+  }
+  return ranges;
+}
+
+export interface EnsurePartitionsOptions {
+  /** EVENTS_PARTITION_INTERVAL in milliseconds. */
+  readonly intervalMs: number;
+  /** Partitions must cover up to this instant (now + INGEST_MAX_FUTURE_SKEW + EVENTS_PARTITIONS_AHEAD intervals). */
+  readonly horizonMs: number;
+  /** How long to wait for the lock (another instance creating them) or a table lock: then this round gives up, the next one retries. */
+  readonly lockTimeoutMs: number;
+}
+
+/**
+ * Creates the partitions that `horizonMs` still lacks, one transaction each,
+ * under PARTITION_LOCK_KEY (an instance that finds it taken waits up to the
+ * lock timeout, then sees the other's work). Each is created as a standalone
+ * table and then attached: CREATE TABLE ... PARTITION OF would take an ACCESS
+ * EXCLUSIVE lock on events, while ATTACH PARTITION takes SHARE UPDATE
+ * EXCLUSIVE, which inserts and reads do not wait for (events has no DEFAULT
+ * partition, whose scan would need more). Returns the names created.
+ */
+export async function ensureEventPartitions(pool: pg.Pool, options: EnsurePartitionsOptions): Promise<string[]> {
+  const created: string[] = [];
+  const client = await pool.connect();
+  try {
+    for (;;) {
+      await client.query('BEGIN');
+      try {
+        await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
+        await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY.toString()]);
+        const next = missingRanges(await listEventPartitions(client), options.horizonMs, options.intervalMs)[0];
+        if (next === undefined) {
+          await client.query('COMMIT');
+          return created;
+        }
+        const name = partitionName(next.lowerMs);
+        const lower = new Date(next.lowerMs).toISOString();
+        const upper = new Date(next.upperMs).toISOString();
+        // The partition's own UNIQUE (tenant_id, event_id) is the exactly-once rule (README, "Exactly-once"): events
+        // can have no unique index without the partition key. The CHECK lets ATTACH skip validating the (empty)
+        // table; it is redundant once attached.
+        await client.query(
+          `CREATE TABLE ${name} (LIKE events INCLUDING DEFAULTS, CONSTRAINT ${name}_tenant_id_event_id_key UNIQUE (tenant_id, event_id),` +
+            ` CONSTRAINT ${name}_range CHECK ("timestamp" >= '${lower}' AND "timestamp" < '${upper}'))`,
+        );
+        await client.query(`ALTER TABLE events ATTACH PARTITION ${name} FOR VALUES FROM ('${lower}') TO ('${upper}')`);
+        await client.query(`ALTER TABLE ${name} DROP CONSTRAINT ${name}_range`);
+        await client.query('COMMIT');
+        created.push(name);
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    }
+  } finally {
+    client.release();
+  }
+}
