@@ -212,13 +212,24 @@ export class QueryService {
     }
     const grouping = { byEventType: input.groupBy.includes('event-type'), byServiceName: input.groupBy.includes('service-name'), bucketUs };
     const max = this.limits.aggregateMaxRows;
-    const rows = await this.reader.aggregate({ tenantId, filter }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
+    const rows = await this.reader.aggregate({ tenantId, filter, notBeforeUs: this.retentionCutoffUs(ctx) }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
     if (rows.length > max) {
       const description = `the result has more than ${max} rows (QUERY_AGGREGATE_MAX_ROWS): narrow the filter, widen the bucket or group by fewer fields`;
       const fields = [...(input.groupBy.length > 0 ? ['group_by'] : []), ...(bucketUs !== undefined ? ['bucket'] : []), 'filter'];
       throw new VaultError('INVALID_ARGUMENT', description, { fieldViolations: fields.map((field) => ({ field, description })) });
     }
     return rows;
+  }
+
+  /**
+   * The seam for retention (issue 16): the caller's tenant's retention
+   * cutoff in microseconds since the epoch (events before it are never
+   * counted), undefined = keep forever. Both Aggregate paths, the rollups and
+   * the scan, apply it; a cutoff inside a minute is exact on both (the
+   * rollups count that minute from the events).
+   */
+  private retentionCutoffUs(_ctx: AuthenticatedContext): bigint | undefined {
+    return undefined;
   }
 
   private selection(filter: EventFilterInput | undefined, order: SortOrder, ctx: AuthenticatedContext): EventSelection {
