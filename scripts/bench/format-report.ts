@@ -2,6 +2,7 @@
 import type { LatencySummary } from '../load/histogram';
 import type { PayloadMode } from './event-shape';
 import type { QueryTiming, StreamOutcome } from './load-generator';
+import type { RollupBenchReport } from './rollup-bench';
 
 /** One round of one ingest scenario. */
 export interface IngestRound {
@@ -99,6 +100,8 @@ export interface BenchReport {
   callers?: CallersResult;
   serverPeakRssMiB?: number;
   query?: QueryReport;
+  /** scripts/bench/rollup-bench.ts (its own tables: formatRollupReport). */
+  rollups?: RollupBenchReport;
   seconds?: number;
 }
 

@@ -8,7 +8,8 @@
  *
  * Options: --quick (small sizes, one round, well under a minute),
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
- * --only ingest|query. BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * --only ingest|query, --aggregate-scale (only the rollups' figures, at full
+ * size: 1M and 30M events; see rollup-bench.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
@@ -33,6 +34,7 @@ import { formatReport, type BenchReport, type CallersResult, type IngestRound, t
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
+import { formatRollupReport, ROLLUP_BENCH_SIZES, runRollupBench } from './rollup-bench';
 import { VaultProcess, type Measured } from './vault-process';
 
 const SIZES = {
@@ -100,19 +102,22 @@ interface Options {
   readonly sizes: Sizes;
   readonly out: string;
   readonly only: 'ingest' | 'query' | undefined;
+  readonly aggregateScale: boolean;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' } },
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, 'aggregate-scale': { type: 'boolean', default: false } },
   });
   const quick = values.quick ?? false;
   const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
   if (values.rounds !== undefined) sizes.rounds = Number(values.rounds);
   if (!Number.isInteger(sizes.rounds) || sizes.rounds < 1) throw new Error('--rounds must be a whole number >= 1');
   if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
-  const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
-  return { quick, sizes, out, only: values.only };
+  const aggregateScale = values['aggregate-scale'] ?? false;
+  const suffix = aggregateScale ? '-aggregate-scale' : quick ? '-quick' : '';
+  const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix}.json`);
+  return { quick, sizes, out, only: values.only, aggregateScale };
 }
 
 function log(line: string): void {
@@ -418,8 +423,26 @@ async function describeMachine(db: pg.Client, config: Config): Promise<MachineRe
   };
 }
 
+/** --aggregate-scale: the rollups' figures alone, on a database of their own. */
+async function aggregateScale(options: Options): Promise<void> {
+  const startedAt = Date.now();
+  const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
+  try {
+    log(`aggregate-scale run; database: ${database.description}`);
+    await runMigrations(database.url, silent);
+    const rollups = await runRollupBench(database.url, ROLLUP_BENCH_SIZES.full, log);
+    fs.mkdirSync(path.dirname(options.out), { recursive: true });
+    fs.writeFileSync(options.out, `${JSON.stringify({ startedAt: new Date(startedAt).toISOString(), mode: 'aggregate-scale', rollups, seconds: Math.round((Date.now() - startedAt) / 1000) }, null, 2)}\n`);
+    process.stdout.write(formatRollupReport(rollups));
+    log(`JSON report: ${path.relative(process.cwd(), options.out)}`);
+  } finally {
+    await database.close();
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
+  if (options.aggregateScale) return aggregateScale(options);
   const startedAt = Date.now();
   log(`${options.quick ? 'quick' : 'full'} run, ${options.sizes.rounds} round(s)`);
   const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
@@ -458,10 +481,12 @@ async function main(): Promise<void> {
       report.serverPeakRssMiB = [...report.ingest, ...report.latency, report.callers].reduce((peak, s) => Math.max(peak, s.serverPeakRssMiB ?? 0), 0);
     }
     if (options.only !== 'ingest') report.query = await queryPhase(context);
+    if (options.quick) report.rollups = await runRollupBench(database.url, ROLLUP_BENCH_SIZES.quick, log);
     report.seconds = Math.round((Date.now() - startedAt) / 1000);
     fs.mkdirSync(path.dirname(options.out), { recursive: true });
     fs.writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(formatReport(report));
+    if (report.rollups) process.stdout.write(formatRollupReport(report.rollups));
     log(`JSON report: ${path.relative(process.cwd(), options.out)}; ${report.seconds} s in all`);
   } finally {
     await db?.end();
