@@ -10,6 +10,7 @@ import { anyOf, filterConditions, groupedCounts, Params, type SqlQuery } from '.
  */
 
 const MICROS_PER_MINUTE = 60_000_000n;
+const MICROS_PER_HOUR = 3_600_000_000n;
 
 /** The start of a minute, independent of the session's TimeZone (date_trunc is not). */
 const minuteOf = (column: string): string => `date_bin('1 minute', ${column}, TIMESTAMPTZ 'epoch')`;
@@ -45,21 +46,46 @@ function onMinute(micros: bigint | undefined): boolean {
   return micros === undefined || micros % MICROS_PER_MINUTE === 0n;
 }
 
-/** The first whole minute at or after `micros`. */
-function ceilMinute(micros: bigint): bigint {
-  const rest = ((micros % MICROS_PER_MINUTE) + MICROS_PER_MINUTE) % MICROS_PER_MINUTE;
-  return rest === 0n ? micros : micros - rest + MICROS_PER_MINUTE;
+/** `micros` rounded down to a multiple of `unit` (from the epoch). */
+function floorTo(micros: bigint, unit: bigint): bigint {
+  return micros - (((micros % unit) + unit) % unit);
+}
+
+/** `micros` rounded up to a multiple of `unit`. */
+function ceilTo(micros: bigint, unit: bigint): bigint {
+  const floor = floorTo(micros, unit);
+  return floor === micros ? micros : floor + unit;
+}
+
+/** A half-open range [from, to) of instants; undefined = unbounded on that side. */
+interface Range {
+  readonly from: bigint | undefined;
+  readonly to: bigint | undefined;
+}
+
+/** The conditions of `column` in `range`. */
+function inRange(column: string, range: Range, params: Params): string[] {
+  return [
+    ...(range.from === undefined ? [] : [`${column} >= ${params.add(microsToSqlTimestamp(range.from))}::timestamptz`]),
+    ...(range.to === undefined ? [] : [`${column} < ${params.add(microsToSqlTimestamp(range.to))}::timestamptz`]),
+  ];
 }
 
 /**
- * Aggregate from the rollups: the sums of the compacted rows and of the
- * deltas, in one statement (one snapshot, so a compaction committing
- * meanwhile changes nothing), grouped and bounded exactly as aggregateQuery
- * groups the events (groupedCounts, over each minute's start as its
- * "timestamp": a minute lies whole in one bucket when the width is whole
- * minutes). When the effective start (the later of the range's start and the
- * retention cutoff) falls inside a minute, that part minute is counted from
- * the events themselves, from the effective start to the next whole minute.
+ * Aggregate from the rollups, grouped and bounded exactly as aggregateQuery
+ * groups the events (groupedCounts, over each rollup row's minute or hour
+ * start as its "timestamp": a minute lies whole in one bucket when the width
+ * is whole minutes, an hour when it is whole hours). One statement, so one
+ * snapshot: a compaction committing meanwhile changes nothing. The range
+ * [effective start, end) is read as:
+ *
+ * * the part minute at the effective start (the later of the range's start
+ *   and the retention cutoff), when it falls inside a minute: from the
+ *   events themselves, up to the next whole minute;
+ * * the deltas (not compacted yet) of every whole minute;
+ * * the compacted counts: by hour for the whole hours inside the range when
+ *   the bucket (or its absence) allows, by minute for the rest.
+ *
  * Only for requests rollupsCanAnswer accepts.
  */
 export function rollupAggregateQuery(selection: AggregateSelection, grouping: AggregateGrouping, limit: number): SqlQuery {
@@ -67,18 +93,22 @@ export function rollupAggregateQuery(selection: AggregateSelection, grouping: Ag
   const { filter } = selection;
   const params = new Params();
   const startUs = selection.notBeforeUs === undefined || (filter.startUs !== undefined && filter.startUs >= selection.notBeforeUs) ? filter.startUs : selection.notBeforeUs;
-  const wholeFromUs = startUs === undefined ? undefined : ceilMinute(startUs);
-  const conditions = [`tenant_id = ${params.add(selection.tenantId)}::uuid`];
-  if (wholeFromUs !== undefined) conditions.push(`minute >= ${params.add(microsToSqlTimestamp(wholeFromUs))}::timestamptz`);
-  if (filter.endUs !== undefined) conditions.push(`minute < ${params.add(microsToSqlTimestamp(filter.endUs))}::timestamptz`);
-  conditions.push(...anyOf('event_type', filter.eventTypes, params), ...anyOf('service_name', filter.serviceNames, params));
-  const where = conditions.join(' AND ');
-  const parts = [
-    `SELECT minute AS "timestamp", event_type, service_name, events FROM event_rollups WHERE ${where}`,
-    `SELECT minute AS "timestamp", event_type, service_name, events FROM event_rollup_deltas WHERE ${where}`,
-  ];
-  if (startUs !== undefined && wholeFromUs !== startUs) {
-    const endUs = filter.endUs !== undefined && filter.endUs < wholeFromUs! ? filter.endUs : wholeFromUs!;
+  const whole: Range = { from: startUs === undefined ? undefined : ceilTo(startUs, MICROS_PER_MINUTE), to: filter.endUs };
+  const keys = [...anyOf('event_type', filter.eventTypes, params), ...anyOf('service_name', filter.serviceNames, params)];
+  const read = (table: string, column: string, range: Range): string =>
+    `SELECT ${column} AS "timestamp", event_type, service_name, events FROM ${table} WHERE ${[`tenant_id = ${params.add(selection.tenantId)}::uuid`, ...inRange(column, range, params), ...keys].join(' AND ')}`;
+  const parts = [read('event_rollup_deltas', 'minute', whole)];
+  const hours: Range = { from: whole.from === undefined ? undefined : ceilTo(whole.from, MICROS_PER_HOUR), to: whole.to === undefined ? undefined : floorTo(whole.to, MICROS_PER_HOUR) };
+  const byHour = (grouping.bucketUs === undefined || grouping.bucketUs % MICROS_PER_HOUR === 0n) && (hours.from === undefined || hours.to === undefined || hours.from < hours.to);
+  if (byHour) {
+    parts.push(read('event_rollups_hourly', 'hour', hours));
+    if (hours.from !== undefined) parts.push(read('event_rollups', 'minute', { from: whole.from, to: hours.from }));
+    if (hours.to !== undefined) parts.push(read('event_rollups', 'minute', { from: hours.to, to: whole.to }));
+  } else {
+    parts.push(read('event_rollups', 'minute', whole));
+  }
+  if (startUs !== undefined && whole.from !== startUs) {
+    const endUs = filter.endUs !== undefined && filter.endUs < whole.from! ? filter.endUs : whole.from!;
     const edge = filterConditions({ tenantId: selection.tenantId, filter: { ...filter, startUs, endUs } }, params);
     parts.push(`SELECT ${minuteOf('"timestamp"')}, event_type, service_name, 1 FROM events WHERE ${edge.join(' AND ')}`);
   }
@@ -86,10 +116,11 @@ export function rollupAggregateQuery(selection: AggregateSelection, grouping: Ag
 }
 
 /**
- * One compaction batch: moves up to $1 deltas into event_rollups, summed
- * by key, in one statement (the caller's transaction holds the compaction's
- * advisory lock, so event_rollups has one writer and its upserts never
- * wait). Returns how many deltas it moved.
+ * One compaction batch: moves up to $1 deltas into event_rollups and
+ * event_rollups_hourly, summed by key, in one statement (the caller's
+ * transaction holds the compaction's advisory lock, so the compacted tables
+ * have one writer and their upserts never wait). Returns how many deltas it
+ * moved.
  */
 export const COMPACT_BATCH = `WITH moved AS (
   DELETE FROM event_rollup_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM event_rollup_deltas LIMIT $1))
@@ -100,14 +131,20 @@ export const COMPACT_BATCH = `WITH moved AS (
   GROUP BY tenant_id, minute, event_type, service_name
   ORDER BY tenant_id, minute, event_type, service_name
   ON CONFLICT (tenant_id, minute, event_type, service_name) DO UPDATE SET events = event_rollups.events + excluded.events
+), hourly AS (
+  INSERT INTO event_rollups_hourly (tenant_id, hour, event_type, service_name, events)
+  SELECT tenant_id, date_bin('1 hour', minute, TIMESTAMPTZ 'epoch'), event_type, service_name, sum(events) FROM moved
+  GROUP BY 1, 2, 3, 4
+  ORDER BY 1, 2, 3, 4
+  ON CONFLICT (tenant_id, hour, event_type, service_name) DO UPDATE SET events = event_rollups_hourly.events + excluded.events
 )
 SELECT count(*)::int AS moved FROM moved`;
 
 /**
- * Deletes up to $3 compacted rows and up to $3 deltas of tenant $1
- * whose whole minute is before $2 (a minute that the cutoff cuts stays:
- * readers count its retained part from the events). Returns how many it
- * deleted.
+ * Deletes up to $3 rows of each rollup table of tenant $1 whose whole
+ * minute (or hour) is before $2 (a minute or hour that the cutoff cuts
+ * stays: readers count its retained part at a finer grain). Returns how many
+ * it deleted.
  */
 export const EXPIRE_BATCH = `WITH compacted AS (
   DELETE FROM event_rollups WHERE ctid = ANY(ARRAY(
@@ -117,5 +154,9 @@ export const EXPIRE_BATCH = `WITH compacted AS (
   DELETE FROM event_rollup_deltas WHERE ctid = ANY(ARRAY(
     SELECT ctid FROM event_rollup_deltas WHERE tenant_id = $1::uuid AND minute <= $2::timestamptz - interval '1 minute' LIMIT $3))
   RETURNING 1
+), hourly AS (
+  DELETE FROM event_rollups_hourly WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM event_rollups_hourly WHERE tenant_id = $1::uuid AND hour <= $2::timestamptz - interval '1 hour' LIMIT $3))
+  RETURNING 1
 )
-SELECT (SELECT count(*) FROM compacted)::int + (SELECT count(*) FROM deltas)::int AS deleted`;
+SELECT (SELECT count(*) FROM compacted)::int + (SELECT count(*) FROM deltas)::int + (SELECT count(*) FROM hourly)::int AS deleted`;

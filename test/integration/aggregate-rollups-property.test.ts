@@ -97,7 +97,7 @@ describe('Aggregate from the rollups, against the scan (property)', () => {
         await merger.query(MERGE, mergeArguments(members.map((tenant) => tenants[tenant]!)));
         await merger.query('COMMIT');
         // Small batches, now and then: part of the counts compacted, part still deltas.
-        if (group % 7 === 3) await compactor.compact(25, 3);
+        if (group % 7 === 3) await compactor.compact(40, 5);
       }
     } finally {
       merger.release();
