@@ -1,6 +1,6 @@
 import type { AggregateGrouping, AggregateSelection } from '../domain/query/event-reader';
 import { microsToSqlTimestamp } from './sql-timestamp';
-import { anyOf, filterConditions, groupedCounts, Params, type SqlQuery } from './event-query-sql';
+import { anyOf, filterConditions, groupedCounts, Params, withRetentionCutoff, type SqlQuery } from './event-query-sql';
 
 /**
  * The per-minute rollups of events (migrations/0005_event-rollups.sql;
@@ -92,7 +92,7 @@ export function rollupAggregateQuery(selection: AggregateSelection, grouping: Ag
   if (!rollupsCanAnswer(selection, grouping)) throw new Error('the rollups cannot answer this Aggregate exactly (a payload condition, or a bound off whole minutes)');
   const { filter } = selection;
   const params = new Params();
-  const startUs = selection.notBeforeUs === undefined || (filter.startUs !== undefined && filter.startUs >= selection.notBeforeUs) ? filter.startUs : selection.notBeforeUs;
+  const startUs = withRetentionCutoff(selection).filter.startUs;
   const whole: Range = { from: startUs === undefined ? undefined : ceilTo(startUs, MICROS_PER_MINUTE), to: filter.endUs };
   const keys = [...anyOf('event_type', filter.eventTypes, params), ...anyOf('service_name', filter.serviceNames, params)];
   const read = (table: string, column: string, range: Range): string =>
@@ -120,10 +120,13 @@ export function rollupAggregateQuery(selection: AggregateSelection, grouping: Ag
  * event_rollups_hourly, summed by key, in one statement (the caller's
  * transaction holds the compaction's advisory lock, so the compacted tables
  * have one writer and their upserts never wait). Returns how many deltas it
- * moved.
+ * moved. The batch is taken in index order: the entries of deltas already
+ * moved are marked dead by the first scan that meets them, so a round's
+ * later batches do not wade through what its earlier ones deleted (a heap
+ * scan would, until vacuum).
  */
 export const COMPACT_BATCH = `WITH moved AS (
-  DELETE FROM event_rollup_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM event_rollup_deltas LIMIT $1))
+  DELETE FROM event_rollup_deltas WHERE ctid = ANY(ARRAY(SELECT ctid FROM event_rollup_deltas ORDER BY tenant_id, minute LIMIT $1))
   RETURNING tenant_id, minute, event_type, service_name, events
 ), summed AS (
   INSERT INTO event_rollups (tenant_id, minute, event_type, service_name, events)
