@@ -12,8 +12,9 @@
  *              the path forced), over the whole tenant and over its last day.
  *
  * `npm run bench -- --aggregate-scale` runs it alone at full size (the 30M
- * rows are made with generate_series: minutes, not hours); `--quick` runs a
- * small form after the rest.
+ * rows are made with generate_series: minutes, not hours); with
+ * `--aggregate-events N[,N...]` only the Aggregate phase, at those sizes;
+ * `--quick` runs a small form after the rest.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -268,12 +269,12 @@ async function aggregatePhase(url: string, db: pg.Client, sizes: RollupBenchSize
   return figures;
 }
 
-/** Runs both phases on the (migrated) database at `url`. */
-export async function runRollupBench(url: string, sizes: RollupBenchSizes, log: (line: string) => void): Promise<RollupBenchReport> {
+/** Runs both phases (or only Aggregate's, `ingest` false) on the (migrated) database at `url`. */
+export async function runRollupBench(url: string, sizes: RollupBenchSizes, log: (line: string) => void, ingestToo = true): Promise<RollupBenchReport> {
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   try {
-    const ingest = await ingestPhase(url, db, sizes, log);
+    const ingest = ingestToo ? await ingestPhase(url, db, sizes, log) : [];
     const aggregate = await aggregatePhase(url, db, sizes, log);
     return { ingest, aggregate };
   } finally {

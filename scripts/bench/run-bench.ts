@@ -9,7 +9,8 @@
  * Options: --quick (small sizes, one round, well under a minute),
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
  * --only ingest|query, --aggregate-scale (only the rollups' figures, at full
- * size: 1M and 30M events; see rollup-bench.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * size: 1M and 30M events; see rollup-bench.ts), --aggregate-events N[,N...]
+ * (only its Aggregate phase, at those sizes). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
@@ -103,21 +104,25 @@ interface Options {
   readonly out: string;
   readonly only: 'ingest' | 'query' | undefined;
   readonly aggregateScale: boolean;
+  /** --aggregate-events: the Aggregate phase alone, at these tenant sizes. */
+  readonly aggregateEvents: number[] | undefined;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, 'aggregate-scale': { type: 'boolean', default: false } },
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, 'aggregate-scale': { type: 'boolean', default: false }, 'aggregate-events': { type: 'string' } },
   });
   const quick = values.quick ?? false;
   const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
   if (values.rounds !== undefined) sizes.rounds = Number(values.rounds);
   if (!Number.isInteger(sizes.rounds) || sizes.rounds < 1) throw new Error('--rounds must be a whole number >= 1');
   if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
-  const aggregateScale = values['aggregate-scale'] ?? false;
+  const aggregateEvents = values['aggregate-events']?.split(',').map(Number);
+  if (aggregateEvents?.some((count) => !Number.isSafeInteger(count) || count < 1)) throw new Error('--aggregate-events must be a list of whole numbers >= 1, such as 1000000,30000000');
+  const aggregateScale = (values['aggregate-scale'] ?? false) || aggregateEvents !== undefined;
   const suffix = aggregateScale ? '-aggregate-scale' : quick ? '-quick' : '';
   const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix}.json`);
-  return { quick, sizes, out, only: values.only, aggregateScale };
+  return { quick, sizes, out, only: values.only, aggregateScale, aggregateEvents };
 }
 
 function log(line: string): void {
@@ -430,7 +435,8 @@ async function aggregateScale(options: Options): Promise<void> {
   try {
     log(`aggregate-scale run; database: ${database.description}`);
     await runMigrations(database.url, silent);
-    const rollups = await runRollupBench(database.url, ROLLUP_BENCH_SIZES.full, log);
+    const sizes = options.aggregateEvents === undefined ? ROLLUP_BENCH_SIZES.full : { ...ROLLUP_BENCH_SIZES.full, aggregateTenantEvents: options.aggregateEvents };
+    const rollups = await runRollupBench(database.url, sizes, log, options.aggregateEvents === undefined);
     fs.mkdirSync(path.dirname(options.out), { recursive: true });
     fs.writeFileSync(options.out, `${JSON.stringify({ startedAt: new Date(startedAt).toISOString(), mode: 'aggregate-scale', rollups, seconds: Math.round((Date.now() - startedAt) / 1000) }, null, 2)}\n`);
     process.stdout.write(formatRollupReport(rollups));
