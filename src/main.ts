@@ -10,6 +10,7 @@ import { createLifecycleFeature } from './features/lifecycle-feature';
 import { createOtlpFeature } from './features/otlp-feature';
 import { createPlatform } from './features/platform';
 import { createQueryFeature } from './features/query-feature';
+import { createRollupFeature } from './features/rollup-feature';
 import type { Logger } from './observability/create-logger';
 import type { Metrics } from './observability/create-metrics';
 import { callMetricsObserver } from './observability/metrics-observers';
@@ -68,7 +69,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     const firstRunKey = database.embedded ? await new AdminService(new TenantRepository(platform.pool), platform.apiKeys).ensureDemoTenant() : undefined;
 
     const otlp = await createOtlpFeature(platform);
-    const features = [createIngestFeature(platform), await createQueryFeature(platform), otlp, await createLifecycleFeature(platform)];
+    const features = [createIngestFeature(platform), await createQueryFeature(platform), otlp, await createLifecycleFeature(platform), createRollupFeature(platform)];
     const health = createHealthFeature(platform, features);
     const services = features.flatMap((feature) => feature.services);
     const policies = new Map(services.flatMap((service) => [...service.policies]));

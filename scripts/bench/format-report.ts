@@ -12,6 +12,7 @@ export interface FollowReport {
   /** The same ingest with 0 followers (the baseline) and with many, of one tenant and filter; `received` is what each follower got. */
   readonly ingest: readonly { readonly followers: number; readonly eventsPerSecond: number; readonly received: number }[];
 }
+import type { RollupBenchReport } from './rollup-bench';
 
 /** One round of one ingest scenario. */
 export interface IngestRound {
@@ -110,6 +111,8 @@ export interface BenchReport {
   serverPeakRssMiB?: number;
   follow?: FollowReport;
   query?: QueryReport;
+  /** scripts/bench/rollup-bench.ts (its own tables: formatRollupReport). */
+  rollups?: RollupBenchReport;
   seconds?: number;
 }
 

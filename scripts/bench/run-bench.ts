@@ -10,6 +10,9 @@
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
  * --only ingest|query, --scale [--scale-rows 10000000,30000000] (the data
  * lifecycle at scale instead, scale-bench.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * --aggregate-scale (only the rollups' figures, at full
+ * size: 1M and 30M events; see rollup-bench.ts), --aggregate-events N[,N...]
+ * (only its Aggregate phase, at those sizes). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
@@ -35,6 +38,7 @@ import { formatReport, type FollowReport, type BenchReport, type CallersResult, 
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
+import { formatRollupReport, ROLLUP_BENCH_SIZES, runRollupBench } from './rollup-bench';
 import { VaultProcess, type Measured } from './vault-process';
 
 const SIZES = {
@@ -113,19 +117,26 @@ interface Options {
   readonly sizes: Sizes;
   readonly out: string;
   readonly only: 'ingest' | 'query' | undefined;
+  readonly aggregateScale: boolean;
+  /** --aggregate-events: the Aggregate phase alone, at these tenant sizes. */
+  readonly aggregateEvents: number[] | undefined;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' } },
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, 'aggregate-scale': { type: 'boolean', default: false }, 'aggregate-events': { type: 'string' } },
   });
   const quick = values.quick ?? false;
   const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
   if (values.rounds !== undefined) sizes.rounds = Number(values.rounds);
   if (!Number.isInteger(sizes.rounds) || sizes.rounds < 1) throw new Error('--rounds must be a whole number >= 1');
   if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
-  const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
-  return { quick, sizes, out, only: values.only };
+  const aggregateEvents = values['aggregate-events']?.split(',').map(Number);
+  if (aggregateEvents?.some((count) => !Number.isSafeInteger(count) || count < 1)) throw new Error('--aggregate-events must be a list of whole numbers >= 1, such as 1000000,30000000');
+  const aggregateScale = (values['aggregate-scale'] ?? false) || aggregateEvents !== undefined;
+  const suffix = aggregateScale ? '-aggregate-scale' : quick ? '-quick' : '';
+  const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix}.json`);
+  return { quick, sizes, out, only: values.only, aggregateScale, aggregateEvents };
 }
 
 /** `--scale`: the data lifecycle at scale (scripts/bench/scale-bench.ts), its own mode: it takes minutes. */
@@ -484,9 +495,28 @@ async function describeMachine(db: pg.Client, config: Config): Promise<MachineRe
   };
 }
 
+/** --aggregate-scale: the rollups' figures alone, on a database of their own. */
+async function aggregateScale(options: Options): Promise<void> {
+  const startedAt = Date.now();
+  const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
+  try {
+    log(`aggregate-scale run; database: ${database.description}`);
+    await runMigrations(database.url, silent);
+    const sizes = options.aggregateEvents === undefined ? ROLLUP_BENCH_SIZES.full : { ...ROLLUP_BENCH_SIZES.full, aggregateTenantEvents: options.aggregateEvents };
+    const rollups = await runRollupBench(database.url, sizes, log, options.aggregateEvents === undefined);
+    fs.mkdirSync(path.dirname(options.out), { recursive: true });
+    fs.writeFileSync(options.out, `${JSON.stringify({ startedAt: new Date(startedAt).toISOString(), mode: 'aggregate-scale', rollups, seconds: Math.round((Date.now() - startedAt) / 1000) }, null, 2)}\n`);
+    process.stdout.write(formatRollupReport(rollups));
+    log(`JSON report: ${path.relative(process.cwd(), options.out)}`);
+  } finally {
+    await database.close();
+  }
+}
+
 async function main(): Promise<void> {
   if (process.argv.includes('--scale')) return scaleMain();
   const options = parseOptions();
+  if (options.aggregateScale) return aggregateScale(options);
   const startedAt = Date.now();
   log(`${options.quick ? 'quick' : 'full'} run, ${options.sizes.rounds} round(s)`);
   const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
@@ -526,10 +556,12 @@ async function main(): Promise<void> {
       report.serverPeakRssMiB = [...report.ingest, ...report.latency, report.callers].reduce((peak, s) => Math.max(peak, s.serverPeakRssMiB ?? 0), 0);
     }
     if (options.only !== 'ingest') report.query = await queryPhase(context);
+    if (options.quick) report.rollups = await runRollupBench(database.url, ROLLUP_BENCH_SIZES.quick, log);
     report.seconds = Math.round((Date.now() - startedAt) / 1000);
     fs.mkdirSync(path.dirname(options.out), { recursive: true });
     fs.writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(formatReport(report));
+    if (report.rollups) process.stdout.write(formatRollupReport(report.rollups));
     log(`JSON report: ${path.relative(process.cwd(), options.out)}; ${report.seconds} s in all`);
   } finally {
     await db?.end();

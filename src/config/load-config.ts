@@ -164,6 +164,12 @@ export interface Config {
     readonly countCacheMs: number;
   };
   readonly lifecycle: LifecycleSettings;
+  readonly rollups: {
+    /** ROLLUP_COMPACTION_INTERVAL: how often the rollups' deltas are compacted; 0 = never (tests and drills only). */
+    readonly compactionIntervalMs: number;
+    /** ROLLUP_COMPACTION_BATCH: deltas moved per compaction transaction. */
+    readonly compactionBatchRows: number;
+  };
   /** Former variable names still in use, one line each, logged at start-up. */
   readonly deprecations: readonly string[];
 }
@@ -424,6 +430,10 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       countCacheMs: read.durationMs('ACTIVE_TENANTS_COUNT_CACHE', 15_000, { min: 0, max: 3_600_000 }),
     },
     lifecycle: readLifecycleSettings(read),
+    rollups: {
+      compactionIntervalMs: read.durationMs('ROLLUP_COMPACTION_INTERVAL', 10_000, { min: 0, max: 3_600_000 }),
+      compactionBatchRows: read.integer('ROLLUP_COMPACTION_BATCH', 10_000, { min: 1, max: 1_000_000 }),
+    },
     // Last: every variable has been read by now.
     deprecations: read.deprecations(),
   };

@@ -1,9 +1,10 @@
 import type { Attributes, Span } from '@opentelemetry/api';
 import type pg from 'pg';
-import type { AggregateCount, AggregateGrouping, EventReader, EventSelection, Page, PageWindow, StoredEvent } from '../domain/query/event-reader';
+import type { AggregateCount, AggregateGrouping, AggregateSelection, EventReader, EventSelection, Page, PageWindow, StoredEvent } from '../domain/query/event-reader';
 import type { StatementBudget } from '../domain/statement-budget';
 import { withSpan } from '../observability/with-span';
 import { aggregateQuery, countQuery, pageQuery } from './event-query-sql';
+import { rollupAggregateQuery, rollupsCanAnswer } from './event-rollups-sql';
 import { withSingleStatement, withTransaction } from './database-session';
 
 /** Receives the duration of each database operation, for the db query duration metric. */
@@ -41,6 +42,13 @@ interface AggregateRowData {
  */
 export const AGGREGATE_PLANNER = { enable_sort: 'off', enable_incremental_sort: 'off', jit: 'off' } as const;
 
+/**
+ * Where Aggregate counts: 'auto' (the server) takes the per-minute rollups
+ * whenever they answer exactly (rollupsCanAnswer) and scans the events
+ * otherwise; tests and the bench force one path to compare them.
+ */
+export type AggregatePath = 'auto' | 'rollups' | 'scan';
+
 /** Reads events for QueryService, from the pool it is given (the read replica's when there is one). */
 export class EventQueryRepository implements EventReader {
   /**
@@ -54,6 +62,7 @@ export class EventQueryRepository implements EventReader {
     private readonly statementTimeoutMs: number,
     private readonly maxPayloadBytes: number,
     private readonly observe: ObserveDuration = () => undefined,
+    private readonly aggregatePath: AggregatePath = 'auto',
   ) {}
 
   readPage(selection: EventSelection, window: PageWindow, budget: StatementBudget): Promise<Page> {
@@ -75,10 +84,12 @@ export class EventQueryRepository implements EventReader {
     );
   }
 
-  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]> {
-    return this.timed('aggregate', 'query.aggregate', { 'vault.query.row_limit': limit }, (span) =>
+  aggregate(selection: AggregateSelection, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]> {
+    const path = this.aggregatePath !== 'auto' ? this.aggregatePath : rollupsCanAnswer(selection, grouping) ? 'rollups' : 'scan';
+    const query = path === 'rollups' ? rollupAggregateQuery(selection, grouping, limit) : aggregateQuery(selection, grouping, limit);
+    return this.timed('aggregate', 'query.aggregate', { 'vault.query.row_limit': limit, 'vault.query.aggregate_path': path }, (span) =>
       withTransaction(this.pool, budget, 'read only', async (client) => {
-        const result = await client.query<AggregateRowData>(aggregateQuery(selection, grouping, limit));
+        const result = await client.query<AggregateRowData>(query);
         span.setAttribute('vault.query.rows', result.rowCount ?? 0);
         const counts = result.rows.map((row) => ({
           eventType: row.event_type,

@@ -1,4 +1,4 @@
-import type { AggregateGrouping, EventSelection, PageWindow } from '../domain/query/event-reader';
+import type { AggregateGrouping, AggregateSelection, EventSelection, PageWindow } from '../domain/query/event-reader';
 import { microsColumn, microsToSqlTimestamp } from './sql-timestamp';
 
 /** A statement and its bound values: nothing a client sends is ever spliced into SQL text. */
@@ -8,7 +8,7 @@ export interface SqlQuery {
 }
 
 /** Collects bound values and hands out their placeholders. */
-class Params {
+export class Params {
   readonly values: unknown[] = [];
 
   add(value: unknown): string {
@@ -27,7 +27,7 @@ const FIRST_INSTANT_US = '-62135596800000000';
  * The WHERE conditions of a selection, tenant first: every statement is bound
  * to the caller's tenant, and the tenant-first indexes serve it.
  */
-function filterConditions(selection: Omit<EventSelection, 'order'>, params: Params): string[] {
+export function filterConditions(selection: Omit<EventSelection, 'order'>, params: Params): string[] {
   const { filter } = selection;
   const conditions = [`tenant_id = ${params.add(selection.tenantId)}::uuid`];
   if (filter.startUs !== undefined) conditions.push(`"timestamp" >= ${params.add(microsToSqlTimestamp(filter.startUs))}::timestamptz`);
@@ -40,7 +40,7 @@ function filterConditions(selection: Omit<EventSelection, 'order'>, params: Para
 }
 
 /** `=` for one value lets the planner pick the (tenant, column, timestamp) index in keyset order; ANY for several. */
-function anyOf(column: string, values: readonly string[], params: Params): string[] {
+export function anyOf(column: string, values: readonly string[], params: Params): string[] {
   if (values.length === 0) return [];
   if (values.length === 1) return [`${column} = ${params.add(values[0])}`];
   return [`${column} = ANY(${params.add(values)}::text[])`];
@@ -131,8 +131,30 @@ export function countQuery(selection: Omit<EventSelection, 'order'>): SqlQuery {
  * 0001-01-01 instead, so that bucket_start is always a valid Timestamp. Only
  * rows in that first width pay for the exact bigint alignment test.
  */
-export function aggregateQuery(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number): SqlQuery {
+export function aggregateQuery(selection: AggregateSelection, grouping: AggregateGrouping, limit: number): SqlQuery {
   const params = new Params();
+  const where = filterConditions(withRetentionCutoff(selection), params).join(' AND ');
+  return groupedCounts(params, grouping, `events WHERE ${where}`, 'count(*)', limit);
+}
+
+/**
+ * The selection with the tenant's retention cutoff folded into its start:
+ * an event before the cutoff is never counted.
+ */
+export function withRetentionCutoff(selection: AggregateSelection): Omit<EventSelection, 'order'> {
+  const { notBeforeUs, ...rest } = selection;
+  if (notBeforeUs === undefined || (rest.filter.startUs !== undefined && rest.filter.startUs >= notBeforeUs)) return rest;
+  return { ...rest, filter: { ...rest.filter, startUs: notBeforeUs } };
+}
+
+/**
+ * The grouping statement over `source` (a FROM item with its conditions,
+ * whose rows have "timestamp", event_type and service_name columns),
+ * counting each row as `counted` (count(*) for events; the rollups' sum).
+ * Shared by the scan and the rollups so that both group, bucket and bound
+ * the result the same way (see aggregateQuery).
+ */
+export function groupedCounts(params: Params, grouping: AggregateGrouping, source: string, counted: string, limit: number): SqlQuery {
   /** Each grouping column: how the inner query makes it, its name, how the outer query returns it. */
   const dimensions: { make: string; name: string; output: string }[] = [];
   if (grouping.bucketUs !== undefined) {
@@ -152,10 +174,9 @@ export function aggregateQuery(selection: Omit<EventSelection, 'order'>, groupin
   }
   if (grouping.byEventType) dimensions.push({ make: 'event_type', name: 'event_type', output: 'event_type' });
   if (grouping.byServiceName) dimensions.push({ make: 'service_name', name: 'service_name', output: 'service_name' });
-  const where = filterConditions(selection, params).join(' AND ');
   const names = dimensions.map((dimension) => dimension.name).join(', ');
   const grouped = dimensions.length > 0 ? ` GROUP BY ${names}` : '';
-  const inner = `SELECT ${[...dimensions.map((dimension) => dimension.make), 'count(*) AS matched'].join(', ')} FROM events WHERE ${where}${grouped} LIMIT ${params.add(limit)}`;
+  const inner = `SELECT ${[...dimensions.map((dimension) => dimension.make), `${counted} AS matched`].join(', ')} FROM ${source}${grouped} LIMIT ${params.add(limit)}`;
   const text = `SELECT ${[...dimensions.map((dimension) => dimension.output), 'matched'].join(', ')} FROM (${inner}) AS groups`;
   return { text, values: params.values };
 }

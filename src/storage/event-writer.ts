@@ -9,6 +9,7 @@ import { withSpan } from '../observability/with-span';
 import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withConnection } from './database-session';
 import { COPY_COLUMNS, encodeCopyChunks } from './encode-copy-text';
 import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from './live-tail-notify';
+import { ROLLUP_DELTAS_CTE } from './event-rollups-sql';
 import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
 
 /**
@@ -42,6 +43,8 @@ export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')
  * the same order and cannot deadlock. The result counts what each member
  * newly stored, by event type and service. `live_tail` notifies followers
  * of the rows stored (see live-tail-notify.ts; nothing when nobody follows).
+ * newly stored, by event type and service. ROLLUP_DELTAS_CTE adds the
+ * newly stored rows' per-minute counts to the rollups, in this statement.
  */
 export const MERGE = `WITH staged AS (
   SELECT DISTINCT ON (m.tenant_id, s.event_id) m.tenant_id, s.member, s.event_id, s.ts, s.event_type, s.service_name, s.payload
@@ -52,7 +55,7 @@ export const MERGE = `WITH staged AS (
   SELECT tenant_id, event_id, ts, event_type, service_name, payload FROM staged ORDER BY tenant_id, event_id
   ON CONFLICT DO NOTHING
   RETURNING tenant_id, event_id
-), ${LIVE_TAIL_NOTIFY_CTE}
+), ${LIVE_TAIL_NOTIFY_CTE}${ROLLUP_DELTAS_CTE}
 SELECT s.member, s.event_type, s.service_name, count(*)::int AS stored
 FROM inserted i JOIN staged s ON s.tenant_id = i.tenant_id AND s.event_id = i.event_id CROSS JOIN live_tail
 GROUP BY s.member, s.event_type, s.service_name`;

@@ -26,7 +26,7 @@ describe('migrations', () => {
 
   test('when applied to an empty database, then the tables and the system design indexes exist', async () => {
     const applied = await runMigrations(db.url, silent);
-    expect(applied).toEqual(['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events', '0006_live-tail-followers']);
+    expect(applied).toEqual(['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events', '0005_event-rollups', '0006_live-tail-followers']);
     const schema = await schemaOf(db);
     expect(schema).toEqual(expect.arrayContaining(['table tenants', 'table api_keys', 'table events', 'table pgmigrations']));
     const indexes = schema.filter((item) => item.startsWith('index events'));
@@ -46,9 +46,9 @@ describe('migrations', () => {
 
   test('when two instances migrate at the same moment, then each migration is applied once', async () => {
     const results = await Promise.all([runMigrations(db.url, silent), runMigrations(db.url, silent)]);
-    expect(results.flat().sort()).toEqual(['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events', '0006_live-tail-followers']);
+    expect(results.flat().sort()).toEqual(['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events', '0005_event-rollups', '0006_live-tail-followers']);
     const recorded = await db.pool.query('SELECT name FROM pgmigrations ORDER BY name');
-    expect(recorded.rows).toEqual([{ name: '0001_initial-schema' }, { name: '0002_cursor-signing-key' }, { name: '0003_tenant-last-seen' }, { name: '0004_partitioned-events' }, { name: '0006_live-tail-followers' }]);
+    expect(recorded.rows).toEqual([{ name: '0001_initial-schema' }, { name: '0002_cursor-signing-key' }, { name: '0003_tenant-last-seen' }, { name: '0004_partitioned-events' }, { name: '0005_event-rollups' }, { name: '0006_live-tail-followers' }]);
   });
 
   test('when api keys are stored, then only a 32-byte hash fits: the schema refuses anything else', async () => {

@@ -14,7 +14,8 @@ async function whileEventsLocked<T>(pool: pg.Pool, work: () => Promise<T>): Prom
   const locker = await pool.connect();
   try {
     await locker.query('BEGIN');
-    await locker.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
+    // With the rollups: Aggregate reads them, not events, when its request is aligned to whole minutes.
+    await locker.query('LOCK TABLE events, event_rollups, event_rollup_deltas IN ACCESS EXCLUSIVE MODE');
     return await work();
   } finally {
     await locker.query('ROLLBACK');

@@ -17,10 +17,16 @@ const BATCH = 5000;
 export async function seedEvents(db: pg.Pool | pg.PoolClient, tenantId: string, events: readonly SeedEvent[]): Promise<void> {
   for (let start = 0; start < events.length; start += BATCH) {
     const batch = events.slice(start, start + BATCH);
+    // The rollups count them too, as the ingest merge would (Aggregate reads them when aligned to whole minutes).
     await db.query(
-      `INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
-       SELECT $1::uuid, id, ts, type, service, payload
-       FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[]) AS e(id, ts, type, service, payload)`,
+      `WITH inserted AS (
+         INSERT INTO events (tenant_id, event_id, "timestamp", event_type, service_name, payload)
+         SELECT $1::uuid, id, ts, type, service, payload
+         FROM unnest($2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[]) AS e(id, ts, type, service, payload)
+         RETURNING tenant_id, "timestamp", event_type, service_name
+       )
+       INSERT INTO event_rollup_deltas (tenant_id, minute, event_type, service_name, events)
+       SELECT tenant_id, date_bin('1 minute', "timestamp", TIMESTAMPTZ 'epoch'), event_type, service_name, count(*) FROM inserted GROUP BY 1, 2, 3, 4`,
       [
         tenantId,
         batch.map((event) => event.eventId),

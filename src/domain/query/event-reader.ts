@@ -60,6 +60,15 @@ export interface Page {
   readonly totalCount: number | undefined;
 }
 
+/** Which events Aggregate counts. */
+export interface AggregateSelection extends Omit<EventSelection, 'order'> {
+  /**
+   * The tenant's retention cutoff: events before it are past retention and
+   * never counted, even before they are deleted; undefined = none.
+   */
+  readonly notBeforeUs?: bigint | undefined;
+}
+
 /** What Aggregate groups by; all false and no bucket = one row with the total. */
 export interface AggregateGrouping {
   readonly byEventType: boolean;
@@ -75,10 +84,9 @@ export interface AggregateCount {
   readonly count: number;
 }
 
-
 /** Reads events (implemented in storage/, on the read pool). Every read is bound to selection.tenantId. */
 export interface EventReader {
   readPage(selection: EventSelection, window: PageWindow, budget: StatementBudget): Promise<Page>;
   /** Counts per group, in group order (bucket, then type, then service), at most `limit` rows. */
-  aggregate(selection: Omit<EventSelection, 'order'>, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]>;
+  aggregate(selection: AggregateSelection, grouping: AggregateGrouping, limit: number, budget: StatementBudget): Promise<AggregateCount[]>;
 }

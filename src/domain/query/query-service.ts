@@ -163,7 +163,7 @@ export class QueryService {
     }
     const grouping = { byEventType: input.groupBy.includes('event-type'), byServiceName: input.groupBy.includes('service-name'), bucketUs };
     const max = this.limits.aggregateMaxRows;
-    const rows = await this.reader.aggregate({ tenantId, filter, retentionCutoffUs }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
+    const rows = await this.reader.aggregate({ tenantId, filter, retentionCutoffUs, notBeforeUs: retentionCutoffUs }, grouping, max + 1, statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
     if (rows.length > max) {
       const description = `the result has more than ${max} rows (QUERY_AGGREGATE_MAX_ROWS): narrow the filter, widen the bucket or group by fewer fields`;
       const fields = [...(input.groupBy.length > 0 ? ['group_by'] : []), ...(bucketUs !== undefined ? ['bucket'] : []), 'filter'];
