@@ -85,6 +85,13 @@ export interface Config {
     readonly embeddedPort: number;
     readonly pool: PoolSettings;
     readonly readPool: PoolSettings;
+    /**
+     * DATABASE_TRANSACTION_POOLING: DATABASE_URL (and DATABASE_READ_URL) lead to a
+     * pooler in transaction mode (PgBouncer pool_mode=transaction), so nothing may
+     * live on a session: the ingest staging table is created in each transaction
+     * (ON COMMIT DROP) and every read sets its statement_timeout with SET LOCAL.
+     */
+    readonly transactionPooling: boolean;
   };
   readonly grpc: {
     readonly host: string;
@@ -313,6 +320,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       embeddedPort: read.integer('EMBEDDED_PG_PORT', 0, PORT),
       pool,
       readPool: { ...pool, max: read.integer('DB_READ_POOL_MAX', poolMax, { min: 1, max: 1000 }) },
+      transactionPooling: read.boolean('DATABASE_TRANSACTION_POOLING', false),
     },
     grpc: {
       host: read.string('GRPC_HOST', '0.0.0.0'),
