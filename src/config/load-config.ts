@@ -79,6 +79,8 @@ export interface Config {
     readonly url: string | undefined;
     /** DATABASE_READ_URL; undefined = QueryService reads from the primary. */
     readonly readUrl: string | undefined;
+    /** DATABASE_DIRECT_URL: the primary without a pooler, for session work (migrations' advisory lock); undefined = DATABASE_URL. */
+    readonly directUrl: string | undefined;
     /** VAULT_DATA_DIR, absolute. */
     readonly dataDir: string;
     /** EMBEDDED_PG_PORT; 0 = a free port picked at each start. */
@@ -316,6 +318,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     database: {
       url: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
       readUrl: read.url('DATABASE_READ_URL', ['postgres:', 'postgresql:']),
+      directUrl: read.url('DATABASE_DIRECT_URL', ['postgres:', 'postgresql:']),
       dataDir: path.resolve(cwd, read.string('VAULT_DATA_DIR', './.data')),
       embeddedPort: read.integer('EMBEDDED_PG_PORT', 0, PORT),
       pool,
@@ -379,6 +382,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
   }
   if (config.database.readUrl !== undefined && config.database.url === undefined) {
     read.problem('DATABASE_READ_URL is set but DATABASE_URL is not: a read replica needs an explicit primary');
+  }
+  if (config.database.directUrl !== undefined && config.database.url === undefined) {
+    read.problem('DATABASE_DIRECT_URL is set but DATABASE_URL is not: it is the same primary without a pooler');
+  }
+  if (config.database.transactionPooling && config.database.directUrl === undefined) {
+    read.problem('DATABASE_TRANSACTION_POOLING is set but DATABASE_DIRECT_URL is not: migrations hold a session-level advisory lock, which a transaction-mode pooler cannot keep; set DATABASE_DIRECT_URL to the primary itself');
   }
   read.finish();
   return config;
