@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { VaultClient, type Ingester } from '../../clients/node/src';
-import { QueryServiceClient } from '../../src/gen/telemetry/v1/query_service';
+import { QueryEventsRequest, QueryServiceClient } from '../../src/gen/telemetry/v1/query_service';
 import { createTenantWithKey } from '../support/ingest-calls';
 import { redisServerUnavailableReason } from '../support/redis-server-process';
 import { runCliCaptured } from '../support/run-cli-captured';
@@ -137,7 +137,7 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
     metadata.set('x-api-key', bulk.key);
     const before = await Promise.all(fleet.instances.map((instance) => handledCalls(instance.httpUrl, 'QueryEvents')));
     for (let i = 0; i < 30; i++) {
-      await new Promise<void>((resolve, reject) => query.queryEvents({ limit: 1 }, metadata, (error) => (error ? reject(error) : resolve())));
+      await new Promise<void>((resolve, reject) => query.queryEvents(QueryEventsRequest.fromPartial({ limit: 1 }), metadata, (error) => (error ? reject(error) : resolve())));
     }
     query.close();
     const after = await Promise.all(fleet.instances.map((instance) => handledCalls(instance.httpUrl, 'QueryEvents')));
@@ -165,7 +165,7 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
     const direct = fleet.instances.map((instance) => new QueryServiceClient(instance.address, credentials.createInsecure()));
     const metadata = new Metadata();
     metadata.set('x-api-key', key);
-    const codeOf = (query: QueryServiceClient): Promise<number> => new Promise((resolve) => query.queryEvents({ limit: 1 }, metadata, (error: ServiceError | null) => resolve(error ? error.code : status.OK)));
+    const codeOf = (query: QueryServiceClient): Promise<number> => new Promise((resolve) => query.queryEvents(QueryEventsRequest.fromPartial({ limit: 1 }), metadata, (error: ServiceError | null) => resolve(error ? error.code : status.OK)));
     try {
       // Every instance has the key in its cache.
       expect(await Promise.all(direct.map(codeOf))).toEqual([status.OK, status.OK, status.OK]);
