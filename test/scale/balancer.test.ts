@@ -228,7 +228,7 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
   test('rolling restart with SIGTERM under 16 ingest streams through nginx: nothing acknowledged is lost or stored twice, and every instance drains cleanly', async () => {
     const dropped: string[] = [];
     const ingester = client(nginx.address, bulk.key).ingester({ maxConcurrentStreams: 16, maxBatchEvents: 50, streamMaxMs: 500, onError: (error) => dropped.push(String(error)) });
-    const load = produce(ingester, 'rolling', 1500);
+    const load = produce(ingester, 'rolling', 1000);
     // ---- followers (issue 15, live tail): 4 StreamEvents calls with follow = true through nginx
     // belong here, started before the restarts and checked after them to have seen every event
     // of `load.ids` exactly once. Live tail is being built by the `tail` helper; not wired yet.
