@@ -8,7 +8,8 @@
  *
  * Options: --quick (small sizes, one round, well under a minute),
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
- * --only ingest|query. BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * --only ingest|query, --instances (only the scale-out table: 1, 2 and 3
+ * instances on one database, scale-instances.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
@@ -33,6 +34,7 @@ import { formatReport, type BenchReport, type CallersResult, type IngestRound, t
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
+import { formatInstances, instancesPhase } from './scale-instances';
 import { VaultProcess, type Measured } from './vault-process';
 
 const SIZES = {
@@ -100,11 +102,12 @@ interface Options {
   readonly sizes: Sizes;
   readonly out: string;
   readonly only: 'ingest' | 'query' | undefined;
+  readonly instances: boolean;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' } },
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, instances: { type: 'boolean', default: false } },
   });
   const quick = values.quick ?? false;
   const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
@@ -112,7 +115,7 @@ function parseOptions(): Options {
   if (!Number.isInteger(sizes.rounds) || sizes.rounds < 1) throw new Error('--rounds must be a whole number >= 1');
   if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
   const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
-  return { quick, sizes, out, only: values.only };
+  return { quick, sizes, out, only: values.only, instances: values.instances ?? false };
 }
 
 function log(line: string): void {
@@ -443,6 +446,17 @@ async function main(): Promise<void> {
       // Lifted for the bench only, to time deep offset pages.
       QUERY_MAX_PAGE: '100000',
     };
+    if (options.instances) {
+      db = new pg.Client({ connectionString: database.url });
+      await db.connect();
+      const env = { ...vaultEnv, OTLP_GRPC_PORT: '0', OTLP_HTTP_PORT: '0' };
+      const rows = await instancesPhase({ loadGenerator, db, keys: tenants.map((tenant) => tenant.key), env, eventsPerInstance: options.sizes.vaultEvents, rounds: options.sizes.rounds, log });
+      fs.mkdirSync(path.dirname(options.out), { recursive: true });
+      fs.writeFileSync(options.out, `${JSON.stringify({ startedAt: new Date(startedAt).toISOString(), mode: options.quick ? 'quick' : 'full', instances: rows }, null, 2)}\n`);
+      process.stdout.write(formatInstances(rows));
+      log(`JSON report: ${path.relative(process.cwd(), options.out)}; ${Math.round((Date.now() - startedAt) / 1000)} s in all`);
+      return;
+    }
     vault = new VaultProcess(vaultEnv);
     const serving = await vault.serving;
     const target = `127.0.0.1:${serving.grpcPort}`;
