@@ -449,7 +449,8 @@ async function main(): Promise<void> {
     if (options.instances) {
       db = new pg.Client({ connectionString: database.url });
       await db.connect();
-      const env = { ...vaultEnv, OTLP_GRPC_PORT: '0', OTLP_HTTP_PORT: '0' };
+      // Up to four servers, the load generator and PostgreSQL share the cores: a write may wait longer than the default 2 s for its group.
+      const env = { ...vaultEnv, OTLP_GRPC_PORT: '0', OTLP_HTTP_PORT: '0', DB_POOL_CONNECTION_TIMEOUT: '30s' };
       const rows = await instancesPhase({ loadGenerator, db, keys: tenants.map((tenant) => tenant.key), env, eventsPerInstance: options.sizes.vaultEvents, rounds: options.sizes.rounds, log });
       fs.mkdirSync(path.dirname(options.out), { recursive: true });
       fs.writeFileSync(options.out, `${JSON.stringify({ startedAt: new Date(startedAt).toISOString(), mode: options.quick ? 'quick' : 'full', instances: rows }, null, 2)}\n`);
