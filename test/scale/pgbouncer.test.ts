@@ -13,6 +13,7 @@ import { createTenantWithKey } from '../support/ingest-calls';
 import { ServerProcess } from '../support/server-process';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { pgbouncerUnavailableReason, startPgBouncer, type PgBouncer } from './support/pgbouncer';
+import { LOCAL_SERVE_ENV } from './support/processes';
 
 const skipReason = pgbouncerUnavailableReason();
 if (skipReason) console.log(`skipping the PgBouncer drill: ${skipReason}`);
@@ -31,18 +32,12 @@ describeDrill('the vault through PgBouncer in transaction mode', () => {
     db = await createTestDatabase({ migrate: false });
     bouncer = await startPgBouncer(db.url, { poolMode: 'transaction', poolSize: 3 });
     server = new ServerProcess({
+      ...LOCAL_SERVE_ENV,
       DATABASE_URL: bouncer.url,
       DATABASE_DIRECT_URL: db.url,
       DATABASE_TRANSACTION_POOLING: 'true',
       DB_POOL_MAX: '10',
       INGEST_WRITE_CONCURRENCY: '6',
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: '0',
-      OTLP_GRPC_PORT: '0',
-      OTLP_HTTP_PORT: '0',
-      HEALTH_CHECK_INTERVAL: '500ms',
     });
     const { grpcPort } = await server.serving();
     tenant = await createTenantWithKey(db.pool, 'pooled', { eventsPerSecond: 1_000_000, eventBurst: 10_000, callsPerMinute: 1_000_000 });

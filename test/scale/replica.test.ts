@@ -15,6 +15,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createTenantWithKey } from '../support/ingest-calls';
 import { aggregate } from '../support/query-fixtures';
 import { ServerProcess } from '../support/server-process';
+import { LOCAL_SERVE_ENV } from './support/processes';
 import { replicationUnavailableReason, StreamingPair } from './support/streaming-replica';
 
 const skipReason = replicationUnavailableReason();
@@ -66,15 +67,9 @@ describeDrill('a real streaming read replica behind DATABASE_READ_URL', () => {
     replicaPool.on('error', () => undefined);
     tenant = await createTenantWithKey(primaryPool, 'replicated', { eventsPerSecond: 1_000_000, eventBurst: 10_000, callsPerMinute: 1_000_000 });
     server = new ServerProcess({
+      ...LOCAL_SERVE_ENV,
       DATABASE_URL: pair.primary.urlFor(DATABASE),
       DATABASE_READ_URL: pair.replica.urlFor(DATABASE),
-      GRPC_HOST: '127.0.0.1',
-      GRPC_PORT: '0',
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: '0',
-      OTLP_GRPC_PORT: '0',
-      OTLP_HTTP_PORT: '0',
-      HEALTH_CHECK_INTERVAL: '500ms',
       // The standby may not have replayed the new key yet: every lookup goes to the primary (auth reads the primary).
       AUTH_CACHE_TTL: '0s',
     });

@@ -6,17 +6,18 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { postgresUser } from '../../../src/storage/postgres-as-root';
 
-/** A free TCP port on 127.0.0.1 (free now; the caller binds it soon after). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../support/fault-drill';
+
+/** What every drill server gets: loopback only, ports picked at start (gRPC, HTTP, OTLP), a quick health probe. */
+export const LOCAL_SERVE_ENV: Readonly<Record<string, string>> = {
+  GRPC_HOST: '127.0.0.1',
+  GRPC_PORT: '0',
+  HTTP_HOST: '127.0.0.1',
+  HTTP_PORT: '0',
+  OTLP_GRPC_PORT: '0',
+  OTLP_HTTP_PORT: '0',
+  HEALTH_CHECK_INTERVAL: '500ms',
+};
 
 /** Waits until something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs = 30_000, what = `port ${port}`): Promise<void> {

@@ -1,12 +1,13 @@
 import { ServerProcess } from '../../support/server-process';
-import { freePort } from './processes';
+import { freePort, LOCAL_SERVE_ENV } from './processes';
 
 /** One `telemetry-vault serve` process of the fleet, on a fixed gRPC port so that it can be restarted behind the balancer. */
 export interface FleetInstance {
   readonly grpcPort: number;
   readonly address: string;
   process: ServerProcess;
-  httpUrl: string;
+  /** The operations port (/metrics, /readyz) of the current process. */
+  httpPort: number;
 }
 
 /**
@@ -27,7 +28,7 @@ export class VaultFleet {
       if (!ports.includes(port)) ports.push(port);
     }
     const fleet = new VaultFleet(
-      ports.map((grpcPort) => ({ grpcPort, address: `127.0.0.1:${grpcPort}`, process: undefined as unknown as ServerProcess, httpUrl: '' })),
+      ports.map((grpcPort) => ({ grpcPort, address: `127.0.0.1:${grpcPort}`, process: undefined as unknown as ServerProcess, httpPort: 0 })),
       env,
     );
     // One after another: each start runs the migrations' check under their lock, and the machine has two cores.
@@ -65,25 +66,12 @@ export class VaultFleet {
 
   private async launch(instance: FleetInstance): Promise<void> {
     instance.process = new ServerProcess({
-      GRPC_HOST: '127.0.0.1',
+      ...LOCAL_SERVE_ENV,
       GRPC_PORT: String(instance.grpcPort),
-      HTTP_HOST: '127.0.0.1',
-      HTTP_PORT: '0',
-      OTLP_GRPC_PORT: '0',
-      OTLP_HTTP_PORT: '0',
-      HEALTH_CHECK_INTERVAL: '500ms',
       SHUTDOWN_GRACE_PERIOD: '5s',
       DB_POOL_MAX: '6',
       ...this.env,
     });
-    const { httpPort } = await instance.process.serving();
-    instance.httpUrl = `http://127.0.0.1:${httpPort}`;
+    instance.httpPort = (await instance.process.serving()).httpPort;
   }
-}
-
-/** The value of an unlabelled gauge or counter in an instance's /metrics. */
-export async function metricValue(httpUrl: string, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${httpUrl}/metrics`)).text();
-  const match = new RegExp(`^${name} ([0-9.eE+-]+)$`, 'm').exec(text);
-  return match ? Number(match[1]) : undefined;
 }
