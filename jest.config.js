@@ -9,7 +9,8 @@ module.exports = {
   // The Node.js client's tests (clients/node/test) run against the same real server and PostgreSQL.
   roots: ['<rootDir>/test', '<rootDir>/clients/node/test'],
   // The fault drills and floods run on their own: npm run test:faults (jest.faults.config.js).
-  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/'],
+  // The scale-out drill runs on its own too: npm run test:scale (jest.scale.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/faults/', '<rootDir>/test/scale/'],
   testMatch: ['**/*.test.ts'],
   transform: {
     '^.+\\.ts$': [

@@ -64,7 +64,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
   for (const notice of config.deprecations) logger.warn(notice);
   try {
     const database = closers.add(await openDatabase(config, logger, { role: 'owner' }), (opened) => opened.close());
-    await runMigrations(database.url, logger);
+    await runMigrations(database.directUrl, logger);
     const platform = await createPlatform(config, logger, database, closers);
     const firstRunKey = database.embedded ? await new AdminService(new TenantRepository(platform.pool), platform.apiKeys).ensureDemoTenant() : undefined;
 

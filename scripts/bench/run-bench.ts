@@ -9,10 +9,11 @@
  * Options: --quick (small sizes, one round, well under a minute),
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
  * --only ingest|query, --scale [--scale-rows 10000000,30000000] (the data
- * lifecycle at scale instead, scale-bench.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * lifecycle at scale instead, scale-bench.ts),
  * --aggregate-scale (only the rollups' figures, at full
  * size: 1M and 30M events; see rollup-bench.ts), --aggregate-events N[,N...]
- * (only its Aggregate phase, at those sizes). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
+ * (only its Aggregate phase, at those sizes), --instances (only the scale-out table: 1, 2 and 3
+ * instances on one database, scale-instances.ts). BENCH_DATABASE_URL: a PostgreSQL superuser URL to use
  * instead of a new embedded PostgreSQL (a database of its own is created in it
  * and dropped at the end).
  */
@@ -39,6 +40,7 @@ import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
 import { formatRollupReport, ROLLUP_BENCH_SIZES, runRollupBench } from './rollup-bench';
+import { formatInstances, instancesPhase } from './scale-instances';
 import { VaultProcess, type Measured } from './vault-process';
 
 const SIZES = {
@@ -120,11 +122,12 @@ interface Options {
   readonly aggregateScale: boolean;
   /** --aggregate-events: the Aggregate phase alone, at these tenant sizes. */
   readonly aggregateEvents: number[] | undefined;
+  readonly instances: boolean;
 }
 
 function parseOptions(): Options {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, 'aggregate-scale': { type: 'boolean', default: false }, 'aggregate-events': { type: 'string' } },
+    options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, out: { type: 'string' }, only: { type: 'string' }, 'aggregate-scale': { type: 'boolean', default: false }, 'aggregate-events': { type: 'string' }, instances: { type: 'boolean', default: false } },
   });
   const quick = values.quick ?? false;
   const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
@@ -136,7 +139,7 @@ function parseOptions(): Options {
   const aggregateScale = (values['aggregate-scale'] ?? false) || aggregateEvents !== undefined;
   const suffix = aggregateScale ? '-aggregate-scale' : quick ? '-quick' : '';
   const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix}.json`);
-  return { quick, sizes, out, only: values.only, aggregateScale, aggregateEvents };
+  return { quick, sizes, out, only: values.only, aggregateScale, aggregateEvents, instances: values.instances ?? false };
 }
 
 /** `--scale`: the data lifecycle at scale (scripts/bench/scale-bench.ts), its own mode: it takes minutes. */
@@ -540,6 +543,18 @@ async function main(): Promise<void> {
       // Lifted for the bench only, to time deep offset pages.
       QUERY_MAX_PAGE: '100000',
     };
+    if (options.instances) {
+      db = new pg.Client({ connectionString: database.url });
+      await db.connect();
+      // Up to four servers, the load generator and PostgreSQL share the cores: a write may wait longer than the default 2 s for its group.
+      const env = { ...vaultEnv, OTLP_GRPC_PORT: '0', OTLP_HTTP_PORT: '0', DB_POOL_CONNECTION_TIMEOUT: '30s' };
+      const rows = await instancesPhase({ loadGenerator, db, keys: tenants.map((tenant) => tenant.key), env, eventsPerInstance: options.sizes.vaultEvents, rounds: options.sizes.rounds, log });
+      fs.mkdirSync(path.dirname(options.out), { recursive: true });
+      fs.writeFileSync(options.out, `${JSON.stringify({ startedAt: new Date(startedAt).toISOString(), mode: options.quick ? 'quick' : 'full', instances: rows }, null, 2)}\n`);
+      process.stdout.write(formatInstances(rows));
+      log(`JSON report: ${path.relative(process.cwd(), options.out)}; ${Math.round((Date.now() - startedAt) / 1000)} s in all`);
+      return;
+    }
     vault = new VaultProcess(vaultEnv);
     const serving = await vault.serving;
     const target = `127.0.0.1:${serving.grpcPort}`;

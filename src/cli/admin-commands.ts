@@ -20,7 +20,7 @@ import { formatDate, printJson, printTable, UsageError, type CliIo } from './out
 async function withDatabase<T>(config: Config, logger: Logger, fn: (admin: AdminService) => Promise<T>): Promise<T> {
   const database = await openDatabase(config, logger, { role: 'guest' });
   try {
-    await runMigrations(database.url, logger);
+    await runMigrations(database.directUrl, logger);
     const pool = createPool(database.url, { ...config.database.pool, max: 2 }, logger, 'telemetry-vault-cli');
     try {
       return await fn(new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool)));
@@ -37,7 +37,7 @@ export async function migrateCommand(args: string[], io: CliIo, config: Config, 
   const { values } = parse(args, {});
   const database = await openDatabase(config, logger, { role: 'guest' });
   try {
-    const applied = await runMigrations(database.url, logger);
+    const applied = await runMigrations(database.directUrl, logger);
     if (values.json) printJson(io, { applied });
     else io.stdout.write(applied.length === 0 ? 'The database schema is up to date.\n' : `Applied ${applied.length} migration(s): ${applied.join(', ')}\n`);
   } finally {

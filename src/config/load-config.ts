@@ -81,12 +81,21 @@ export interface Config {
     readonly url: string | undefined;
     /** DATABASE_READ_URL; undefined = QueryService reads from the primary. */
     readonly readUrl: string | undefined;
+    /** DATABASE_DIRECT_URL: the primary without a pooler, for session work (migrations' advisory lock); undefined = DATABASE_URL. */
+    readonly directUrl: string | undefined;
     /** VAULT_DATA_DIR, absolute. */
     readonly dataDir: string;
     /** EMBEDDED_PG_PORT; 0 = a free port picked at each start. */
     readonly embeddedPort: number;
     readonly pool: PoolSettings;
     readonly readPool: PoolSettings;
+    /**
+     * DATABASE_TRANSACTION_POOLING: DATABASE_URL (and DATABASE_READ_URL) lead to a
+     * pooler in transaction mode (PgBouncer pool_mode=transaction), so nothing may
+     * live on a session: the ingest staging table is created in each transaction
+     * (ON COMMIT DROP) and every read sets its statement_timeout with SET LOCAL.
+     */
+    readonly transactionPooling: boolean;
   };
   readonly grpc: {
     readonly host: string;
@@ -377,10 +386,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     database: {
       url: read.url('DATABASE_URL', ['postgres:', 'postgresql:']),
       readUrl: read.url('DATABASE_READ_URL', ['postgres:', 'postgresql:']),
+      directUrl: read.url('DATABASE_DIRECT_URL', ['postgres:', 'postgresql:']),
       dataDir: path.resolve(cwd, read.string('VAULT_DATA_DIR', './.data')),
       embeddedPort: read.integer('EMBEDDED_PG_PORT', 0, PORT),
       pool,
       readPool: { ...pool, max: read.integer('DB_READ_POOL_MAX', poolMax, { min: 1, max: 1000 }) },
+      transactionPooling: read.boolean('DATABASE_TRANSACTION_POOLING', false),
     },
     grpc: {
       host: read.string('GRPC_HOST', '0.0.0.0'),
@@ -445,6 +456,12 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
   }
   if (config.database.readUrl !== undefined && config.database.url === undefined) {
     read.problem('DATABASE_READ_URL is set but DATABASE_URL is not: a read replica needs an explicit primary');
+  }
+  if (config.database.directUrl !== undefined && config.database.url === undefined) {
+    read.problem('DATABASE_DIRECT_URL is set but DATABASE_URL is not: it is the same primary without a pooler');
+  }
+  if (config.database.transactionPooling && config.database.directUrl === undefined) {
+    read.problem('DATABASE_TRANSACTION_POOLING is set but DATABASE_DIRECT_URL is not: migrations hold a session-level advisory lock, which a transaction-mode pooler cannot keep; set DATABASE_DIRECT_URL to the primary itself');
   }
   read.finish();
   return config;

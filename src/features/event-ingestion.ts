@@ -33,6 +33,7 @@ export function createEventIngestor(config: Config, logger: Logger, pool: pg.Poo
       groupMaxBytes: config.ingestWrite.groupMaxBytes,
       queueMaxBytes: config.ingestWrite.queueMaxBytes,
       maxWaitMs: config.database.pool.connectionTimeoutMs,
+      stagingPerTransaction: config.database.transactionPooling,
     }),
     validator: new EventValidator(config.ingest),
     retention,

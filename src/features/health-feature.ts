@@ -13,18 +13,21 @@ export interface HealthFeature {
 
 /**
  * Each service is SERVING while the database it needs answers its probe
- * (ingest: the primary; query: the read database) and the server is not
- * shutting down; the overall status `""` needs every database.
+ * (ingest: the primary; query: the read replica, or the primary while the
+ * replica is down, see ReadFailover) and the server is not shutting down; the
+ * overall status `""` needs both.
  */
 export function createHealthFeature(platform: Platform, features: readonly Feature[]): HealthFeature {
   const { probes } = platform;
   const services = features.flatMap((feature) => feature.services.map((service) => service.health));
   const service = new HealthStatusService(['', ...services.map((entry) => entry.name)]);
   let stopping = false;
+  // Reads fail over to the primary while a replica is down (ReadFailover): they are served while either answers.
+  const up = { primary: (): boolean => probes.primary.reachable, read: (): boolean => probes.read.reachable || probes.primary.reachable };
   const update = (): void => {
-    const status = (up: boolean): ServingStatus => (up && !stopping ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
-    for (const entry of services) service.set(entry.name, status(probes[entry.database].reachable));
-    service.set('', status(probes.primary.reachable && probes.read.reachable));
+    const status = (serving: boolean): ServingStatus => (serving && !stopping ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+    for (const entry of services) service.set(entry.name, status(up[entry.database]()));
+    service.set('', status(up.primary() && up.read()));
   };
   for (const probe of new Set(Object.values(probes))) probe.onChange(update);
   update();
@@ -32,7 +35,8 @@ export function createHealthFeature(platform: Platform, features: readonly Featu
     service,
     readiness: () => {
       const checks = { database: probes.primary.reachable, readDatabase: probes.read.reachable, acceptingCalls: !stopping };
-      return { ready: Object.values(checks).every(Boolean), checks };
+      // A replica that is down only moves reads to the primary; it does not make the instance unready.
+      return { ready: checks.database && checks.acceptingCalls && up.read(), checks };
     },
     shuttingDown: () => {
       stopping = true;

@@ -10,6 +10,11 @@ import { mapPgError } from './map-pg-error';
  */
 export const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 
+/** Where a unit of work gets its connection: a pg.Pool, or a ReadFailover over two. */
+export interface ConnectionSource {
+  connect(): Promise<pg.PoolClient>;
+}
+
 /** The access and isolation of a transaction. */
 export type TransactionMode = 'read only' | 'read only repeatable read' | 'read write';
 
@@ -47,7 +52,7 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
  * Database errors are mapped by mapPgError (a statement timeout becomes
  * DEADLINE_EXCEEDED, a lost database UNAVAILABLE).
  */
-export async function withConnection<T>(pool: pg.Pool, signal: AbortSignal, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
+export async function withConnection<T>(pool: ConnectionSource, signal: AbortSignal, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
   signal.throwIfAborted();
   let client: pg.PoolClient;
   try {
@@ -94,7 +99,7 @@ export async function withConnection<T>(pool: pg.Pool, signal: AbortSignal, work
  * lives as withConnection says. Every value in the opening round trip is
  * ours (whole numbers, fixed words), never client text.
  */
-export function withTransaction<T>(pool: pg.Pool, budget: StatementBudget, mode: TransactionMode, work: (client: pg.PoolClient) => Promise<T>, planner: PlannerSettings = {}): Promise<T> {
+export function withTransaction<T>(pool: ConnectionSource, budget: StatementBudget, mode: TransactionMode, work: (client: pg.PoolClient) => Promise<T>, planner: PlannerSettings = {}): Promise<T> {
   const plannerSettings = Object.entries(planner).map(([name, value]) => `; SET LOCAL ${name} = ${value}`);
   return withConnection(
     pool,
@@ -120,7 +125,7 @@ export function withTransaction<T>(pool: pg.Pool, budget: StatementBudget, mode:
  * call's deadline, runs in a read-only transaction (withTransaction), so
  * that it never stays on the connection.
  */
-export function withSingleStatement<T>(pool: pg.Pool, budget: StatementBudget, sessionTimeoutMs: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function withSingleStatement<T>(pool: ConnectionSource, budget: StatementBudget, sessionTimeoutMs: number, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   if (budget.timeoutMs < sessionTimeoutMs) return withTransaction(pool, budget, 'read only', work);
   return withConnection(pool, budget.signal, async (client) => {
     const timeoutMs = wholeMs(sessionTimeoutMs);

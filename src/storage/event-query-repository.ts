@@ -1,11 +1,10 @@
 import type { Attributes, Span } from '@opentelemetry/api';
-import type pg from 'pg';
 import type { AggregateCount, AggregateGrouping, AggregateSelection, EventReader, EventSelection, Page, PageWindow, StoredEvent } from '../domain/query/event-reader';
 import type { StatementBudget } from '../domain/statement-budget';
 import { withSpan } from '../observability/with-span';
 import { aggregateQuery, countQuery, pageQuery } from './event-query-sql';
 import { rollupAggregateQuery, rollupsCanAnswer } from './event-rollups-sql';
-import { withSingleStatement, withTransaction } from './database-session';
+import { type ConnectionSource, withSingleStatement, withTransaction } from './database-session';
 
 /** Receives the duration of each database operation, for the db query duration metric. */
 export type ObserveDuration = (operation: 'read_page' | 'aggregate', seconds: number) => void;
@@ -58,7 +57,7 @@ export class EventQueryRepository implements EventReader {
    * pageQuery); their events come back with `unservablePayloadBytes`.
    */
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly pool: ConnectionSource,
     private readonly statementTimeoutMs: number,
     private readonly maxPayloadBytes: number,
     private readonly observe: ObserveDuration = () => undefined,

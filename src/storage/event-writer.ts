@@ -28,6 +28,16 @@ export const CREATE_STAGING = `CREATE TEMP TABLE IF NOT EXISTS ingest_staging (
   payload jsonb NOT NULL
 ) ON COMMIT DELETE ROWS`;
 
+// ---- scale (issue 17): the staging table under a transaction-mode pooler ----
+/**
+ * The same staging table created inside each transaction and dropped by its
+ * commit or rollback, for DATABASE_TRANSACTION_POOLING: behind PgBouncer in
+ * transaction mode consecutive transactions of one of our connections run on
+ * different server sessions, so a session's TEMP table cannot be relied on.
+ */
+export const CREATE_STAGING_PER_TRANSACTION = CREATE_STAGING.replace('ON COMMIT DELETE ROWS', 'ON COMMIT DROP');
+// ---- end scale ----
+
 export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 
 /**
@@ -81,6 +91,8 @@ export interface EventWriterOptions {
   readonly queueMaxBytes: number;
   /** DB_POOL_CONNECTION_TIMEOUT: the longest a write waits for its group to start; then it is UNAVAILABLE. */
   readonly maxWaitMs: number;
+  /** DATABASE_TRANSACTION_POOLING: create the staging table in each transaction (CREATE_STAGING_PER_TRANSACTION). */
+  readonly stagingPerTransaction?: boolean;
   readonly now?: () => number;
 }
 
@@ -248,11 +260,12 @@ export class EventWriter implements EventSink {
           this.pool,
           group.controller.signal,
           async (client) => {
-            if (!this.prepared.has(client)) {
+            const perTransaction = this.options.stagingPerTransaction === true; // scale (issue 17)
+            if (!perTransaction && !this.prepared.has(client)) {
               await client.query(CREATE_STAGING);
               this.prepared.add(client);
             }
-            await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeout(group)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}; ${LIVE_TAIL_WRITER_LOCK}`);
+            await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeout(group)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}${perTransaction ? `; ${CREATE_STAGING_PER_TRANSACTION}` : ''}; ${LIVE_TAIL_WRITER_LOCK}`);
             await pipeline(Readable.from(encodeCopyChunks(group.members.map((member) => member.events))), client.query(copyFrom(COPY_INTO_STAGING)));
             const merged = await client.query<{ member: number; event_type: string; service_name: string; stored: number }>(MERGE, mergeArguments(group.members.map((member) => member.tenantId)));
             commitSent = true;

@@ -31,6 +31,12 @@ export function mapPgError(error: unknown): unknown {
   return error;
 }
 
+/** Whether `error` says the database cannot be reached or is not accepting connections (not: a pool that is merely full). */
+export function isDatabaseUnreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_ERRNOS.has(code));
+}
+
 function unavailable(cause: unknown): VaultError {
   return new VaultError('UNAVAILABLE', 'the database is unavailable; retry the call', { cause, retryAfterMs: DATABASE_RETRY_AFTER_MS });
 }

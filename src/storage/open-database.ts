@@ -9,6 +9,8 @@ export interface Database {
   readonly url: string;
   /** Where QueryService reads: DATABASE_READ_URL, else the primary. */
   readonly readUrl: string;
+  /** The primary without a pooler, for session work (migrations): DATABASE_DIRECT_URL, else `url`. */
+  readonly directUrl: string;
   /** The embedded cluster, when DATABASE_URL is unset. */
   readonly embedded: EmbeddedCluster | undefined;
   /** Stops the embedded cluster if this process owns it; a no-op otherwise. */
@@ -26,10 +28,10 @@ export interface OpenDatabaseOptions {
 
 /** Opens the configured database, starting the embedded cluster when DATABASE_URL is unset. */
 export async function openDatabase(config: Config, logger: Logger, options: OpenDatabaseOptions): Promise<Database> {
-  const { url, readUrl } = config.database;
+  const { url, readUrl, directUrl } = config.database;
   if (url !== undefined) {
     logger.debug({ database: redactUrl(url), readReplica: readUrl && redactUrl(readUrl) }, 'using the configured database');
-    return { url, readUrl: readUrl ?? url, embedded: undefined, close: async () => undefined };
+    return { url, readUrl: readUrl ?? url, directUrl: directUrl ?? url, embedded: undefined, close: async () => undefined };
   }
   const embedded = await EmbeddedCluster.open({
     dataDir: config.database.dataDir,
@@ -40,6 +42,7 @@ export async function openDatabase(config: Config, logger: Logger, options: Open
   return {
     url: embedded.url,
     readUrl: embedded.url,
+    directUrl: embedded.url,
     embedded,
     close: async () => {
       if (stopOnClose) await embedded.stop();

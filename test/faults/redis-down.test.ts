@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { credentials, status, type Metadata } from '@grpc/grpc-js';
-import { Redis } from 'ioredis';
 import { IngestServiceClient } from '../../src/gen/telemetry/v1/ingest_service';
 import { freePort, metricValue, pause, reportFigures, useFaultDrill, type DrillServer } from '../support/fault-drill';
 import { errorDetails, ingestUnary, makeEvent, metadataValue } from '../support/ingest-calls';
+import { RestartableRedis } from '../support/redis-server-process';
 import { RetryingIngestClient } from '../support/retrying-ingest-client';
 import { eventually, withKey } from '../support/test-server';
 
@@ -18,52 +18,12 @@ const skipReason = missingRedisServer();
 if (skipReason) console.warn(`fault drill "Redis down" skipped: ${skipReason}`);
 const describeWithRedisServer = skipReason ? describe.skip : describe;
 
-/** A redis-server of this drill's own, on a port of its own, that it can kill and start again. */
-class OwnRedis {
-  private child: ChildProcess | undefined;
-
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-    probe.on('error', () => undefined);
-    try {
-      await eventually(async () => {
-        if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
-        expect(await probe.ping()).toBe('PONG');
-      }, 10_000);
-    } finally {
-      probe.disconnect();
-    }
-  }
-
-  /** Freezes it (SIGSTOP) or thaws it (SIGCONT): connections stay open, answers stop coming. */
-  freeze(frozen: boolean): void {
-    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
-  }
-
-  /** Kills it (a crash: clients see their connections drop) and waits until it is gone. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
-
 describeWithRedisServer('fault drill: Redis down or frozen while REDIS_URL is set (policy: fail open to per-instance buckets)', () => {
   const drillOf = useFaultDrill('redis');
-  let redis: OwnRedis;
+  let redis: RestartableRedis;
 
   beforeAll(async () => {
-    redis = new OwnRedis(await freePort());
+    redis = new RestartableRedis(await freePort());
     await redis.start();
   });
 

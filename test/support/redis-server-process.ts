@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { Redis } from 'ioredis';
+import { eventually } from './test-server';
 
 /** A redis-server of a test's own, on a free port, keeping nothing on disk. */
 export interface RedisServerProcess {
@@ -49,4 +50,45 @@ export async function startRedisServer(): Promise<RedisServerProcess> {
 export async function commandCalls(client: Redis, commands: readonly string[]): Promise<number> {
   const info = await client.info('commandstats');
   return commands.reduce((sum, command) => sum + Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0), 0);
+}
+
+/** A redis-server of a test's own on a fixed port, that the test can kill, freeze and start again where its servers expect it. */
+export class RestartableRedis {
+  private child: ChildProcess | undefined;
+
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts it and waits until it answers PING. */
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const probe = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    probe.on('error', () => undefined);
+    try {
+      await eventually(async () => {
+        if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
+        if ((await probe.ping()) !== 'PONG') throw new Error('redis-server does not answer PING yet');
+      }, 10_000);
+    } finally {
+      probe.disconnect();
+    }
+  }
+
+  /** Freezes it (SIGSTOP) or thaws it (SIGCONT): connections stay open, answers stop coming. */
+  freeze(frozen: boolean): void {
+    this.child?.kill(frozen ? 'SIGSTOP' : 'SIGCONT');
+  }
+
+  /** Kills it (a crash: clients see their connections drop) and waits until it is gone. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
 }

@@ -161,6 +161,19 @@ describe('loadConfig', () => {
     expect(problems[0]).toContain('DATABASE_URL');
   });
 
+  test('when DATABASE_TRANSACTION_POOLING is set without DATABASE_DIRECT_URL, then loading fails naming both and why', () => {
+    const problems = problemsOf({ DATABASE_URL: 'postgres://pgbouncer/vault', DATABASE_TRANSACTION_POOLING: 'true' });
+    expect(problems[0]).toContain('DATABASE_TRANSACTION_POOLING');
+    expect(problems[0]).toContain('DATABASE_DIRECT_URL');
+    expect(problems[0]).toContain('advisory lock');
+  });
+
+  test('when DATABASE_TRANSACTION_POOLING and DATABASE_DIRECT_URL are set, then both are kept, and pooling is off by default', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://pgbouncer/vault', DATABASE_DIRECT_URL: 'postgres://primary/vault', DATABASE_TRANSACTION_POOLING: 'true' });
+    expect(config.database).toMatchObject({ transactionPooling: true, directUrl: 'postgres://primary/vault' });
+    expect(loadConfig({}).database).toMatchObject({ transactionPooling: false, directUrl: undefined });
+  });
+
   describe('query settings', () => {
     test('when nothing is set, then the documented query defaults apply', () => {
       expect(loadConfig({}).query).toEqual({
