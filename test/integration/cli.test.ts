@@ -33,7 +33,7 @@ describe('the telemetry-vault command on DATABASE_URL', () => {
   test('when migrate runs on an empty database and again, then it applies the schema once and reports it', async () => {
     const first = await cli('migrate', '--json');
     expect(first.code).toBe(0);
-    expect(first.json()).toEqual({ applied: ['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events'] });
+    expect(first.json()).toEqual({ applied: ['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events', '0005_event-rollups', '0006_live-tail-followers'] });
     const second = await cli('migrate');
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('up to date');

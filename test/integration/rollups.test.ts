@@ -108,10 +108,10 @@ describe('rollups', () => {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE event_rollup_deltas IN ACCESS EXCLUSIVE MODE');
       const call = server.ingest.ingest({ events: sameMinuteEvents(10, 'cancel') }, withKey(tenant.key), () => undefined);
-      await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO event_rollup_deltas%'")).rowCount).toBe(1));
+      await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'event_rollup_deltas' AND NOT l.granted")).rowCount).toBe(1));
       call.cancel();
       // The group's transaction is gone once nothing waits for the lock any more.
-      await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO event_rollup_deltas%'")).rowCount).toBe(0));
+      await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'event_rollup_deltas' AND NOT l.granted")).rowCount).toBe(0));
     } finally {
       await blocker.query('ROLLBACK');
       blocker.release();
