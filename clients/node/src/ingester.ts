@@ -382,7 +382,8 @@ export class Ingester {
       const now = Date.now();
       const head = this.pending.peek();
       if (head) {
-        const limit = this.batchEventLimit();
+        // A stream holds at most streamMaxEvents: its last message takes only what is left of that.
+        const limit = Math.min(this.batchEventLimit(), this.options.streamMaxEvents - stream.events);
         const ready = this.pending.length >= limit || this.pending.bytes >= this.messageMaxBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
         if (ready) {
           // Synchronously with taking them, so that flush() never misses events between queue and stream.
