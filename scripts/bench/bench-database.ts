@@ -8,7 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
+import { AdminService } from '../../src/domain/tenants/admin-service';
+import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
+import { TenantRepository } from '../../src/storage/tenant-repository';
+import { TENANT_COUNT } from './event-shape';
 
 /** A running PostgreSQL: a superuser URL of its `postgres` database, and how to stop it. */
 export interface AdminServer {
@@ -77,4 +81,29 @@ export async function openBenchDatabase({ adminUrl, adminUrlSource, log }: Bench
       await server.stop();
     },
   };
+}
+
+/** A bench tenant and its API key. */
+export interface BenchTenant {
+  readonly id: string;
+  readonly key: string;
+}
+
+/** Far above what any bench sends: the benches measure throughput, not the rate limiter's refusals. */
+const NO_LIMIT = 1_000_000_000;
+
+/** The bench's TENANT_COUNT tenants (`<prefix>-0`, ...) with unlimited rates, each with a key, in the migrated database at `url`. */
+export async function createBenchTenants(url: string, prefix: string): Promise<BenchTenant[]> {
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  try {
+    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
+    const tenants: BenchTenant[] = [];
+    for (let i = 0; i < TENANT_COUNT; i++) {
+      const tenant = await admin.createTenant({ name: `${prefix}-${i}`, callsPerMinute: NO_LIMIT, eventsPerSecond: NO_LIMIT, eventBurst: NO_LIMIT });
+      tenants.push({ id: tenant.id, key: (await admin.createKey(tenant.id)).key });
+    }
+    return tenants;
+  } finally {
+    await pool.end();
+  }
 }

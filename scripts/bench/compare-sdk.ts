@@ -15,12 +15,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import pino from 'pino';
-import { AdminService } from '../../src/domain/tenants/admin-service';
-import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { runMigrations } from '../../src/storage/run-migrations';
-import { TenantRepository } from '../../src/storage/tenant-repository';
-import { openBenchDatabase } from './bench-database';
-import { TENANT_COUNT } from './event-shape';
+import { createBenchTenants, openBenchDatabase } from './bench-database';
 import type { JobReply, LoadGeneratorJobs } from './load-generator';
 import { VaultProcess } from './vault-process';
 
@@ -50,14 +46,7 @@ async function main(): Promise<void> {
   const db = new pg.Client({ connectionString: database.url });
   try {
     await runMigrations(database.url, pino({ level: 'silent' }));
-    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
-    const keys: string[] = [];
-    for (let i = 0; i < TENANT_COUNT; i++) {
-      const tenant = await admin.createTenant({ name: `compare-${i}`, callsPerMinute: 1e9, eventsPerSecond: 1e9, eventBurst: 1e9 });
-      keys.push((await admin.createKey(tenant.id)).key);
-    }
-    await pool.end();
+    const keys = (await createBenchTenants(database.url, 'compare')).map((tenant) => tenant.key);
     vault = new VaultProcess({ DATABASE_URL: database.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' });
     const target = `127.0.0.1:${(await vault.serving).grpcPort}`;
     await db.connect();

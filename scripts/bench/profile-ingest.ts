@@ -10,18 +10,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import pino from 'pino';
-import { AdminService } from '../../src/domain/tenants/admin-service';
-import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { runMigrations } from '../../src/storage/run-migrations';
-import { TenantRepository } from '../../src/storage/tenant-repository';
-import { openBenchDatabase } from './bench-database';
-import { TENANT_COUNT, type PayloadMode } from './event-shape';
+import { createBenchTenants, openBenchDatabase } from './bench-database';
+import type { PayloadMode } from './event-shape';
 import { LoadGenerator } from './load-generator-process';
 import { VaultProcess } from './vault-process';
-
-const UNLIMITED = 1_000_000_000;
 
 interface ProfileNode {
   readonly id: number;
@@ -69,14 +63,7 @@ async function main(): Promise<void> {
   let vault: VaultProcess | undefined;
   try {
     await runMigrations(database.url, pino({ level: 'silent' }));
-    const pool = new pg.Pool({ connectionString: database.url, max: 2 });
-    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
-    const keys: string[] = [];
-    for (let i = 0; i < TENANT_COUNT; i++) {
-      const tenant = await admin.createTenant({ name: `profile-${i}`, callsPerMinute: UNLIMITED, eventsPerSecond: UNLIMITED, eventBurst: UNLIMITED });
-      keys.push((await admin.createKey(tenant.id)).key);
-    }
-    await pool.end();
+    const keys = (await createBenchTenants(database.url, 'profile')).map((tenant) => tenant.key);
     vault = new VaultProcess({
       DATABASE_URL: database.url,
       GRPC_HOST: '127.0.0.1',

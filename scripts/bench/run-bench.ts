@@ -28,13 +28,10 @@ import { loadConfig, type Config } from '../../src/config/load-config';
 import { CursorCodec } from '../../src/domain/query/cursor-codec';
 import { queryScope } from '../../src/domain/query/query-scope';
 import { validateEventFilter } from '../../src/domain/query/validate-event-filter';
-import { AdminService } from '../../src/domain/tenants/admin-service';
-import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { runMigrations } from '../../src/storage/run-migrations';
-import { TenantRepository } from '../../src/storage/tenant-repository';
-import { openBenchDatabase } from './bench-database';
+import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
-import { TENANT_COUNT, type PayloadMode } from './event-shape';
+import type { PayloadMode } from './event-shape';
 import { formatReport, type FollowReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
@@ -110,7 +107,6 @@ const FOLLOWERS = 50;
 const FOLLOW_INGEST_STREAMS = 4;
 const FOLLOW_INGEST_BATCH = 1000;
 const PAGE_LIMIT = 100;
-const NO_LIMIT = '1000000000';
 const ROOT = path.resolve(__dirname, '../..');
 const silent = pino({ level: 'silent' });
 
@@ -164,39 +160,17 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-interface Tenant {
-  readonly id: string;
-  readonly key: string;
-}
-
 interface Context {
   readonly sizes: Sizes;
   readonly loadGenerator: LoadGenerator;
   readonly vault: VaultProcess;
   readonly db: pg.Client;
-  readonly tenants: readonly Tenant[];
+  readonly tenants: readonly BenchTenant[];
   readonly target: string;
   readonly databaseUrl: string;
   readonly serverBatchSize: number;
   readonly cursorSecret: string;
   readonly queryLimits: Config['query'];
-}
-
-async function createTenants(url: string): Promise<Tenant[]> {
-  const pool = new pg.Pool({ connectionString: url, max: 2 });
-  try {
-    const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
-    const tenants: Tenant[] = [];
-    for (let i = 0; i < TENANT_COUNT; i++) {
-      // Limits far above what the bench sends: it measures throughput, not the rate limiter's refusals.
-      const tenant = await admin.createTenant({ name: `bench-${i}`, callsPerMinute: Number(NO_LIMIT), eventsPerSecond: Number(NO_LIMIT), eventBurst: Number(NO_LIMIT) });
-      const key = await admin.createKey(tenant.id);
-      tenants.push({ id: tenant.id, key: key.key });
-    }
-    return tenants;
-  } finally {
-    await pool.end();
-  }
 }
 
 /** Empties events and checkpoints, so that every measurement starts from the same table. */
@@ -415,7 +389,7 @@ async function positions(db: pg.Client, tenantId: string, offset: number, count:
 
 async function queryPhase(context: Context): Promise<QueryReport> {
   const { sizes, loadGenerator, db, tenants, target, cursorSecret, queryLimits } = context;
-  const [queryTenant, ...others] = tenants as [Tenant, ...Tenant[]];
+  const [queryTenant, ...others] = tenants as [BenchTenant, ...BenchTenant[]];
   await resetTable(db);
   log(`loading ${sizes.queryTenantEvents} events into one tenant and ${sizes.otherTenantEvents} into each of ${others.length} others`);
   await loadGenerator.run('loadEvents', { url: context.databaseUrl, run: 'query', count: sizes.queryTenantEvents, tenantId: queryTenant.id, connections: 2 });
@@ -531,7 +505,7 @@ async function main(): Promise<void> {
     loadGenerator = new LoadGenerator();
     log(`database: ${database.description}`);
     await runMigrations(database.url, silent);
-    const tenants = await createTenants(database.url);
+    const tenants = await createBenchTenants(database.url, 'bench');
     const cursorSecret = randomBytes(24).toString('base64url');
     const vaultEnv = {
       DATABASE_URL: database.url,

@@ -6,6 +6,7 @@ import { rollupAggregateQuery, rollupsCanAnswer } from '../../src/storage/event-
 import { CREATE_STAGING, MERGE, mergeArguments } from '../../src/storage/event-writer';
 import { microsToSqlTimestamp } from '../../src/storage/sql-timestamp';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { mulberry32 } from '../support/random-json';
 
 /**
  * The property of the rollups: for any data (several tenants, types and
@@ -33,17 +34,6 @@ const BUCKETS_US = [undefined, MINUTE_US, 2n * MINUTE_US, 7n * MINUTE_US, 60n * 
 const CASES = Number(process.env.ROLLUP_PROPERTY_CASES ?? 2000);
 const SEED = Number(process.env.ROLLUP_PROPERTY_SEED ?? 20_261_205);
 
-/** mulberry32: small, seeded, good enough to pick test data. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Row {
   readonly member: number;
@@ -58,7 +48,7 @@ describe('Aggregate from the rollups, against the scan (property)', () => {
   /** Sessions in a time zone with a 45-minute offset: minutes and buckets must not depend on it. */
   let chatham: pg.Pool;
   const tenants: string[] = [];
-  const next = random(SEED);
+  const next = mulberry32(SEED);
   const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)]!;
   const microsIn = (spanUs: bigint): bigint => BigInt(Math.floor(next() * Number(spanUs)));
 

@@ -8,6 +8,7 @@ import { openRawServerStream, type RawServerStream } from '../support/raw-grpc-s
 import { makeEvents, seedEvents } from '../support/seed-events';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
+import { mulberry32 } from '../support/random-json';
 
 /**
  * A deferred constraint trigger that sleeps at COMMIT for events whose
@@ -24,17 +25,6 @@ FOR EACH ROW WHEN (NEW.payload ? 'commit_delay_ms') EXECUTE FUNCTION test_commit
 const ids = (events: readonly { eventId: string }[]): string[] => events.map((event) => event.eventId);
 const sorted = (values: readonly string[]): string[] => [...values].sort();
 
-/** A seeded random generator, so that a failing run can be replayed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function ingest(server: TestServer, key: string, events: Event[]): Promise<void> {
   const result = await ingestUnary(server.ingest, withKey(key), { events });
@@ -86,7 +76,7 @@ describe('StreamEvents with follow', () => {
   });
 
   test('when 8 writers commit batches concurrently and out of order, then each of 3 followers (one started mid-run) receives every matching event exactly once', async () => {
-    const next = random(15);
+    const next = mulberry32(15);
     await seedEvents(db.pool, acme.tenantId, makeEvents(120, 'stored'));
     const all = following(server.query, acme.key);
     const logs = following(server.query, acme.key, { filter: { eventTypes: ['log'] } });

@@ -28,7 +28,7 @@ export function decodeBoundedStruct(bytes: Uint8Array, maxLevels: number): Recor
  * Nested messages are read from the one reader of the whole payload, each up
  * to its end offset: no reader or copy per field.
  */
-function delimited(reader: BinaryReader, end: number): number {
+export function delimited(reader: BinaryReader, end: number): number {
   const fieldEnd = reader.uint32() + reader.pos;
   if (fieldEnd > end) throw new RangeError('premature EOF');
   return fieldEnd;

@@ -1,6 +1,6 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import type { Event } from '../../../gen/telemetry/v1/event';
-import { decodeBoundedStruct, skipField } from './decode-bounded-struct';
+import { decodeBoundedStruct, delimited, skipField } from './decode-bounded-struct';
 import { mergedOccurrences } from './decode-overriding';
 import { EVENT, EVENTS, SECONDS_NANOS } from './field-tags';
 import { structToJson } from './struct-to-json';
@@ -43,7 +43,7 @@ export function decodeIngestRequest(bytes: Uint8Array, maxPayloadDepth: number):
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
     if (tag === EVENTS) {
-      const end = nestedEnd(reader);
+      const end = delimited(reader, reader.len);
       events.push(decodeEvent(reader, bytes, end, maxPayloadDepth));
       reader.pos = end;
       continue;
@@ -52,13 +52,6 @@ export function decodeIngestRequest(bytes: Uint8Array, maxPayloadDepth: number):
     if (!skipField(reader, tag)) break;
   }
   return { events };
-}
-
-/** Reads a length prefix; the position just past the nested message, which must lie within the bytes. */
-function nestedEnd(reader: BinaryReader): number {
-  const end = reader.uint32() + reader.pos;
-  if (end > reader.len) throw prematureEof();
-  return end;
 }
 
 /** The event whose bytes end at `end`; `bytes` are the reader's. */
@@ -125,13 +118,17 @@ function readString(reader: BinaryReader, bytes: Uint8Array): string {
   return latin1Slice(bytes, start, end);
 }
 
-/**
- * A Timestamp or Duration (int64 seconds = 1, int32 nanos = 2) merged over
- * `previous`, as a repeated occurrence of a message field merges. Seconds
- * never throw (see readInt64AsNumber).
- */
+/** A nested Timestamp or Duration field, merged over `previous`, as a repeated occurrence of a message field merges. */
 function readSecondsNanos(reader: BinaryReader, bytes: Uint8Array, previous: SecondsNanos | undefined): SecondsNanos {
-  const end = nestedEnd(reader);
+  return readSecondsNanosUntil(reader, bytes, delimited(reader, reader.len), previous);
+}
+
+/**
+ * The fields of a Timestamp or Duration (int64 seconds = 1, int32 nanos = 2)
+ * from the reader's position to `end`, over `previous`. Seconds never throw
+ * (see readInt64AsNumber).
+ */
+export function readSecondsNanosUntil(reader: BinaryReader, bytes: Uint8Array, end: number, previous: SecondsNanos | undefined): SecondsNanos {
   const value = { seconds: previous?.seconds ?? 0, nanos: previous?.nanos ?? 0 };
   while (reader.pos < end) {
     const tag = reader.uint32();

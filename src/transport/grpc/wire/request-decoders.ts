@@ -3,11 +3,11 @@ import type { IngestSettings, QuerySettings } from '../../../config/load-config'
 import type { Duration } from '../../../gen/google/protobuf/duration';
 import type { Timestamp } from '../../../gen/google/protobuf/timestamp';
 import { AggregateRequest, EventFilter, QueryEventsRequest, StreamEventsRequest } from '../../../gen/telemetry/v1/query_service';
-import { decodeBoundedStruct, skipField } from './decode-bounded-struct';
-import { decodeIngestRequest, type DecodedIngestRequest } from './decode-ingest-request';
+import { decodeBoundedStruct } from './decode-bounded-struct';
+import { decodeIngestRequest, readSecondsNanosUntil, type DecodedIngestRequest } from './decode-ingest-request';
 
 export type { DecodedEvent, DecodedIngestRequest } from './decode-ingest-request';
-import { AGGREGATE_REQUEST_FIELDS, EVENT_FILTER_FIELDS, QUERY_EVENTS_REQUEST_FIELDS, SECONDS_NANOS, STREAM_EVENTS_REQUEST_FIELDS } from './field-tags';
+import { AGGREGATE_REQUEST_FIELDS, EVENT_FILTER_FIELDS, QUERY_EVENTS_REQUEST_FIELDS, STREAM_EVENTS_REQUEST_FIELDS } from './field-tags';
 import { decodeOverriding, lenientInt64, mergedOccurrences, type FieldOverride } from './decode-overriding';
 
 /** The nesting limits that bound Struct decoding: INGEST_MAX_PAYLOAD_DEPTH and QUERY_PAYLOAD_CONTAINS_MAX_DEPTH. */
@@ -60,18 +60,10 @@ export function createRequestDecoders(limits: DecodeLimits): RequestDecoders {
 
 /**
  * A Timestamp or a Duration (the same two fields: int64 seconds = 1, int32
- * nanos = 2) whose seconds never throw (see lenientInt64).
+ * nanos = 2) whose seconds never throw (see readSecondsNanosUntil).
  */
 function decodeLenientSeconds(bytes: Uint8Array): Timestamp & Duration {
-  const reader = new BinaryReader(bytes);
-  const value = { seconds: 0, nanos: 0 };
-  while (reader.pos < reader.len) {
-    const tag = reader.uint32();
-    if (tag === SECONDS_NANOS.seconds) value.seconds = Number(reader.int64());
-    else if (tag === SECONDS_NANOS.nanos) value.nanos = reader.int32();
-    else if (!skipField(reader, tag)) break;
-  }
-  return value;
+  return readSecondsNanosUntil(new BinaryReader(bytes), bytes, bytes.length, undefined);
 }
 
 /** A singular message field: its occurrences merged, then decoded. */
