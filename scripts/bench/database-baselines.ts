@@ -13,11 +13,9 @@
  *
  * Also loads the query data set (the ceiling's path, untimed).
  */
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
-import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../src/storage/event-writer';
+import { COPY_INTO_STAGING, CREATE_STAGING, mergeWithTenants } from '../../src/storage/event-writer';
+import { runOneRoundTripCopy } from '../../src/storage/one-round-trip-copy';
 import { LIVE_TAIL_WRITER_LOCK } from '../../src/storage/live-tail-notify';
 import { benchEvent, toCopyRow, type BenchEvent } from './event-shape';
 
@@ -73,14 +71,10 @@ async function timeLanes<T>(clients: pg.Client[], lanes: T[], runLane: (client: 
   return performance.now() - startedAt;
 }
 
-/** One batch the server's way: COPY into staging, merge, commit. Resolves with how many rows the merge stored. */
+/** One batch the server's way: BEGIN and its lock, COPY into staging, merge and COMMIT in one round trip (see one-round-trip-copy.ts). Resolves with how many rows the merge stored. */
 async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer): Promise<number> {
-  // The writer's BEGIN round trip, lock included (see live-tail-notify.ts).
-  await client.query(`BEGIN; ${LIVE_TAIL_WRITER_LOCK}`);
-  await pipeline(Readable.from([text]), client.query(copyFrom(COPY_INTO_STAGING)));
-  const merged = await client.query<{ stored: number }>(MERGE, mergeArguments([tenantId]));
-  await client.query('COMMIT');
-  return merged.rows.reduce((sum, row) => sum + Number(row.stored), 0);
+  const merged = await runOneRoundTripCopy(client, { before: ['BEGIN', LIVE_TAIL_WRITER_LOCK], copy: COPY_INTO_STAGING, after: [mergeWithTenants([tenantId]), 'COMMIT'], chunks: [text] });
+  return merged.reduce((sum, row) => sum + Number(row.stored), 0);
 }
 
 export interface CeilingParams {

@@ -1,7 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
+import pg from 'pg';
 import type { EventSink, StoredGroup, ValidEvent, WriteOptions, WriteResult } from '../domain/ingest/ingest-event';
 import { pastDeadline } from '../domain/statement-budget';
 import { VaultError } from '../domain/vault-error';
@@ -11,6 +8,7 @@ import { COPY_COLUMNS, encodeCopyChunks } from './encode-copy-text';
 import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from './live-tail-notify';
 import { ROLLUP_DELTAS_CTE } from './event-rollups-sql';
 import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
+import { runOneRoundTripCopy, type ScriptRows } from './one-round-trip-copy';
 
 /**
  * The staging table, one per connection (TEMP), emptied by every commit.
@@ -73,6 +71,19 @@ GROUP BY s.member, s.event_type, s.service_name`;
 /** MERGE's parameters for a group whose member i (1-based, the staging table's member column) belongs to tenantIds[i - 1]. */
 export function mergeArguments(tenantIds: readonly string[]): unknown[] {
   return [tenantIds];
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * MERGE with its tenant list written in as an array literal, for the
+ * writer's one-round-trip script (a simple-query message carries no
+ * parameters). The values are tenant ids from our own tenants table, checked
+ * to be UUIDs all the same, so nothing a client sent is ever spliced in.
+ */
+export function mergeWithTenants(tenantIds: readonly string[]): string {
+  for (const id of tenantIds) if (!UUID.test(id)) throw new Error(`not a tenant id: ${JSON.stringify(id)}`);
+  return MERGE.replaceAll('$1::uuid[]', `'{${tenantIds.join(',')}}'::uuid[]`);
 }
 
 /** How the writer groups and bounds writes (the INGEST_GROUP_* and INGEST_WRITE_* settings). */
@@ -142,11 +153,14 @@ function rowBytes(event: ValidEvent): number {
  * (cancelled, past its deadline) is answered at once with its signal's
  * reason and its group goes on: its batch may still be committed,
  * unacknowledged, which a retry then counts as duplicates. A group whose
- * members have all stopped is rolled back. When a group fails before its
- * COMMIT was sent (a database error, a statement timeout), each member that
- * is still waiting is retried in a group of its own, so that no call fails
- * for another's sake; a group that fails once COMMIT was sent has an
- * unknown outcome, and every member gets UNAVAILABLE (a retry is exact).
+ * members have all stopped is rolled back. A group's transaction (BEGIN, the
+ * COPY with its data, the merge, COMMIT) goes to PostgreSQL as one script in
+ * one round trip (one-round-trip-copy.ts). When PostgreSQL answers it with an
+ * error (a database error, a statement timeout), nothing of the group was
+ * stored, and each member that is still waiting is retried in a group of its
+ * own, so that no call fails for another's sake; when the connection is
+ * lost once the script was sent, the outcome is unknown, and every member
+ * gets UNAVAILABLE (a retry is exact).
  */
 export class EventWriter implements EventSink {
   private readonly queue: PendingWrite[] = [];
@@ -253,7 +267,8 @@ export class EventWriter implements EventSink {
 
   private async writeGroup(group: Group): Promise<void> {
     const events = group.members.reduce((sum, member) => sum + member.events.length, 0);
-    let commitSent = false;
+    let scriptSent = false;
+    let serverRejected = false;
     try {
       const results = await withSpan('ingest.flush', { 'vault.ingest.batch_size': events, 'vault.ingest.group_members': group.members.length }, async (span) => {
         const perMember = await withConnection(
@@ -265,12 +280,29 @@ export class EventWriter implements EventSink {
               await client.query(CREATE_STAGING);
               this.prepared.add(client);
             }
-            await client.query(`BEGIN; SET LOCAL statement_timeout = ${this.statementTimeout(group)}; SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}${perTransaction ? `; ${CREATE_STAGING_PER_TRANSACTION}` : ''}; ${LIVE_TAIL_WRITER_LOCK}`);
-            await pipeline(Readable.from(encodeCopyChunks(group.members.map((member) => member.events))), client.query(copyFrom(COPY_INTO_STAGING)));
-            const merged = await client.query<{ member: number; event_type: string; service_name: string; stored: number }>(MERGE, mergeArguments(group.members.map((member) => member.tenantId)));
-            commitSent = true;
-            await client.query('COMMIT');
-            return merged.rows;
+            const script = {
+              before: [
+                'BEGIN',
+                `SET LOCAL statement_timeout = ${this.statementTimeout(group)}`,
+                `SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`,
+                ...(perTransaction ? [CREATE_STAGING_PER_TRANSACTION] : []),
+                LIVE_TAIL_WRITER_LOCK,
+              ],
+              copy: COPY_INTO_STAGING,
+              after: [mergeWithTenants(group.members.map((member) => member.tenantId)), 'COMMIT'],
+              chunks: encodeCopyChunks(group.members.map((member) => member.events)),
+            };
+            scriptSent = true;
+            let rows: ScriptRows;
+            try {
+              rows = await runOneRoundTripCopy(client, script);
+            } catch (error) {
+              // An ERROR stopped the script where it happened; FATAL (the
+              // server ending the session) may come after a COMMIT that ran.
+              serverRejected = error instanceof pg.DatabaseError && error.severity === 'ERROR';
+              throw error;
+            }
+            return rows.map((row) => ({ member: Number(row.member), event_type: row.event_type!, service_name: row.service_name!, stored: Number(row.stored) }));
           },
           (client) => client.query('ROLLBACK'),
         );
@@ -284,7 +316,11 @@ export class EventWriter implements EventSink {
       });
     } catch (error) {
       const waiting = group.members.filter((member) => !member.settled);
-      if (!commitSent && waiting.length > 1) {
+      // The server's own error stopped the script before its COMMIT ran (or
+      // failed the COMMIT): nothing of the group is stored. Anything else
+      // once the script was sent (the connection lost) leaves it unknown.
+      const rolledBack = !scriptSent || serverRejected;
+      if (rolledBack && waiting.length > 1) {
         // Retried one by one, ahead of the queue, each within its own deadline.
         for (const member of waiting.reverse()) {
           this.detach(member);
@@ -293,7 +329,7 @@ export class EventWriter implements EventSink {
         }
         return;
       }
-      const failure = commitSent && !(error instanceof VaultError && error.code === 'DEADLINE_EXCEEDED') ? commitUnknown(error) : error;
+      const failure = !rolledBack && !(error instanceof VaultError && error.code === 'DEADLINE_EXCEEDED') ? commitUnknown(error) : error;
       for (const member of waiting) this.settle(member, () => member.reject(failure));
     }
   }

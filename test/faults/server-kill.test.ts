@@ -31,7 +31,7 @@ describe('fault drill: the server is killed (SIGKILL) mid-stream and restarted',
     await first.process.exited;
     // The killed server's sessions end in PostgreSQL (their open transactions roll back); then what it committed is final.
     await eventually(async () => {
-      const sessions = await drill.pool.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'telemetry-vault'");
+      const sessions = await drill.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'telemetry-vault'");
       expect(sessions.rowCount).toBe(0);
     }, 10_000);
     const storedAfterKill = new Set(await drill.storedIds(tenantId));

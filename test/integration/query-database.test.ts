@@ -89,7 +89,7 @@ describe('queries and the database: statement timeouts', () => {
         );
         await eventually(() => expect(relaxed.vault.readPool.idleCount).toBe(relaxed.vault.readPool.totalCount));
         // And PostgreSQL is no longer running the query, though the lock it waited for is still held.
-        await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM events%'")).rowCount).toBe(0), 30_000);
+        await eventually(async () => expect((await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM events%'")).rowCount).toBe(0), 30_000);
       });
     } finally {
       await relaxed.stop();

@@ -130,7 +130,7 @@ describe('StreamEvents', () => {
     const locker: pg.PoolClient = await db.pool.connect();
     const lockerPid = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     const blockedQueries = async (): Promise<number> =>
-      (await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM events%' AND pid <> $1", [lockerPid])).rowCount ?? 0;
+      (await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM events%' AND pid <> $1", [lockerPid])).rowCount ?? 0;
     try {
       await locker.query('BEGIN');
       await locker.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');

@@ -136,7 +136,7 @@ describe('tenant activity', () => {
         expect(locked.response).toMatchObject({ accepted: 1 });
         expect(Date.now() - started).toBeLessThan(5000);
         await eventually(async () => {
-          const waiting = await db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE tenants SET last_seen_at%'");
+          const waiting = await db.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'UPDATE tenants SET last_seen_at%'");
           expect(waiting.rows[0].n).toBe(1);
         });
         expect(await lastSeen(tenantId)).toBeNull();
