@@ -90,7 +90,7 @@ export class LiveTailService {
       timer = setTimeout(() => {
         const error = new VaultError(
           'RESOURCE_EXHAUSTED',
-          `the client took no message for ${this.limits.slowConsumerTimeoutMs} ms (FOLLOW_SLOW_CONSUMER_TIMEOUT) while events waited: read faster, or follow again from the last event received`,
+          `the client took no message for ${this.limits.slowConsumerTimeoutMs} ms (FOLLOW_SLOW_CONSUMER_TIMEOUT) while events waited: read faster, or follow again with the same filter and drop the events already received (docs/api.md, "Resuming a follow")`,
         );
         follower.fail(error);
         reject(error);
