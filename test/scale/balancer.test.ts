@@ -254,7 +254,7 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
 
   test('rolling restart with SIGTERM under 16 ingest streams and 4 followers through nginx: nothing acknowledged is lost or stored twice, every instance drains cleanly, and each follower sees every acknowledged event exactly once', async () => {
     const dropped: string[] = [];
-    const followFilter = { serviceNames: ['scale-drill'], eventTypes: ['rolling'], startTime: new Date(Date.now() - 1000) };
+    const followFilter: EventFilter = { serviceNames: ['scale-drill'], eventTypes: ['rolling'], start: new Date(Date.now() - 1000) };
     const followers = Array.from({ length: FOLLOWERS }, () => follow(client(nginx.address, bulk.key), followFilter));
     // Every follower is live (past its stored part) once it has a probe committed after it started.
     await eventually(
@@ -304,6 +304,39 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
       expect(new Set(rolling)).toEqual(acknowledged);
       // Each follower lost its stream at least once: the drill did restart every instance under it.
       expect(follower.losses.length).toBeGreaterThan(0);
+    }
+  });
+
+  test("a follow that stays quiet longer than nginx's grpc_read_timeout is not cut: the server sends its headers at once and its keepalive pings keep the stream read", async () => {
+    // One instance pinging every second behind an nginx whose read timeout is 3 s (deploy/nginx/nginx.conf: 300 s against GRPC_KEEPALIVE_TIME 60 s).
+    const pinging = await VaultFleet.start(1, { DATABASE_URL: db.url, REDIS_URL: redis.url, GRPC_KEEPALIVE_TIME: '1s' });
+    const impatient = await startNginx([pinging.ports[0]!, pinging.ports[0]!, pinging.ports[0]!], (conf) => conf.replace(/grpc_read_timeout \d+s;/, 'grpc_read_timeout 3s;'));
+    const quietMs = 4500;
+    try {
+      // queryRetry off: a cut stream surfaces as an error instead of being retried.
+      const reader = new VaultClient({ address: impatient.address, apiKey: bulk.key, queryRetry: { maxAttempts: 1 } });
+      clients.push(reader);
+      const writer = client(impatient.address, bulk.key).ingester({ lingerMs: 0 });
+      const received: string[] = [];
+      const events = reader.events({ eventTypes: ['quiet'], start: new Date() }, 'oldest-first', { follow: true })[Symbol.asyncIterator]();
+      const next = async (): Promise<string> => (await events.next()).value!.eventId;
+      // Quiet before the first event, then between two events.
+      const first = next();
+      await sleep(quietMs);
+      await writer.add({ eventId: `quiet-${randomUUID()}`, eventType: 'quiet', serviceName: 'scale-drill' });
+      await writer.flush();
+      received.push(await first);
+      const second = next();
+      await sleep(quietMs);
+      await writer.add({ eventId: `quiet-${randomUUID()}`, eventType: 'quiet', serviceName: 'scale-drill' });
+      await writer.close();
+      received.push(await second);
+      await events.return?.(undefined);
+      expect(received).toHaveLength(2);
+      expect(impatient.errorLog()).not.toContain('upstream timed out');
+    } finally {
+      await impatient.stop();
+      await pinging.stop();
     }
   });
 
