@@ -13,10 +13,11 @@
  *
  * Also loads the query data set (the ceiling's path, untimed).
  */
+import fs from 'node:fs';
 import pg from 'pg';
-import { COPY_INTO_STAGING, CREATE_STAGING, mergeWithTenants } from '../../src/storage/event-writer';
+import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeWithTenants } from '../../src/storage/event-writer';
+import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from '../../src/storage/live-tail-notify';
 import { runOneRoundTripCopy } from '../../src/storage/one-round-trip-copy';
-import { LIVE_TAIL_WRITER_LOCK } from '../../src/storage/live-tail-notify';
 import { benchEvent, toCopyRow, type BenchEvent } from './event-shape';
 
 /** What a baseline run did: events sent, rows the database stored, wall time. */
@@ -24,6 +25,35 @@ export interface BaselineResult {
   readonly events: number;
   readonly stored: number;
   readonly elapsedMs: number;
+  /** CPU time (user + system) of the connections' PostgreSQL backends, read from /proc; undefined when the database runs elsewhere. */
+  readonly databaseCpuSeconds?: number;
+}
+
+/**
+ * The server's merge as if live tail did not exist: the notice CTE replaced
+ * by one constant row (the merge's result still cross-joins it). With the
+ * BEGIN lock left out too, this is ingest's database work with live tail
+ * switched off, for the follow bench's comparison with 0 followers.
+ */
+const MERGE_WITHOUT_LIVE_TAIL = MERGE.replace(LIVE_TAIL_NOTIFY_CTE, 'live_tail AS (SELECT 0::bigint AS notices)');
+if (MERGE_WITHOUT_LIVE_TAIL === MERGE) throw new Error('database-baselines: the merge no longer holds LIVE_TAIL_NOTIFY_CTE; update MERGE_WITHOUT_LIVE_TAIL');
+
+/** CPU seconds (user + system) the processes have used, or undefined when one is not on this machine. */
+function processCpuSeconds(pids: readonly number[]): number | undefined {
+  let ticks = 0;
+  for (const pid of pids) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  // USER_HZ is 100 on Linux.
+  return ticks / 100;
 }
 
 interface Batch {
@@ -71,9 +101,14 @@ async function timeLanes<T>(clients: pg.Client[], lanes: T[], runLane: (client: 
   return performance.now() - startedAt;
 }
 
-/** One batch the server's way: BEGIN and its lock, COPY into staging, merge and COMMIT in one round trip (see one-round-trip-copy.ts). Resolves with how many rows the merge stored. */
-async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer): Promise<number> {
-  const merged = await runOneRoundTripCopy(client, { before: ['BEGIN', LIVE_TAIL_WRITER_LOCK], copy: COPY_INTO_STAGING, after: [mergeWithTenants([tenantId]), 'COMMIT'], chunks: [text] });
+/** One batch the server's way: BEGIN and its lock, COPY into staging, merge and COMMIT in one round trip, as the writer sends it (one-round-trip-copy.ts); without live tail's lock and notice CTE when `liveTail` is false. Resolves with how many rows the merge stored. */
+async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer, liveTail = true): Promise<number> {
+  const merged = await runOneRoundTripCopy(client, {
+    before: liveTail ? ['BEGIN', LIVE_TAIL_WRITER_LOCK] : ['BEGIN'],
+    copy: COPY_INTO_STAGING,
+    after: [mergeWithTenants([tenantId], liveTail ? MERGE : MERGE_WITHOUT_LIVE_TAIL), 'COMMIT'],
+    chunks: [text],
+  });
   return merged.reduce((sum, row) => sum + Number(row.stored), 0);
 }
 
@@ -84,10 +119,12 @@ export interface CeilingParams {
   readonly batchSize: number;
   readonly tenantIds: readonly string[];
   readonly connections: number;
+  /** false: the server's statements without live tail (MERGE_WITHOUT_LIVE_TAIL, no lock); default true. */
+  readonly liveTail?: boolean;
 }
 
 /** The PostgreSQL ceiling: pre-encoded COPY + the server's merge. */
-export async function runCeiling({ url, run, count, batchSize, tenantIds, connections }: CeilingParams): Promise<BaselineResult> {
+export async function runCeiling({ url, run, count, batchSize, tenantIds, connections, liveTail = true }: CeilingParams): Promise<BaselineResult> {
   const lanes = dealBatches({ run, count, batchSize, tenantIds, connections }).map((lane) =>
     lane.map((batch) => ({ tenantId: batch.tenantId, text: Buffer.from(batch.events.map(toCopyRow).join('')) })),
   );
@@ -95,10 +132,13 @@ export async function runCeiling({ url, run, count, batchSize, tenantIds, connec
   let stored = 0;
   try {
     for (const client of clients) await client.query(CREATE_STAGING);
+    const pids = await Promise.all(clients.map(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
+    const cpuBefore = processCpuSeconds(pids);
     const elapsedMs = await timeLanes(clients, lanes, async (client, lane) => {
-      for (const batch of lane) stored += await copyAndMerge(client, batch.tenantId, batch.text);
+      for (const batch of lane) stored += await copyAndMerge(client, batch.tenantId, batch.text, liveTail);
     });
-    return { events: count, stored, elapsedMs };
+    const cpuAfter = processCpuSeconds(pids);
+    return { events: count, stored, elapsedMs, databaseCpuSeconds: cpuBefore === undefined || cpuAfter === undefined ? undefined : cpuAfter - cpuBefore };
   } finally {
     await Promise.all(clients.map((client) => client.end()));
   }

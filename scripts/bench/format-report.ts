@@ -11,6 +11,24 @@ export interface FollowReport {
   readonly latency: FollowLatencyOutcome;
   /** The same ingest with 0 followers (the baseline) and with many, of one tenant and filter; `received` is what each follower got. */
   readonly ingest: readonly { readonly followers: number; readonly eventsPerSecond: number; readonly received: number }[];
+  /** Live tail's cost to the writer's statements with nobody following (absent in reports made before it was measured). */
+  readonly writerCost?: readonly LiveTailWriterCost[];
+}
+
+/** The writer's statements (the ceiling path) at one batch size, with live tail and 0 followers ("on") against without it ("off"). */
+export interface LiveTailWriterCost {
+  readonly batch: number;
+  readonly connections: number;
+  readonly events: number;
+  readonly rounds: number;
+  readonly offEventsPerSecond: number;
+  readonly onEventsPerSecond: number;
+  /** Median over the rounds of on/off, each round's pair measured back to back. */
+  readonly rateRatio: number;
+  /** CPU of the connections' PostgreSQL backends per million events; undefined when the database is not on this machine. */
+  readonly offDatabaseCpuSecondsPerMillion: number | undefined;
+  readonly onDatabaseCpuSecondsPerMillion: number | undefined;
+  readonly databaseCpuRatio: number | undefined;
 }
 import type { RollupBenchReport } from './rollup-bench';
 
@@ -362,7 +380,23 @@ function followSection(follow: FollowReport): string {
     '| ingest (IngestStream, 4 streams x 1000/message, payload_json) | events/s | vs 0 followers | events each follower received |',
     '|---|---|---|---|',
     ...follow.ingest.map((row) => `| ${row.followers} followers of one tenant and filter | ${Math.round(row.eventsPerSecond)} | ${baseline ? `${(row.eventsPerSecond / baseline).toFixed(2)}x` : '-'} | ${row.followers > 0 ? row.received : '-'} |`),
+    ...(follow.writerCost === undefined || follow.writerCost.length === 0 ? [] : ['', ...writerCostTable(follow.writerCost)]),
   ].join('\n');
+}
+
+/** Live tail's cost to ingest with 0 followers: the writer's statements with it (lock + notice CTE) against without it. */
+function writerCostTable(rows: readonly LiveTailWriterCost[]): string[] {
+  const cpu = (value: number | undefined): string => (value === undefined ? '-' : value.toFixed(1));
+  return [
+    "Live tail's cost to ingest with 0 followers: the writer's statements (COPY + merge, the ceiling path) with live tail (its shared lock and notice CTE) and without, alternating; ratios are on/off within each round, medians:",
+    '',
+    '| writer transactions | rounds | events/s off | events/s on (0 followers) | on/off | DB CPU s/M events off | on | on/off |',
+    '|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (row) =>
+        `| ${row.batch} events each, ${row.connections} connections, ${row.events} events | ${row.rounds} | ${Math.round(row.offEventsPerSecond)} | ${Math.round(row.onEventsPerSecond)} | ${row.rateRatio.toFixed(3)}x | ${cpu(row.offDatabaseCpuSecondsPerMillion)} | ${cpu(row.onDatabaseCpuSecondsPerMillion)} | ${row.databaseCpuRatio === undefined ? '-' : `${row.databaseCpuRatio.toFixed(3)}x`} |`,
+    ),
+  ];
 }
 
 export function formatReport(report: BenchReport): string {

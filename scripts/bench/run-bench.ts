@@ -8,7 +8,7 @@
  *
  * Options: --quick (small sizes, one round, well under a minute),
  * --rounds N, --out FILE (the JSON report; default bench-results/<time>.json),
- * --only ingest|query, --scale [--scale-rows 10000000,30000000] (the data
+ * --only ingest|query|follow (follow: the live tail phase alone), --scale [--scale-rows 10000000,30000000] (the data
  * lifecycle at scale instead, scale-bench.ts),
  * --aggregate-scale (only the rollups' figures, at full
  * size: 1M and 30M events; see rollup-bench.ts), --aggregate-events N[,N...]
@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { formatReport, type FollowReport, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { formatReport, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -61,6 +61,7 @@ const SIZES = {
     followSeconds: 10,
     followRate: 2000,
     followIngestEvents: 200_000,
+    liveTailCostEvents: 100_000,
   },
   quick: {
     rounds: 1,
@@ -82,6 +83,7 @@ const SIZES = {
     followSeconds: 2,
     followRate: 1000,
     followIngestEvents: 20_000,
+    liveTailCostEvents: 20_000,
   },
 };
 type Sizes = (typeof SIZES)['full'];
@@ -106,6 +108,16 @@ const FOLLOW_BATCH = 100;
 const FOLLOWERS = 50;
 const FOLLOW_INGEST_STREAMS = 4;
 const FOLLOW_INGEST_BATCH = 1000;
+/**
+ * Live tail's cost to ingest with nobody following: the writer's statements
+ * (the ceiling path) with live tail and without, on this many connections, at
+ * the server's batch size and at small groups of 10 events (what group commit
+ * writes under light load, where the per-transaction cost weighs most; a
+ * tenth of the events). Rounds alternate the order; at least this many.
+ */
+const LIVE_TAIL_COST_CONNECTIONS = 4;
+const LIVE_TAIL_COST_SMALL_BATCH = 10;
+const LIVE_TAIL_COST_ROUNDS = 3;
 const PAGE_LIMIT = 100;
 const ROOT = path.resolve(__dirname, '../..');
 const silent = pino({ level: 'silent' });
@@ -114,7 +126,8 @@ interface Options {
   readonly quick: boolean;
   readonly sizes: Sizes;
   readonly out: string;
-  readonly only: 'ingest' | 'query' | undefined;
+  /** --only: ingest (with live tail and the call phases), query, or follow (the live tail phase alone). */
+  readonly only: 'ingest' | 'query' | 'follow' | undefined;
   readonly aggregateScale: boolean;
   /** --aggregate-events: the Aggregate phase alone, at these tenant sizes. */
   readonly aggregateEvents: number[] | undefined;
@@ -129,13 +142,13 @@ function parseOptions(): Options {
   const sizes: Sizes = { ...SIZES[quick ? 'quick' : 'full'] };
   if (values.rounds !== undefined) sizes.rounds = Number(values.rounds);
   if (!Number.isInteger(sizes.rounds) || sizes.rounds < 1) throw new Error('--rounds must be a whole number >= 1');
-  if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query') throw new Error('--only must be ingest or query');
+  if (values.only !== undefined && values.only !== 'ingest' && values.only !== 'query' && values.only !== 'follow') throw new Error('--only must be ingest, query or follow');
   const aggregateEvents = values['aggregate-events']?.split(',').map(Number);
   if (aggregateEvents?.some((count) => !Number.isSafeInteger(count) || count < 1)) throw new Error('--aggregate-events must be a list of whole numbers >= 1, such as 1000000,30000000');
   const aggregateScale = (values['aggregate-scale'] ?? false) || aggregateEvents !== undefined;
   const suffix = aggregateScale ? '-aggregate-scale' : quick ? '-quick' : '';
   const out = values.out ?? path.join(ROOT, 'bench-results', `${new Date().toISOString().replace(/[:.]/g, '-')}${suffix}.json`);
-  return { quick, sizes, out, only: values.only, aggregateScale, aggregateEvents, instances: values.instances ?? false };
+  return { quick, sizes, out, only: values.only as Options['only'], aggregateScale, aggregateEvents, instances: values.instances ?? false };
 }
 
 /** `--scale`: the data lifecycle at scale (scripts/bench/scale-bench.ts), its own mode: it takes minutes. */
@@ -370,7 +383,54 @@ async function followPhase(context: Context): Promise<FollowReport> {
     }
     ingest.push({ followers, eventsPerSecond: median(rounds.map((r) => r.eventsPerSecond)), received: rounds[0]!.received });
   }
-  return { rate: sizes.followRate, batch: FOLLOW_BATCH, latency, ingest };
+  const writerCost: LiveTailWriterCost[] = [];
+  for (const batch of [context.serverBatchSize, LIVE_TAIL_COST_SMALL_BATCH]) writerCost.push(await liveTailWriterCost(context, batch));
+  return { rate: sizes.followRate, batch: FOLLOW_BATCH, latency, ingest, writerCost };
+}
+
+/**
+ * The writer's statements at `batch` events per transaction, with live tail
+ * (0 followers) and without (no lock, no notice CTE), alternating in each
+ * round: events/s and the database backends' CPU, each as a ratio within
+ * the round, medians over the rounds.
+ */
+async function liveTailWriterCost(context: Context, batch: number): Promise<LiveTailWriterCost> {
+  const { sizes, loadGenerator, db, tenants, databaseUrl } = context;
+  const count = batch >= 100 ? sizes.liveTailCostEvents : Math.round(sizes.liveTailCostEvents / 10);
+  const rounds: { off: BaselineResult; on: BaselineResult }[] = [];
+  for (let round = 0; round < Math.max(LIVE_TAIL_COST_ROUNDS, sizes.rounds); round++) {
+    const measured: Partial<Record<'off' | 'on', BaselineResult>> = {};
+    for (const liveTail of round % 2 === 0 ? [false, true] : [true, false]) {
+      await resetTable(db);
+      measured[liveTail ? 'on' : 'off'] = await loadGenerator.run('ceiling', {
+        url: databaseUrl,
+        run: `live-tail-cost-${batch}-${round}-${liveTail ? 'on' : 'off'}`,
+        count,
+        batchSize: batch,
+        tenantIds: tenants.map((tenant) => tenant.id),
+        connections: LIVE_TAIL_COST_CONNECTIONS,
+        liveTail,
+      });
+    }
+    rounds.push({ off: measured.off!, on: measured.on! });
+  }
+  const rate = (result: BaselineResult): number => result.events / (result.elapsedMs / 1000);
+  const cpuPerMillion = (result: BaselineResult): number | undefined => (result.databaseCpuSeconds === undefined ? undefined : (result.databaseCpuSeconds / result.events) * 1e6);
+  const cpuKnown = rounds.every((round) => round.off.databaseCpuSeconds !== undefined && round.on.databaseCpuSeconds !== undefined);
+  const cost: LiveTailWriterCost = {
+    batch,
+    connections: LIVE_TAIL_COST_CONNECTIONS,
+    events: count,
+    rounds: rounds.length,
+    offEventsPerSecond: median(rounds.map((round) => rate(round.off))),
+    onEventsPerSecond: median(rounds.map((round) => rate(round.on))),
+    rateRatio: median(rounds.map((round) => rate(round.on) / rate(round.off))),
+    offDatabaseCpuSecondsPerMillion: cpuKnown ? median(rounds.map((round) => cpuPerMillion(round.off)!)) : undefined,
+    onDatabaseCpuSecondsPerMillion: cpuKnown ? median(rounds.map((round) => cpuPerMillion(round.on)!)) : undefined,
+    databaseCpuRatio: cpuKnown ? median(rounds.map((round) => round.on.databaseCpuSeconds! / round.off.databaseCpuSeconds!)) : undefined,
+  };
+  log(`live tail's writer cost at ${batch}/transaction, 0 followers: ${cost.rateRatio.toFixed(3)}x events/s, ${cost.databaseCpuRatio?.toFixed(3) ?? '-'}x database CPU (on/off)`);
+  return cost;
 }
 
 interface Position {
@@ -537,15 +597,16 @@ async function main(): Promise<void> {
     const config = loadConfig(vaultEnv);
     const context: Context = { sizes: options.sizes, loadGenerator, vault, db, tenants, target, databaseUrl: database.url, serverBatchSize: config.ingest.batchSize, cursorSecret, queryLimits: config.query };
     const report: BenchReport = { startedAt: new Date(startedAt).toISOString(), mode: options.quick ? 'quick' : 'full', sizes: options.sizes, machine: await describeMachine(db, config) };
-    if (options.only !== 'query') {
+    if (options.only === 'follow') report.follow = await followPhase(context);
+    else if (options.only !== 'query') {
       report.ingest = await ingestPhase(context);
       report.latency = await latencyPhase(context, report.ingest);
       report.callers = await callersPhase(context);
       report.follow = await followPhase(context);
       report.serverPeakRssMiB = [...report.ingest, ...report.latency, report.callers].reduce((peak, s) => Math.max(peak, s.serverPeakRssMiB ?? 0), 0);
     }
-    if (options.only !== 'ingest') report.query = await queryPhase(context);
-    if (options.quick) report.rollups = await runRollupBench(database.url, ROLLUP_BENCH_SIZES.quick, log);
+    if (options.only === undefined || options.only === 'query') report.query = await queryPhase(context);
+    if (options.quick && options.only !== 'follow') report.rollups = await runRollupBench(database.url, ROLLUP_BENCH_SIZES.quick, log);
     report.seconds = Math.round((Date.now() - startedAt) / 1000);
     fs.mkdirSync(path.dirname(options.out), { recursive: true });
     fs.writeFileSync(options.out, `${JSON.stringify(report, null, 2)}\n`);

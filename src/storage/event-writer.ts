@@ -81,9 +81,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * parameters). The values are tenant ids from our own tenants table, checked
  * to be UUIDs all the same, so nothing a client sent is ever spliced in.
  */
-export function mergeWithTenants(tenantIds: readonly string[]): string {
+export function mergeWithTenants(tenantIds: readonly string[], merge = MERGE): string {
   for (const id of tenantIds) if (!UUID.test(id)) throw new Error(`not a tenant id: ${JSON.stringify(id)}`);
-  return MERGE.replaceAll('$1::uuid[]', `'{${tenantIds.join(',')}}'::uuid[]`);
+  return merge.replaceAll('$1::uuid[]', `'{${tenantIds.join(',')}}'::uuid[]`);
 }
 
 /** How the writer groups and bounds writes (the INGEST_GROUP_* and INGEST_WRITE_* settings). */

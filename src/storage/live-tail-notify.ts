@@ -34,8 +34,13 @@ export const LIVE_TAIL_NOTICE_KEY_BYTES = 6000;
  * group's tenants ($1) that someone follows, one pg_notify per tenant and
  * chunk of keys, carrying the transaction id: {"x": xid8, "t": tenant,
  * "k": [[timestamp_us, event_id], ...]}. PostgreSQL delivers notifications
- * only once the transaction has committed, in commit order. With no
- * follower, the registry lookup finds nothing and no row is read. It yields
+ * only once the transaction has committed, in commit order. The EXISTS,
+ * which uses no column of the rows, is planned as a one-time filter run
+ * first: with no follower of the group's tenants it is one probe of the
+ * registry and the join of the stored rows below it never runs (without it,
+ * PostgreSQL joined every stored row and probed the registry once per row).
+ * The merge's snapshot decides, as before: the writer's shared lock keeps
+ * that race-free (see LIVE_TAIL_WRITER_LOCK). It yields
  * one row (an aggregate), which the merge's result cross-joins so that it
  * always runs.
  */
@@ -46,7 +51,8 @@ export const LIVE_TAIL_NOTIFY_CTE = `live_tail AS (
       SELECT i.tenant_id, i.event_id, (extract(epoch FROM s.ts) * 1000000)::bigint::text AS ts_us,
         sum(octet_length(to_json(i.event_id)::text) + 32) OVER (PARTITION BY i.tenant_id ORDER BY i.event_id) AS running
       FROM inserted i JOIN staged s ON s.tenant_id = i.tenant_id AND s.event_id = i.event_id
-      WHERE i.tenant_id IN (SELECT f.tenant_id FROM live_tail_followers f WHERE f.tenant_id = ANY($1::uuid[]))
+      WHERE EXISTS (SELECT 1 FROM live_tail_followers g WHERE g.tenant_id = ANY($1::uuid[]))
+        AND i.tenant_id IN (SELECT f.tenant_id FROM live_tail_followers f WHERE f.tenant_id = ANY($1::uuid[]))
     ) k
     GROUP BY k.tenant_id, (k.running - 1) / ${LIVE_TAIL_NOTICE_KEY_BYTES}
   ) chunks

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { VaultClient } from '../../clients/node/src';
 import { CliProcess, runCliProcess, type CliRun } from '../support/cli-process';
+import { freePort } from '../support/fault-drill';
 import { createTenantWithKey } from '../support/ingest-calls';
 import { makeEvents, seedEvents, type SeedEvent } from '../support/seed-events';
 import { CLI_BIN } from '../support/server-process';
@@ -267,6 +268,52 @@ describe('the telemetry-vault command as a remote client (tail, query, count), r
       const run = await tail.exited;
       expect([run.code, run.stderr]).toEqual([0, '']);
       expect(run.stdout).not.toContain('"old"');
+    });
+    test('when the server tail follows restarts (SIGTERM drain) while events are ingested through another instance, then tail reconnects and prints every event once: before, while down, after', async () => {
+      const port = await freePort();
+      const restartable = { GRPC_PORT: String(port) };
+      let followed = await startTestServer(db.url, restartable);
+      // A second instance on the same database: ingest goes on through it while the followed one is down.
+      const other = new VaultClient({ address: server.address, apiKey: tailKey });
+      const ingester = other.ingester({ lingerMs: 0 });
+      const send = async (ids: string[], timestamp?: Date): Promise<void> => {
+        for (const eventId of ids) await ingester.add({ eventId, timestamp, eventType: 'log', serviceName: 'tail-restart', payload: { eventId } });
+        await ingester.flush();
+      };
+      const tail = new CliProcess(['tail', '--json', '--service', 'tail-restart'], { VAULT_ADDRESS: `127.0.0.1:${port}`, VAULT_API_KEY: tailKey });
+      try {
+        for (let probe = 0; !(await lineSeenWithin(tail, (line) => line.includes('"restart-probe-'))); probe++) {
+          if (tail.ended || probe === 100) throw new Error(`tail printed none of ${probe} probes:\n${tail.stderr}`);
+          await send([`restart-probe-${probe}`]);
+        }
+        await send(['before-1', 'before-2', 'before-3']);
+        expect(await lineSeen(tail, (line) => line.includes('"before-3"'))).toBe(true);
+
+        await followed.stop();
+        // Committed while tail has no server; one of them carries a timestamp older than every event tail printed
+        // (but inside its window: the first probe's), so that resuming "after the last timestamp seen" would miss it.
+        const firstProbe = jsonLines(tail.stdout).find((line) => line.eventId.startsWith('restart-probe-'))!;
+        await send(['down-1', 'down-2']);
+        await send(['down-old'], new Date(firstProbe.timestamp));
+        followed = await startTestServer(db.url, restartable);
+        await send(['after-1', 'after-2']);
+        expect(await lineSeen(tail, (line) => line.includes('"after-2"'))).toBe(true);
+
+        const ids = jsonLines(tail.stdout)
+          .map((line) => line.eventId)
+          .filter((id) => !id.startsWith('restart-probe-'));
+        expect(ids.slice().sort()).toEqual(['after-1', 'after-2', 'before-1', 'before-2', 'before-3', 'down-1', 'down-2', 'down-old']);
+        const probes = jsonLines(tail.stdout).filter((line) => line.eventId.startsWith('restart-probe-'));
+        expect(new Set(probes.map((line) => line.eventId)).size).toBe(probes.length);
+        expect(tail.stderr).toMatch(/^tail: the stream was lost \(UNAVAILABLE: .*\); reconnecting in \d+\.\d s$/m);
+      } finally {
+        tail.signal('SIGINT');
+        await ingester.close();
+        other.close();
+        await followed.stop();
+      }
+      const run = await tail.exited;
+      expect([run.code, run.signal]).toEqual([0, null]);
     });
   });
 

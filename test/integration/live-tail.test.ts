@@ -1,4 +1,4 @@
-import { status } from '@grpc/grpc-js';
+import { status, type Metadata } from '@grpc/grpc-js';
 import type { Event } from '../../src/gen/telemetry/v1/event';
 import { SortOrder, StreamEventsRequest, StreamEventsResponse } from '../../src/gen/telemetry/v1/query_service';
 import { LIVE_TAIL_LISTENER_APPLICATION } from '../../src/storage/live-tail-listener';
@@ -144,6 +144,20 @@ describe('StreamEvents with follow', () => {
     const call = follow(server.query, other.key, { filter: { eventTypes: ['none'] } }, 1500);
     expect((await call.ended)?.code).toBe(status.DEADLINE_EXCEEDED);
     await eventually(async () => expect((await db.pool.query('SELECT 1 FROM live_tail_followers')).rowCount).toBe(0));
+  });
+
+  test('when a follow call has nothing to send, then its response headers still arrive (a balancer waiting for them does not cut a quiet follow)', async () => {
+    const call = server.query.streamEvents(StreamEventsRequest.fromPartial({ follow: true, filter: { eventTypes: ['nothing-matches'] } }), withKey(other.key));
+    try {
+      const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        call.on('metadata', (metadata: Metadata) => resolve(metadata.getMap()));
+        call.on('error', reject);
+      });
+      // Headers, not trailers: a call ending at once (trailers only) would not emit 'metadata' with an empty status.
+      expect(headers['grpc-status']).toBeUndefined();
+    } finally {
+      call.cancel();
+    }
   });
 
   test('when nobody follows, then the writer sends no notice and the registry is empty', async () => {

@@ -5,9 +5,11 @@
  * client here talks to nginx unless a test is about one instance.
  * Figures go to stdout as `scale figure:` lines (the report quotes them).
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { VaultClient, type Ingester } from '../../clients/node/src';
+import { VaultClient, type EventFilter, type Ingester } from '../../clients/node/src';
+import { resumedFollow } from '../../src/cli/remote/resumed-follow';
 import { QueryEventsRequest, QueryServiceClient } from '../../src/gen/telemetry/v1/query_service';
 import { createTenantWithKey } from '../support/ingest-calls';
 import { metricValue } from '../support/fault-drill';
@@ -43,7 +45,7 @@ async function storedCount(db: TestDatabase, tenantId: string): Promise<{ rows: 
 }
 
 /** Adds events to `ingester` until stop() is called: as fast as add() lets it, or about `perSecond`. Returns the ids added. */
-function produce(ingester: Ingester, prefix: string, perSecond?: number): { ids: string[]; stop: () => Promise<void> } {
+function produce(ingester: Ingester, prefix: string, perSecond?: number, eventType = 'log'): { ids: string[]; stop: () => Promise<void> } {
   const ids: string[] = [];
   let running = true;
   const done = (async () => {
@@ -51,7 +53,7 @@ function produce(ingester: Ingester, prefix: string, perSecond?: number): { ids:
     while (running) {
       const eventId = `${prefix}-${ids.length}`;
       ids.push(eventId);
-      await ingester.add({ eventId, eventType: 'log', serviceName: 'scale-drill', payload: { n: ids.length } });
+      await ingester.add({ eventId, eventType, serviceName: 'scale-drill', payload: { n: ids.length } });
       if (perSecond !== undefined) {
         const ahead = ids.length / perSecond - (Date.now() - started) / 1000;
         if (ahead > 0.01) await sleep(ahead * 1000);
@@ -65,6 +67,64 @@ function produce(ingester: Ingester, prefix: string, perSecond?: number): { ids:
       await done;
     },
   };
+}
+
+/** Followers tailing through nginx during the rolling restart. */
+const FOLLOWERS = 4;
+
+/** A live tail (StreamEvents follow) that resumes exactly after its instance drains (docs/api.md, "Resuming a follow"). */
+interface Follow {
+  /** Event ids delivered, in order. */
+  readonly ids: string[];
+  /** Each lost stream's status and message. */
+  readonly losses: string[];
+  /** Events a resumed stream sent again, dropped by key. */
+  repeatsDropped: number;
+  failure: unknown;
+  stop(): Promise<void>;
+}
+
+function follow(vault: VaultClient, filter: EventFilter): Follow {
+  const losses: string[] = [];
+  const result: Follow = { ids: [], losses, repeatsDropped: 0, failure: undefined, stop: async () => undefined };
+  let sent = 0;
+  let stopping = false;
+  const events = resumedFollow(
+    async function* () {
+      if (stopping) throw new Error('stopped');
+      for await (const event of vault.events(filter, 'oldest-first', { follow: true })) {
+        sent++;
+        yield event;
+      }
+    },
+    { onLoss: ({ error }) => losses.push(`${status[(error as ServiceError).code]}: ${(error as ServiceError).details}`) },
+  );
+  const done = (async () => {
+    try {
+      for await (const event of events) {
+        // Leaving the loop cancels the call.
+        if (stopping) break;
+        result.ids.push(event.eventId);
+        result.repeatsDropped = sent - result.ids.length;
+      }
+    } catch (error) {
+      if (!stopping) result.failure = error;
+    }
+  })();
+  result.stop = async () => {
+    stopping = true;
+    // A next() is pending on the open stream: one more event lets the loop see `stopping`.
+    await probe(vault, filter.eventTypes![0]!);
+    await done;
+  };
+  return result;
+}
+
+/** One event that followers of `eventType` in the drill's service receive (ids start with "probe-"). */
+async function probe(vault: VaultClient, eventType: string): Promise<void> {
+  const ingester = vault.ingester({ lingerMs: 0 });
+  await ingester.add({ eventId: `probe-${randomUUID()}`, eventType, serviceName: 'scale-drill', payload: {} });
+  await ingester.close();
 }
 
 describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one PostgreSQL, one Redis', () => {
@@ -192,13 +252,21 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
     expect(stored.rows[0]!.n).toBe(load.ids.length);
   });
 
-  test('rolling restart with SIGTERM under 16 ingest streams through nginx: nothing acknowledged is lost or stored twice, and every instance drains cleanly', async () => {
+  test('rolling restart with SIGTERM under 16 ingest streams and 4 followers through nginx: nothing acknowledged is lost or stored twice, every instance drains cleanly, and each follower sees every acknowledged event exactly once', async () => {
     const dropped: string[] = [];
+    const followFilter: EventFilter = { serviceNames: ['scale-drill'], eventTypes: ['rolling'], start: new Date(Date.now() - 1000) };
+    const followers = Array.from({ length: FOLLOWERS }, () => follow(client(nginx.address, bulk.key), followFilter));
+    // Every follower is live (past its stored part) once it has a probe committed after it started.
+    await eventually(
+      async () => {
+        await probe(client(nginx.address, bulk.key), 'rolling');
+        for (const follower of followers) expect(follower.ids.some((id) => id.startsWith('probe-'))).toBe(true);
+      },
+      30_000,
+      200,
+    );
     const ingester = client(nginx.address, bulk.key).ingester({ maxConcurrentStreams: 16, maxBatchEvents: 50, streamMaxMs: 500, onError: (error) => dropped.push(String(error)) });
-    const load = produce(ingester, 'rolling', 1000);
-    // ---- followers (issue 15, live tail): 4 StreamEvents calls with follow = true through nginx
-    // belong here, started before the restarts and checked after them to have seen every event
-    // of `load.ids` exactly once. Live tail is being built by the `tail` helper; not wired yet.
+    const load = produce(ingester, 'rolling', 1000, 'rolling');
     await sleep(1500);
     const restarts: { code: number | null; drainMs: number }[] = [];
     for (const instance of fleet.instances) {
@@ -220,9 +288,57 @@ describeDrill('scale-out drill: three instances behind nginx (grpc_pass), one Po
     expect(ours.rows[0]!.n).toBe(load.ids.length);
     expect(accepted + duplicates).toBe(load.ids.length);
     expect(rows).toBe(distinct);
+
+    // Followers: each acknowledged event exactly once, whatever instance served them when.
+    const acknowledged = new Set(load.ids);
+    const seenAll = (follower: Follow): boolean => follower.ids.filter((id) => acknowledged.has(id)).length >= acknowledged.size || follower.failure !== undefined;
+    await eventually(() => expect(followers.every(seenAll)).toBe(true), 60_000, 200);
+    await Promise.all(followers.map((follower) => follower.stop()));
+    console.log(
+      `scale figure: ${FOLLOWERS} followers through nginx during the rolling restart: ${followers.map((follower) => `${follower.ids.filter((id) => acknowledged.has(id)).length} events, ${follower.losses.length} resumes, ${follower.repeatsDropped} repeats dropped`).join('; ')} (${acknowledged.size} acknowledged); streams lost with ${[...new Set(followers.flatMap((follower) => follower.losses))].join(' | ')}`,
+    );
+    for (const follower of followers) {
+      expect(follower.failure).toBeUndefined();
+      const rolling = follower.ids.filter((id) => id.startsWith('rolling-'));
+      expect(rolling.length).toBe(acknowledged.size);
+      expect(new Set(rolling)).toEqual(acknowledged);
+      // Each follower lost its stream at least once: the drill did restart every instance under it.
+      expect(follower.losses.length).toBeGreaterThan(0);
+    }
   });
 
-  test.todo('rolling restart: 4 followers (StreamEvents follow = true) through nginx see every event exactly once (issue 15, live tail: wire in when it lands)');
+  test("a follow that stays quiet longer than nginx's grpc_read_timeout is not cut: the server sends its headers at once and its keepalive pings keep the stream read", async () => {
+    // One instance pinging every second behind an nginx whose read timeout is 3 s (deploy/nginx/nginx.conf: 300 s against GRPC_KEEPALIVE_TIME 60 s).
+    const pinging = await VaultFleet.start(1, { DATABASE_URL: db.url, REDIS_URL: redis.url, GRPC_KEEPALIVE_TIME: '1s' });
+    const impatient = await startNginx([pinging.ports[0]!, pinging.ports[0]!, pinging.ports[0]!], (conf) => conf.replace(/grpc_read_timeout \d+s;/, 'grpc_read_timeout 3s;'));
+    const quietMs = 4500;
+    try {
+      // queryRetry off: a cut stream surfaces as an error instead of being retried.
+      const reader = new VaultClient({ address: impatient.address, apiKey: bulk.key, queryRetry: { maxAttempts: 1 } });
+      clients.push(reader);
+      const writer = client(impatient.address, bulk.key).ingester({ lingerMs: 0 });
+      const received: string[] = [];
+      const events = reader.events({ eventTypes: ['quiet'], start: new Date() }, 'oldest-first', { follow: true })[Symbol.asyncIterator]();
+      const next = async (): Promise<string> => (await events.next()).value!.eventId;
+      // Quiet before the first event, then between two events.
+      const first = next();
+      await sleep(quietMs);
+      await writer.add({ eventId: `quiet-${randomUUID()}`, eventType: 'quiet', serviceName: 'scale-drill' });
+      await writer.flush();
+      received.push(await first);
+      const second = next();
+      await sleep(quietMs);
+      await writer.add({ eventId: `quiet-${randomUUID()}`, eventType: 'quiet', serviceName: 'scale-drill' });
+      await writer.close();
+      received.push(await second);
+      await events.return?.(undefined);
+      expect(received).toHaveLength(2);
+      expect(impatient.errorLog()).not.toContain('upstream timed out');
+    } finally {
+      await impatient.stop();
+      await pinging.stop();
+    }
+  });
 
   test('after the drill every instance still answers through nginx (StreamEvents, a server stream, passes through it)', async () => {
     const events: string[] = [];

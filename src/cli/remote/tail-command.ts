@@ -1,9 +1,18 @@
+import { status } from '@grpc/grpc-js';
 import type { EventFilter } from '@telemetry-vault/client';
 import { EXIT } from '../output';
 import { FILTER_OPTIONS, FILTER_USAGE, eventFilter, type FilterFlags } from './filter-flags';
 import { eventHumanLine, eventJsonLine } from './event-line';
 import { parseDurationFlag } from './parse-time';
 import { RemoteCommandError, type FlagValues, type RemoteCommand } from './remote-command';
+import { resumedFollow } from './resumed-follow';
+
+/**
+ * A first follow that fails sooner than this, before any event, is not
+ * reconnected: a wrong address or a vault that is down fails at once (exit 1)
+ * rather than retrying forever. The SDK already retries it ~3 s.
+ */
+const FIRST_CONNECT_GRACE_MS = 5000;
 
 interface TailPlan {
   readonly filter: EventFilter;
@@ -13,7 +22,9 @@ interface TailPlan {
 /**
  * `telemetry-vault tail`: StreamEvents with follow (contract section 10),
  * oldest first, from `--since` ago (default: the moment tail starts), until
- * Ctrl+C, which exits 0.
+ * Ctrl+C, which exits 0. When the server goes away (it shuts down, a
+ * rolling restart, a dropped connection), tail reconnects with backoff and
+ * resumes without a gap or a repeat (resumed-follow.ts), saying so on stderr.
  */
 export const tailCommand: RemoteCommand<TailPlan> = {
   usage: `Usage: telemetry-vault tail [filters] [--since D] [--json]
@@ -22,7 +33,9 @@ Prints matching events as they are stored, until Ctrl+C (exit 0): first those
 of the last D (--since; default none: only events stored from now on), then
 each new match once it commits. Events whose own timestamp is older than the
 start (now, or now - D) do not match: widen --since for producers whose
-clocks lag or that send late.
+clocks lag or that send late. When the server goes away (a restart, a lost
+connection), tail reconnects and goes on without missing or repeating an
+event.
 
 ${FILTER_USAGE}  --since D              also print the stored matches of the last D (30s, 15m, 2h, 7d)
 
@@ -37,11 +50,20 @@ Output:
     return { filter: eventFilter(values as FilterFlags, { start: new Date(now.getTime() - sinceMs) }), json: values.json === true };
   },
 
-  async run(plan, { client, out, colour, interrupt }): Promise<number> {
-    for await (const event of interrupt.iterate(client.events(plan.filter, 'oldest-first', { follow: true }))) {
+  async run(plan, { client, out, io, colour, interrupt }): Promise<number> {
+    const events = resumedFollow(() => client.events(plan.filter, 'oldest-first', { follow: true }), {
+      reconnectFirst: (_error, openForMs) => openForMs >= FIRST_CONNECT_GRACE_MS,
+      onLoss: ({ error, delayMs }) => io.stderr.write(`tail: the stream was lost (${lossReason(error)}); reconnecting in ${(delayMs / 1000).toFixed(1)} s\n`),
+    });
+    for await (const event of interrupt.iterate(events)) {
       await out.write(plan.json ? eventJsonLine(event) : eventHumanLine(event, colour));
     }
     if (interrupt.interrupted) return EXIT.ok;
     throw new RemoteCommandError('the server ended the stream after the stored events: it is shutting down, or it does not follow (a vault older than live tail)');
   },
 };
+
+function lossReason(error: unknown): string {
+  const { code, details } = error as { code: number; details?: string };
+  return `${status[code] ?? `status ${code}`}: ${(details ?? '').split('\n')[0]!.trim()}`;
+}

@@ -155,7 +155,7 @@ export class Follower {
     if (this.entries.length > 1 && (this.heldEvents > this.limits.maxEvents || this.heldBytes > this.limits.maxBytes)) {
       const [limit, value] = this.heldEvents > this.limits.maxEvents ? [`FOLLOW_BUFFER_MAX_EVENTS is ${this.limits.maxEvents}`, `${this.heldEvents} events`] : [`FOLLOW_BUFFER_MAX_BYTES is ${this.limits.maxBytes}`, `${this.heldBytes} bytes`];
       this.fail(
-        new VaultError('RESOURCE_EXHAUSTED', `the follower fell behind: ${value} of new events wait for the client to read them (${limit}); read faster, narrow the filter, or follow again from the last event received`),
+        new VaultError('RESOURCE_EXHAUSTED', `the follower fell behind: ${value} of new events wait for the client to read them (${limit}); read faster, narrow the filter, or follow again with the same filter and drop the events already received (docs/api.md, "Resuming a follow")`),
       );
     }
   }

@@ -62,7 +62,7 @@ export class LiveTailHub {
     source.onNotice((notice) => this.dispatch(notice));
     source.onLost(() => {
       this.generation++;
-      this.failAll(new VaultError('UNAVAILABLE', 'the server lost its database connection for live tail, so new events could be missed: follow again from the last event received', { retryAfterMs: 1000 }));
+      this.failAll(new VaultError('UNAVAILABLE', 'the server lost its database connection for live tail, so new events could be missed: follow again with the same filter and drop the events already received (docs/api.md, "Resuming a follow")', { retryAfterMs: 1000 }));
     });
   }
 
@@ -195,7 +195,7 @@ export class LiveTailHub {
 
   private async refresh(): Promise<void> {
     const registered = [...this.tenants].filter(([, registration]) => registration.registered).map(([tenantId]) => tenantId);
-    const lost = new VaultError('UNAVAILABLE', 'the server could not keep its live tail registration, so new events could be missed: follow again from the last event received', { retryAfterMs: 1000 });
+    const lost = new VaultError('UNAVAILABLE', 'the server could not keep its live tail registration, so new events could be missed: follow again with the same filter and drop the events already received (docs/api.md, "Resuming a follow")', { retryAfterMs: 1000 });
     try {
       const kept = await this.repository.refresh(this.instanceId, this.settings.registrationTtlMs);
       this.lastRefreshAt = Date.now();

@@ -45,13 +45,20 @@ export class LiveTailService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  async follow(input: FollowInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
+  /**
+   * Runs one follow call. `live` is called once the follower receives every
+   * commit notice, before the stored part is read: the transport sends the
+   * response headers then, so that a call with nothing to send yet is seen
+   * to be answered.
+   */
+  async follow(input: FollowInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>, live: () => void = () => undefined): Promise<void> {
     if (input.order !== 'oldest-first') throw invalidArgument('order', 'follow streams oldest first: use SORT_ORDER_OLDEST_FIRST, or leave order unset');
     if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
     const selection = { tenantId: ctx.tenant.id, filter: validateEventFilter(input.filter, this.limits), order: 'oldest-first' as const };
     ctx.signal.throwIfAborted();
     const follower = await this.hub.follow(selection, input.payloadAsJson);
     try {
+      live();
       const guardedSend = (events: StoredEvent[]): Promise<void> => this.sendWhileFollowing(follower, events, send);
       let sent = 0;
       const session = await this.repository.openSnapshot(statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
@@ -90,7 +97,7 @@ export class LiveTailService {
       timer = setTimeout(() => {
         const error = new VaultError(
           'RESOURCE_EXHAUSTED',
-          `the client took no message for ${this.limits.slowConsumerTimeoutMs} ms (FOLLOW_SLOW_CONSUMER_TIMEOUT) while events waited: read faster, or follow again from the last event received`,
+          `the client took no message for ${this.limits.slowConsumerTimeoutMs} ms (FOLLOW_SLOW_CONSUMER_TIMEOUT) while events waited: read faster, or follow again with the same filter and drop the events already received (docs/api.md, "Resuming a follow")`,
         );
         follower.fail(error);
         reject(error);

@@ -29,7 +29,7 @@ export function renderNginxConf(upstreamPorts: readonly number[], port: number):
     .replace(/^worker_processes auto;$/m, 'worker_processes 1;');
 }
 
-/** nginx running deploy/nginx/nginx.conf in front of `upstreamPorts`. */
+/** nginx in front of the drill's instances. */
 export interface NginxBalancer {
   readonly port: number;
   readonly address: string;
@@ -38,12 +38,13 @@ export interface NginxBalancer {
   stop(): Promise<void>;
 }
 
-export async function startNginx(upstreamPorts: readonly number[]): Promise<NginxBalancer> {
+/** nginx running deploy/nginx/nginx.conf (changed by `edit`, for a test of one setting) in front of `upstreamPorts`. */
+export async function startNginx(upstreamPorts: readonly number[], edit: (conf: string) => string = (conf) => conf): Promise<NginxBalancer> {
   const prefix = fs.mkdtempSync(path.join(os.tmpdir(), 'tv-scale-nginx-'));
   fs.chmodSync(prefix, 0o755); // workers run as nobody when nginx starts as root
   const port = await freePort();
   const conf = path.join(prefix, 'nginx.conf');
-  fs.writeFileSync(conf, renderNginxConf(upstreamPorts, port));
+  fs.writeFileSync(conf, edit(renderNginxConf(upstreamPorts, port)));
   const errorLog = path.join(prefix, 'error.log');
   const child = new ChildService('nginx', findBinary(['nginx'])!, ['-p', prefix, '-c', conf, '-e', errorLog, '-g', `daemon off; pid ${path.join(prefix, 'nginx.pid')}; error_log ${errorLog} warn;`]);
   await waitForPort(port, 15_000, `nginx (${child.output})`);

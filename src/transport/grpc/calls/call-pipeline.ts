@@ -1,4 +1,4 @@
-import type { handleClientStreamingCall, handleServerStreamingCall, handleUnaryCall, Metadata, ServerReadableStream, ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, type handleClientStreamingCall, type handleServerStreamingCall, type handleUnaryCall, type ServerReadableStream, type ServerWritableStream } from '@grpc/grpc-js';
 import type { AuthenticatedContext } from '../../../domain/call-context';
 import { VaultError } from '../../../domain/vault-error';
 import { limitWriteAhead } from '../limit-write-ahead';
@@ -65,12 +65,26 @@ export class CallPipeline {
   /**
    * A server-streaming handler: writes responses through `send`, which
    * resolves when the stream can take more (flow control); the call ends
-   * with OK when the handler resolves.
+   * with OK when the handler resolves. `sendHeaders` sends the response
+   * headers before any message (at most once; the first message sends them
+   * otherwise).
    */
-  serverStream<Req, Res>(handler: (request: Req | MalformedMessage, ctx: AuthenticatedContext, send: (response: Res) => Promise<void>) => Promise<void>): handleServerStreamingCall<Req | MalformedMessage, Res> {
+  serverStream<Req, Res>(
+    handler: (request: Req | MalformedMessage, ctx: AuthenticatedContext, send: (response: Res) => Promise<void>, sendHeaders: () => void) => Promise<void>,
+  ): handleServerStreamingCall<Req | MalformedMessage, Res> {
     return (call) => {
       limitWriteAhead(call);
-      void this.run(call, (ctx) => handler(call.request, ctx, (response) => send(call, ctx.signal, response))).then(
+      let headersSent = false;
+      const sendHeaders = (): void => {
+        if (headersSent || call.cancelled) return;
+        headersSent = true;
+        call.sendMetadata(new Metadata());
+      };
+      const write = (ctx: AuthenticatedContext, response: Res): Promise<void> => {
+        headersSent = true;
+        return send(call, ctx.signal, response);
+      };
+      void this.run(call, (ctx) => handler(call.request, ctx, (response) => write(ctx, response), sendHeaders)).then(
         () => call.end(),
         (status) => call.emit('error', status),
       );
