@@ -100,7 +100,12 @@ export class IngestSession {
     private readonly mode: IngestMode,
   ) {
     this.tenant = ctx.tenant;
-    this.signal = AbortSignal.any([ctx.signal, this.controller.signal]);
+    // The call's signal aborts the session's (AbortSignal.any would do it at
+    // several times the cost per call, and ties both to a weak registry).
+    const forward = (): void => this.controller.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) forward();
+    else ctx.signal.addEventListener('abort', forward, { once: true });
+    this.signal = this.controller.signal;
     this.batch = this.newBatch();
   }
 

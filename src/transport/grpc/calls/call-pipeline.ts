@@ -100,7 +100,10 @@ export class CallPipeline {
     }
     const controller = new AbortController();
     const deadline = deadlineOf(call);
+    let ended = false;
     call.on('cancelled', () => {
+      // grpc-js also reports the stream's close after a call that ended normally: nothing to stop then.
+      if (ended) return;
       controller.abort(
         deadline !== undefined && Date.now() >= deadline
           ? new VaultError('DEADLINE_EXCEEDED', 'the call ran past its deadline')
@@ -132,6 +135,7 @@ export class CallPipeline {
       scope.end(status);
       throw status;
     } finally {
+      ended = true;
       scope.handling = false;
       this.inFlight.delete(controller);
     }
