@@ -227,6 +227,8 @@ export class EmbeddedCluster {
         throw new Error(`the embedded PostgreSQL exited during start-up; see ${path.join(this.options.dataDir, 'postgres.log')}:\n${await this.logTail()}`);
       }
       const client = new pg.Client({ connectionString: this.urlFor('postgres'), connectionTimeoutMillis: 1000 });
+      // A connection lost mid-check fails the awaited call; without a listener its 'error' event would also crash the process.
+      client.on('error', () => undefined);
       try {
         await client.connect();
         await client.query('SELECT 1');
@@ -243,6 +245,7 @@ export class EmbeddedCluster {
 
   private async ensureDatabase(): Promise<void> {
     const client = new pg.Client({ connectionString: this.urlFor('postgres') });
+    client.on('error', () => undefined); // as above: the awaited calls report a lost connection
     await client.connect();
     try {
       const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [EMBEDDED_DATABASE]);

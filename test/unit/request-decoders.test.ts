@@ -111,6 +111,19 @@ describe('request decoders', () => {
     }
   });
 
+  test('when consecutive events repeat, change, or nearly repeat their event_type and service_name (ASCII, UTF-8, ill-formed UTF-8), then every value is what the generated decoder gives', () => {
+    // The decoder reuses the previous event's string when the bytes spell it again: it must never reuse one that differs.
+    const values = [Buffer.from('api'), Buffer.from('api'), Buffer.from('apj'), Buffer.from('api '), Buffer.from('caf\u00e9', 'utf8'), Buffer.from([0x63, 0x61, 0x66, 0xe9]), Buffer.from([0x61, 0x70, 0xe9]), Buffer.from('ap\ufffd'), Buffer.from([0x61, 0x70, 0xff]), Buffer.from('api'), Buffer.from(''), Buffer.from('api')];
+    const prng = new Prng(11);
+    for (let round = 0; round < 20; round++) {
+      const events = Array.from({ length: 30 }, (_, i) =>
+        lengthDelimited(1, concat([lengthDelimited(1, Buffer.from(`id-${i}`)), lengthDelimited(3, values[prng.int(values.length)]!), lengthDelimited(4, values[prng.int(values.length)]!)])),
+      );
+      const bytes = concat(events);
+      expect(ingestAsGenerated(decoders)(bytes)).toEqual(IngestRequest.decode(bytes));
+    }
+  });
+
   test('when random Structs of every kind of value are decoded, then the object is what the generated decoder unwraps', () => {
     const next = random(4242);
     for (let i = 0; i < 1000; i++) {

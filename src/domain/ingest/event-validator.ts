@@ -16,9 +16,6 @@ export const SERVICE_NAME_MAX_LENGTH = 128;
 const EVENT_ID_PATTERN = /^[\x20-\x7e]+$/;
 const EVENT_TYPE_PATTERN = /^[a-z0-9_.:-]+$/;
 
-/** A field's value ready to write, or why the event is rejected. */
-type Checked<T> = { readonly text: T; readonly reason?: undefined } | { readonly text?: undefined; readonly reason: string };
-
 /** A payload ready to write: its UTF-8 JSON text, and whether COPY must escape some of it. */
 interface CheckedPayload {
   readonly json: Uint8Array;
@@ -52,55 +49,58 @@ export class EventValidator {
   validate(event: IncomingEvent): ValidEvent | string {
     const idProblem = checkEventId(event.eventId);
     if (idProblem !== undefined) return idProblem;
-    const timestamp = this.timestamp(event.timestamp);
-    if (timestamp.reason !== undefined) return timestamp.reason;
+    const timestampUs = this.timestamp(event.timestamp);
+    if (typeof timestampUs === 'string') return timestampUs;
     const typeProblem = checkEventType(event.eventType);
     if (typeProblem !== undefined) return typeProblem;
     const serviceProblem = checkServiceName(event.serviceName);
     if (serviceProblem !== undefined) return serviceProblem;
     const payload = this.payload(event);
-    if (payload.reason !== undefined) return payload.reason;
+    if (typeof payload === 'string') return payload;
     return {
       eventId: event.eventId,
-      timestampUs: timestamp.text,
+      timestampUs,
       eventType: event.eventType,
       serviceName: event.serviceName,
-      payloadJson: payload.text.json,
-      payloadCopyEscapes: payload.text.copyEscapes,
+      payloadJson: payload.json,
+      payloadCopyEscapes: payload.copyEscapes,
     };
   }
 
   /** The timestamp in microseconds since the epoch (nanoseconds are truncated), or why it is rejected. */
-  private timestamp(value: IncomingEvent['timestamp']): Checked<bigint> {
-    if (value === undefined) return { reason: 'timestamp is required' };
+  private timestamp(value: IncomingEvent['timestamp']): bigint | string {
+    if (value === undefined) return 'timestamp is required';
     const { seconds, nanos } = value;
     if (!Number.isInteger(seconds) || seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
-      return { reason: 'timestamp must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z' };
+      return 'timestamp must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z';
     }
-    if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) return { reason: 'timestamp nanos must be between 0 and 999999999' };
+    if (!Number.isInteger(nanos) || nanos < 0 || nanos > 999_999_999) return 'timestamp nanos must be between 0 and 999999999';
     const millis = seconds * 1000 + Math.floor(nanos / 1_000_000);
     const aheadMs = millis - this.now();
     if (aheadMs > this.limits.maxFutureSkewMs) {
-      return { reason: `timestamp is ${formatDuration(aheadMs)} ahead of the server clock; at most ${formatDuration(this.limits.maxFutureSkewMs)} ahead is accepted` };
+      return `timestamp is ${formatDuration(aheadMs)} ahead of the server clock; at most ${formatDuration(this.limits.maxFutureSkewMs)} ahead is accepted`;
     }
-    return { text: BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.floor(nanos / 1000)) };
+    // One BigInt when the microseconds are exact as a double (years 1685..2255), three otherwise.
+    const micros = seconds * 1_000_000 + Math.floor(nanos / 1000);
+    return Number.isSafeInteger(micros) ? BigInt(micros) : BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.floor(nanos / 1000));
   }
 
-  private payload(event: IncomingEvent): Checked<CheckedPayload> {
+  /** The payload ready to write, or why the event is rejected. */
+  private payload(event: IncomingEvent): CheckedPayload | string {
     const { payload, payloadStructJson, payloadJson } = event;
     const struct = payload !== undefined || payloadStructJson !== undefined;
     if (struct && payloadJson !== undefined) {
-      return { reason: 'payload and payload_json are both set; they are a oneof: send one of them' };
+      return 'payload and payload_json are both set; they are a oneof: send one of them';
     }
     if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson, 'payload_json');
     if (payloadStructJson !== undefined) return this.checkJsonText(payloadStructJson, 'payload');
-    if (payload === undefined) return { text: EMPTY_OBJECT };
+    if (payload === undefined) return EMPTY_OBJECT;
     const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
-    if (structProblem !== undefined) return { reason: `payload ${structProblem}` };
+    if (structProblem !== undefined) return `payload ${structProblem}`;
     const text = JSON.stringify(payload);
     const storedProblem = inspectStringifiedJson(text, this.jsonLimits);
     // JSON.stringify writes no raw tab, newline or carriage return: only its escapes' backslashes need COPY's.
-    return storedProblem === undefined ? { text: { json: Buffer.from(text), copyEscapes: text.includes('\\') } } : { reason: `payload ${storedProblem}` };
+    return storedProblem === undefined ? { json: Buffer.from(text), copyEscapes: text.includes('\\') } : `payload ${storedProblem}`;
   }
 
   /**
@@ -111,11 +111,11 @@ export class EventValidator {
    * sequence) and scanned again. The bytes as sent are
    * not limited here (GRPC_MAX_RECEIVE_MESSAGE_SIZE bounds them).
    */
-  private checkJsonText(json: Uint8Array, field: 'payload_json' | 'payload'): Checked<CheckedPayload> {
+  private checkJsonText(json: Uint8Array, field: 'payload_json' | 'payload'): CheckedPayload | string {
     const scanned = this.scanner.scan(json);
     // Ill-formed UTF-8 is read as every string field of the message is: each bad sequence becomes U+FFFD.
     if (scanned === MALFORMED_UTF8) return this.checkJsonText(Buffer.from(lenientUtf8.decode(json)), field);
-    return typeof scanned === 'string' ? { reason: `${field} ${scanned}` } : { text: { json, copyEscapes: scanned.copyEscapes } };
+    return typeof scanned === 'string' ? `${field} ${scanned}` : { json, copyEscapes: scanned.copyEscapes };
   }
 }
 

@@ -68,10 +68,10 @@ function decodeEvent(reader: BinaryReader, bytes: Uint8Array, end: number, maxPa
         event.timestamp = readSecondsNanos(reader, bytes, event.timestamp);
         break;
       case EVENT.eventType:
-        event.eventType = readString(reader, bytes);
+        event.eventType = readRepeatedString(reader, bytes, lastEventType);
         break;
       case EVENT.serviceName:
-        event.serviceName = readString(reader, bytes);
+        event.serviceName = readRepeatedString(reader, bytes, lastServiceName);
         break;
       case EVENT.payload:
         (payloads ??= []).push(reader.bytes());
@@ -109,13 +109,54 @@ const latin1Slice: (bytes: Uint8Array, start: number, end: number) => string =
 
 /** A string field: ASCII (event ids, types, most service names) the fast way, anything else through UTF-8 decoding. */
 function readString(reader: BinaryReader, bytes: Uint8Array): string {
-  const length = reader.uint32();
+  return readStringOfLength(reader, bytes, reader.uint32());
+}
+
+/** readString once its length prefix has been read. */
+function readStringOfLength(reader: BinaryReader, bytes: Uint8Array, length: number): string {
   const start = reader.pos;
   const end = start + length;
   if (end > reader.len) throw prematureEof();
   reader.pos = end;
   for (let i = start; i < end; i++) if (bytes[i]! > 0x7f) return utf8.decode(bytes.subarray(start, end));
   return latin1Slice(bytes, start, end);
+}
+
+/** The last value read of a field whose values repeat from event to event. */
+interface LastString {
+  value: string;
+}
+
+const lastEventType: LastString = { value: '' };
+const lastServiceName: LastString = { value: '' };
+
+/**
+ * A string field whose value is mostly the previous event's (event_type,
+ * service_name: a batch comes from few services): when the bytes spell the
+ * last ASCII value read, that string is returned instead of a new one.
+ * Compared against the string itself, so that no message is kept alive.
+ */
+function readRepeatedString(reader: BinaryReader, bytes: Uint8Array, last: LastString): string {
+  const previous = last.value;
+  const length = reader.uint32();
+  const start = reader.pos;
+  if (length === previous.length && length > 0 && start + length <= reader.len) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (bytes[start + i] !== previous.charCodeAt(i)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) {
+      reader.pos = start + length;
+      return previous;
+    }
+  }
+  const value = readStringOfLength(reader, bytes, length);
+  // Only ASCII values are kept: for them a byte is a char code, which the comparison above relies on.
+  if (value.length === length) last.value = value;
+  return value;
 }
 
 /** A nested Timestamp or Duration field, merged over `previous`, as a repeated occurrence of a message field merges. */
