@@ -6,11 +6,12 @@
  *
  *   npm run build --silent && npm run build:client --silent
  *   node -r ./scripts/register-ts.js scripts/bench/compare-sdk.ts --before /path/to/other/clients/node/dist [--rounds 3] [--events 20000] [--profile DIR]
- *     [--before-options JSON] [--after-options JSON]
+ *     [--events-per-call 10000] [--before-options JSON] [--after-options JSON]
  *
  * --profile DIR runs the load generator under `node --cpu-prof` (the profile
  * is written to DIR when it exits): the load side, where the client's cost is.
- * --before-options / --after-options: ingester options (JSON) for that build,
+ * --events-per-call: the raw client's stream length (run-bench's: 10 000 with
+ * --quick, 20 000 in a full run). --before-options / --after-options: ingester options (JSON) for that build,
  * e.g. `--before clients/node/dist --before-options '{"maxConcurrentStreams":1}'`
  * compares two settings of one build. Each run reports the load generator's CPU
  * per event during its timed part (the client's own cost), beside events/s.
@@ -30,7 +31,7 @@ const INGESTERS = 4;
 const log = (line: string): void => void process.stderr.write(`[compare-sdk ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '3' }, events: { type: 'string', default: '20000' }, profile: { type: 'string' }, 'before-options': { type: 'string' }, 'after-options': { type: 'string' } } });
+  const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '3' }, events: { type: 'string', default: '20000' }, profile: { type: 'string' }, 'events-per-call': { type: 'string', default: '10000' }, 'before-options': { type: 'string' }, 'after-options': { type: 'string' } } });
   if (values.before === undefined) throw new Error('--before: the dist/ folder of the client build to compare with');
   const before = path.resolve(values.before);
   const rounds = Number(values.rounds);
@@ -59,16 +60,21 @@ async function main(): Promise<void> {
     const figures: Record<string, number[]> = { raw: [], before: [], after: [] };
     /** The load generator's CPU per event (µs) during each timed run: the client's own cost. */
     const cpu: Record<string, number[]> = { raw: [], before: [], after: [] };
-    for (let round = 0; round < rounds; round++) {
+    // Round 0 is a warm-up, not counted: otherwise the first row of round 1 (raw) pays for a cold process.
+    for (let round = -1; round < rounds; round++) {
       for (const which of ['raw', 'before', 'after'] as const) {
         await db.query('TRUNCATE events');
-        const runName = `c${round}-${which}`;
+        const runName = `c${round + 1}-${which}`;
         const result =
           which === 'raw'
-            ? await run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: 10_000 })
+            ? await run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: Number(values['events-per-call']) })
             : await run('sdkIngest', { target, keys, run: runName, ingesters: INGESTERS, count, ingesterOptions: ingesterOptions[which], ...(which === 'before' ? { clientModule: before } : {}) });
         const stored = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
         if (stored !== count) throw new Error(`${which}: ${stored} rows stored for ${count} events`);
+        if (round < 0) {
+          log(`warm-up ${which}: ${Math.round(result.eventsPerSecond)} events/s`);
+          continue;
+        }
         figures[which]!.push(result.eventsPerSecond);
         cpu[which]!.push(((result.clientCpuMs ?? Number.NaN) * 1000) / count);
         log(`round ${round + 1} ${which}: ${Math.round(result.eventsPerSecond)} events/s, client CPU ${cpu[which]!.at(-1)!.toFixed(1)} µs/event`);
