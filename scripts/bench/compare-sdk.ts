@@ -6,9 +6,15 @@
  *
  *   npm run build --silent && npm run build:client --silent
  *   node -r ./scripts/register-ts.js scripts/bench/compare-sdk.ts --before /path/to/other/clients/node/dist [--rounds 3] [--events 20000] [--profile DIR]
+ *     [--events-per-call 10000] [--before-options JSON] [--after-options JSON]
  *
  * --profile DIR runs the load generator under `node --cpu-prof` (the profile
  * is written to DIR when it exits): the load side, where the client's cost is.
+ * --events-per-call: the raw client's stream length (run-bench's: 10 000 with
+ * --quick, 20 000 in a full run). --before-options / --after-options: ingester options (JSON) for that build,
+ * e.g. `--before clients/node/dist --before-options '{"maxConcurrentStreams":1}'`
+ * compares two settings of one build. Each run reports the load generator's CPU
+ * per event during its timed part (the client's own cost), beside events/s.
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
@@ -25,21 +31,22 @@ const INGESTERS = 4;
 const log = (line: string): void => void process.stderr.write(`[compare-sdk ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '3' }, events: { type: 'string', default: '20000' }, profile: { type: 'string' } } });
+  const { values } = parseArgs({ options: { before: { type: 'string' }, rounds: { type: 'string', default: '3' }, events: { type: 'string', default: '20000' }, profile: { type: 'string' }, 'events-per-call': { type: 'string', default: '10000' }, 'before-options': { type: 'string' }, 'after-options': { type: 'string' } } });
   if (values.before === undefined) throw new Error('--before: the dist/ folder of the client build to compare with');
   const before = path.resolve(values.before);
   const rounds = Number(values.rounds);
   const count = Number(values.events);
+  const ingesterOptions = { before: values['before-options'] === undefined ? undefined : JSON.parse(values['before-options']), after: values['after-options'] === undefined ? undefined : JSON.parse(values['after-options']) };
   const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
   const execArgv = ['--enable-source-maps', '-r', path.join(ROOT, 'scripts/register-ts.js'), ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values.profile)}`] : [])];
   const child = fork(path.join(__dirname, 'load-generator.ts'), [], { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let nextId = 0;
   const pending = new Map<number, (reply: JobReply) => void>();
   child.on('message', (reply: JobReply) => pending.get(reply.id)?.(reply));
-  const run = <K extends keyof LoadGeneratorJobs>(job: K, params: Parameters<LoadGeneratorJobs[K]>[0]): Promise<{ eventsPerSecond: number; events: number }> =>
+  const run = <K extends keyof LoadGeneratorJobs>(job: K, params: Parameters<LoadGeneratorJobs[K]>[0]): Promise<{ eventsPerSecond: number; events: number; clientCpuMs?: number }> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, (reply) => (reply.error === undefined ? resolve(reply.result as { eventsPerSecond: number; events: number }) : reject(new Error(reply.error))));
+      pending.set(id, (reply) => (reply.error === undefined ? resolve(reply.result as { eventsPerSecond: number; events: number; clientCpuMs?: number }) : reject(new Error(reply.error))));
       child.send({ id, job, params });
     });
   let vault: VaultProcess | undefined;
@@ -51,31 +58,42 @@ async function main(): Promise<void> {
     const target = `127.0.0.1:${(await vault.serving).grpcPort}`;
     await db.connect();
     const figures: Record<string, number[]> = { raw: [], before: [], after: [] };
-    for (let round = 0; round < rounds; round++) {
+    /** The load generator's CPU per event (µs) during each timed run: the client's own cost. */
+    const cpu: Record<string, number[]> = { raw: [], before: [], after: [] };
+    // Round 0 is a warm-up, not counted: otherwise the first row of round 1 (raw) pays for a cold process.
+    for (let round = -1; round < rounds; round++) {
       for (const which of ['raw', 'before', 'after'] as const) {
         await db.query('TRUNCATE events');
-        const runName = `c${round}-${which}`;
+        const runName = `c${round + 1}-${which}`;
         const result =
           which === 'raw'
-            ? await run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: 10_000 })
-            : await run('sdkIngest', { target, keys, run: runName, ingesters: INGESTERS, count, ...(which === 'before' ? { clientModule: before } : {}) });
+            ? await run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: Number(values['events-per-call']) })
+            : await run('sdkIngest', { target, keys, run: runName, ingesters: INGESTERS, count, ingesterOptions: ingesterOptions[which], ...(which === 'before' ? { clientModule: before } : {}) });
         const stored = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
         if (stored !== count) throw new Error(`${which}: ${stored} rows stored for ${count} events`);
+        if (round < 0) {
+          log(`warm-up ${which}: ${Math.round(result.eventsPerSecond)} events/s`);
+          continue;
+        }
         figures[which]!.push(result.eventsPerSecond);
-        log(`round ${round + 1} ${which}: ${Math.round(result.eventsPerSecond)} events/s`);
+        cpu[which]!.push(((result.clientCpuMs ?? Number.NaN) * 1000) / count);
+        log(`round ${round + 1} ${which}: ${Math.round(result.eventsPerSecond)} events/s, client CPU ${cpu[which]!.at(-1)!.toFixed(1)} µs/event`);
       }
     }
     const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const raw = median(figures.raw!);
-    process.stdout.write(`| client | events/s (median of ${rounds}) | ratio to the raw generated client |\n|---|---|---|\n`);
+    process.stdout.write(`| client | events/s (median of ${rounds}) | ratio to the raw generated client | client CPU µs/event (median) |\n|---|---|---|---|\n`);
     for (const which of ['raw', 'before', 'after'] as const) {
-      const label = which === 'raw' ? `raw generated client, ${INGESTERS} streams, 1000/message` : `SDK ${which} (${which === 'before' ? before : 'this checkout'}), ${INGESTERS} ingesters`;
-      process.stdout.write(`| ${label} | ${Math.round(median(figures[which]!))} | ${(median(figures[which]!) / raw).toFixed(2)}x |\n`);
+      const options = which === 'raw' ? undefined : values[`${which}-options`];
+      const label = which === 'raw' ? `raw generated client, ${INGESTERS} streams, 1000/message` : `SDK ${which} (${which === 'before' ? before : 'this checkout'}${options === undefined ? '' : `, ${options}`}), ${INGESTERS} ingesters`;
+      process.stdout.write(`| ${label} | ${Math.round(median(figures[which]!))} | ${(median(figures[which]!) / raw).toFixed(2)}x | ${median(cpu[which]!).toFixed(1)} |\n`);
     }
     // Per-round ratios too: each round's three runs saw the same machine.
     for (let round = 0; round < rounds; round++) {
       process.stdout.write(`round ${round + 1}: before ${(figures.before![round]! / figures.raw![round]!).toFixed(2)}x, after ${(figures.after![round]! / figures.raw![round]!).toFixed(2)}x\n`);
     }
+    const roundRatios = (which: 'before' | 'after'): number[] => figures[which]!.map((value, round) => value / figures.raw![round]!);
+    process.stdout.write(`per-round ratio, median: before ${median(roundRatios('before')).toFixed(2)}x, after ${median(roundRatios('after')).toFixed(2)}x\n`);
   } finally {
     await db.end().catch(() => undefined);
     // Disconnecting lets the load generator exit by itself, which writes its CPU profile.

@@ -1,6 +1,6 @@
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { Timestamp } from './gen/google/protobuf/timestamp';
-import { encodeEventFrame } from './encode-event';
+import type { FrameEncoder } from './encode-event';
 
 /** A JSON object, as events carry. */
 export type JsonObject = { [key: string]: unknown };
@@ -47,16 +47,17 @@ export function fromTimestamp(timestamp: Timestamp | undefined): Date | undefine
 }
 
 /**
- * The event as a frame of IngestStreamRequest (encode-event.ts): `payloadJson`
- * as is, else `payload` through JSON.stringify, else `{}`; the timestamp now
- * when absent.
+ * Encodes the event as a frame of IngestStreamRequest with `encoder`
+ * (encode-event.ts) and returns where the frame starts in `encoder.slab`:
+ * `payloadJson` as is, else `payload` through JSON.stringify, else `{}`; the
+ * timestamp now when absent.
  */
-export function toEventFrame(input: EventInput, eventId: string): Buffer {
+export function encodeEventInput(encoder: FrameEncoder, input: EventInput, eventId: string): number {
   const payloadJson = input.payloadJson ?? (input.payload === undefined ? '{}' : JSON.stringify(input.payload));
   const ms = input.timestamp === undefined ? Date.now() : input.timestamp.getTime();
   if (!Number.isFinite(ms)) throw new TypeError('timestamp: an invalid Date');
   const seconds = Math.floor(ms / 1000);
-  return encodeEventFrame(eventId, seconds, (ms - seconds * 1000) * 1e6, input.eventType, input.serviceName, payloadJson);
+  return encoder.encode(eventId, seconds, (ms - seconds * 1000) * 1e6, input.eventType, input.serviceName, payloadJson);
 }
 
 export function fromWireEvent(event: WireEvent): VaultEvent {

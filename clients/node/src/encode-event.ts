@@ -2,84 +2,105 @@ import { makeGenericClientConstructor, type Client, type ClientWritableStream, t
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import { IngestServiceService, IngestStreamRequest, type IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
 
-/** Bytes of the shared buffers frames are written into; an event larger than this gets a buffer of its own. */
+/** Bytes of an encoder's buffers (slabs); an event larger than this gets a slab of its own. */
 const SLAB_BYTES = 1024 * 1024;
-let slab = Buffer.allocUnsafeSlow(0);
-let slabOffset = 0;
+
+/** Where a frame lies: bytes [start, start + length) of slab. */
+export interface Frame {
+  readonly slab: Buffer;
+  readonly start: number;
+  readonly length: number;
+}
 
 /**
- * An event encoded once, at add(), as one entry of IngestStreamRequest's
+ * Encodes events once, at add(), each as one entry of IngestStreamRequest's
  * `repeated Event events = 1`: the tag byte, the length, then the
  * telemetry.v1.Event bytes. A message is the concatenation of its events'
  * frames, so batching, cutting and resending never encode again, and the
  * frame's length is the event's exact share of a message's size.
  *
- * Frames are written one after another into shared 1 MiB buffers (slabs),
- * strings straight from the JavaScript string into the slab, with no size
- * computed beforehand: a length prefix is reserved for the largest size the
- * string could take (3 bytes per UTF-16 unit), and the bytes are moved back
- * when the real length needs fewer. Consecutive frames of one slab are then
- * one contiguous range, which a message sends without copying (see
- * messageBytes). This is several times cheaper per event than the generated
- * codec or one buffer per event (docs/sdk.md, "Performance").
+ * Frames are written one after another into the encoder's 1 MiB buffers
+ * (slabs), strings straight from the JavaScript string into the slab, with
+ * no size computed beforehand: a length prefix is reserved for the largest
+ * size the string could take (3 bytes per UTF-16 unit), and the bytes are
+ * moved back when the real length needs fewer. Each ingester has an encoder
+ * of its own, so the frames of its consecutive events are one contiguous
+ * range of a slab, which a message sends without copying (see messageBytes).
+ * A frame is a slab and an offset, not a Buffer of its own: a Buffer view per
+ * event would cost more than its encoding. This is several times cheaper per
+ * event than the generated codec (docs/sdk.md, "Performance").
  */
-export function encodeEventFrame(eventId: string, seconds: number, nanos: number, eventType: string, serviceName: string, payloadJson: string): Buffer {
-  const bound = 40 + 3 * (eventId.length + eventType.length + serviceName.length + payloadJson.length) + 4 * 6;
-  if (slab.length - slabOffset < bound) {
-    slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bound));
-    slabOffset = 0;
+export class FrameEncoder {
+  /** The slab the last frame was written into. */
+  slab = Buffer.allocUnsafeSlow(0);
+  /** Where the next frame starts in `slab` (the end of the last one). */
+  end = 0;
+
+  /** Writes the frame into `slab` and returns where it starts; it ends at `end`. */
+  encode(eventId: string, seconds: number, nanos: number, eventType: string, serviceName: string, payloadJson: string): number {
+    const bound = 40 + 3 * (eventId.length + eventType.length + serviceName.length + payloadJson.length) + 4 * 6;
+    if (this.slab.length - this.end < bound) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bound));
+      this.end = 0;
+    }
+    const slab = this.slab;
+    const start = this.end;
+    const reserved = varintSize(bound);
+    const eventStart = start + 1 + reserved;
+    let at = eventStart;
+    at = writeString(slab, at, 0x0a, eventId); // event_id (1)
+    slab[at++] = 0x12; // timestamp (2), always present: the server requires it
+    const timestampBytes = (seconds === 0 ? 0 : 1 + int64Size(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
+    at = writeVarint(slab, at, timestampBytes);
+    if (seconds !== 0) {
+      slab[at++] = 0x08;
+      at = writeInt64(slab, at, seconds);
+    }
+    if (nanos !== 0) {
+      slab[at++] = 0x10;
+      at = writeVarint(slab, at, nanos);
+    }
+    at = writeString(slab, at, 0x1a, eventType); // event_type (3)
+    at = writeString(slab, at, 0x22, serviceName); // service_name (4)
+    // payload_json (6) is a member of the payload oneof: written even when empty.
+    at = writeString(slab, at, 0x32, payloadJson, true);
+    const eventBytes = at - eventStart;
+    const needed = varintSize(eventBytes);
+    if (needed < reserved) {
+      slab.copyWithin(start + 1 + needed, eventStart, at);
+      at -= reserved - needed;
+    }
+    slab[start] = 0x0a; // IngestStreamRequest.events (1), length-delimited
+    writeVarint(slab, start + 1, eventBytes);
+    this.end = at;
+    return start;
   }
-  const start = slabOffset;
-  const reserved = varintSize(bound);
-  const eventStart = start + 1 + reserved;
-  let at = eventStart;
-  at = writeString(slab, at, 0x0a, eventId); // event_id (1)
-  slab[at++] = 0x12; // timestamp (2), always present: the server requires it
-  const timestampBytes = (seconds === 0 ? 0 : 1 + int64Size(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
-  at = writeVarint(slab, at, timestampBytes);
-  if (seconds !== 0) {
-    slab[at++] = 0x08;
-    at = writeInt64(slab, at, seconds);
-  }
-  if (nanos !== 0) {
-    slab[at++] = 0x10;
-    at = writeVarint(slab, at, nanos);
-  }
-  at = writeString(slab, at, 0x1a, eventType); // event_type (3)
-  at = writeString(slab, at, 0x22, serviceName); // service_name (4)
-  // payload_json (6) is a member of the payload oneof: written even when empty.
-  at = writeString(slab, at, 0x32, payloadJson, true);
-  const eventBytes = at - eventStart;
-  const needed = varintSize(eventBytes);
-  if (needed < reserved) {
-    slab.copyWithin(start + 1 + needed, eventStart, at);
-    at -= reserved - needed;
-  }
-  slab[start] = 0x0a; // IngestStreamRequest.events (1), length-delimited
-  writeVarint(slab, start + 1, eventBytes);
-  slabOffset = at;
-  return slab.subarray(start, at);
+}
+
+/** A frame's bytes (a view, no copy). */
+export function frameBytes(frame: Frame): Buffer {
+  return frame.slab.subarray(frame.start, frame.start + frame.length);
 }
 
 /**
  * A message's bytes: the frames themselves when they lie one after another
- * in one slab (the usual case: events are taken in the order they were
- * encoded), else a copy of them joined.
+ * in one slab (the usual case: an ingester's events are taken in the order
+ * they were encoded), else a copy of them joined.
  */
-export function messageBytes(frames: readonly Buffer[]): Buffer {
+export function messageBytes(frames: readonly Frame[]): Buffer {
   const first = frames[0]!;
-  let end = first.byteOffset + first.length;
+  let end = first.start + first.length;
   for (let i = 1; i < frames.length; i++) {
     const frame = frames[i]!;
-    if (frame.buffer !== first.buffer || frame.byteOffset !== end) return Buffer.concat(frames as Buffer[]);
+    if (frame.slab !== first.slab || frame.start !== end) return Buffer.concat(frames.map(frameBytes));
     end += frame.length;
   }
-  return Buffer.from(first.buffer, first.byteOffset, end - first.byteOffset);
+  return first.slab.subarray(first.start, end);
 }
 
 /** The event a frame holds (for onRejected and for tests). */
-export function decodeEventFrame(frame: Buffer): WireEvent {
-  return IngestStreamRequest.decode(frame).events[0]!;
+export function decodeEventFrame(frame: Frame): WireEvent {
+  return IngestStreamRequest.decode(frameBytes(frame)).events[0]!;
 }
 
 type Utf8Write = (this: Buffer, value: string, offset: number) => number;

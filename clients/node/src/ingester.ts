@@ -1,8 +1,8 @@
 import { status, type ClientWritableStream, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
-import { toEventFrame, type EventInput } from './convert';
-import { decodeEventFrame, messageBytes, type FramedIngestClient } from './encode-event';
+import { encodeEventInput, type EventInput } from './convert';
+import { decodeEventFrame, FrameEncoder, messageBytes, type Frame, type FramedIngestClient } from './encode-event';
 import { classify, isServiceError, retryDelayMs, retryInfoDelayMs, type BackoffOptions } from './retry';
 import { uuidv7 } from './uuidv7';
 
@@ -97,9 +97,8 @@ export interface IngesterCounters {
   bufferedBytes: number;
 }
 
-interface Entry {
-  /** The event encoded as an entry of IngestStreamRequest (encode-event.ts). */
-  readonly frame: Buffer;
+/** An event held: its frame (the event encoded as an entry of IngestStreamRequest, encode-event.ts). */
+interface Entry extends Frame {
   readonly seq: number;
   readonly addedAt: number;
 }
@@ -141,12 +140,12 @@ class Queue {
 
   push(entry: Entry): void {
     this.items.push(entry);
-    this.bytes += entry.frame.length;
+    this.bytes += entry.length;
   }
 
   shift(): Entry {
     const entry = this.items[this.head++]!;
-    this.bytes -= entry.frame.length;
+    this.bytes -= entry.length;
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
@@ -177,7 +176,9 @@ class Signal {
   }
 }
 
-const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry) => sum + entry.frame.length, 0);
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry) => sum + entry.length, 0);
 
 /**
  * Batches events into IngestStream calls and retries them exactly once-safely
@@ -186,6 +187,8 @@ const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry
 export class Ingester {
   private readonly options: Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
   private readonly pending = new Queue();
+  /** This ingester's own slabs: its frames lie one after another (encode-event.ts). */
+  private readonly encoder = new FrameEncoder();
   private readonly inFlight = new Set<StreamState>();
   private readonly calls = new Set<ClientWritableStream<Buffer>>();
   private readonly dataSignal = new Signal();
@@ -246,8 +249,9 @@ export class Ingester {
   async add(input: EventInput): Promise<string> {
     if (this.closing) throw new BufferFullError('the ingester is closed');
     const eventId = input.eventId ?? uuidv7();
-    const frame = toEventFrame(input, eventId);
-    const bytes = frame.length;
+    const start = encodeEventInput(this.encoder, input, eventId);
+    const slab = this.encoder.slab;
+    const bytes = this.encoder.end - start;
     if (bytes > this.options.bufferMaxBytes) {
       throw new BufferFullError(`the event takes ${bytes} bytes, more than bufferMaxBytes (${this.options.bufferMaxBytes})`);
     }
@@ -267,12 +271,17 @@ export class Ingester {
       }
       if (this.closing) throw new BufferFullError('the ingester is closed');
     }
-    const entry: Entry = { frame, seq: this.nextSeq++, addedAt: Date.now() };
+    const entry: Entry = { slab, start, length: bytes, seq: this.nextSeq++, addedAt: Date.now() };
     const wasEmpty = this.pending.length === 0;
     this.pending.push(entry);
     this.counts.buffered++;
     this.counts.bufferedBytes += bytes;
-    if (wasEmpty || this.pending.length >= this.batchEventLimit() || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
+    const limit = this.batchEventLimit();
+    if (wasEmpty || this.pending.length >= limit || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
+    // This event completed a message: one turn of the event loop before resolving, so that a lane
+    // sends it (and reads acknowledgements) while the application goes on adding. Without it, an
+    // application adding in a loop of awaits encodes everything before a byte leaves.
+    if (this.pending.length === limit || (this.pending.bytes >= this.messageMaxBytes && this.pending.bytes - bytes < this.messageMaxBytes)) await nextTurn();
     return eventId;
   }
 
@@ -329,7 +338,7 @@ export class Ingester {
     this.counts.bufferedBytes = 0;
     const error = new CloseTimeoutError(
       `close() gave up after closeTimeoutMs (${this.options.closeTimeoutMs} ms): ${entries.length} events were not acknowledged (each may or may not be stored)`,
-      entries.map((entry) => decodeEventFrame(entry.frame)),
+      entries.map(decodeEventFrame),
     );
     for (const waiter of this.flushWaiters.splice(0)) waiter.reject(error);
     this.abandonSignal.notify();
@@ -408,9 +417,9 @@ export class Ingester {
     while (batch.length < limit) {
       const head = this.pending.peek();
       if (!head) break;
-      if (batch.length > 0 && bytes + head.frame.length > this.messageMaxBytes) break;
+      if (batch.length > 0 && bytes + head.length > this.messageMaxBytes) break;
       batch.push(this.pending.shift());
-      bytes += head.frame.length;
+      bytes += head.length;
     }
     stream.messages.push(batch);
     stream.events += batch.length;
@@ -504,15 +513,15 @@ export class Ingester {
       stream.messages.splice(0, stream.messages.length, ...halves);
       return;
     }
-    const index = stream.messages.findIndex((message) => message[0]!.frame.length === largest);
+    const index = stream.messages.findIndex((message) => message[0]!.length === largest);
     const [entry] = stream.messages.splice(index, 1)[0]!;
     stream.events--;
-    stream.bytes -= entry!.frame.length;
+    stream.bytes -= entry!.length;
     this.counts.buffered--;
-    this.counts.bufferedBytes -= entry!.frame.length;
+    this.counts.bufferedBytes -= entry!.length;
     this.counts.rejected++;
-    const event = decodeEventFrame(entry!.frame);
-    const reason = `the event alone (${entry!.frame.length} bytes encoded) is over the server's message limit: RESOURCE_EXHAUSTED ${error.details}`;
+    const event = decodeEventFrame(entry!);
+    const reason = `the event alone (${entry!.length} bytes encoded) is over the server's message limit: RESOURCE_EXHAUSTED ${error.details}`;
     if (this.settings.onRejected) this.safely(() => this.settings.onRejected!({ eventId: event.eventId, reason, event }));
     this.roomSignal.notify();
   }
@@ -541,7 +550,7 @@ export class Ingester {
   }
 
   private async write(call: ClientWritableStream<Buffer>, message: readonly Entry[], failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
-    const ok = call.write(messageBytes(message.map((entry) => entry.frame)));
+    const ok = call.write(messageBytes(message));
     if (ok || failed()) return;
     await Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), outcome]);
   }
@@ -586,7 +595,7 @@ export class Ingester {
         const all = stream.messages.flat();
         for (const rejected of response.rejectedEvents) {
           const entry = all[rejected.index];
-          const event = entry ? decodeEventFrame(entry.frame) : { eventId: rejected.eventId, timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
+          const event = entry ? decodeEventFrame(entry) : { eventId: rejected.eventId, timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
           this.safely(() => this.settings.onRejected!({ eventId: rejected.eventId, reason: rejected.reason, event }));
         }
       }

@@ -1,7 +1,13 @@
 import type { Event } from '../src/gen/telemetry/v1/event';
 import { IngestStreamRequest } from '../src/gen/telemetry/v1/ingest_service';
-import { encodeEventFrame, messageBytes } from '../src/encode-event';
-import { toEventFrame } from '../src/convert';
+import { frameBytes, FrameEncoder, messageBytes, type Frame } from '../src/encode-event';
+import { encodeEventInput, type EventInput } from '../src/convert';
+
+/** Encodes one event with `encoder`: its frame. */
+function frameOf(encoder: FrameEncoder, ...fields: Parameters<FrameEncoder['encode']>): Frame {
+  const start = encoder.encode(...fields);
+  return { slab: encoder.slab, start, length: encoder.end - start };
+}
 
 /** Strings of every UTF-8 width (1 to 4 bytes) and lengths around the varint boundaries (127/128, 16383/16384 bytes). */
 function randomText(random: () => number): string {
@@ -25,6 +31,7 @@ function seeded(seed: number): () => number {
 describe('the Node.js client event encoder', () => {
   test('when 200 random events are encoded as frames, then the generated codec decodes each to the same fields, and concatenated frames decode as one message', () => {
     const random = seeded(14);
+    const encoder = new FrameEncoder();
     const frames: Buffer[] = [];
     const expected: Event[] = [];
     const secondsChoices = [0, 1, 127, 128, 1_700_000_000, 253_402_300_799, -1, -62_135_596_800];
@@ -37,7 +44,7 @@ describe('the Node.js client event encoder', () => {
         serviceName: randomText(random),
         payloadJson: randomText(random),
       };
-      const frame = encodeEventFrame(event.eventId, event.seconds, event.nanos, event.eventType, event.serviceName, event.payloadJson);
+      const frame = frameBytes(frameOf(encoder, event.eventId, event.seconds, event.nanos, event.eventType, event.serviceName, event.payloadJson));
       const decoded = IngestStreamRequest.decode(frame).events;
       expect(decoded).toHaveLength(1);
       // Compared field by field as booleans: a failing deep diff of 70 000-character strings would take minutes to print.
@@ -55,6 +62,11 @@ describe('the Node.js client event encoder', () => {
 
   test('when an event input has a payload object, a payloadJson or neither, and a Date, then the frame carries the JSON text and the millisecond timestamp', () => {
     const at = new Date('2026-12-05T08:00:00.123Z');
+    const encoder = new FrameEncoder();
+    const toEventFrame = (input: EventInput, eventId: string): Buffer => {
+      const start = encodeEventInput(encoder, input, eventId);
+      return frameBytes({ slab: encoder.slab, start, length: encoder.end - start });
+    };
     const decode = (frame: Buffer) => IngestStreamRequest.decode(frame).events[0]!;
     expect(decode(toEventFrame({ eventType: 'log', serviceName: 'api', payload: { a: 1 }, timestamp: at }, 'id-1'))).toMatchObject({ eventId: 'id-1', payloadJson: '{"a":1}', timestamp: { seconds: Math.floor(at.getTime() / 1000), nanos: 123_000_000 } });
     expect(decode(toEventFrame({ eventType: 'log', serviceName: 'api', payload: { a: 1 }, payloadJson: '{"b":12345678901234567890}' }, 'id-2')).payloadJson).toBe('{"b":12345678901234567890}');
@@ -63,14 +75,15 @@ describe('the Node.js client event encoder', () => {
   });
 
   test('when a message is made of frames encoded one after another, then its bytes are those frames in place (no copy), and frames from apart are joined by a copy', () => {
-    const frames = Array.from({ length: 50 }, (_, i) => encodeEventFrame(`id-${i}`, 1_700_000_000 + i, 0, 'log', 'api', `{"i":${i}}`));
+    const encoder = new FrameEncoder();
+    const frames = Array.from({ length: 50 }, (_, i) => frameOf(encoder, `id-${i}`, 1_700_000_000 + i, 0, 'log', 'api', `{"i":${i}}`));
     const message = messageBytes(frames);
-    expect(message.buffer).toBe(frames[0]!.buffer);
-    expect(message.byteOffset).toBe(frames[0]!.byteOffset);
-    expect(message.equals(Buffer.concat(frames))).toBe(true);
+    expect(message.buffer).toBe(encoder.slab.buffer);
+    expect(message.byteOffset).toBe(encoder.slab.byteOffset + frames[0]!.start);
+    expect(message.equals(Buffer.concat(frames.map(frameBytes)))).toBe(true);
     const apart = [frames[3]!, frames[1]!, frames[7]!];
     const joined = messageBytes(apart);
-    expect(joined.equals(Buffer.concat(apart))).toBe(true);
+    expect(joined.equals(Buffer.concat(apart.map(frameBytes)))).toBe(true);
     expect(IngestStreamRequest.decode(joined).events.map((event) => event.eventId)).toEqual(['id-3', 'id-1', 'id-7']);
   });
 });

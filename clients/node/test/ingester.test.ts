@@ -50,6 +50,28 @@ describe('the Node.js client ingester', () => {
     await ingester.close();
   });
 
+  test('when an application adds in a loop of awaits, then add() lets the event loop turn once its event completes a message, and not before', async () => {
+    const { key, tenantId } = await createTenantWithKey(db.pool, 'sdk-turn');
+    // A linger far longer than the test: only the full message makes a batch ready.
+    const ingester = connect(key).ingester({ maxBatchEvents: 1000, lingerMs: 600_000 });
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const turns: boolean[] = [];
+    try {
+      for (let i = 0; i < 999; i++) await ingester.add({ eventId: `turn-${i}`, eventType: 'log', serviceName: 'api' });
+      turns.push(turned);
+      await ingester.add({ eventId: 'turn-999', eventType: 'log', serviceName: 'api' });
+      turns.push(turned);
+    } finally {
+      await ingester.close();
+    }
+    // 999 events: no message complete, and the loop ran in microtasks alone; the 1000th completed
+    // the message, and add() resolved only after a turn of the event loop.
+    expect(turns).toEqual([false, true]);
+    expect(await rowCount(db, tenantId)).toBe(1000);
+    expect(ingester.counters.accepted).toBe(1000);
+  });
+
   test('when invalid events are added, then each is reported through onRejected, counted, and never retried', async () => {
     const { key, tenantId } = await createTenantWithKey(db.pool, 'sdk-rejected');
     const rejected: RejectedEvent[] = [];
