@@ -83,9 +83,24 @@ class Out {
   }
 
   copy(from: Uint8Array, start: number, end: number): void {
-    this.reserve(end - start);
-    this.buf.set(from.subarray(start, end), this.len);
-    this.len += end - start;
+    const length = end - start;
+    this.reserve(length);
+    if (length > 64) this.buf.set(from.subarray(start, end), this.len);
+    else {
+      const buf = this.buf;
+      let len = this.len;
+      for (let i = start; i < end; i++) buf[len++] = from[i]!;
+    }
+    this.len += length;
+  }
+
+  /** A non-negative integer's decimal digits. */
+  uint(value: number): void {
+    if (value < 10) {
+      this.byte(0x30 + value);
+      return;
+    }
+    this.ascii(String(value));
   }
 
   hex(from: Uint8Array, start: number, end: number): void {
@@ -263,7 +278,14 @@ class LogsWriter {
     canonical.len = 0;
     canonical.copy(LOG_KIND, 0, LOG_KIND.length);
     canonical.copy(origin.digest, 0, origin.digest.length);
-    canonical.ascii(`${time};${observed};${severityNumber};${this.stringUnits(severityAt, severityEnd)}:`);
+    canonical.ascii(time === 0n ? '0' : time.toString());
+    canonical.byte(0x3b);
+    canonical.ascii(observed === 0n ? '0' : observed.toString());
+    canonical.byte(0x3b);
+    canonical.uint(severityNumber);
+    canonical.byte(0x3b);
+    canonical.uint(this.stringUnits(severityAt, severityEnd));
+    canonical.byte(0x3a);
     canonical.copy(bytes, severityAt, severityEnd);
     // The payload has the body after the attributes: it is written aside first.
     const body = this.body;
@@ -282,19 +304,26 @@ class LogsWriter {
     json.copy(body.buf, 0, body.len);
     json.ascii(',"severity_text":');
     this.string(severityAt, severityEnd, json);
-    json.ascii(`,"severity_number":${severityNumber},"trace_id":"`);
+    json.ascii(',"severity_number":');
+    json.uint(severityNumber);
+    json.ascii(',"trace_id":"');
     json.hex(bytes, traceAt, traceEnd);
     json.ascii('","span_id":"');
     json.hex(bytes, spanAt, spanEnd);
-    json.ascii(`","flags":${flags}`);
+    json.ascii('","flags":');
+    json.uint(flags);
     json.copy(tail, 0, tail.length);
 
-    canonical.ascii(`${dropped};${flags};`);
+    canonical.uint(dropped);
+    canonical.byte(0x3b);
+    canonical.uint(flags);
+    canonical.byte(0x3b);
     canonical.hex(bytes, traceAt, traceEnd);
     canonical.byte(0x3b);
     canonical.hex(bytes, spanAt, spanEnd);
     canonical.byte(0x3b);
-    canonical.ascii(`${this.stringUnits(nameAt, nameEnd)}:`);
+    canonical.uint(this.stringUnits(nameAt, nameEnd));
+    canonical.byte(0x3a);
     canonical.copy(bytes, nameAt, nameEnd);
 
     const nanos = time > 0n ? time : observed > 0n ? observed : this.receivedAt;
@@ -320,7 +349,9 @@ class LogsWriter {
     const bytes = this.bytes;
     const count = ranges.length / 2;
     const canonical = this.canonical;
-    canonical.ascii(`{${count}:`);
+    canonical.byte(0x7b);
+    canonical.uint(count);
+    canonical.byte(0x3a);
     json.byte(0x7b);
     const keys: number[] = [];
     for (let i = 0; i < ranges.length; i += 2) {
@@ -350,7 +381,9 @@ class LogsWriter {
       if (i > 0) json.byte(0x2c);
       const units = this.string(keyAt, keyEnd, json);
       json.byte(0x3a);
-      canonical.ascii(`s${units}:`);
+      canonical.byte(0x73);
+      canonical.uint(units);
+      canonical.byte(0x3a);
       canonical.copy(bytes, keyAt, keyEnd);
       if (valueAt < 0) {
         json.ascii('null');
@@ -378,7 +411,9 @@ class LogsWriter {
         const fieldEnd = this.delimitedEnd(end);
         const at = this.pos;
         const units = this.string(at, fieldEnd, json);
-        canonical.ascii(`s${units}:`);
+        canonical.byte(0x73);
+        canonical.uint(units);
+        canonical.byte(0x3a);
         canonical.copy(this.bytes, at, fieldEnd);
         this.pos = fieldEnd;
         break;
@@ -393,7 +428,9 @@ class LogsWriter {
       case 0x18: {
         const digits = this.int64Digits(end);
         json.ascii(digits);
-        canonical.ascii(`i${digits};`);
+        canonical.byte(0x69);
+        canonical.ascii(digits);
+        canonical.byte(0x3b);
         break;
       }
       case 0x21: {
