@@ -44,6 +44,8 @@ function giveUp(): never {
 }
 
 const QUOTE = 0x22;
+/** The bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. */
+const PLAIN = new Uint8Array(256).map((_, byte) => (byte >= 0x20 && byte < 0x80 && byte !== 0x22 && byte !== 0x5c ? 1 : 0));
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
 const SHORT_ESCAPES: Readonly<Record<number, number>> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
@@ -507,8 +509,12 @@ class LogsWriter {
     let i = start;
     while (i < end) {
       const byte = bytes[i]!;
-      if (byte >= 0x20 && byte < 0x80) {
-        if (byte === QUOTE || byte === BACKSLASH) buf[len++] = BACKSLASH;
+      if (PLAIN[byte] === 1) {
+        buf[len++] = byte;
+        i++;
+        units++;
+      } else if (byte === QUOTE || byte === BACKSLASH) {
+        buf[len++] = BACKSLASH;
         buf[len++] = byte;
         i++;
         units++;
