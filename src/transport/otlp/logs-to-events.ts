@@ -151,45 +151,43 @@ class LogsWriter {
     return { records: this.records, events: this.events, recordIndexes: this.recordIndexes, unmapped: [] };
   }
 
-  private resourceLogs(end: number): void {
-    let resourceAt = -1;
-    let resourceEnd = 0;
-    const scopes: number[] = [];
+  /**
+   * ResourceLogs and ScopeLogs have one shape: field 1 the resource or
+   * scope (once, else give up), field 2 the repeated children, field 3 a
+   * schema_url (ignored). Gives field 1's range ([-1, 0] when absent) and the
+   * children's ranges.
+   */
+  private container(end: number): { readonly headAt: number; readonly headEnd: number; readonly children: number[] } {
+    let headAt = -1;
+    let headEnd = 0;
+    const children: number[] = [];
     while (this.pos < end) {
       const tag = this.varint();
       const fieldEnd = this.delimitedEnd(end);
       if (tag === 0x0a) {
-        if (resourceAt >= 0) giveUp();
-        resourceAt = this.pos;
-        resourceEnd = fieldEnd;
-      } else if (tag === 0x12) scopes.push(this.pos, fieldEnd);
+        if (headAt >= 0) giveUp();
+        headAt = this.pos;
+        headEnd = fieldEnd;
+      } else if (tag === 0x12) children.push(this.pos, fieldEnd);
       else if (tag !== 0x1a) giveUp();
       this.pos = fieldEnd;
     }
-    const resource = resourceAt < 0 ? undefined : this.decoded((r) => readResource(r, resourceEnd, undefined), resourceAt);
-    for (let i = 0; i < scopes.length; i += 2) {
-      this.pos = scopes[i]!;
-      this.scopeLogs(resource, scopes[i + 1]!);
+    return { headAt, headEnd, children };
+  }
+
+  private resourceLogs(end: number): void {
+    const { headAt, headEnd, children } = this.container(end);
+    const resource = headAt < 0 ? undefined : this.decoded((r) => readResource(r, headEnd, undefined), headAt);
+    for (let i = 0; i < children.length; i += 2) {
+      this.pos = children[i]!;
+      this.scopeLogs(resource, children[i + 1]!);
     }
     this.pos = end;
   }
 
   private scopeLogs(resource: Resource | undefined, end: number): void {
-    let scopeAt = -1;
-    let scopeEnd = 0;
-    const records: number[] = [];
-    while (this.pos < end) {
-      const tag = this.varint();
-      const fieldEnd = this.delimitedEnd(end);
-      if (tag === 0x0a) {
-        if (scopeAt >= 0) giveUp();
-        scopeAt = this.pos;
-        scopeEnd = fieldEnd;
-      } else if (tag === 0x12) records.push(this.pos, fieldEnd);
-      else if (tag !== 0x1a) giveUp();
-      this.pos = fieldEnd;
-    }
-    const scope: InstrumentationScope | undefined = scopeAt < 0 ? undefined : this.decoded((r) => readScope(r, scopeEnd, undefined), scopeAt);
+    const { headAt, headEnd, children: records } = this.container(end);
+    const scope: InstrumentationScope | undefined = headAt < 0 ? undefined : this.decoded((r) => readScope(r, headEnd, undefined), headAt);
     const origin = new Origin(resource, scope);
     const tail = Buffer.from(origin.payloadTail);
     for (let i = 0; i < records.length; i += 2) {
@@ -448,13 +446,7 @@ class LogsWriter {
       case 0x2a: {
         if (level + 1 > MAX_LEVELS) giveUp();
         const listEnd = this.delimitedEnd(end);
-        const items: number[] = [];
-        while (this.pos < listEnd) {
-          if (this.varint() !== 0x0a) giveUp();
-          const itemEnd = this.delimitedEnd(listEnd);
-          items.push(this.pos, itemEnd);
-          this.pos = itemEnd;
-        }
+        const items = this.repeatedValues(listEnd);
         canonical.ascii(`[${items.length / 2}:`);
         json.byte(0x5b);
         for (let i = 0; i < items.length; i += 2) {
@@ -469,14 +461,7 @@ class LogsWriter {
       }
       case 0x32: {
         const listEnd = this.delimitedEnd(end);
-        const entries: number[] = [];
-        while (this.pos < listEnd) {
-          if (this.varint() !== 0x0a) giveUp();
-          const entryEnd = this.delimitedEnd(listEnd);
-          entries.push(this.pos, entryEnd);
-          this.pos = entryEnd;
-        }
-        this.keyValues(entries, json, level + 1);
+        this.keyValues(this.repeatedValues(listEnd), json, level + 1);
         this.pos = listEnd;
         break;
       }
@@ -495,6 +480,18 @@ class LogsWriter {
     }
     // One member of the oneof, once: anything more is merged by the general path.
     if (this.pos !== end) giveUp();
+  }
+
+  /** The ranges of an ArrayValue's or KeyValueList's `values` (field 1, its only field) up to `end`. */
+  private repeatedValues(end: number): number[] {
+    const ranges: number[] = [];
+    while (this.pos < end) {
+      if (this.varint() !== 0x0a) giveUp();
+      const valueEnd = this.delimitedEnd(end);
+      ranges.push(this.pos, valueEnd);
+      this.pos = valueEnd;
+    }
+    return ranges;
   }
 
   /** A string field's bytes as a JSON string (JSON.stringify's escapes) to `out`; its length in UTF-16 units. */
