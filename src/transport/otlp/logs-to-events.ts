@@ -96,6 +96,15 @@ class Out {
     this.len += length;
   }
 
+  /** Bytes that are already JSON. */
+  literal(bytes: Buffer): void {
+    this.reserve(bytes.length);
+    const buf = this.buf;
+    let len = this.len;
+    for (let i = 0; i < bytes.length; i++) buf[len++] = bytes[i]!;
+    this.len = len;
+  }
+
   /** A non-negative integer's decimal digits. */
   uint(value: number): void {
     if (value < 10) {
@@ -117,6 +126,17 @@ class Out {
     this.len = len;
   }
 }
+
+/** The log payload's keys as bytes, in its order. */
+const KEYS = {
+  ATTRIBUTES: Buffer.from('{"attributes":'),
+  BODY: Buffer.from(',"body":'),
+  SEVERITY_TEXT: Buffer.from(',"severity_text":'),
+  SEVERITY_NUMBER: Buffer.from(',"severity_number":'),
+  TRACE_ID: Buffer.from(',"trace_id":"'),
+  SPAN_ID: Buffer.from('","span_id":"'),
+  FLAGS: Buffer.from('","flags":'),
+} as const;
 
 const LOG_KIND = Buffer.from('log');
 
@@ -298,19 +318,19 @@ class LogsWriter {
       this.anyValue(bodyEnd, body, 1);
     }
 
-    json.ascii('{"attributes":');
+    json.literal(KEYS.ATTRIBUTES);
     this.keyValues(attributes, json, 1);
-    json.ascii(',"body":');
+    json.literal(KEYS.BODY);
     json.copy(body.buf, 0, body.len);
-    json.ascii(',"severity_text":');
+    json.literal(KEYS.SEVERITY_TEXT);
     this.string(severityAt, severityEnd, json);
-    json.ascii(',"severity_number":');
+    json.literal(KEYS.SEVERITY_NUMBER);
     json.uint(severityNumber);
-    json.ascii(',"trace_id":"');
+    json.literal(KEYS.TRACE_ID);
     json.hex(bytes, traceAt, traceEnd);
-    json.ascii('","span_id":"');
+    json.literal(KEYS.SPAN_ID);
     json.hex(bytes, spanAt, spanEnd);
-    json.ascii('","flags":');
+    json.literal(KEYS.FLAGS);
     json.uint(flags);
     json.copy(tail, 0, tail.length);
 
