@@ -435,6 +435,21 @@ function toLogRecord(run: string, i: number): { record: BenchLogRecord; serviceN
   return { record, serviceName: event.serviceName };
 }
 
+/** Bench events `first`.. `first + count - 1` as one ExportLogsServiceRequest: one resource (the first event's service), one scope. */
+export function benchLogsRequest(run: string, first: number, count: number): { request: { resourceLogs: ExportLogsRequest['resourceLogs'][number][] }; records: number } {
+  const records: BenchLogRecord[] = [];
+  let serviceName: string | undefined;
+  for (let i = first; i < first + count; i++) {
+    const built = toLogRecord(run, i);
+    serviceName ??= built.serviceName;
+    records.push(built.record);
+  }
+  const request = {
+    resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: stringValue(serviceName!) }] }, scopeLogs: [{ scope: { name: 'bench', version: '1', attributes: [] }, logRecords: records }] }],
+  };
+  return { request: request as never, records: records.length };
+}
+
 interface EncodedExport {
   readonly bytes: Buffer;
   readonly records: number;
@@ -456,17 +471,8 @@ async function otlpIngest({ target, keys, run, streams, batch, count }: OtlpInge
     const requests: EncodedExport[] = [];
     const first = worker * perWorker;
     for (let start = 0; start < perWorker; start += batch) {
-      const records: BenchLogRecord[] = [];
-      let serviceName: string | undefined;
-      for (let i = start; i < Math.min(perWorker, start + batch); i++) {
-        const built = toLogRecord(run, first + i);
-        serviceName ??= built.serviceName;
-        records.push(built.record);
-      }
-      const request = {
-        resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: stringValue(serviceName!) }] }, scopeLogs: [{ scope: { name: 'bench', version: '1' }, logRecords: records }] }],
-      };
-      requests.push({ bytes: Buffer.from(toBinary(schema, create(schema, request))), records: records.length });
+      const { request, records } = benchLogsRequest(run, first + start, Math.min(perWorker, start + batch) - start);
+      requests.push({ bytes: Buffer.from(toBinary(schema, create(schema, request))), records });
     }
     return requests;
   });

@@ -306,6 +306,24 @@ describe('OTLP receiver with the stock OpenTelemetry exporters (contract section
     expect(await ok.json()).toEqual({});
   });
 
+  test('when an authenticated OTLP/HTTP body is malformed or too large, then it still spends the tenant\'s calls token, as a malformed or oversized native unary call does', async () => {
+    const limited = await createTenantWithKey(db.pool, 'otel-malformed-calls', { callsPerMinute: 3 });
+    const post = (body: string | Buffer, type = 'application/x-protobuf') => fetch(`${otlpHttp}/v1/logs`, { method: 'POST', body, headers: { 'x-api-key': limited.key, 'content-type': type } });
+    const garbage = await post(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]));
+    expect(garbage.status).toBe(400);
+    expect(garbage.headers.get('x-ratelimit-limit')).not.toBeNull();
+    const notJson = await post('{"resourceLogs": [', 'application/json');
+    expect(notJson.status).toBe(400);
+    const tooLarge = await post(Buffer.alloc(300 * 1024));
+    expect(tooLarge.status).toBe(413);
+    // Three calls a minute, three spent: a well-formed export is now throttled on its calls bucket.
+    const next = await post(JSON.stringify(logsJson('after-malformed', 1)), 'application/json');
+    expect(next.status).toBe(429);
+    expect(((await next.json()) as { message: string }).message).toMatch(/calls/);
+    expect(Number(next.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await storedEvents(db.pool, limited.tenantId)).toHaveLength(0);
+  });
+
   test('when a request carries more records than the tenant\'s event burst, then gRPC answers INVALID_ARGUMENT and OTLP/HTTP 400, naming the burst; a stored export carries x-ratelimit-*', async () => {
     const small = await createTenantWithKey(db.pool, 'otel-small-burst', { eventsPerSecond: 5, eventBurst: 5 });
     const exporter = new Recording<ReadableLogRecord>(new GrpcLogExporter({ url: otlpGrpc, metadata: grpcMetadata(small.key) }));

@@ -1,6 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { mapLogs } from '../../src/domain/otlp/map-otlp';
 import { decodeLogsRequest } from '../../src/transport/otlp/decode-logs-request';
+import { logsToEvents } from '../../src/transport/otlp/logs-to-events';
 import { decodeBinaryByReflection, decodeJson, OTLP_SCHEMAS } from '../../src/transport/otlp/otlp-schemas';
 
 const schema = OTLP_SCHEMAS.logs.request;
@@ -14,11 +15,14 @@ function random(seed: number): () => number {
   };
 }
 
+/** Strings that JSON escapes or that are not ASCII (UTF-16 lengths differ from UTF-8 ones). */
+const STRANGE = ['"q"', '\\', '\n\t\u0001\u007f', 'é', '\u2028', '😀x', '\u00a0日本'];
+
 function anyValue(next: () => number, depth: number): unknown {
   const pick = Math.floor(next() * (depth > 2 ? 5 : 7));
   switch (pick) {
     case 0:
-      return { stringValue: `s${Math.floor(next() * 1e6)}` };
+      return { stringValue: `s${Math.floor(next() * 1e6)}${next() < 0.3 ? STRANGE[Math.floor(next() * STRANGE.length)] : ''}` };
     case 1:
       return { boolValue: next() < 0.5 };
     case 2:
@@ -51,14 +55,14 @@ function randomShape(seed: number): unknown {
           timeUnixNano: next() < 0.8 ? String(1_700_000_000_000_000_000n + BigInt(Math.floor(next() * 1e15))) : '0',
           observedTimeUnixNano: String(1_700_000_000_000_000_000n + BigInt(Math.floor(next() * 1e15))),
           severityNumber: Math.floor(next() * 25),
-          severityText: next() < 0.5 ? 'INFO' : '',
+          severityText: next() < 0.5 ? 'INFO' : next() < 0.5 ? 'ünfo😀' : '',
           body: next() < 0.9 ? anyValue(next, 0) : undefined,
           attributes: attributes(Math.floor(next() * 4)),
           droppedAttributesCount: Math.floor(next() * 2),
           flags: Math.floor(next() * 256),
           traceId: next() < 0.5 ? '5b8efff798038103d269b633813fc60c' : '',
           spanId: next() < 0.5 ? 'eee19b7ec3c1b174' : '',
-          eventName: next() < 0.3 ? 'evt' : '',
+          eventName: next() < 0.3 ? 'evt' : next() < 0.2 ? 'é"vt' : '',
         })),
       })),
     })),
@@ -75,6 +79,38 @@ describe('the hand-written ExportLogsServiceRequest decoder', () => {
       expect(byHand).toEqual(byReflection);
       expect(byHand.events).toEqual(mapLogs(message, 0n).events);
     }
+  });
+
+  test('when 200 random requests are mapped straight from their wire bytes (logs-to-events), then the events are those of decodeLogsRequest + mapLogs, payload text byte for byte', () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const bytes = toBinary(schema, create(schema, decodeJson('logs', randomRequest(seed)) as never));
+      const general = mapLogs(decodeLogsRequest(bytes), 1_750_000_000_123_456_789n);
+      const fast = logsToEvents(bytes, 1_750_000_000_123_456_789n);
+      expect(fast).toBeDefined();
+      expect(fast!.records).toBe(general.records);
+      expect(fast!.recordIndexes).toEqual(general.recordIndexes);
+      expect(fast!.unmapped).toEqual([]);
+      expect(fast!.events.map(({ payloadJson, ...rest }) => ({ ...rest, payloadJson: Buffer.from(payloadJson).toString('utf8') }))).toEqual(general.events);
+    }
+  });
+
+  test('when a request has what only the general path decodes exactly (a repeated attribute key, a body given twice, a non-UTF-8 string, unknown fields, truncation), then logs-to-events gives it up', () => {
+    const record = (logRecord: unknown) => toBinary(schema, create(schema, { resourceLogs: [{ scopeLogs: [{ logRecords: [logRecord] }] }] } as never));
+    const str = (value: string) => ({ value: { case: 'stringValue', value } });
+    expect(logsToEvents(record({ attributes: [{ key: 'a', value: str('1') }] }), 0n)).toBeDefined();
+    expect(logsToEvents(record({ attributes: [{ key: 'a', value: str('1') }, { key: 'a', value: str('2') }] }), 0n)).toBeUndefined();
+    // A LogRecord with two body fields (protobuf merges them), in a ScopeLogs in a ResourceLogs.
+    const wrap = (tag: number, inner: Buffer): Buffer => Buffer.concat([Buffer.from([tag, inner.length]), inner]);
+    const twoBodies = Buffer.from([0x2a, 0x03, 0x0a, 0x01, 0x78, 0x2a, 0x03, 0x0a, 0x01, 0x79]);
+    expect(logsToEvents(wrap(0x0a, wrap(0x12, wrap(0x12, twoBodies.subarray(0, 5)))), 0n)).toBeDefined();
+    expect(logsToEvents(wrap(0x0a, wrap(0x12, wrap(0x12, twoBodies))), 0n)).toBeUndefined();
+    const good = Buffer.from(record({ body: str('ab') }));
+    const notUtf8 = Buffer.from(good);
+    notUtf8[notUtf8.length - 1] = 0xff;
+    expect(logsToEvents(notUtf8, 0n)).toBeUndefined();
+    expect(logsToEvents(Buffer.concat([good, Buffer.from([0xf8, 0x01, 0x00])]), 0n)).toBeUndefined();
+    expect(logsToEvents(good.subarray(0, good.length - 1), 0n)).toBeUndefined();
+    expect(logsToEvents(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]), 0n)).toBeUndefined();
   });
 
   test('when the bytes are truncated or not a message, then it throws rather than decode garbage', () => {

@@ -1,6 +1,6 @@
 import { toBinary, type DescMessage } from '@bufbuild/protobuf';
 import { mapLogs, mapMetrics, mapTraces, UNKNOWN_SERVICE } from '../../src/domain/otlp/map-otlp';
-import { decodeBinary, decodeJson, OTLP_SCHEMAS, type OtlpRequests } from '../../src/transport/otlp/otlp-schemas';
+import { decodeBinaryByReflection, decodeJson, OTLP_SCHEMAS, type OtlpRequests } from '../../src/transport/otlp/otlp-schemas';
 
 const RECEIVED = 1_800_000_000_000_000_000n;
 const TRACE = '5b8efff798038103d269b633813fc60c';
@@ -10,8 +10,11 @@ const SPAN = 'eee19b7ec3c1b174';
 function bothEncodings<S extends 'logs' | 'traces' | 'metrics'>(signal: S, json: unknown): { fromJson: OtlpRequests[S]; fromBinary: OtlpRequests[S] } {
   const fromJson = decodeJson(signal, json);
   const bytes = toBinary(OTLP_SCHEMAS[signal].request as DescMessage, fromJson as never);
-  return { fromJson, fromBinary: decodeBinary(signal, bytes) };
+  return { fromJson, fromBinary: decodeBinaryByReflection(signal, bytes) };
 }
+
+/** A mapped payload as text. */
+const textOf = (payload: string | Uint8Array | undefined): string => (typeof payload === 'string' ? payload : Buffer.from(payload!).toString('utf8'));
 
 const resource = (attributes: unknown[] = [{ key: 'service.name', value: { stringValue: 'checkout' } }]) => ({ attributes });
 const scope = { name: 'lib', version: '1.2.3', attributes: [{ key: 'scope.attr', value: { boolValue: true } }] };
@@ -50,8 +53,8 @@ describe('OTLP mapping (contract section 9)', () => {
     expect(event!.serviceName).toBe('checkout');
     expect(event!.timestamp).toEqual({ seconds: 1_700_000_000, nanos: 123_456_789 });
     expect(event!.eventId).toMatch(/^[0-9a-f]{64}$/);
-    expect(event!.payloadJson).toContain('"big":9007199254740993');
-    expect(JSON.parse(event!.payloadJson!)).toEqual({
+    expect(textOf(event!.payloadJson)).toContain('"big":9007199254740993');
+    expect(JSON.parse(textOf(event!.payloadJson))).toEqual({
       attributes: { big: 9007199254740992, ratio: 0.5, ok: true, raw: 'AQID', list: ['a', 2], map: { inner: 'x' } },
       body: 'hello',
       severity_text: 'INFO',
@@ -97,7 +100,7 @@ describe('OTLP mapping (contract section 9)', () => {
     const received = mapLogs(decodeJson('logs', logsRequest({ body: { stringValue: 'x' } }, resource([]))), RECEIVED).events[0]!;
     expect(received.timestamp).toEqual({ seconds: 1_800_000_000, nanos: 0 });
     expect(received.serviceName).toBe(UNKNOWN_SERVICE);
-    expect(JSON.parse(received.payloadJson!)).toMatchObject({ trace_id: '', span_id: '', attributes: {}, resource: {}, scope: { name: 'lib' } });
+    expect(JSON.parse(textOf(received.payloadJson))).toMatchObject({ trace_id: '', span_id: '', attributes: {}, resource: {}, scope: { name: 'lib' } });
   });
 
   const SPAN_JSON = {
@@ -119,7 +122,7 @@ describe('OTLP mapping (contract section 9)', () => {
     const mapped = mapTraces(fromBinary);
     const event = mapped.events[0]!;
     expect(event).toMatchObject({ eventId: `${TRACE}:${SPAN}`, eventType: 'span', serviceName: 'checkout', timestamp: { seconds: 1_700_000_000, nanos: 1000 } });
-    expect(JSON.parse(event.payloadJson!)).toEqual({
+    expect(JSON.parse(textOf(event.payloadJson))).toEqual({
       attributes: { 'http.status_code': 200 },
       name: 'GET /cart',
       kind: 'server',
@@ -168,12 +171,12 @@ describe('OTLP mapping (contract section 9)', () => {
     const mapped = mapMetrics(fromBinary, RECEIVED);
     expect(mapped.records).toBe(6);
     expect(mapMetrics(fromJson, RECEIVED).events).toEqual(mapped.events);
-    const payloads = mapped.events.map((event) => JSON.parse(event.payloadJson!) as Record<string, unknown>);
+    const payloads = mapped.events.map((event) => JSON.parse(textOf(event.payloadJson)) as Record<string, unknown>);
     expect(mapped.events.every((event) => event.eventType === 'metric' && event.serviceName === 'checkout')).toBe(true);
     expect(mapped.events[0]!.timestamp).toEqual({ seconds: 1_700_000_010, nanos: 0 });
     expect(payloads[0]).toMatchObject({ name: 'queue.depth', description: 'depth', unit: '1', kind: 'gauge', value: 1.5, attributes: { route: '/a' }, scope: { name: 'lib', version: '1.2.3' } });
     expect(payloads[1]).toMatchObject({ name: 'requests', kind: 'sum', is_monotonic: true, temporality: 'cumulative' });
-    expect(mapped.events[1]!.payloadJson).toContain('"value":9007199254740993');
+    expect(textOf(mapped.events[1]!.payloadJson)).toContain('"value":9007199254740993');
     expect(payloads[3]).toMatchObject({ kind: 'histogram', count: 3, sum: 12, min: 1, max: 8, bucket_counts: [1, 2], explicit_bounds: [5], temporality: 'delta' });
     expect(payloads[4]).toMatchObject({ kind: 'exponential_histogram', count: 2, sum: 3, scale: 1, positive: { offset: -1, bucket_counts: [1, 1] } });
     expect(payloads[5]).toMatchObject({ kind: 'summary', count: 4, sum: 10, quantiles: [{ quantile: 0.5, value: 2 }, { quantile: 1, value: 4 }] });

@@ -12,8 +12,8 @@ export interface UnmappedRecord {
   readonly reason: string;
 }
 
-/** A record as an event: its payload is JSON text the mapping wrote. */
-export type MappedEvent = IncomingEvent & { readonly payloadJson: string };
+/** A record as an event: its payload is JSON text the mapping wrote (UTF-8 bytes on the logs fast path, transport/otlp/logs-to-events.ts). */
+export type MappedEvent = IncomingEvent & { readonly payloadJson: string | Uint8Array };
 
 /** A request's records as events; `recordIndexes[i]` is the record index of `events[i]`. */
 export interface MappedRequest {
@@ -28,7 +28,7 @@ const STATUS_CODES = ['unset', 'ok', 'error'] as const;
 const TEMPORALITIES = ['unspecified', 'delta', 'cumulative'] as const;
 
 /** What every record of one resource and scope shares. */
-class Origin {
+export class Origin {
   readonly serviceName: string;
   /** `,"resource":{...},"scope":{...}}`: how every payload of this origin ends. */
   readonly payloadTail: string;

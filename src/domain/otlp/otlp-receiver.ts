@@ -31,6 +31,24 @@ export class OtlpReceiver {
   constructor(private readonly ingestor: EventIngestor) {}
 
   /**
+   * What an authenticated request refused before its records were read (a
+   * malformed body, one too large or not gzip) costs: its calls token, as a
+   * malformed or oversized native unary call costs one (the ingest session's
+   * abandon takes it). `onRateLimit` gets the events bucket's status.
+   */
+  async refused(ctx: AuthenticatedContext, reason: unknown, onRateLimit: (status: RateLimitStatus) => void): Promise<void> {
+    const session = this.ingestor.open(ctx, 'unary');
+    try {
+      await session.abandon(reason);
+    } catch (error) {
+      // The request's own refusal is what its client must hear, as for a native call's untaken token.
+      ctx.logger.warn({ err: error }, 'could not take the calls token of a refused call');
+    } finally {
+      if (session.rateLimit !== undefined) onRateLimit(session.rateLimit);
+    }
+  }
+
+  /**
    * Stores the request's events; resolves once they are committed. Throws
    * what native ingest throws (throttled, burst, database down...).
    * `onRateLimit` gets the events bucket's status as the call last took it,

@@ -49,7 +49,7 @@ function readResourceLogs(r: BinaryReader, end: number): ExportLogsRequest['reso
 }
 
 /** A repeated occurrence of a message field merges into the earlier one, as protobuf has it. */
-function readResource(r: BinaryReader, end: number, into: Resource | undefined): Resource {
+export function readResource(r: BinaryReader, end: number, into: Resource | undefined): Resource {
   const attributes = [...(into?.attributes ?? [])];
   let droppedAttributesCount = into?.droppedAttributesCount ?? 0;
   while (r.pos < end) {
@@ -75,7 +75,7 @@ function readScopeLogs(r: BinaryReader, end: number): ExportLogsRequest['resourc
   return { scope, logRecords };
 }
 
-function readScope(r: BinaryReader, end: number, into: InstrumentationScope | undefined): InstrumentationScope {
+export function readScope(r: BinaryReader, end: number, into: InstrumentationScope | undefined): InstrumentationScope {
   let name = into?.name ?? '';
   let version = into?.version ?? '';
   const attributes = [...(into?.attributes ?? [])];

@@ -1,21 +1,22 @@
 import type { AuthenticatedContext } from '../../domain/call-context';
 import { mapLogs, mapMetrics, mapTraces, type MappedRequest } from '../../domain/otlp/map-otlp';
-import type { OtlpSignal } from '../../domain/otlp/otlp-model';
+import type { ExportLogsRequest, OtlpSignal } from '../../domain/otlp/otlp-model';
 import type { OtlpExportOutcome, OtlpReceiver } from '../../domain/otlp/otlp-receiver';
 import type { RateLimitStatus } from '../../domain/rate-limit/rate-limiter';
-import type { OtlpRequests } from './otlp-schemas';
+import { MappedLogs, type OtlpRequests } from './otlp-schemas';
 
 /** What the OTLP transports report, for metrics. */
 export interface OtlpObserver {
   exported(signal: OtlpSignal, transport: 'grpc' | 'http', outcome: OtlpExportOutcome): void;
 }
 
-/** Maps a decoded request of `signal` to events (receipt time: now). */
-export function mapRequest<S extends OtlpSignal>(signal: S, request: OtlpRequests[S]): MappedRequest {
+/** Maps a decoded request of `signal` to events (receipt time: now), unless the decoder already did (MappedLogs). */
+export function mapRequest<S extends OtlpSignal>(signal: S, request: OtlpRequests[S] | MappedLogs): MappedRequest {
+  if (request instanceof MappedLogs) return request.mapped;
   const receivedAtNanos = BigInt(Date.now()) * 1_000_000n;
   switch (signal) {
     case 'logs':
-      return mapLogs(request as OtlpRequests['logs'], receivedAtNanos);
+      return mapLogs(request as ExportLogsRequest, receivedAtNanos);
     case 'traces':
       return mapTraces(request as OtlpRequests['traces']);
     default:
@@ -30,7 +31,7 @@ export async function exportRecords<S extends OtlpSignal>(
   transport: 'grpc' | 'http',
   ctx: AuthenticatedContext,
   signal: S,
-  request: OtlpRequests[S],
+  request: OtlpRequests[S] | MappedLogs,
   onRateLimit: (status: RateLimitStatus) => void,
 ): Promise<OtlpExportOutcome> {
   const outcome = await receiver.receive(ctx, signal, mapRequest(signal, request), onRateLimit);

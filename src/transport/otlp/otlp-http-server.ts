@@ -110,9 +110,6 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
     if (encoding !== 'identity' && encoding !== 'gzip') throw new HttpRefusal(415, grpcStatus.INVALID_ARGUMENT, `Content-Encoding must be gzip or none, not ${JSON.stringify(encoding.slice(0, 100))}`);
 
     const principal = await authenticate(options, req);
-    const body = await readBody(req, options.maxBodyBytes, encoding === 'gzip');
-    const request = decode(signal, body, json);
-
     const controller = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) controller.abort(new VaultError('CANCELLED', 'the client closed the request'));
@@ -127,6 +124,16 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
       principal,
       tenant: principal.tenant,
     };
+    let request: ReturnType<typeof decodeBinary>;
+    try {
+      request = decode(signal, await readBody(req, options.maxBodyBytes, encoding === 'gzip'), json);
+    } catch (error) {
+      // A body refused as malformed or too large still spends the calls token, as a native unary call's does.
+      await options.receiver.refused(ctx, error, (status) => {
+        rateLimit = status;
+      });
+      throw error;
+    }
     const outcome = await exportRecords(options.receiver, options.observer, 'http', ctx, signal, request, (status) => {
       rateLimit = status;
     });

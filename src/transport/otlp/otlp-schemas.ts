@@ -1,7 +1,9 @@
 import { create, createFileRegistry, fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { descriptorSetBase64 } from '../../gen/descriptor-set';
+import type { MappedRequest } from '../../domain/otlp/map-otlp';
 import { decodeLogsRequest } from './decode-logs-request';
+import { logsToEvents } from './logs-to-events';
 import type { ExportLogsRequest, ExportMetricsRequest, ExportTraceRequest, OtlpSignal } from '../../domain/otlp/otlp-model';
 
 /**
@@ -46,6 +48,11 @@ export const OTLP_SCHEMAS: Readonly<Record<OtlpSignal, OtlpSignalSchema>> = {
   metrics: schema('metrics', 'metrics', 'MetricsService', 'Metrics', 'rejectedDataPoints'),
 };
 
+/** An ExportLogsServiceRequest already mapped to events by the wire-bytes fast path (logs-to-events.ts), at its receipt. */
+export class MappedLogs {
+  constructor(readonly mapped: MappedRequest) {}
+}
+
 /** The decoded request of each signal. */
 export interface OtlpRequests {
   logs: ExportLogsRequest;
@@ -58,9 +65,17 @@ export function decodeBinaryByReflection<S extends OtlpSignal>(signal: S, bytes:
   return fromBinary(OTLP_SCHEMAS[signal].request, bytes, { readUnknownFields: false }) as unknown as OtlpRequests[S];
 }
 
-/** A protobuf-encoded Export request: logs through the hand-written decodeLogsRequest (the hot path), the rest by reflection. */
-export function decodeBinary<S extends OtlpSignal>(signal: S, bytes: Uint8Array): OtlpRequests[S] {
-  if (signal === 'logs') return decodeLogsRequest(bytes) as OtlpRequests[S];
+/**
+ * A protobuf-encoded Export request. Logs (the hot path) are mapped straight
+ * from their bytes to events when logsToEvents takes them (receipt time:
+ * now), else decoded by the hand-written decodeLogsRequest; the rest by
+ * reflection.
+ */
+export function decodeBinary<S extends OtlpSignal>(signal: S, bytes: Uint8Array): OtlpRequests[S] | MappedLogs {
+  if (signal === 'logs') {
+    const mapped = logsToEvents(bytes, BigInt(Date.now()) * 1_000_000n);
+    return mapped === undefined ? (decodeLogsRequest(bytes) as OtlpRequests[S]) : new MappedLogs(mapped);
+  }
   return decodeBinaryByReflection(signal, bytes);
 }
 
