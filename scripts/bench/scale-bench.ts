@@ -28,6 +28,7 @@ import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../
 import { runRetentionRound } from '../../src/storage/retention-work';
 import { MIGRATIONS_DIR, runMigrations } from '../../src/storage/run-migrations';
 import { startEmbeddedPostgres, type AdminServer } from './bench-database';
+import { fillWithoutIndexes } from './bulk-fill';
 
 const DAY_MS = 86_400_000;
 const DAYS = 30;
@@ -141,12 +142,13 @@ export async function runScaleBench(options: ScaleOptions): Promise<unknown> {
   }
 }
 
-/** Adds generated events (generate_series, in chunks) until the schema holds `size`, spread evenly over the 30 days. */
+/** Adds generated events (generate_series, in chunks, the indexes built after: fillWithoutIndexes) until the schema holds `size`, spread evenly over the 30 days. */
 async function fill(schema: Schema, size: number, tenantIds: readonly string[], firstDayMs: number): Promise<void> {
   if (size <= schema.stored) return;
   const client = new pg.Client({ connectionString: schema.url });
   await client.connect();
   try {
+    await fillWithoutIndexes(client, async () => {
     for (let from = schema.stored + 1; from <= size; from += FILL_CHUNK) {
       const to = Math.min(size, from + FILL_CHUNK - 1);
       await client.query(
@@ -157,6 +159,7 @@ async function fill(schema: Schema, size: number, tenantIds: readonly string[], 
         [tenantIds, firstDayMs, from, to],
       );
     }
+    });
     await client.query('VACUUM ANALYZE events');
     schema.stored = size;
   } finally {

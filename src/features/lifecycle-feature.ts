@@ -16,7 +16,9 @@ const ROUND_LOCK_TIMEOUT_MS = 2000;
  * servers start too, so that no ingest ever lacks one), then retention
  * (whole partitions past every tenant's retention dropped, shorter
  * retentions deleted in batches), and the lifecycle metrics. A failed round
- * is logged and the next one retries.
+ * is logged and the next one retries. Its timer is stopped through the
+ * platform's closers, registered as soon as it is set (see
+ * rollup-feature.ts): before the pool ends, even when start-up fails later.
  */
 export async function createLifecycleFeature(platform: Platform): Promise<Feature> {
   const { config, logger, pool, metrics, retention } = platform;
@@ -71,11 +73,9 @@ export async function createLifecycleFeature(platform: Platform): Promise<Featur
     });
   }, settings.intervalMs);
   timer.unref();
-  return {
-    services: [],
-    close: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  platform.closers.add(timer, async (set) => {
+    clearInterval(set);
+    await running;
+  });
+  return { services: [] };
 }
