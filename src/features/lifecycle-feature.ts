@@ -25,7 +25,11 @@ export async function createLifecycleFeature(platform: Platform): Promise<Featur
   const settings = config.lifecycle;
   const log = logger.child({ component: 'data-lifecycle' });
   const tenants = new TenantRepository(pool);
-  const horizonMs = (): number => Date.now() + config.ingest.maxFutureSkewMs + settings.partitionsAhead * settings.partitionIntervalMs;
+  // Partitions reach past the future skew limit by EVENTS_PARTITIONS_AHEAD intervals and by two rounds more: the
+  // next round may fail (the database away, the lock taken past its timeout) and the one after retries, without any
+  // ingest meeting a time that has no partition in between, however DATA_LIFECYCLE_INTERVAL compares with
+  // EVENTS_PARTITION_INTERVAL (the merge has no partition to fall back on: events_before only holds the past).
+  const horizonMs = (): number => Date.now() + config.ingest.maxFutureSkewMs + settings.partitionsAhead * settings.partitionIntervalMs + 2 * settings.intervalMs;
 
   const ensurePartitions = async (lockTimeoutMs: number): Promise<void> => {
     const created = await ensureEventPartitions(pool, { intervalMs: settings.partitionIntervalMs, horizonMs: horizonMs(), lockTimeoutMs });
