@@ -23,7 +23,13 @@ export async function fillWithoutIndexes(client: pg.ClientBase, fill: () => Prom
   for (const constraint of constraints.rows) await client.query(`ALTER TABLE ${constraint.table} DROP CONSTRAINT ${constraint.name}`);
   await fill();
   await client.query("SET maintenance_work_mem = '512MB'");
-  for (const index of indexes.rows) await client.query(index.def);
+  // pg_get_indexdef prints a partitioned index as ON ONLY events (the parent alone, its partitions left without):
+  // without ONLY, CREATE INDEX builds it on every partition and attaches them.
+  for (const index of indexes.rows) await client.query(index.def.replace(/ ON ONLY /, ' ON '));
   for (const constraint of constraints.rows) await client.query(`ALTER TABLE ${constraint.table} ADD CONSTRAINT ${constraint.name} ${constraint.def}`);
   await client.query('RESET maintenance_work_mem');
+  const invalid = await client.query<{ name: string }>(
+    `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE NOT indisvalid AND indrelid IN (SELECT relid FROM pg_partition_tree('events'))`,
+  );
+  if (invalid.rows.length > 0) throw new Error(`indexes left invalid after the fill: ${invalid.rows.map((row) => row.name).join(', ')}`);
 }
