@@ -24,6 +24,7 @@ import type { AggregateCount } from '../../src/domain/query/event-reader';
 import { EventQueryRepository, type AggregatePath } from '../../src/storage/event-query-repository';
 import { ROLLUP_DELTAS_CTE } from '../../src/storage/event-rollups-sql';
 import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../src/storage/event-writer';
+import { fillWithoutIndexes } from './bulk-fill';
 import { benchEvent, EVENT_TYPES, SERVICES, toCopyRow } from './event-shape';
 
 export interface RollupBenchSizes {
@@ -191,12 +192,13 @@ async function ingestPhase(url: string, db: pg.Client, sizes: RollupBenchSizes, 
 /**
  * `count` events of one tenant over 6 days (6 x 24 hours x 3 types x 20
  * services: 8 640 result rows, under Aggregate's default bound of 10 000), made by PostgreSQL itself
- * (generate_series, 1M rows a statement, in timestamp and id order), then
- * counted into the compacted rollups in one pass, as the migration does for
+ * (generate_series, 1M rows a statement, in timestamp and id order, with
+ * the indexes built after: fillWithoutIndexes), then counted into the compacted rollups in one pass, as the migration does for
  * existing rows.
  */
 async function generateTenant(db: pg.Client, tenantId: string, count: number, log: (line: string) => void): Promise<void> {
   const base = '2026-01-01T00:00:00Z';
+  await fillWithoutIndexes(db, async () => {
   for (let from = 0; from < count; from += 1_000_000) {
     const to = Math.min(count, from + 1_000_000) - 1;
     await db.query(
@@ -208,6 +210,7 @@ async function generateTenant(db: pg.Client, tenantId: string, count: number, lo
     );
     if (count > 1_000_000) log(`rollups aggregate: ${to + 1} of ${count} events generated`);
   }
+  });
   await db.query(
     `INSERT INTO event_rollups (tenant_id, minute, event_type, service_name, events)
      SELECT tenant_id, date_bin('1 minute', "timestamp", TIMESTAMPTZ 'epoch'), event_type, service_name, count(*) FROM events WHERE tenant_id = $1 GROUP BY 1, 2, 3, 4`,

@@ -6,7 +6,8 @@
  *
  * - ingest events/s with 0 and each --scale-rows events already stored, into
  *   the partitioned events table (migration 0004, 1-day partitions) and into
- *   today's unpartitioned one (migrations 0001-0003) side by side;
+ *   today's unpartitioned one (migrations 0001-0003, plus the tables of 0005
+ *   and 0006 that the MERGE writes) side by side;
  * - the latency of a keyset cursor page at each size;
  * - the time to drop one day's partition (DETACH CONCURRENTLY + DROP), and
  *   ingest p99 per batch while it runs against p99 just before;
@@ -17,6 +18,8 @@
  * ingested ones go into the newest day, as live telemetry does. Not in CI:
  * filling 30M rows takes minutes. BENCH_DATABASE_URL as for `npm run bench`.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -28,6 +31,7 @@ import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../
 import { runRetentionRound } from '../../src/storage/retention-work';
 import { MIGRATIONS_DIR, runMigrations } from '../../src/storage/run-migrations';
 import { startEmbeddedPostgres, type AdminServer } from './bench-database';
+import { fillWithoutIndexes } from './bulk-fill';
 
 const DAY_MS = 86_400_000;
 const DAYS = 30;
@@ -71,8 +75,18 @@ export async function runScaleBench(options: ScaleOptions): Promise<unknown> {
     const { runner } = await import('node-pg-migrate');
     const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
     await runner({ databaseUrl: urlOf(names.unpartitioned), dir: MIGRATIONS_DIR, direction: 'up', migrationsTable: 'pgmigrations', count: 3, singleTransaction: true, logger: quiet });
+    // The tables that the writer's MERGE also writes (rollup deltas, 0005; live-tail followers, 0006) do not
+    // depend on partitioning: the baseline gets them too, so that both schemas run the same statement.
+    const baseline = new pg.Client({ connectionString: urlOf(names.unpartitioned) });
+    await baseline.connect();
+    for (const file of ['0005_event-rollups.sql', '0006_live-tail-followers.sql']) {
+      await baseline.query(fs.readFileSync(path.join(MIGRATIONS_DIR, file), 'utf8').split('-- Down Migration')[0]!);
+    }
+    await baseline.end();
     await runMigrations(urlOf(names.partitioned), silent);
     const partitionedPool = new pg.Pool({ connectionString: urlOf(names.partitioned), max: 4 });
+    // An idle connection that the server ends (a shutdown, an administrator) is reported, not an unhandled crash.
+    partitionedPool.on('error', (error) => options.log(`partitioned pool: idle connection lost: ${error.message}`));
     const bound = await partitionedPool.query<{ upper: Date }>(
       "SELECT (regexp_match(pg_get_expr(relpartbound, oid), 'TO \\(''([^'']+)''\\)'))[1]::timestamptz AS upper FROM pg_class WHERE relname = 'events_before'",
     );
@@ -141,12 +155,13 @@ export async function runScaleBench(options: ScaleOptions): Promise<unknown> {
   }
 }
 
-/** Adds generated events (generate_series, in chunks) until the schema holds `size`, spread evenly over the 30 days. */
+/** Adds generated events (generate_series, in chunks, the indexes built after: fillWithoutIndexes) until the schema holds `size`, spread evenly over the 30 days. */
 async function fill(schema: Schema, size: number, tenantIds: readonly string[], firstDayMs: number): Promise<void> {
   if (size <= schema.stored) return;
   const client = new pg.Client({ connectionString: schema.url });
   await client.connect();
   try {
+    await fillWithoutIndexes(client, async () => {
     for (let from = schema.stored + 1; from <= size; from += FILL_CHUNK) {
       const to = Math.min(size, from + FILL_CHUNK - 1);
       await client.query(
@@ -157,6 +172,7 @@ async function fill(schema: Schema, size: number, tenantIds: readonly string[], 
         [tenantIds, firstDayMs, from, to],
       );
     }
+    });
     await client.query('VACUUM ANALYZE events');
     schema.stored = size;
   } finally {

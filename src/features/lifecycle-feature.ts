@@ -16,14 +16,20 @@ const ROUND_LOCK_TIMEOUT_MS = 2000;
  * servers start too, so that no ingest ever lacks one), then retention
  * (whole partitions past every tenant's retention dropped, shorter
  * retentions deleted in batches), and the lifecycle metrics. A failed round
- * is logged and the next one retries.
+ * is logged and the next one retries. Its timer is stopped through the
+ * platform's closers, registered as soon as it is set (see
+ * rollup-feature.ts): before the pool ends, even when start-up fails later.
  */
 export async function createLifecycleFeature(platform: Platform): Promise<Feature> {
   const { config, logger, pool, metrics, retention } = platform;
   const settings = config.lifecycle;
   const log = logger.child({ component: 'data-lifecycle' });
   const tenants = new TenantRepository(pool);
-  const horizonMs = (): number => Date.now() + config.ingest.maxFutureSkewMs + settings.partitionsAhead * settings.partitionIntervalMs;
+  // Partitions reach past the future skew limit by EVENTS_PARTITIONS_AHEAD intervals and by two rounds more: the
+  // next round may fail (the database away, the lock taken past its timeout) and the one after retries, without any
+  // ingest meeting a time that has no partition in between, however DATA_LIFECYCLE_INTERVAL compares with
+  // EVENTS_PARTITION_INTERVAL (the merge has no partition to fall back on: events_before only holds the past).
+  const horizonMs = (): number => Date.now() + config.ingest.maxFutureSkewMs + settings.partitionsAhead * settings.partitionIntervalMs + 2 * settings.intervalMs;
 
   const ensurePartitions = async (lockTimeoutMs: number): Promise<void> => {
     const created = await ensureEventPartitions(pool, { intervalMs: settings.partitionIntervalMs, horizonMs: horizonMs(), lockTimeoutMs });
@@ -71,11 +77,9 @@ export async function createLifecycleFeature(platform: Platform): Promise<Featur
     });
   }, settings.intervalMs);
   timer.unref();
-  return {
-    services: [],
-    close: async () => {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  platform.closers.add(timer, async (set) => {
+    clearInterval(set);
+    await running;
+  });
+  return { services: [] };
 }

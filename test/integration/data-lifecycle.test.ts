@@ -122,11 +122,14 @@ describe('partitions', () => {
 describe('a vault with partitions and retention', () => {
   let db: TestDatabase;
   let server: TestServer;
+  /** Before start-up: the partitions made at start-up reach at least this far plus their horizon. */
+  let serverStartedMs = 0;
 
   beforeAll(async () => {
     db = await createTestDatabase();
     // A future skew of 2 days: events_before holds everything up to the next UTC midnight (migration 0004), the
     // hourly partitions start there, and the exactly-once edge needs two of them.
+    serverStartedMs = Date.now();
     server = await startTestServer(db.url, { EVENTS_PARTITION_INTERVAL: '1h', DATA_LIFECYCLE_INTERVAL: '1h', AUTH_CACHE_TTL: '0', INGEST_MAX_FUTURE_SKEW: '2d' });
   });
 
@@ -138,6 +141,13 @@ describe('a vault with partitions and retention', () => {
   test('when the vault starts, then partitions cover the future skew limit and more', async () => {
     const partitions = await listEventPartitions(db.pool);
     expect(partitions.at(-1)!.upperMs).toBeGreaterThan(Date.now() + 48 * HOUR_MS + HOUR_MS);
+  });
+
+  test('when the vault starts, then partitions reach past the skew limit by EVENTS_PARTITIONS_AHEAD intervals and two lifecycle rounds, so that one failed round leaves no gap', async () => {
+    // INGEST_MAX_FUTURE_SKEW 2d, EVENTS_PARTITIONS_AHEAD 2 (default) x 1h, DATA_LIFECYCLE_INTERVAL 1h: the next round
+    // could fail and the one after (2h from start-up) must still find partitions covering its now + 2d.
+    const partitions = await listEventPartitions(db.pool);
+    expect(partitions.at(-1)!.upperMs).toBeGreaterThanOrEqual(serverStartedMs + 48 * HOUR_MS + 2 * HOUR_MS + 2 * HOUR_MS);
   });
 
   test('when events are far in the past or near the future skew limit, then they are stored', async () => {
