@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Origin, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
 import type { InstrumentationScope, Resource } from '../../domain/otlp/otlp-model';
+import { HEX_DIGITS, writeControlEscape } from '../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../domain/ingest/utf8-sequence';
 import { readResource, readScope } from './decode-logs-request';
 
@@ -47,8 +48,6 @@ const QUOTE = 0x22;
 /** The bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. */
 const PLAIN = new Uint8Array(256).map((_, byte) => (byte >= 0x20 && byte < 0x80 && byte !== 0x22 && byte !== 0x5c ? 1 : 0));
 const BACKSLASH = 0x5c;
-const HEX = '0123456789abcdef';
-const SHORT_ESCAPES: Readonly<Record<number, number>> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
 const NANOS_PER_SECOND = 1_000_000_000n;
 
 const DOUBLE = new Float64Array(1);
@@ -120,8 +119,8 @@ class Out {
     let len = this.len;
     for (let i = start; i < end; i++) {
       const byte = from[i]!;
-      buf[len++] = HEX.charCodeAt(byte >> 4);
-      buf[len++] = HEX.charCodeAt(byte & 15);
+      buf[len++] = HEX_DIGITS.charCodeAt(byte >> 4);
+      buf[len++] = HEX_DIGITS.charCodeAt(byte & 15);
     }
     this.len = len;
   }
@@ -536,16 +535,7 @@ class LogsWriter {
         i++;
         units++;
       } else if (byte < 0x20) {
-        buf[len++] = BACKSLASH;
-        const short = SHORT_ESCAPES[byte];
-        if (short !== undefined) buf[len++] = short;
-        else {
-          buf[len++] = 0x75;
-          buf[len++] = 0x30;
-          buf[len++] = 0x30;
-          buf[len++] = HEX.charCodeAt(byte >> 4);
-          buf[len++] = HEX.charCodeAt(byte & 15);
-        }
+        len = writeControlEscape(buf, len, byte);
         i++;
         units++;
       } else {

@@ -1,3 +1,4 @@
+import { writeControlEscape } from '../../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../../domain/ingest/utf8-sequence';
 import { LIST_VALUE, STRUCT, VALUE } from './field-tags';
 
@@ -26,9 +27,6 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
-const HEX = '0123456789abcdef';
-/** JSON.stringify's short escapes: \b \t \n \f \r; other control characters are \u00XX. */
-const SHORT_ESCAPES: Readonly<Record<number, number>> = { 0x08: 0x62, 0x09: 0x74, 0x0a: 0x6e, 0x0c: 0x66, 0x0d: 0x72 };
 
 const DOUBLE = new Float64Array(1);
 const DOUBLE_BYTES = new Uint8Array(DOUBLE.buffer);
@@ -143,16 +141,7 @@ class JsonWriter {
         output[length++] = byte;
         i++;
       } else if (byte < 0x20) {
-        output[length++] = BACKSLASH;
-        const short = SHORT_ESCAPES[byte];
-        if (short !== undefined) output[length++] = short;
-        else {
-          output[length++] = 0x75;
-          output[length++] = 0x30;
-          output[length++] = 0x30;
-          output[length++] = HEX.charCodeAt(byte >> 4);
-          output[length++] = HEX.charCodeAt(byte & 15);
-        }
+        length = writeControlEscape(output, length, byte);
         i++;
       } else {
         const sequence = utf8SequenceLength(bytes, i, end);
