@@ -153,7 +153,9 @@ function rowBytes(event: ValidEvent): number {
  * (cancelled, past its deadline) is answered at once with its signal's
  * reason and its group goes on: its batch may still be committed,
  * unacknowledged, which a retry then counts as duplicates. A group whose
- * members have all stopped is rolled back. A group's transaction (BEGIN, the
+ * members have all stopped is rolled back (its connection is dropped; when
+ * every member has a deadline, deadlineGuard also stops COMMIT once the
+ * latest has passed). A group's transaction (BEGIN, the
  * COPY with its data, the merge, COMMIT) goes to PostgreSQL as one script in
  * one round trip (one-round-trip-copy.ts). When PostgreSQL answers it with an
  * error (a database error, a statement timeout), nothing of the group was
@@ -280,16 +282,17 @@ export class EventWriter implements EventSink {
               await client.query(CREATE_STAGING);
               this.prepared.add(client);
             }
+            const deadlineMs = this.groupDeadline(group);
             const script = {
               before: [
                 'BEGIN',
-                `SET LOCAL statement_timeout = ${this.statementTimeout(group)}`,
+                `SET LOCAL statement_timeout = ${deadlineMs === undefined ? this.options.statementTimeoutMs : Math.min(this.options.statementTimeoutMs, deadlineMs)}`,
                 `SET LOCAL client_connection_check_interval = ${CLIENT_CONNECTION_CHECK_INTERVAL_MS}`,
                 ...(perTransaction ? [CREATE_STAGING_PER_TRANSACTION] : []),
                 LIVE_TAIL_WRITER_LOCK,
               ],
               copy: COPY_INTO_STAGING,
-              after: [mergeWithTenants(group.members.map((member) => member.tenantId)), 'COMMIT'],
+              after: [mergeWithTenants(group.members.map((member) => member.tenantId)), ...(deadlineMs === undefined ? [] : [deadlineGuard(deadlineMs)]), 'COMMIT'],
               chunks: encodeCopyChunks(group.members.map((member) => member.events)),
             };
             scriptSent = true;
@@ -381,22 +384,41 @@ export class EventWriter implements EventSink {
   }
 
   /**
-   * SET LOCAL statement_timeout in ms: the configured bound, cut to the
-   * latest deadline among the group's members (a member with a nearer one
-   * is answered when its call stops; the others keep their time).
+   * The ms left to the latest deadline among the group's waiting members, or
+   * undefined when one of them has none (a member with a nearer deadline is
+   * answered when its call stops; the others keep their time).
    */
-  private statementTimeout(group: Group): number {
+  private groupDeadline(group: Group): number | undefined {
     let latest = 0;
     for (const member of group.members) {
       if (member.settled) continue;
-      if (member.deadline === undefined) return this.options.statementTimeoutMs;
+      if (member.deadline === undefined) return undefined;
       latest = Math.max(latest, member.deadline);
     }
-    const left = latest - this.now();
+    const left = Math.floor(latest - this.now());
     if (left <= 0) throw pastDeadline();
-    return Math.max(1, Math.min(this.options.statementTimeoutMs, Math.floor(left)));
+    return left;
   }
 }
+
+/**
+ * The statement before COMMIT in a group whose every member has a deadline:
+ * once the latest one has passed, PostgreSQL itself refuses to commit
+ * (query_canceled, mapped to DEADLINE_EXCEEDED), so a call answered
+ * DEADLINE_EXCEEDED never has its batch committed behind its back, even when
+ * the merge was held up (a lock) and resumed before the database noticed the
+ * dropped connection. The time is measured on the database's clock from the
+ * script's arrival (statement_timestamp() is the same for every statement of
+ * one simple query), so clock skew between hosts does not matter; the margin
+ * covers the script's time on the wire and a late timer in the server.
+ */
+export function deadlineGuard(leftMs: number): string {
+  const limitMs = Math.max(0, Math.floor(leftMs) - DEADLINE_GUARD_MARGIN_MS);
+  return `DO $$BEGIN IF clock_timestamp() - statement_timestamp() > interval '${limitMs} milliseconds' THEN RAISE EXCEPTION 'every call of the group passed its deadline before COMMIT' USING ERRCODE = 'query_canceled'; END IF; END$$`;
+}
+
+/** How much earlier than the server's own deadline timer the database's guard refuses to commit. */
+export const DEADLINE_GUARD_MARGIN_MS = 5;
 
 /** COMMIT was sent but its answer never came: the group may or may not be stored. */
 function commitUnknown(cause: unknown): VaultError {

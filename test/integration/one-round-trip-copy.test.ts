@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { runOneRoundTripCopy } from '../../src/storage/one-round-trip-copy';
+import { deadlineGuard } from '../../src/storage/event-writer';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
 /**
@@ -125,4 +126,29 @@ test('the session is terminated while the script runs: the promise rejects with 
   // pg_terminate_backend sends FATAL 57P01 first; either that or the lost socket ends the script.
   if (error instanceof pg.DatabaseError) expect(error.code).toBe('57P01');
   else expect(String(error)).toMatch(/Connection terminated/);
+});
+
+describe("the writer's deadline guard before COMMIT", () => {
+  test('when the script has run past the time left, PostgreSQL refuses to commit with query_canceled and nothing is stored, however long each statement took on its own', async () => {
+    // Each statement alone stays within statement_timeout; the whole script does not.
+    const failure = runOneRoundTripCopy(client, {
+      before: ['BEGIN', 'SET LOCAL statement_timeout = 250', 'SELECT pg_sleep(0.15)'],
+      copy: COPY,
+      after: ['SELECT pg_sleep(0.15)', deadlineGuard(250), 'COMMIT'],
+      chunks: [rows(0, 10)],
+    });
+    await expect(failure).rejects.toMatchObject({ code: '57014', message: expect.stringContaining('passed its deadline') });
+    await client.query('ROLLBACK');
+    expect((await client.query('SELECT count(*)::int AS count FROM copied')).rows[0].count).toBe(0);
+  });
+
+  test('when the script is within the time left, it commits', async () => {
+    await runOneRoundTripCopy(client, {
+      before: ['BEGIN', 'SELECT pg_sleep(0.05)'],
+      copy: COPY,
+      after: [deadlineGuard(5000), 'COMMIT'],
+      chunks: [rows(0, 10)],
+    });
+    expect((await client.query('SELECT count(*)::int AS count FROM copied')).rows[0].count).toBe(10);
+  });
 });
