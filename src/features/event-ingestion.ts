@@ -34,6 +34,14 @@ export function createEventIngestor(config: Config, logger: Logger, pool: pg.Poo
       queueMaxBytes: config.ingestWrite.queueMaxBytes,
       maxWaitMs: config.database.pool.connectionTimeoutMs,
       stagingPerTransaction: config.database.transactionPooling,
+      partitions: {
+        intervalMs: config.lifecycle.partitionIntervalMs,
+        lockTimeoutMs: config.ingest.statementTimeoutMs,
+        onCreated: (names) => {
+          metrics.lifecycle.partitionsCreated.inc({ by: 'ingest' }, names.length);
+          logger.warn({ component: 'event-writer', partitions: names }, 'events partitions created on demand: a group had none for its events (the data lifecycle rounds are behind)');
+        },
+      },
     }),
     validator: new EventValidator(config.ingest),
     retention,

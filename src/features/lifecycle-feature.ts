@@ -34,6 +34,7 @@ export async function createLifecycleFeature(platform: Platform): Promise<Featur
   const ensurePartitions = async (lockTimeoutMs: number): Promise<void> => {
     const created = await ensureEventPartitions(pool, { intervalMs: settings.partitionIntervalMs, horizonMs: horizonMs(), lockTimeoutMs });
     if (created.length > 0) log.info({ partitions: created }, 'events partitions created');
+    metrics.lifecycle.partitionsCreated.inc({ by: 'lifecycle' }, created.length);
     metrics.lifecycle.eventPartitions.set((await listEventPartitions(pool)).length);
   };
 

@@ -78,6 +78,8 @@ export interface Metrics {
 export interface LifecycleMetrics {
   /** Partitions of the events table. */
   readonly eventPartitions: Gauge;
+  /** Partitions of events created, by whom: lifecycle (the rounds, ahead of need) or ingest (on demand, for a group that lacked one). */
+  readonly partitionsCreated: Counter<'by'>;
   /** Events removed for retention, by how: dropped (whole partitions; their row estimate) or deleted (batched deletes). */
   readonly expiredRows: Counter<'how'>;
   /** The oldest stored event, in milliseconds since the epoch (the age gauge is computed from it at scrape time); undefined = none. */
@@ -91,6 +93,15 @@ export interface LifecycleMetrics {
 function createLifecycleMetrics(registers: Registry[]): LifecycleMetrics {
   const metrics: LifecycleMetrics = {
     eventPartitions: new Gauge({ name: 'telemetry_vault_event_partitions', help: 'Partitions of the events table (one per EVENTS_PARTITION_INTERVAL, plus events_before)', registers }),
+    partitionsCreated: withZeroes(
+      new Counter({
+        name: 'telemetry_vault_event_partitions_created_total',
+        help: 'Partitions of the events table created, by whom: lifecycle (ahead of need) or ingest (on demand, for a group that lacked one: the lifecycle rounds fell behind)',
+        labelNames: ['by'],
+        registers,
+      }),
+      [{ by: 'lifecycle' }, { by: 'ingest' }],
+    ),
     expiredRows: withZeroes(
       new Counter({
         name: 'telemetry_vault_retention_expired_rows_total',

@@ -58,6 +58,31 @@ export function missingRanges(partitions: readonly EventPartition[], horizonMs: 
   return ranges;
 }
 
+/**
+ * The ranges to create so that each instant of `instantsMs` below the highest
+ * bound has a partition: one per instant that falls in a gap (a partition
+ * the retention work dropped, whose tenant's retention was lengthened since),
+ * cut at multiples of `intervalMs` and clipped to its neighbours. Instants at
+ * or above the highest bound are missingRanges' work.
+ */
+export function gapRanges(partitions: readonly EventPartition[], instantsMs: Iterable<number>, intervalMs: number): { lowerMs: number; upperMs: number }[] {
+  const ranges: { lowerMs: number; upperMs: number }[] = [];
+  const covered = (ms: number): boolean =>
+    partitions.some((partition) => (partition.lowerMs === undefined || partition.lowerMs <= ms) && ms < partition.upperMs) || ranges.some((range) => range.lowerMs <= ms && ms < range.upperMs);
+  const top = partitions.reduce((highest, partition) => Math.max(highest, partition.upperMs), Number.NEGATIVE_INFINITY);
+  for (const ms of instantsMs) {
+    if (ms >= top || covered(ms)) continue;
+    let lowerMs = Math.floor(ms / intervalMs) * intervalMs;
+    let upperMs = lowerMs + intervalMs;
+    for (const partition of partitions) {
+      if (partition.upperMs <= ms) lowerMs = Math.max(lowerMs, partition.upperMs);
+      else if (partition.lowerMs !== undefined && partition.lowerMs > ms) upperMs = Math.min(upperMs, partition.lowerMs);
+    }
+    ranges.push({ lowerMs, upperMs });
+  }
+  return ranges;
+}
+
 export interface EnsurePartitionsOptions {
   /** EVENTS_PARTITION_INTERVAL in milliseconds. */
   readonly intervalMs: number;
@@ -65,6 +90,8 @@ export interface EnsurePartitionsOptions {
   readonly horizonMs: number;
   /** How long to wait for the lock (another instance creating them) or a table lock: then this round gives up, the next one retries. */
   readonly lockTimeoutMs: number;
+  /** Instants that must have a partition even below the highest bound (the writer's on-demand creation: gapRanges). */
+  readonly coveringMs?: Iterable<number>;
 }
 
 /**
@@ -85,7 +112,8 @@ export async function ensureEventPartitions(pool: pg.Pool, options: EnsurePartit
       try {
         await client.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
         await client.query('SELECT pg_advisory_xact_lock($1)', [PARTITION_LOCK_KEY.toString()]);
-        const next = missingRanges(await listEventPartitions(client), options.horizonMs, options.intervalMs)[0];
+        const partitions = await listEventPartitions(client);
+        const next = missingRanges(partitions, options.horizonMs, options.intervalMs)[0] ?? gapRanges(partitions, options.coveringMs ?? [], options.intervalMs)[0];
         if (next === undefined) {
           await client.query('COMMIT');
           return created;
@@ -112,4 +140,61 @@ export async function ensureEventPartitions(pool: pg.Pool, options: EnsurePartit
   } finally {
     client.release();
   }
+}
+
+export interface PartitionsOnDemandOptions {
+  /** EVENTS_PARTITION_INTERVAL in milliseconds. */
+  readonly intervalMs: number;
+  /** How long a creation waits for the partition lock (another instance's round) or a table lock before it fails. */
+  readonly lockTimeoutMs: number;
+  /** Told the partitions each creation made (a log line and a metric); not called when it made none. */
+  readonly onCreated?: (names: readonly string[]) => void;
+}
+
+/**
+ * The writer's creation of partitions on demand (issue 16): a group whose
+ * events have no partition (the lifecycle rounds fell behind: lock timeouts,
+ * the database away, a clock jump) asks for the partitions its instants need,
+ * then is retried. One creation at most is in flight per instance: the
+ * requests that arrive meanwhile are merged into the next one, so that many
+ * failed groups never stampede; between instances ensureEventPartitions'
+ * advisory lock does the same.
+ */
+export class PartitionsOnDemand {
+  private tail: Promise<unknown> = Promise.resolve();
+  private next: { readonly instantsMs: Set<number>; done: Promise<string[]> } | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: PartitionsOnDemandOptions,
+  ) {}
+
+  /** Creates what `instantsMs` lack; resolves with the names created (by this request's round), rejects when creating failed. */
+  ensure(instantsMs: Iterable<number>): Promise<string[]> {
+    let next = this.next;
+    if (next === undefined) {
+      const round = { instantsMs: new Set<number>(), done: Promise.resolve<string[]>([]) };
+      round.done = this.tail.then(() => {
+        if (this.next === round) this.next = undefined;
+        return this.create(round.instantsMs);
+      });
+      this.tail = round.done.catch(() => undefined);
+      this.next = next = round;
+    }
+    for (const ms of instantsMs) next.instantsMs.add(ms);
+    return next.done;
+  }
+
+  private async create(instantsMs: ReadonlySet<number>): Promise<string[]> {
+    let highest = Number.NEGATIVE_INFINITY;
+    for (const ms of instantsMs) highest = Math.max(highest, ms);
+    const created = await ensureEventPartitions(this.pool, { intervalMs: this.options.intervalMs, horizonMs: highest + 1, lockTimeoutMs: this.options.lockTimeoutMs, coveringMs: instantsMs });
+    if (created.length > 0) this.options.onCreated?.(created);
+    return created;
+  }
+}
+
+/** PostgreSQL's refusal of a row that no partition of events takes (SQLSTATE 23514, check_violation, with this message). */
+export function isMissingPartition(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23514' && /no partition of relation "events" found for row/.test((error as Error).message);
 }

@@ -7,6 +7,7 @@ import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withConnection } from './database-
 import { COPY_COLUMNS, encodeCopyChunks } from './encode-copy-text';
 import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from './live-tail-notify';
 import { ROLLUP_DELTAS_CTE } from './event-rollups-sql';
+import { isMissingPartition, PartitionsOnDemand, type PartitionsOnDemandOptions } from './event-partitions';
 import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
 import { runOneRoundTripCopy, type ScriptRows } from './one-round-trip-copy';
 
@@ -104,6 +105,8 @@ export interface EventWriterOptions {
   readonly maxWaitMs: number;
   /** DATABASE_TRANSACTION_POOLING: create the staging table in each transaction (CREATE_STAGING_PER_TRANSACTION). */
   readonly stagingPerTransaction?: boolean;
+  /** Partitions created on demand for a group whose events have none (issue 16); undefined: such a group fails as on any other error. */
+  readonly partitions?: PartitionsOnDemandOptions;
   readonly now?: () => number;
 }
 
@@ -117,6 +120,8 @@ interface PendingWrite {
   readonly enqueuedAt: number;
   /** Written in a group of its own (a retry after its group failed). */
   readonly alone: boolean;
+  /** Already retried once after its group lacked a partition and the partitions were created. */
+  readonly partitionRetried: boolean;
   readonly resolve: (result: WriteResult) => void;
   readonly reject: (error: unknown) => void;
   settled: boolean;
@@ -172,12 +177,14 @@ export class EventWriter implements EventSink {
   /** Connections whose session already has the staging table. */
   private readonly prepared = new WeakSet<pg.PoolClient>();
   private readonly now: () => number;
+  private readonly partitions: PartitionsOnDemand | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: EventWriterOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.partitions = options.partitions === undefined ? undefined : new PartitionsOnDemand(pool, options.partitions);
   }
 
   async write(tenantId: string, events: readonly ValidEvent[], options: WriteOptions): Promise<WriteResult> {
@@ -192,11 +199,11 @@ export class EventWriter implements EventSink {
       });
     }
     return new Promise<WriteResult>((resolve, reject) => {
-      this.enqueue({ tenantId, events, bytes, deadline: options.deadline, signal: options.signal, alone: false, resolve, reject });
+      this.enqueue({ tenantId, events, bytes, deadline: options.deadline, signal: options.signal, alone: false, partitionRetried: false, resolve, reject });
     });
   }
 
-  private enqueue(write: Pick<PendingWrite, 'tenantId' | 'events' | 'bytes' | 'deadline' | 'signal' | 'alone' | 'resolve' | 'reject'>, first = false): void {
+  private enqueue(write: Pick<PendingWrite, 'tenantId' | 'events' | 'bytes' | 'deadline' | 'signal' | 'alone' | 'partitionRetried' | 'resolve' | 'reject'>, first = false): void {
     const pending: PendingWrite = { ...write, enqueuedAt: this.now(), settled: false, group: undefined, waitTimer: undefined, onAbort: () => this.stop(pending) };
     pending.waitTimer = setTimeout(() => this.expire(pending), this.options.maxWaitMs);
     pending.signal.addEventListener('abort', pending.onAbort, { once: true });
@@ -323,18 +330,54 @@ export class EventWriter implements EventSink {
       // failed the COMMIT): nothing of the group is stored. Anything else
       // once the script was sent (the connection lost) leaves it unknown.
       const rolledBack = !scriptSent || serverRejected;
-      if (rolledBack && waiting.length > 1) {
+      const split = rolledBack && waiting.length > 1;
+      let left = waiting;
+      if (rolledBack && this.partitions !== undefined && isMissingPartition(error)) {
+        // No partition took some row: the members not yet retried for that wait for the partitions their events
+        // need (one creation in flight, see PartitionsOnDemand), then go again together; those already retried
+        // once go on below (alone, or failed).
+        const fresh = waiting.filter((member) => !member.partitionRetried);
+        if (fresh.length > 0) this.retryOnceCreated(this.partitions, fresh);
+        left = waiting.filter((member) => member.partitionRetried);
+      }
+      if (split) {
         // Retried one by one, ahead of the queue, each within its own deadline.
-        for (const member of waiting.reverse()) {
-          this.detach(member);
-          member.settled = true;
-          this.enqueue({ ...member, alone: true }, true);
-        }
+        for (const member of left.reverse()) this.requeue(member, { alone: true });
         return;
       }
-      const failure = !rolledBack && !(error instanceof VaultError && error.code === 'DEADLINE_EXCEEDED') ? commitUnknown(error) : error;
-      for (const member of waiting) this.settle(member, () => member.reject(failure));
+      const failure = !rolledBack && !(error instanceof VaultError && error.code === 'DEADLINE_EXCEEDED') ? commitUnknown(error) : isMissingPartition(error) ? noPartition(error) : error;
+      for (const member of left) this.settle(member, () => member.reject(failure));
     }
+  }
+
+  /** Puts a member of a failed group back at the head of the queue (its call goes on waiting, within its own deadline). */
+  private requeue(member: PendingWrite, change: Partial<Pick<PendingWrite, 'alone' | 'partitionRetried'>>): void {
+    this.detach(member);
+    member.settled = true;
+    this.enqueue({ ...member, ...change }, true);
+  }
+
+  /**
+   * Members of a group that lacked a partition: once the partitions of their
+   * events exist they are written again (once; the group's connection slot is
+   * free meanwhile). Their calls can still stop while they wait. When
+   * creating fails, they get UNAVAILABLE with a retry delay.
+   */
+  private retryOnceCreated(partitions: PartitionsOnDemand, members: readonly PendingWrite[]): void {
+    const instantsMs = new Set<number>();
+    for (const member of members) for (const event of member.events) instantsMs.add(Math.floor(Number(event.timestampUs) / 1000));
+    partitions.ensure(instantsMs).then(
+      () => {
+        for (const member of [...members].reverse()) if (!member.settled) this.requeue(member, { partitionRetried: true });
+      },
+      (error: unknown) => {
+        const failure = new VaultError('UNAVAILABLE', 'the events table has no partition for some of these timestamps yet and creating it failed; retry the call', {
+          cause: error,
+          retryAfterMs: DATABASE_RETRY_AFTER_MS,
+        });
+        for (const member of members) this.settle(member, () => member.reject(failure));
+      },
+    );
   }
 
   /** A member's call stopped: answered at once; when it was the last one waiting in its group, the group is rolled back. */
@@ -419,6 +462,11 @@ export function deadlineGuard(leftMs: number): string {
 
 /** How much earlier than the server's own deadline timer the database's guard refuses to commit. */
 export const DEADLINE_GUARD_MARGIN_MS = 5;
+
+/** A group still without a partition after the creation (or with creation off): nothing stored, worth a retry. */
+function noPartition(cause: unknown): VaultError {
+  return new VaultError('UNAVAILABLE', 'the events table has no partition for some of these timestamps yet; retry the call', { cause, retryAfterMs: DATABASE_RETRY_AFTER_MS });
+}
 
 /** COMMIT was sent but its answer never came: the group may or may not be stored. */
 function commitUnknown(cause: unknown): VaultError {
