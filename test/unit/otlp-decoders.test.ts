@@ -94,6 +94,16 @@ describe('the hand-written ExportLogsServiceRequest decoder', () => {
     }
   });
 
+  test('when times and observed times take edge values (absent, under a second, exactly 2^53 and 2^64 - 1 ns), then logs-to-events gives the general path\'s ids and timestamps', () => {
+    const edges = ['0', '1', '999999999', '1000000000', '1000000001', '9007199254740993', '1700000000999999999', '4294967295999999999', '18446744073709551615'];
+    const records = edges.flatMap((time) => edges.map((observed) => ({ timeUnixNano: time, observedTimeUnixNano: observed, body: { stringValue: 'x' } })));
+    const bytes = toBinary(schema, create(schema, decodeJson('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: records }] }] }) as never));
+    const receivedAt = 1_750_000_000_123_456_789n;
+    const fast = logsToEvents(bytes, receivedAt);
+    expect(fast).toBeDefined();
+    expect(fast!.events.map(({ payloadJson, ...rest }) => ({ ...rest, payloadJson: Buffer.from(payloadJson).toString('utf8') }))).toEqual(mapLogs(decodeLogsRequest(bytes), receivedAt).events);
+  });
+
   test('when a request has what only the general path decodes exactly (a repeated attribute key, a body given twice, a non-UTF-8 string, unknown fields, truncation), then logs-to-events gives it up', () => {
     const record = (logRecord: unknown) => toBinary(schema, create(schema, { resourceLogs: [{ scopeLogs: [{ logRecords: [logRecord] }] }] } as never));
     const str = (value: string) => ({ value: { case: 'stringValue', value } });

@@ -113,6 +113,23 @@ class Out {
     this.ascii(String(value));
   }
 
+  /** A fixed64 split by splitNanos, as its decimal digits: `seconds` (as is) then `nanos` (nine digits, zero-padded) when seconds > 0. */
+  fixed64Digits(seconds: number, nanos: number): void {
+    if (seconds === 0) {
+      this.uint(nanos);
+      return;
+    }
+    this.uint(seconds);
+    this.reserve(9);
+    const buf = this.buf;
+    let rest = nanos;
+    for (let i = this.len + 8; i >= this.len; i--) {
+      buf[i] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    this.len += 9;
+  }
+
   hex(from: Uint8Array, start: number, end: number): void {
     this.reserve((end - start) * 2);
     const buf = this.buf;
@@ -141,7 +158,8 @@ const LOG_KIND = Buffer.from('log');
 
 class LogsWriter {
   private pos = 0;
-  private readonly receivedAt: bigint;
+  private readonly receivedSeconds: number;
+  private readonly receivedNanos: number;
   /** Every payload of the request, one after another; events hold views into it. */
   private readonly json: Out;
   /** 'log', the origin's digest and the record's canonical form: what its event_id hashes. */
@@ -156,7 +174,8 @@ class LogsWriter {
     private readonly bytes: Uint8Array,
     receivedAtNanos: bigint,
   ) {
-    this.receivedAt = receivedAtNanos;
+    this.receivedSeconds = Number(receivedAtNanos / NANOS_PER_SECOND);
+    this.receivedNanos = Number(receivedAtNanos % NANOS_PER_SECOND);
     this.json = new Out(bytes.length * 2 + 4096);
   }
 
@@ -287,8 +306,6 @@ class LogsWriter {
         }
       }
     }
-    const time = nanosOf(timeLo, timeHi);
-    const observed = nanosOf(observedLo, observedHi);
     const json = this.json;
     const canonical = this.canonical;
     const start = json.len;
@@ -297,10 +314,25 @@ class LogsWriter {
     canonical.len = 0;
     canonical.copy(LOG_KIND, 0, LOG_KIND.length);
     canonical.copy(origin.digest, 0, origin.digest.length);
-    canonical.ascii(time === 0n ? '0' : time.toString());
+    // The times without a BigInt: seconds and nanoseconds as numbers (exact for any fixed64).
+    let seconds = this.receivedSeconds;
+    let nanos = this.receivedNanos;
+    const hasTime = timeLo !== 0 || timeHi !== 0;
+    const hasObserved = observedLo !== 0 || observedHi !== 0;
+    if (hasTime) canonical.fixed64Digits(splitNanos(timeLo, timeHi), SPLIT_NANOS[0]!);
+    else canonical.byte(0x30);
     canonical.byte(0x3b);
-    canonical.ascii(observed === 0n ? '0' : observed.toString());
+    if (hasTime) {
+      seconds = SPLIT_NANOS[1]!;
+      nanos = SPLIT_NANOS[0]!;
+    }
+    if (hasObserved) canonical.fixed64Digits(splitNanos(observedLo, observedHi), SPLIT_NANOS[0]!);
+    else canonical.byte(0x30);
     canonical.byte(0x3b);
+    if (hasObserved && !hasTime) {
+      seconds = SPLIT_NANOS[1]!;
+      nanos = SPLIT_NANOS[0]!;
+    }
     canonical.uint(severityNumber);
     canonical.byte(0x3b);
     canonical.uint(this.stringUnits(severityAt, severityEnd));
@@ -345,12 +377,10 @@ class LogsWriter {
     canonical.byte(0x3a);
     canonical.copy(bytes, nameAt, nameEnd);
 
-    const nanos = time > 0n ? time : observed > 0n ? observed : this.receivedAt;
-    const seconds = nanos / NANOS_PER_SECOND;
     this.recordIndexes.push(this.records++);
     this.events.push({
       eventId: hash('sha256', canonical.buf.subarray(0, canonical.len), 'hex'),
-      timestamp: { seconds: Number(seconds), nanos: Number(nanos - seconds * NANOS_PER_SECOND) },
+      timestamp: { seconds, nanos },
       eventType: 'log',
       serviceName: origin.serviceName,
       payloadJson: json.buf.subarray(start, json.len),
@@ -654,7 +684,27 @@ function startsWithBom(bytes: Uint8Array, start: number, end: number): boolean {
   return end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf;
 }
 
-/** A fixed64 from its two halves, as the general path's bigint. */
-function nanosOf(lo: number, hi: number): bigint {
-  return hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo);
+/** splitNanos's nanoseconds (index 0) and seconds (index 1). */
+const SPLIT_NANOS = new Float64Array(2);
+
+/**
+ * A fixed64 count of nanoseconds from its two 32-bit halves, split into
+ * whole seconds (returned, also in SPLIT_NANOS[1]) and the nanoseconds left
+ * (SPLIT_NANOS[0]) by long division in 16-bit digits: every step stays
+ * below 2^53, so both are exact, as the general path's bigint arithmetic is.
+ */
+function splitNanos(lo: number, hi: number): number {
+  let rest = hi >>> 16;
+  let cur = rest * 65536 + (hi & 0xffff);
+  const q2 = Math.floor(cur / 1e9);
+  rest = cur - q2 * 1e9;
+  cur = rest * 65536 + (lo >>> 16);
+  const q1 = Math.floor(cur / 1e9);
+  rest = cur - q1 * 1e9;
+  cur = rest * 65536 + (lo & 0xffff);
+  const q0 = Math.floor(cur / 1e9);
+  const seconds = (q2 * 65536 + q1) * 65536 + q0;
+  SPLIT_NANOS[0] = cur - q0 * 1e9;
+  SPLIT_NANOS[1] = seconds;
+  return seconds;
 }
