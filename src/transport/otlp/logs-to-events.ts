@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Origin, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
 import type { InstrumentationScope, Resource } from '../../domain/otlp/otlp-model';
+import type { WrittenPayload } from '../../domain/ingest/ingest-event';
 import { HEX_DIGITS, writeControlEscape } from '../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../domain/ingest/utf8-sequence';
 import { readResource, readScope } from './decode-logs-request';
@@ -167,6 +168,12 @@ class LogsWriter {
   /** A body's JSON, written before it is placed after the attributes. */
   private readonly body = new Out(256);
   private records = 0;
+  /** What the current scope's payload tail adds to a payload's WrittenPayload: undefined when it cannot be vouched for. */
+  private tailWritten: { readonly depth: number; readonly copyEscapes: boolean } | undefined;
+  /** The current record's deepest level, and whether its payload can be vouched for (no \u0000, no double) and has an escape. */
+  private deepest = 0;
+  private vouched = true;
+  private escaped = false;
   private readonly events: MappedEvent[] = [];
   private readonly recordIndexes: number[] = [];
 
@@ -228,6 +235,7 @@ class LogsWriter {
     const scope: InstrumentationScope | undefined = headAt < 0 ? undefined : this.decoded((r) => readScope(r, headEnd, undefined), headAt);
     const origin = new Origin(resource, scope);
     const tail = Buffer.from(origin.payloadTail);
+    this.tailWritten = writtenTail(origin.payloadTail);
     for (let i = 0; i < records.length; i += 2) {
       this.pos = records[i]!;
       this.logRecord(origin, tail, records[i + 1]!);
@@ -310,6 +318,9 @@ class LogsWriter {
     const canonical = this.canonical;
     const start = json.len;
 
+    this.deepest = 1;
+    this.vouched = true;
+    this.escaped = false;
     // The canonical form (map-otlp's logCanonical), after the kind and the origin's digest: the body before the attributes.
     canonical.len = 0;
     canonical.copy(LOG_KIND, 0, LOG_KIND.length);
@@ -384,8 +395,16 @@ class LogsWriter {
       eventType: 'log',
       serviceName: origin.serviceName,
       payloadJson: json.buf.subarray(start, json.len),
+      payloadJsonWritten: this.written(),
     });
     this.pos = end;
+  }
+
+  /** The record's WrittenPayload (undefined: let validation scan it): the payload object, its attributes and values up to the deepest level, the tail's nesting. */
+  private written(): WrittenPayload | undefined {
+    const tail = this.tailWritten;
+    if (!this.vouched || tail === undefined) return undefined;
+    return writtenPayload(Math.max(this.deepest + 1, tail.depth), this.escaped || tail.copyEscapes);
   }
 
   /**
@@ -395,6 +414,7 @@ class LogsWriter {
    */
   private keyValues(ranges: readonly number[], json: Out, level: number): void {
     if (level > MAX_LEVELS) giveUp();
+    if (level > this.deepest) this.deepest = level;
     const bytes = this.bytes;
     const count = ranges.length / 2;
     const canonical = this.canonical;
@@ -487,6 +507,8 @@ class LogsWriter {
         for (let i = 0; i < 8; i++) DOUBLE_BYTES[i] = this.bytes[this.pos + i]!;
         this.pos += 8;
         const value = DOUBLE[0]!;
+        // Its text may have an exponent: validation measures it.
+        this.vouched = false;
         if (Number.isFinite(value)) json.ascii(String(value));
         else json.ascii(Number.isNaN(value) ? '"NaN"' : value > 0 ? '"Infinity"' : '"-Infinity"');
         canonical.ascii(`d${Object.is(value, -0) ? '-0' : String(value)};`);
@@ -494,6 +516,7 @@ class LogsWriter {
       }
       case 0x2a: {
         if (level + 1 > MAX_LEVELS) giveUp();
+        if (level + 1 > this.deepest) this.deepest = level + 1;
         const listEnd = this.delimitedEnd(end);
         const items = this.repeatedValues(listEnd);
         canonical.ascii(`[${items.length / 2}:`);
@@ -564,7 +587,11 @@ class LogsWriter {
         buf[len++] = byte;
         i++;
         units++;
+        this.escaped = true;
       } else if (byte < 0x20) {
+        // \u0000 is what jsonb refuses: validation says so.
+        if (byte === 0) this.vouched = false;
+        this.escaped = true;
         len = writeControlEscape(buf, len, byte);
         i++;
         units++;
@@ -671,6 +698,31 @@ class LogsWriter {
     if (fieldEnd > end) giveUp();
     return fieldEnd;
   }
+}
+
+/** WrittenPayloads by depth, without and with escapes: shared, as events carry them by the thousand. */
+const WRITTEN: WrittenPayload[][] = [[], []];
+
+function writtenPayload(depth: number, copyEscapes: boolean): WrittenPayload {
+  const byDepth = WRITTEN[copyEscapes ? 1 : 0]!;
+  return (byDepth[depth] ??= Object.freeze({ depth, copyEscapes }));
+}
+
+/**
+ * What a scope's payload tail (map-otlp's resource and scope keys, written
+ * by JSON.stringify) adds to its payloads' WrittenPayload, or undefined when
+ * it might hold what validation must judge (\u0000, a surrogate escape, an
+ * exponent; anything that looks like one, even inside a string). Its depth
+ * is bounded by its count of opening brackets, plus the payload object.
+ */
+function writtenTail(tail: string): { readonly depth: number; readonly copyEscapes: boolean } | undefined {
+  if (/\\u0000|\\u[dD]|[0-9][eE]/.test(tail)) return undefined;
+  let opening = 0;
+  for (let i = 0; i < tail.length; i++) {
+    const code = tail.charCodeAt(i);
+    if (code === 0x7b || code === 0x5b) opening++;
+  }
+  return { depth: opening + 1, copyEscapes: tail.includes('\\') };
 }
 
 function sameBytes(bytes: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
