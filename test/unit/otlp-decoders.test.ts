@@ -1,5 +1,6 @@
 import { create, toBinary } from '@bufbuild/protobuf';
-import { mapLogs } from '../../src/domain/otlp/map-otlp';
+import { mapLogs, type MappedEvent } from '../../src/domain/otlp/map-otlp';
+import { EventValidator } from '../../src/domain/ingest/event-validator';
 import { decodeLogsRequest } from '../../src/transport/otlp/decode-logs-request';
 import { logsToEvents } from '../../src/transport/otlp/logs-to-events';
 import { decodeBinaryByReflection, decodeJson, OTLP_SCHEMAS } from '../../src/transport/otlp/otlp-schemas';
@@ -90,8 +91,57 @@ describe('the hand-written ExportLogsServiceRequest decoder', () => {
       expect(fast!.records).toBe(general.records);
       expect(fast!.recordIndexes).toEqual(general.recordIndexes);
       expect(fast!.unmapped).toEqual([]);
-      expect(fast!.events.map(({ payloadJson, ...rest }) => ({ ...rest, payloadJson: Buffer.from(payloadJson).toString('utf8') }))).toEqual(general.events);
+      expect(fast!.events.map(({ payloadJson, payloadJsonWritten: _written, ...rest }) => ({ ...rest, payloadJson: Buffer.from(payloadJson).toString('utf8') }))).toEqual(general.events);
     }
+  });
+
+  test('when times and observed times take edge values (absent, under a second, exactly 2^53 and 2^64 - 1 ns), then logs-to-events gives the general path\'s ids and timestamps', () => {
+    const edges = ['0', '1', '999999999', '1000000000', '1000000001', '9007199254740993', '1700000000999999999', '4294967295999999999', '18446744073709551615'];
+    const records = edges.flatMap((time) => edges.map((observed) => ({ timeUnixNano: time, observedTimeUnixNano: observed, body: { stringValue: 'x' } })));
+    const bytes = toBinary(schema, create(schema, decodeJson('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: records }] }] }) as never));
+    const receivedAt = 1_750_000_000_123_456_789n;
+    const fast = logsToEvents(bytes, receivedAt);
+    expect(fast).toBeDefined();
+    expect(fast!.events.map(({ payloadJson, payloadJsonWritten: _written, ...rest }) => ({ ...rest, payloadJson: Buffer.from(payloadJson).toString('utf8') }))).toEqual(mapLogs(decodeLogsRequest(bytes), receivedAt).events);
+  });
+
+  test('when the fast path vouches for the payloads it wrote, then validation answers what a full scan answers, and \\u0000, doubles and tight limits still get the scan', () => {
+    const scanOf = (validator: EventValidator, event: MappedEvent) => validator.validate({ ...event, payloadJsonWritten: undefined });
+    const validator = new EventValidator({ maxPayloadBytes: 64 * 1024, maxPayloadDepth: 32, maxFutureSkewMs: 3_600_000 }, () => 1_800_000_000_000);
+    let vouched = 0;
+    let valid = 0;
+    for (let seed = 1; seed <= 200; seed++) {
+      const bytes = toBinary(schema, create(schema, decodeJson('logs', randomRequest(seed)) as never));
+      for (const event of logsToEvents(bytes, 1_750_000_000_123_456_789n)!.events) {
+        if (event.payloadJsonWritten !== undefined) vouched++;
+        const answer = validator.validate(event);
+        if (typeof answer !== 'string') valid++;
+        expect(answer).toEqual(scanOf(validator, event));
+      }
+    }
+    expect(vouched).toBeGreaterThan(100);
+    expect(valid).toBeGreaterThan(100);
+    const record = (body: unknown, attributes: unknown[] = []) => ({ timeUnixNano: '1700000000000000000', body, attributes });
+    const eventsOf = (...records: unknown[]) =>
+      logsToEvents(toBinary(schema, create(schema, decodeJson('logs', { resourceLogs: [{ scopeLogs: [{ logRecords: records }] }] }) as never)), 0n)!.events;
+    const [nul, double, nested, escaped] = eventsOf(
+      record({ stringValue: 'a\u0000b' }),
+      record({ doubleValue: 1e300 }),
+      record({ stringValue: 'x' }, [{ key: 'k', value: { kvlistValue: { values: [{ key: 'j', value: { arrayValue: { values: [{ intValue: '1' }] } } }] } } }]),
+      record({ stringValue: 'tab\tquote"' }),
+    );
+    expect(nul!.payloadJsonWritten).toBeUndefined();
+    expect(validator.validate(nul!)).toMatch(/U\+0000|\\u0000/);
+    expect(double!.payloadJsonWritten).toBeUndefined();
+    // payload { attributes { k { j [ 1 ] } } }: four levels; the written depth may only be more.
+    expect(nested!.payloadJsonWritten!.depth).toBeGreaterThanOrEqual(4);
+    expect(new EventValidator({ maxPayloadBytes: 64 * 1024, maxPayloadDepth: 3, maxFutureSkewMs: 3_600_000 }).validate(nested!)).toMatch(/more than 3 levels/);
+    expect(escaped!.payloadJsonWritten!.copyEscapes).toBe(true);
+    expect(validator.validate(escaped!)).toEqual(scanOf(validator, escaped!));
+    const tight = new EventValidator({ maxPayloadBytes: 100, maxPayloadDepth: 32, maxFutureSkewMs: 3_600_000 });
+    const [long] = eventsOf(record({ stringValue: 'y'.repeat(200) }));
+    expect(tight.validate(long!)).toEqual(scanOf(tight, long!));
+    expect(typeof tight.validate(long!)).toBe('string');
   });
 
   test('when a request has what only the general path decodes exactly (a repeated attribute key, a body given twice, a non-UTF-8 string, unknown fields, truncation), then logs-to-events gives it up', () => {

@@ -92,6 +92,11 @@ export class EventValidator {
     if (struct && payloadJson !== undefined) {
       return 'payload and payload_json are both set; they are a oneof: send one of them';
     }
+    const written = event.payloadJsonWritten;
+    if (written !== undefined && payloadJson instanceof Uint8Array && written.depth <= this.limits.maxPayloadDepth && payloadJson.length * 2 <= this.limits.maxPayloadBytes) {
+      // Written by the server itself within the limits: nothing for a scan to find.
+      return { json: payloadJson, copyEscapes: written.copyEscapes };
+    }
     if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson, 'payload_json');
     if (payloadStructJson !== undefined) return this.checkJsonText(payloadStructJson, 'payload');
     if (payload === undefined) return EMPTY_OBJECT;

@@ -21,6 +21,25 @@ export interface IncomingEvent {
    * mapping builds one).
    */
   readonly payloadJson?: string | Uint8Array | undefined;
+  /**
+   * Set only by a server-side writer that wrote payloadJson's bytes itself
+   * (OTLP's logs-to-events): what a scan would find, so that validation
+   * checks only the limits (see WrittenPayload).
+   */
+  readonly payloadJsonWritten?: WrittenPayload | undefined;
+}
+
+/**
+ * What the writer of a payload vouches for: its bytes are well-formed UTF-8,
+ * one JSON object by RFC 8259, without \u0000, surrogate escapes or numbers
+ * with an exponent (jsonb takes it and stores numbers as written), so that
+ * its stored form is at most twice its length; `depth` is at least its
+ * deepest nesting of objects and arrays; `copyEscapes` is whether it holds a
+ * byte that COPY escapes.
+ */
+export interface WrittenPayload {
+  readonly depth: number;
+  readonly copyEscapes: boolean;
 }
 
 /** An event that passed validation, ready to be written. */

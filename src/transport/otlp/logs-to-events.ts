@@ -2,6 +2,7 @@ import { hash } from 'node:crypto';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Origin, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
 import type { InstrumentationScope, Resource } from '../../domain/otlp/otlp-model';
+import type { WrittenPayload } from '../../domain/ingest/ingest-event';
 import { HEX_DIGITS, writeControlEscape } from '../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../domain/ingest/utf8-sequence';
 import { readResource, readScope } from './decode-logs-request';
@@ -113,6 +114,23 @@ class Out {
     this.ascii(String(value));
   }
 
+  /** A fixed64 split by splitNanos, as its decimal digits: `seconds` (as is) then `nanos` (nine digits, zero-padded) when seconds > 0. */
+  fixed64Digits(seconds: number, nanos: number): void {
+    if (seconds === 0) {
+      this.uint(nanos);
+      return;
+    }
+    this.uint(seconds);
+    this.reserve(9);
+    const buf = this.buf;
+    let rest = nanos;
+    for (let i = this.len + 8; i >= this.len; i--) {
+      buf[i] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    this.len += 9;
+  }
+
   hex(from: Uint8Array, start: number, end: number): void {
     this.reserve((end - start) * 2);
     const buf = this.buf;
@@ -141,7 +159,8 @@ const LOG_KIND = Buffer.from('log');
 
 class LogsWriter {
   private pos = 0;
-  private readonly receivedAt: bigint;
+  private readonly receivedSeconds: number;
+  private readonly receivedNanos: number;
   /** Every payload of the request, one after another; events hold views into it. */
   private readonly json: Out;
   /** 'log', the origin's digest and the record's canonical form: what its event_id hashes. */
@@ -149,6 +168,12 @@ class LogsWriter {
   /** A body's JSON, written before it is placed after the attributes. */
   private readonly body = new Out(256);
   private records = 0;
+  /** What the current scope's payload tail adds to a payload's WrittenPayload: undefined when it cannot be vouched for. */
+  private tailWritten: { readonly depth: number; readonly copyEscapes: boolean } | undefined;
+  /** The current record's deepest level, and whether its payload can be vouched for (no \u0000, no double) and has an escape. */
+  private deepest = 0;
+  private vouched = true;
+  private escaped = false;
   private readonly events: MappedEvent[] = [];
   private readonly recordIndexes: number[] = [];
 
@@ -156,7 +181,8 @@ class LogsWriter {
     private readonly bytes: Uint8Array,
     receivedAtNanos: bigint,
   ) {
-    this.receivedAt = receivedAtNanos;
+    this.receivedSeconds = Number(receivedAtNanos / NANOS_PER_SECOND);
+    this.receivedNanos = Number(receivedAtNanos % NANOS_PER_SECOND);
     this.json = new Out(bytes.length * 2 + 4096);
   }
 
@@ -209,6 +235,7 @@ class LogsWriter {
     const scope: InstrumentationScope | undefined = headAt < 0 ? undefined : this.decoded((r) => readScope(r, headEnd, undefined), headAt);
     const origin = new Origin(resource, scope);
     const tail = Buffer.from(origin.payloadTail);
+    this.tailWritten = writtenTail(origin.payloadTail);
     for (let i = 0; i < records.length; i += 2) {
       this.pos = records[i]!;
       this.logRecord(origin, tail, records[i + 1]!);
@@ -287,20 +314,36 @@ class LogsWriter {
         }
       }
     }
-    const time = nanosOf(timeLo, timeHi);
-    const observed = nanosOf(observedLo, observedHi);
     const json = this.json;
     const canonical = this.canonical;
     const start = json.len;
 
+    this.deepest = 1;
+    this.vouched = true;
+    this.escaped = false;
     // The canonical form (map-otlp's logCanonical), after the kind and the origin's digest: the body before the attributes.
     canonical.len = 0;
     canonical.copy(LOG_KIND, 0, LOG_KIND.length);
     canonical.copy(origin.digest, 0, origin.digest.length);
-    canonical.ascii(time === 0n ? '0' : time.toString());
+    // The times without a BigInt: seconds and nanoseconds as numbers (exact for any fixed64).
+    let seconds = this.receivedSeconds;
+    let nanos = this.receivedNanos;
+    const hasTime = timeLo !== 0 || timeHi !== 0;
+    const hasObserved = observedLo !== 0 || observedHi !== 0;
+    if (hasTime) canonical.fixed64Digits(splitNanos(timeLo, timeHi), SPLIT_NANOS[0]!);
+    else canonical.byte(0x30);
     canonical.byte(0x3b);
-    canonical.ascii(observed === 0n ? '0' : observed.toString());
+    if (hasTime) {
+      seconds = SPLIT_NANOS[1]!;
+      nanos = SPLIT_NANOS[0]!;
+    }
+    if (hasObserved) canonical.fixed64Digits(splitNanos(observedLo, observedHi), SPLIT_NANOS[0]!);
+    else canonical.byte(0x30);
     canonical.byte(0x3b);
+    if (hasObserved && !hasTime) {
+      seconds = SPLIT_NANOS[1]!;
+      nanos = SPLIT_NANOS[0]!;
+    }
     canonical.uint(severityNumber);
     canonical.byte(0x3b);
     canonical.uint(this.stringUnits(severityAt, severityEnd));
@@ -345,17 +388,23 @@ class LogsWriter {
     canonical.byte(0x3a);
     canonical.copy(bytes, nameAt, nameEnd);
 
-    const nanos = time > 0n ? time : observed > 0n ? observed : this.receivedAt;
-    const seconds = nanos / NANOS_PER_SECOND;
     this.recordIndexes.push(this.records++);
     this.events.push({
       eventId: hash('sha256', canonical.buf.subarray(0, canonical.len), 'hex'),
-      timestamp: { seconds: Number(seconds), nanos: Number(nanos - seconds * NANOS_PER_SECOND) },
+      timestamp: { seconds, nanos },
       eventType: 'log',
       serviceName: origin.serviceName,
       payloadJson: json.buf.subarray(start, json.len),
+      payloadJsonWritten: this.written(),
     });
     this.pos = end;
+  }
+
+  /** The record's WrittenPayload (undefined: let validation scan it): the payload object, its attributes and values up to the deepest level, the tail's nesting. */
+  private written(): WrittenPayload | undefined {
+    const tail = this.tailWritten;
+    if (!this.vouched || tail === undefined) return undefined;
+    return writtenPayload(Math.max(this.deepest + 1, tail.depth), this.escaped || tail.copyEscapes);
   }
 
   /**
@@ -365,6 +414,7 @@ class LogsWriter {
    */
   private keyValues(ranges: readonly number[], json: Out, level: number): void {
     if (level > MAX_LEVELS) giveUp();
+    if (level > this.deepest) this.deepest = level;
     const bytes = this.bytes;
     const count = ranges.length / 2;
     const canonical = this.canonical;
@@ -457,6 +507,8 @@ class LogsWriter {
         for (let i = 0; i < 8; i++) DOUBLE_BYTES[i] = this.bytes[this.pos + i]!;
         this.pos += 8;
         const value = DOUBLE[0]!;
+        // Its text may have an exponent: validation measures it.
+        this.vouched = false;
         if (Number.isFinite(value)) json.ascii(String(value));
         else json.ascii(Number.isNaN(value) ? '"NaN"' : value > 0 ? '"Infinity"' : '"-Infinity"');
         canonical.ascii(`d${Object.is(value, -0) ? '-0' : String(value)};`);
@@ -464,6 +516,7 @@ class LogsWriter {
       }
       case 0x2a: {
         if (level + 1 > MAX_LEVELS) giveUp();
+        if (level + 1 > this.deepest) this.deepest = level + 1;
         const listEnd = this.delimitedEnd(end);
         const items = this.repeatedValues(listEnd);
         canonical.ascii(`[${items.length / 2}:`);
@@ -534,7 +587,11 @@ class LogsWriter {
         buf[len++] = byte;
         i++;
         units++;
+        this.escaped = true;
       } else if (byte < 0x20) {
+        // \u0000 is what jsonb refuses: validation says so.
+        if (byte === 0) this.vouched = false;
+        this.escaped = true;
         len = writeControlEscape(buf, len, byte);
         i++;
         units++;
@@ -643,6 +700,31 @@ class LogsWriter {
   }
 }
 
+/** WrittenPayloads by depth, without and with escapes: shared, as events carry them by the thousand. */
+const WRITTEN: WrittenPayload[][] = [[], []];
+
+function writtenPayload(depth: number, copyEscapes: boolean): WrittenPayload {
+  const byDepth = WRITTEN[copyEscapes ? 1 : 0]!;
+  return (byDepth[depth] ??= Object.freeze({ depth, copyEscapes }));
+}
+
+/**
+ * What a scope's payload tail (map-otlp's resource and scope keys, written
+ * by JSON.stringify) adds to its payloads' WrittenPayload, or undefined when
+ * it might hold what validation must judge (\u0000, a surrogate escape, an
+ * exponent; anything that looks like one, even inside a string). Its depth
+ * is bounded by its count of opening brackets, plus the payload object.
+ */
+function writtenTail(tail: string): { readonly depth: number; readonly copyEscapes: boolean } | undefined {
+  if (/\\u0000|\\u[dD]|[0-9][eE]/.test(tail)) return undefined;
+  let opening = 0;
+  for (let i = 0; i < tail.length; i++) {
+    const code = tail.charCodeAt(i);
+    if (code === 0x7b || code === 0x5b) opening++;
+  }
+  return { depth: opening + 1, copyEscapes: tail.includes('\\') };
+}
+
 function sameBytes(bytes: Uint8Array, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
   if (aEnd - aStart !== bEnd - bStart) return false;
   for (let i = 0; i < aEnd - aStart; i++) if (bytes[aStart + i] !== bytes[bStart + i]) return false;
@@ -654,7 +736,27 @@ function startsWithBom(bytes: Uint8Array, start: number, end: number): boolean {
   return end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf;
 }
 
-/** A fixed64 from its two halves, as the general path's bigint. */
-function nanosOf(lo: number, hi: number): bigint {
-  return hi === 0 && lo === 0 ? 0n : (BigInt(hi) << 32n) | BigInt(lo);
+/** splitNanos's nanoseconds (index 0) and seconds (index 1). */
+const SPLIT_NANOS = new Float64Array(2);
+
+/**
+ * A fixed64 count of nanoseconds from its two 32-bit halves, split into
+ * whole seconds (returned, also in SPLIT_NANOS[1]) and the nanoseconds left
+ * (SPLIT_NANOS[0]) by long division in 16-bit digits: every step stays
+ * below 2^53, so both are exact, as the general path's bigint arithmetic is.
+ */
+function splitNanos(lo: number, hi: number): number {
+  let rest = hi >>> 16;
+  let cur = rest * 65536 + (hi & 0xffff);
+  const q2 = Math.floor(cur / 1e9);
+  rest = cur - q2 * 1e9;
+  cur = rest * 65536 + (lo >>> 16);
+  const q1 = Math.floor(cur / 1e9);
+  rest = cur - q1 * 1e9;
+  cur = rest * 65536 + (lo & 0xffff);
+  const q0 = Math.floor(cur / 1e9);
+  const seconds = (q2 * 65536 + q1) * 65536 + q0;
+  SPLIT_NANOS[0] = cur - q0 * 1e9;
+  SPLIT_NANOS[1] = seconds;
+  return seconds;
 }
