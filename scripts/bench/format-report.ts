@@ -44,20 +44,16 @@ export interface IngestRound {
 
 /** An ingest scenario and the median of its rounds. */
 export interface IngestScenario {
-  /** ceiling and naive: straight into PostgreSQL; vault: IngestStream through the generated client; otlp: OTLP logs over gRPC; sdk: the Node.js client (clients/node). */
-  readonly path: 'ceiling' | 'naive' | 'vault' | 'otlp' | 'sdk';
+  /** ceiling and naive: straight into PostgreSQL; vault: IngestStream through the generated client; otlp: OTLP logs over gRPC (the Node.js client has a table of its own: SdkComparison). */
+  readonly path: 'ceiling' | 'naive' | 'vault' | 'otlp';
   readonly label: string;
-  /** Events per statement, message or Export request (not set for sdk, whose ingesters batch by themselves). */
+  /** Events per statement, message or Export request. */
   readonly batch?: number;
   /** Database connections (ceiling, naive). */
   readonly connections?: number;
   /** Concurrent IngestStream calls (vault), or OTLP exporters (otlp). */
   readonly streams?: number;
   readonly payload?: PayloadMode;
-  /** Concurrent ingesters, each on its own client and tenant (sdk). */
-  readonly ingesters?: number;
-  /** The label of the scenario this one's target compares it with (sdk: the raw generated client at the same concurrency). */
-  readonly baseline?: string;
   readonly rounds: IngestRound[];
   readonly eventsPerSecond: number;
   readonly serverCpuSecondsPerMillion?: number;
@@ -217,7 +213,7 @@ function best(ingest: readonly IngestScenario[], path: IngestScenario['path'], f
 }
 
 /** Whether the scenario went through the vault server (its CPU and memory are then the server's cost). */
-const servedByVault = (s: IngestScenario): boolean => s.path === 'vault' || s.path === 'otlp' || s.path === 'sdk';
+const servedByVault = (s: IngestScenario): boolean => s.path === 'vault' || s.path === 'otlp';
 
 function sdkSection(sdk: SdkComparison): string {
   const median = (values: number[]): number => {

@@ -34,7 +34,7 @@ import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
 import { formatReport, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
-import type { IngestOutcome, OtlpOutcome, QueryCase, SdkOutcome } from './load-generator';
+import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
 import { formatRollupReport, ROLLUP_BENCH_SIZES, runRollupBench } from './rollup-bench';
 import { formatInstances, instancesPhase } from './scale-instances';
@@ -212,7 +212,7 @@ async function countCommits(db: pg.Client): Promise<number> {
 
 type ScenarioSpec = Omit<IngestScenario, 'rounds' | 'eventsPerSecond' | 'serverCpuSecondsPerMillion' | 'serverPeakRssMiB'>;
 
-function runScenario(context: Context, scenario: ScenarioSpec, run: string): Promise<Measured<BaselineResult | IngestOutcome | OtlpOutcome | SdkOutcome>> {
+function runScenario(context: Context, scenario: ScenarioSpec, run: string): Promise<Measured<BaselineResult | IngestOutcome | OtlpOutcome>> {
   const { sizes, loadGenerator, vault, tenants, target, databaseUrl } = context;
   const tenantIds = tenants.map((tenant) => tenant.id);
   const keys = tenants.map((tenant) => tenant.key);
@@ -223,8 +223,6 @@ function runScenario(context: Context, scenario: ScenarioSpec, run: string): Pro
       return vault.measure(() => loadGenerator.run('naive', { url: databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections! }));
     case 'otlp':
       return vault.measure(() => loadGenerator.run('otlpIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, count: sizes.vaultEvents }));
-    case 'sdk':
-      return vault.measure(() => loadGenerator.run('sdkIngest', { target, keys, run, ingesters: scenario.ingesters!, count: sizes.vaultEvents }));
     case 'vault':
       return vault.measure(() =>
         loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, payload: scenario.payload!, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }),
@@ -234,7 +232,7 @@ function runScenario(context: Context, scenario: ScenarioSpec, run: string): Pro
 
 /** Whether the scenario went through the vault server: its CPU and memory are then reported. */
 function servedByVault(scenario: ScenarioSpec): boolean {
-  return scenario.path === 'vault' || scenario.path === 'otlp' || scenario.path === 'sdk';
+  return scenario.path === 'vault' || scenario.path === 'otlp';
 }
 
 async function ingestPhase(context: Context): Promise<IngestScenario[]> {
@@ -253,7 +251,7 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
   for (let round = 0; round < sizes.rounds; round++) {
     for (const scenario of scenarios) {
       await resetTable(db);
-      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams ?? scenario.ingesters}-${scenario.batch ?? ''}-${scenario.payload ?? ''}`;
+      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams}-${scenario.batch ?? ''}-${scenario.payload ?? ''}`;
       const measured = await runScenario(context, scenario, run);
       const { result } = measured;
       const codes = 'codes' in result ? result.codes : undefined;
