@@ -43,10 +43,11 @@ async function main(): Promise<void> {
   let nextId = 0;
   const pending = new Map<number, (reply: JobReply) => void>();
   child.on('message', (reply: JobReply) => pending.get(reply.id)?.(reply));
-  const run = <K extends keyof LoadGeneratorJobs>(job: K, params: Parameters<LoadGeneratorJobs[K]>[0]): Promise<{ eventsPerSecond: number; events: number; clientCpuMs?: number }> =>
+  type Outcome = { eventsPerSecond: number; events: number; clientCpuMs?: number; calls?: number; messages?: number };
+  const run = <K extends keyof LoadGeneratorJobs>(job: K, params: Parameters<LoadGeneratorJobs[K]>[0]): Promise<Outcome> =>
     new Promise((resolve, reject) => {
       const id = nextId++;
-      pending.set(id, (reply) => (reply.error === undefined ? resolve(reply.result as { eventsPerSecond: number; events: number; clientCpuMs?: number }) : reject(new Error(reply.error))));
+      pending.set(id, (reply) => (reply.error === undefined ? resolve(reply.result as Outcome) : reject(new Error(reply.error))));
       child.send({ id, job, params });
     });
   let vault: VaultProcess | undefined;
@@ -55,21 +56,26 @@ async function main(): Promise<void> {
     await runMigrations(database.url, pino({ level: 'silent' }));
     const keys = (await createBenchTenants(database.url, 'compare')).map((tenant) => tenant.key);
     vault = new VaultProcess({ DATABASE_URL: database.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' });
-    const target = `127.0.0.1:${(await vault.serving).grpcPort}`;
+    const server = vault;
+    const target = `127.0.0.1:${(await server.serving).grpcPort}`;
     await db.connect();
     const figures: Record<string, number[]> = { raw: [], before: [], after: [] };
     /** The load generator's CPU per event (µs) during each timed run: the client's own cost. */
     const cpu: Record<string, number[]> = { raw: [], before: [], after: [] };
+    /** The server's CPU per event (µs) during each run. */
+    const serverCpu: Record<string, number[]> = { raw: [], before: [], after: [] };
     // Round 0 is a warm-up, not counted: otherwise the first row of round 1 (raw) pays for a cold process.
     for (let round = -1; round < rounds; round++) {
       for (const which of ['raw', 'before', 'after'] as const) {
         await db.query('TRUNCATE events');
         const runName = `c${round + 1}-${which}`;
-        const result =
+        const { result, cpuSeconds } = await server.measure(() =>
           which === 'raw'
-            ? await run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: Number(values['events-per-call']) })
-            : await run('sdkIngest', { target, keys, run: runName, ingesters: INGESTERS, count, ingesterOptions: ingesterOptions[which], ...(which === 'before' ? { clientModule: before } : {}) });
+            ? run('vaultIngest', { target, keys, run: runName, streams: INGESTERS, batch: 1000, payload: 'json', count, eventsPerCall: Number(values['events-per-call']) })
+            : run('sdkIngest', { target, keys, run: runName, ingesters: INGESTERS, count, ingesterOptions: ingesterOptions[which], ...(which === 'before' ? { clientModule: before } : {}) }),
+        );
         const stored = Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
+        const commits = Number((await db.query<{ n: string }>('SELECT count(DISTINCT xmin::text) AS n FROM events')).rows[0]!.n);
         if (stored !== count) throw new Error(`${which}: ${stored} rows stored for ${count} events`);
         if (round < 0) {
           log(`warm-up ${which}: ${Math.round(result.eventsPerSecond)} events/s`);
@@ -77,16 +83,17 @@ async function main(): Promise<void> {
         }
         figures[which]!.push(result.eventsPerSecond);
         cpu[which]!.push(((result.clientCpuMs ?? Number.NaN) * 1000) / count);
-        log(`round ${round + 1} ${which}: ${Math.round(result.eventsPerSecond)} events/s, client CPU ${cpu[which]!.at(-1)!.toFixed(1)} µs/event`);
+        serverCpu[which]!.push((cpuSeconds * 1e6) / count);
+        log(`round ${round + 1} ${which}: ${Math.round(result.eventsPerSecond)} events/s, client CPU ${cpu[which]!.at(-1)!.toFixed(1)} µs/event, server CPU ${serverCpu[which]!.at(-1)!.toFixed(1)} µs/event, ${result.calls ?? '?'} calls, ${result.messages ?? '?'} messages, ${commits} commits`);
       }
     }
     const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     const raw = median(figures.raw!);
-    process.stdout.write(`| client | events/s (median of ${rounds}) | ratio to the raw generated client | client CPU µs/event (median) |\n|---|---|---|---|\n`);
+    process.stdout.write(`| client | events/s (median of ${rounds}) | ratio to the raw generated client | client CPU µs/event (median) | server CPU µs/event (median) |\n|---|---|---|---|---|\n`);
     for (const which of ['raw', 'before', 'after'] as const) {
       const options = which === 'raw' ? undefined : values[`${which}-options`];
       const label = which === 'raw' ? `raw generated client, ${INGESTERS} streams, 1000/message` : `SDK ${which} (${which === 'before' ? before : 'this checkout'}${options === undefined ? '' : `, ${options}`}), ${INGESTERS} ingesters`;
-      process.stdout.write(`| ${label} | ${Math.round(median(figures[which]!))} | ${(median(figures[which]!) / raw).toFixed(2)}x | ${median(cpu[which]!).toFixed(1)} |\n`);
+      process.stdout.write(`| ${label} | ${Math.round(median(figures[which]!))} | ${(median(figures[which]!) / raw).toFixed(2)}x | ${median(cpu[which]!).toFixed(1)} | ${median(serverCpu[which]!).toFixed(1)} |\n`);
     }
     // Per-round ratios too: each round's three runs saw the same machine.
     for (let round = 0; round < rounds; round++) {

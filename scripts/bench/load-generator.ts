@@ -533,6 +533,10 @@ export interface SdkOutcome {
   readonly eventsPerSecond: number;
   /** This process's CPU time during the timed part (the client's cost). */
   readonly clientCpuMs: number;
+  /** IngestStream calls the ingesters opened (attempts, retries included). */
+  readonly calls: number;
+  /** Stream messages they wrote. */
+  readonly messages: number;
 }
 
 /**
@@ -546,6 +550,23 @@ async function sdkIngest({ target, keys, run, ingesters, count, clientModule, in
   const perIngester = Math.ceil(count / ingesters);
   const SdkClient = clientModule === undefined ? VaultClient : (require(clientModule) as { VaultClient: typeof VaultClient }).VaultClient;
   const clients = Array.from({ length: ingesters }, (_, i) => new SdkClient({ address: target, apiKey: keys[i % keys.length]! }));
+  // Calls and messages, counted on the way out (the client's ingest stub, wrapped): what the server sees.
+  let calls = 0;
+  let messages = 0;
+  for (const client of clients) {
+    const stub = (client as unknown as { ingestClient: { ingestStream: (...args: unknown[]) => { write: (...args: unknown[]) => boolean } } }).ingestClient;
+    const open = stub.ingestStream.bind(stub);
+    stub.ingestStream = (...args: unknown[]) => {
+      calls++;
+      const call = open(...args);
+      const write = call.write.bind(call);
+      call.write = (...writeArgs: unknown[]) => {
+        messages++;
+        return write(...writeArgs);
+      };
+      return call;
+    };
+  }
   // The application's events exist before the clock starts (as the raw path's messages do); add() onwards is timed.
   const inputs = clients.map((_, worker) => {
     const list: EventInput[] = [];
@@ -571,7 +592,7 @@ async function sdkIngest({ target, keys, run, ingesters, count, clientModule, in
     const clientCpuMs = cpuMsSince(cpu);
     const sum = (field: keyof IngesterCounters): number => counters.reduce((total, c) => total + c[field], 0);
     const codes: Record<string, number> = sum('failed') > 0 ? { FAILED: sum('failed') } : { OK: 1 };
-    return { events: sum('accepted') + sum('duplicates'), accepted: sum('accepted'), duplicates: sum('duplicates'), rejected: sum('rejected'), retried: sum('retried'), codes, elapsedMs, eventsPerSecond: count / (elapsedMs / 1000), clientCpuMs };
+    return { events: sum('accepted') + sum('duplicates'), accepted: sum('accepted'), duplicates: sum('duplicates'), rejected: sum('rejected'), retried: sum('retried'), codes, elapsedMs, eventsPerSecond: count / (elapsedMs / 1000), clientCpuMs, calls, messages };
   } finally {
     for (const client of clients) client.close();
   }
