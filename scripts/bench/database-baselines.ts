@@ -15,7 +15,7 @@
  */
 import fs from 'node:fs';
 import pg from 'pg';
-import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeWithTenants } from '../../src/storage/event-writer';
+import { COPY_INTO_STAGING, executeMerge, MERGE, WRITER_SESSION_SETUP } from '../../src/storage/event-writer';
 import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from '../../src/storage/live-tail-notify';
 import { runOneRoundTripCopy } from '../../src/storage/one-round-trip-copy';
 import { benchEvent, toCopyRow, type BenchEvent } from './event-shape';
@@ -37,6 +37,9 @@ export interface BaselineResult {
  */
 const MERGE_WITHOUT_LIVE_TAIL = MERGE.replace(LIVE_TAIL_NOTIFY_CTE, 'live_tail AS (SELECT 0::bigint AS notices)');
 if (MERGE_WITHOUT_LIVE_TAIL === MERGE) throw new Error('database-baselines: the merge no longer holds LIVE_TAIL_NOTIFY_CTE; update MERGE_WITHOUT_LIVE_TAIL');
+
+/** A ceiling connection's session, as the server's writer sets up its own: the staging table and the prepared merge, and MERGE_WITHOUT_LIVE_TAIL prepared too. */
+const CEILING_SESSION_SETUP = `${WRITER_SESSION_SETUP}; PREPARE telemetry_vault_merge_without_live_tail(uuid[]) AS ${MERGE_WITHOUT_LIVE_TAIL}`;
 
 /** CPU seconds (user + system) the processes have used, or undefined when one is not on this machine. */
 function processCpuSeconds(pids: readonly number[]): number | undefined {
@@ -106,7 +109,7 @@ async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer, l
   const merged = await runOneRoundTripCopy(client, {
     before: liveTail ? ['BEGIN', LIVE_TAIL_WRITER_LOCK] : ['BEGIN'],
     copy: COPY_INTO_STAGING,
-    after: [mergeWithTenants([tenantId], liveTail ? MERGE : MERGE_WITHOUT_LIVE_TAIL), 'COMMIT'],
+    after: [liveTail ? executeMerge([tenantId]) : executeMerge([tenantId]).replace('telemetry_vault_merge', 'telemetry_vault_merge_without_live_tail'), 'COMMIT'],
     chunks: [text],
   });
   return merged.reduce((sum, row) => sum + Number(row.stored), 0);
@@ -131,7 +134,7 @@ export async function runCeiling({ url, run, count, batchSize, tenantIds, connec
   const clients = await connectAll(url, connections);
   let stored = 0;
   try {
-    for (const client of clients) await client.query(CREATE_STAGING);
+    for (const client of clients) await client.query(CEILING_SESSION_SETUP);
     const pids = await Promise.all(clients.map(async (client) => (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid));
     const cpuBefore = processCpuSeconds(pids);
     const elapsedMs = await timeLanes(clients, lanes, async (client, lane) => {
@@ -205,7 +208,7 @@ export async function loadEvents({ url, run, count, tenantId, connections, first
     const lanes = dealBatches({ run, count: size, batchSize: 5000, tenantIds: [tenantId], connections, firstIndex: firstIndex + done });
     const clients = await connectAll(url, connections);
     try {
-      for (const client of clients) await client.query(CREATE_STAGING);
+      for (const client of clients) await client.query(CEILING_SESSION_SETUP);
       await timeLanes(clients, lanes, async (client, lane) => {
         for (const batch of lane) await copyAndMerge(client, batch.tenantId, Buffer.from(batch.events.map(toCopyRow).join('')));
       });

@@ -52,7 +52,7 @@ export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')
  * the same order and cannot deadlock. The result counts what each member
  * newly stored, by event type and service. `live_tail` notifies followers
  * of the rows stored (see live-tail-notify.ts; nothing when nobody follows).
- * newly stored, by event type and service. ROLLUP_DELTAS_CTE adds the
+ * ROLLUP_DELTAS_CTE adds the
  * newly stored rows' per-minute counts to the rollups, in this statement.
  */
 export const MERGE = `WITH staged AS (
@@ -83,9 +83,32 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * to be UUIDs all the same, so nothing a client sent is ever spliced in.
  */
 export function mergeWithTenants(tenantIds: readonly string[], merge = MERGE): string {
-  for (const id of tenantIds) if (!UUID.test(id)) throw new Error(`not a tenant id: ${JSON.stringify(id)}`);
-  return merge.replaceAll('$1::uuid[]', `'{${tenantIds.join(',')}}'::uuid[]`);
+  return merge.replaceAll('$1::uuid[]', tenantArrayLiteral(tenantIds));
 }
+
+function tenantArrayLiteral(tenantIds: readonly string[]): string {
+  for (const id of tenantIds) if (!UUID.test(id)) throw new Error(`not a tenant id: ${JSON.stringify(id)}`);
+  return `'{${tenantIds.join(',')}}'::uuid[]`;
+}
+
+/**
+ * MERGE as a prepared statement of the session, so that PostgreSQL plans it
+ * once per connection instead of once per group: planning the merge (its
+ * CTEs, the rollups' and live tail's included) cost more database CPU than
+ * running it for a group of 10 events (docs/performance.md, "Prepared
+ * merge"). A new or dropped partition of events invalidates the plan, and
+ * PostgreSQL plans it again by itself. Not under DATABASE_TRANSACTION_POOLING,
+ * where consecutive transactions run on different server sessions.
+ */
+export const PREPARE_MERGE = `PREPARE telemetry_vault_merge(uuid[]) AS ${MERGE}`;
+
+/** The prepared MERGE's execution for a group (same parameters as mergeWithTenants). */
+export function executeMerge(tenantIds: readonly string[]): string {
+  return `EXECUTE telemetry_vault_merge(${tenantArrayLiteral(tenantIds)})`;
+}
+
+/** What a writer connection's session is given once, before its first group: the staging table and the prepared merge. */
+export const WRITER_SESSION_SETUP = `${CREATE_STAGING}; ${PREPARE_MERGE}`;
 
 /** How the writer groups and bounds writes (the INGEST_GROUP_* and INGEST_WRITE_* settings). */
 export interface EventWriterOptions {
@@ -174,7 +197,7 @@ export class EventWriter implements EventSink {
   private queuedBytes = 0;
   private writing = 0;
   private lingerTimer: NodeJS.Timeout | undefined;
-  /** Connections whose session already has the staging table. */
+  /** Connections whose session already has the staging table and the prepared merge (WRITER_SESSION_SETUP). */
   private readonly prepared = new WeakSet<pg.PoolClient>();
   private readonly now: () => number;
   private readonly partitions: PartitionsOnDemand | undefined;
@@ -286,7 +309,7 @@ export class EventWriter implements EventSink {
           async (client) => {
             const perTransaction = this.options.stagingPerTransaction === true; // scale (issue 17)
             if (!perTransaction && !this.prepared.has(client)) {
-              await client.query(CREATE_STAGING);
+              await client.query(WRITER_SESSION_SETUP);
               this.prepared.add(client);
             }
             const deadlineMs = this.groupDeadline(group);
@@ -299,7 +322,7 @@ export class EventWriter implements EventSink {
                 LIVE_TAIL_WRITER_LOCK,
               ],
               copy: COPY_INTO_STAGING,
-              after: [mergeWithTenants(group.members.map((member) => member.tenantId)), ...(deadlineMs === undefined ? [] : [deadlineGuard(deadlineMs)]), 'COMMIT'],
+              after: [(perTransaction ? mergeWithTenants : executeMerge)(group.members.map((member) => member.tenantId)), ...(deadlineMs === undefined ? [] : [deadlineGuard(deadlineMs)]), 'COMMIT'],
               chunks: encodeCopyChunks(group.members.map((member) => member.events)),
             };
             scriptSent = true;

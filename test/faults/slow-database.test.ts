@@ -105,6 +105,6 @@ describe('fault drill: a slow database (a lock held on the events table)', () =>
 
 /** How many merges of the server wait for a lock. */
 async function waitingMerges(client: pg.PoolClient): Promise<number> {
-  const result = await client.query("SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
+  const result = await client.query("SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ 'INSERT INTO events|EXECUTE telemetry_vault_merge'");
   return (result.rows[0] as { waiting: number }).waiting;
 }

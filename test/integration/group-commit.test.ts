@@ -48,7 +48,7 @@ async function holdRow(pool: pg.Pool, tenantId: string, eventId: string): Promis
 
 /** How many of the server's merges wait for a lock. */
 async function mergesWaiting(pool: pg.Pool): Promise<number> {
-  const result = await pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
+  const result = await pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ 'INSERT INTO events|EXECUTE telemetry_vault_merge'");
   return result.rowCount ?? 0;
 }
 

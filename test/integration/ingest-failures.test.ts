@@ -89,7 +89,7 @@ describe('ingestion under database pressure', () => {
   /** Waits until a merge of the server is waiting for the lock. */
   async function mergeIsBlocked(): Promise<void> {
     await eventually(async () => {
-      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
+      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ 'INSERT INTO events|EXECUTE telemetry_vault_merge'");
       expect(waiting.rowCount).toBe(1);
     });
   }
@@ -157,7 +157,7 @@ describe('ingestion under database pressure', () => {
     // The call's group had no other member: its connection is dropped, and the blocked merge ends in the database while the lock is still held.
     await eventually(() => expect(server.logs.text).toMatch(/IngestService\/IngestStream[^\n]*"code":"CANCELLED"|"code":"CANCELLED"[^\n]*IngestService\/IngestStream/));
     await eventually(async () => {
-      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'");
+      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ 'INSERT INTO events|EXECUTE telemetry_vault_merge'");
       expect(waiting.rowCount).toBe(0);
     });
     await release();

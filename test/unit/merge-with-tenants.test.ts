@@ -1,4 +1,4 @@
-import { MERGE, mergeWithTenants } from '../../src/storage/event-writer';
+import { executeMerge, MERGE, mergeWithTenants, PREPARE_MERGE } from '../../src/storage/event-writer';
 
 /** The writer's merge goes out in a simple-query script, which carries no parameters (one-round-trip-copy.ts). */
 describe('mergeWithTenants', () => {
@@ -15,5 +15,11 @@ describe('mergeWithTenants', () => {
   test('refuses anything that is not a UUID, so nothing else is ever spliced into SQL', () => {
     expect(() => mergeWithTenants([tenants[0]!, "x'}'::uuid[]; DROP TABLE events; --"])).toThrow(/not a tenant id/);
     expect(() => mergeWithTenants([''])).toThrow(/not a tenant id/);
+    expect(() => executeMerge([tenants[0]!, "x'}'::uuid[]; DROP TABLE events; --"])).toThrow(/not a tenant id/);
+  });
+
+  test('the prepared merge is MERGE itself, executed with the same uuid[] literal', () => {
+    expect(PREPARE_MERGE).toBe(`PREPARE telemetry_vault_merge(uuid[]) AS ${MERGE}`);
+    expect(executeMerge(tenants)).toBe(`EXECUTE telemetry_vault_merge('{${tenants.join(',')}}'::uuid[])`);
   });
 });
