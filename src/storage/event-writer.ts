@@ -95,8 +95,8 @@ function tenantArrayLiteral(tenantIds: readonly string[]): string {
  * MERGE as a prepared statement of the session, so that PostgreSQL plans it
  * once per connection instead of once per group: planning the merge (its
  * CTEs, the rollups' and live tail's included) cost more database CPU than
- * running it for a group of 10 events (docs/performance.md, "Prepared
- * merge"). A new or dropped partition of events invalidates the plan, and
+ * running it for a group of 10 events (docs/architecture.md, "Live tail
+ * with nobody following"). A new or dropped partition of events invalidates the plan, and
  * PostgreSQL plans it again by itself. Not under DATABASE_TRANSACTION_POOLING,
  * where consecutive transactions run on different server sessions.
  */
