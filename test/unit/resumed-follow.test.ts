@@ -59,4 +59,29 @@ describe('resumedFollow (the exact resume of a live tail, docs/api.md "Resuming 
     const ids = await take(resumedFollow(() => attempts.shift()!(), { reconnectFirst: () => false }), 2);
     expect(ids).toEqual(['a@2026-12-05T10:00:00.000Z', 'b@2026-12-05T10:00:01.000Z']);
   });
+
+  test('when more keys were delivered than maxKeys, then the earlier half is forgotten, onForget names the instant after the newest forgotten, and a reconnection resumes from it without repeating a kept key', async () => {
+    const at = (second: number): string => `2026-12-05T10:00:${String(second).padStart(2, '0')}.000Z`;
+    // Delivered in commit order; 'old' carries an older timestamp than the events before it.
+    const first = [event('a', at(1)), event('b', at(3)), event('old', at(0)), event('c', at(4)), event('d', at(2))];
+    const opens: (Date | undefined)[] = [];
+    const forgotten: [Date, number][] = [];
+    const attempts = [
+      () => stream(first, grpcError(status.UNAVAILABLE, 'dropped')),
+      // What a follow from resumeFrom would send again: stored matches from 10:00:03.001, then a new one.
+      () => stream([event('c', at(4)), event('e', at(5))]),
+    ];
+    const source = resumedFollow(
+      (resumeFrom) => {
+        opens.push(resumeFrom);
+        return attempts.shift()!();
+      },
+      { maxKeys: 4, onForget: (resumeFrom, maxKeys) => forgotten.push([resumeFrom, maxKeys]) },
+    );
+    const ids = await take(source, 6);
+    expect(ids).toEqual([`a@${at(1)}`, `b@${at(3)}`, `old@${at(0)}`, `c@${at(4)}`, `d@${at(2)}`, `e@${at(5)}`]);
+    // At the fifth key, the first two (a, b) were forgotten, and with them 'old' and 'd' (at or before 10:00:03).
+    expect(forgotten).toEqual([[new Date('2026-12-05T10:00:03.001Z'), 4]]);
+    expect(opens).toEqual([undefined, new Date('2026-12-05T10:00:03.001Z')]);
+  });
 });

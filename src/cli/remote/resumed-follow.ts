@@ -20,7 +20,18 @@ export interface ResumedFollowOptions {
   readonly onLoss?: (loss: FollowLoss) => void;
   /** The longest wait between reconnections (default 5 000 ms). */
   readonly maxBackoffMs?: number;
+  /**
+   * The most delivered keys kept (default RESUME_KEYS_MAX). Past it, the
+   * earlier half is forgotten, and reconnections resume from just after the
+   * newest timestamp forgotten (see resumedFollow); onForget says so.
+   */
+  readonly maxKeys?: number;
+  /** Called when keys are forgotten, with the time later reconnections resume from. */
+  readonly onForget?: (resumeFrom: Date, maxKeys: number) => void;
 }
+
+/** ResumedFollowOptions.maxKeys's default: about 100 MB of keys. */
+export const RESUME_KEYS_MAX = 1_000_000;
 
 /** What identifies a stored event: the same event_id in two partitions (UTC days of event time) is two events. */
 export function deliveredKey(event: VaultEvent): string {
@@ -42,21 +53,36 @@ export function deliveredKey(event: VaultEvent): string {
  * kept (about 100 bytes each), and a resume streams again the stored matches
  * since the start.
  *
+ * Memory stays bounded: past `maxKeys` delivered keys, the earlier half
+ * (in delivery order) is forgotten, and with it every key at or before the
+ * newest timestamp forgotten; reconnections then open the follow from just
+ * after that timestamp (open(resumeFrom)), so nothing forgotten is sent
+ * again. From then on a resume is exact for events timestamped after
+ * resumeFrom; one committed while disconnected with an older timestamp is
+ * missed (docs/api.md, "Resuming a follow").
+ *
  * Retryable failures follow the contract (section 8: UNAVAILABLE, ABORTED,
  * DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED with RetryInfo), with exponential
  * backoff and jitter, at least the RetryInfo delay, and no limit on
  * attempts. Any other failure ends the iteration with it.
  */
-export async function* resumedFollow(open: () => AsyncIterable<VaultEvent>, options: ResumedFollowOptions = {}): AsyncGenerator<VaultEvent, void, undefined> {
-  const delivered = new Set<string>();
+export async function* resumedFollow(open: (resumeFrom?: Date) => AsyncIterable<VaultEvent>, options: ResumedFollowOptions = {}): AsyncGenerator<VaultEvent, void, undefined> {
+  const maxKeys = options.maxKeys ?? RESUME_KEYS_MAX;
+  /** Delivered keys, in delivery order, with their timestamps (ms). */
+  const delivered = new Map<string, number>();
+  let resumeFrom: Date | undefined;
   let losses = 0;
   for (let opened = 0; ; opened++) {
     const openedAt = Date.now();
     try {
-      for await (const event of open()) {
+      for await (const event of open(resumeFrom)) {
         const key = deliveredKey(event);
         if (delivered.has(key)) continue;
-        delivered.add(key);
+        delivered.set(key, event.timestamp.getTime());
+        if (delivered.size > maxKeys) {
+          resumeFrom = forgetEarlierHalf(delivered);
+          options.onForget?.(resumeFrom, maxKeys);
+        }
         losses = 0;
         yield event;
       }
@@ -71,6 +97,24 @@ export async function* resumedFollow(open: () => AsyncIterable<VaultEvent>, opti
       await new Promise((resolve) => setTimeout(resolve, delayMs));
     }
   }
+}
+
+/**
+ * Forgets the earlier half of the delivered keys (delivery order), then
+ * every key at or before the newest timestamp among them, and returns the
+ * instant after it: a follow opened from there sends none of the keys
+ * forgotten (VaultEvent timestamps have millisecond precision).
+ */
+function forgetEarlierHalf(delivered: Map<string, number>): Date {
+  let newest = -Infinity;
+  let forget = Math.floor(delivered.size / 2);
+  for (const [key, ms] of delivered) {
+    if (forget-- <= 0) break;
+    newest = Math.max(newest, ms);
+    delivered.delete(key);
+  }
+  for (const [key, ms] of delivered) if (ms <= newest) delivered.delete(key);
+  return new Date(newest + 1);
 }
 
 function isServiceError(error: unknown): error is Parameters<typeof classify>[0] {

@@ -5,7 +5,7 @@ import { FILTER_OPTIONS, FILTER_USAGE, eventFilter, type FilterFlags } from './f
 import { eventHumanLine, eventJsonLine } from './event-line';
 import { parseDurationFlag } from './parse-time';
 import { RemoteCommandError, type FlagValues, type RemoteCommand } from './remote-command';
-import { resumedFollow } from './resumed-follow';
+import { RESUME_KEYS_MAX, resumedFollow } from './resumed-follow';
 
 /**
  * A first follow that fails sooner than this, before any event, is not
@@ -35,7 +35,8 @@ each new match once it commits. Events whose own timestamp is older than the
 start (now, or now - D) do not match: widen --since for producers whose
 clocks lag or that send late. When the server goes away (a restart, a lost
 connection), tail reconnects and goes on without missing or repeating an
-event.
+event (exactly while it has printed at most ${RESUME_KEYS_MAX.toLocaleString('en-US')} events; past that it
+keeps only the later keys, and says from when a reconnection resumes).
 
 ${FILTER_USAGE}  --since D              also print the stored matches of the last D (30s, 15m, 2h, 7d)
 
@@ -51,8 +52,12 @@ Output:
   },
 
   async run(plan, { client, out, io, colour, interrupt }): Promise<number> {
-    const events = resumedFollow(() => client.events(plan.filter, 'oldest-first', { follow: true }), {
+    const events = resumedFollow((resumeFrom) => client.events(resumeFrom === undefined ? plan.filter : { ...plan.filter, start: resumeFrom }, 'oldest-first', { follow: true }), {
       reconnectFirst: (_error, openForMs) => openForMs >= FIRST_CONNECT_GRACE_MS,
+      onForget: (resumeFrom, maxKeys) =>
+        io.stderr.write(
+          `tail: more than ${maxKeys} events printed; to bound its memory tail forgets the earlier half, and a reconnection now resumes from ${resumeFrom.toISOString()} (an event committed while disconnected with an older timestamp would be missed)\n`,
+        ),
       onLoss: ({ error, delayMs }) => io.stderr.write(`tail: the stream was lost (${lossReason(error)}); reconnecting in ${(delayMs / 1000).toFixed(1)} s\n`),
     });
     for await (const event of interrupt.iterate(events)) {
