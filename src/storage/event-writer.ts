@@ -474,13 +474,15 @@ export class EventWriter implements EventSink {
  * DEADLINE_EXCEEDED never has its batch committed behind its back, even when
  * the merge was held up (a lock) and resumed before the database noticed the
  * dropped connection. The time is measured on the database's clock from the
- * script's arrival (statement_timestamp() is the same for every statement of
- * one simple query), so clock skew between hosts does not matter; the margin
- * covers the script's time on the wire and a late timer in the server.
+ * transaction's start (now(): the arrival of the script's first message,
+ * its BEGIN, sent right after leftMs was taken; not statement_timestamp(),
+ * which is the later arrival of the merge's message, after the COPY), so
+ * clock skew between hosts does not matter; the margin covers the script's
+ * time on the wire and a late timer in the server.
  */
 export function deadlineGuard(leftMs: number): string {
   const limitMs = Math.max(0, Math.floor(leftMs) - DEADLINE_GUARD_MARGIN_MS);
-  return `DO $$BEGIN IF clock_timestamp() - statement_timestamp() > interval '${limitMs} milliseconds' THEN RAISE EXCEPTION 'every call of the group passed its deadline before COMMIT' USING ERRCODE = 'query_canceled'; END IF; END$$`;
+  return `DO $$BEGIN IF clock_timestamp() - now() > interval '${limitMs} milliseconds' THEN RAISE EXCEPTION 'every call of the group passed its deadline before COMMIT' USING ERRCODE = 'query_canceled'; END IF; END$$`;
 }
 
 /** How much earlier than the server's own deadline timer the database's guard refuses to commit. */
