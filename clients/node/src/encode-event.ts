@@ -116,10 +116,31 @@ const utf8Write: (frame: Buffer, value: string, offset: number) => number = nati
   ? (frame, value, offset) => nativeUtf8Write.call(frame, value, offset)
   : (frame, value, offset) => frame.write(value, offset, 'utf8');
 
+/**
+ * Strings up to this many UTF-16 units are tried as ASCII in JavaScript first
+ * (event ids, types and service names): below about 64 characters the loop
+ * costs less than Buffer#utf8Write's call; a payload goes to utf8Write.
+ */
+const SHORT_STRING = 64;
+
 /** Writes a string field (tag, length, UTF-8) straight into the slab; an empty string is left out unless `always`. */
 function writeString(frame: Buffer, at: number, tag: number, value: string, always = false): number {
-  if (value.length === 0 && !always) return at;
+  const length = value.length;
+  if (length === 0 && !always) return at;
   frame[at++] = tag;
+  if (length <= SHORT_STRING) {
+    // An ASCII string this short is copied by this loop faster than a call into C++ takes (its length is its one-byte varint).
+    let i = 0;
+    for (; i < length; i++) {
+      const code = value.charCodeAt(i);
+      if (code > 0x7f) break;
+      frame[at + 1 + i] = code;
+    }
+    if (i === length) {
+      frame[at] = length;
+      return at + 1 + length;
+    }
+  }
   const reserved = varintSize(value.length * 3);
   const bytes = utf8Write(frame, value, at + reserved);
   const needed = varintSize(bytes);

@@ -2,8 +2,9 @@ import { status, type ClientWritableStream, type Metadata, type ServiceError } f
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
 import { encodeEventInput, type EventInput } from './convert';
-import { decodeEventFrame, FrameEncoder, messageBytes, type Frame, type FramedIngestClient } from './encode-event';
+import { decodeEventFrame, FrameEncoder, messageBytes, type FramedIngestClient } from './encode-event';
 import { classify, isServiceError, retryDelayMs, retryInfoDelayMs, type BackoffOptions } from './retry';
+import { eventsIn, joinRuns, RunQueue, singles, sizeOf, type Message, type Run } from './run-queue';
 import { uuidv7 } from './uuidv7';
 
 /** An event the server refused (validation); never retried. */
@@ -97,14 +98,8 @@ export interface IngesterCounters {
   bufferedBytes: number;
 }
 
-/** An event held: its frame (the event encoded as an entry of IngestStreamRequest, encode-event.ts). */
-interface Entry extends Frame {
-  readonly seq: number;
-  readonly addedAt: number;
-}
-
 interface StreamState {
-  readonly messages: Entry[][];
+  readonly messages: Message[];
   firstSeq: number;
   events: number;
   bytes: number;
@@ -123,36 +118,6 @@ interface FlushWaiter {
 
 /** What to do with a stream whose attempt failed. */
 type Recovery = { readonly resend: 'now' } | { readonly resend: 'after'; readonly delayMs: number } | { readonly resend: 'never' };
-
-/** A FIFO of entries with an O(1) shift. */
-class Queue {
-  private items: Entry[] = [];
-  private head = 0;
-  bytes = 0;
-
-  get length(): number {
-    return this.items.length - this.head;
-  }
-
-  peek(): Entry | undefined {
-    return this.items[this.head];
-  }
-
-  push(entry: Entry): void {
-    this.items.push(entry);
-    this.bytes += entry.length;
-  }
-
-  shift(): Entry {
-    const entry = this.items[this.head++]!;
-    this.bytes -= entry.length;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return entry;
-  }
-}
 
 /** Wakes everyone waiting at once; a new promise per round. */
 class Signal {
@@ -178,7 +143,24 @@ class Signal {
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry) => sum + entry.length, 0);
+/**
+ * One idle ingester, made with the first ingester and kept for the life of
+ * the process: no channel, no events, no timers (its lanes wait for events
+ * that never come). V8 keeps a class's hidden classes, and with them the
+ * optimized code of add(), the encoder and the queue, only while an instance
+ * of the class lives; once every ingester is collected, the next one ran its
+ * first tens of thousands of events unoptimized again (docs/sdk.md,
+ * "Performance": an ingester per job, or the bench's fresh ingesters after a
+ * full GC). This one keeps them alive.
+ */
+let idleIngester: Ingester | undefined;
+let makingIdleIngester = false;
+
+/** The idle ingester's client and metadata: never called, since it is never given an event (and they hold no one's channel). */
+const NO_CLIENT = {} as FramedIngestClient;
+const NO_METADATA = (): Metadata => {
+  throw new Error('the idle ingester makes no call');
+};
 
 /**
  * Batches events into IngestStream calls and retries them exactly once-safely
@@ -186,7 +168,7 @@ const sizeOf = (message: readonly Entry[]): number => message.reduce((sum, entry
  */
 export class Ingester {
   private readonly options: Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
-  private readonly pending = new Queue();
+  private readonly pending = new RunQueue();
   /** This ingester's own slabs: its frames lie one after another (encode-event.ts). */
   private readonly encoder = new FrameEncoder();
   private readonly inFlight = new Set<StreamState>();
@@ -234,6 +216,10 @@ export class Ingester {
     if (this.options.whenFull !== 'wait' && this.options.whenFull !== 'fail') throw new RangeError(`whenFull must be 'wait' or 'fail', got ${String(this.options.whenFull)}`);
     this.messageMaxBytes = this.options.maxBatchBytes;
     for (let lane = 0; lane < this.options.maxConcurrentStreams; lane++) this.lanes.push(this.runLane());
+    if (idleIngester === undefined && !makingIdleIngester) {
+      makingIdleIngester = true;
+      idleIngester = new Ingester(NO_CLIENT, NO_METADATA, deadlineMs);
+    }
   }
 
   /** A snapshot of the counters. */
@@ -271,17 +257,16 @@ export class Ingester {
       }
       if (this.closing) throw new BufferFullError('the ingester is closed');
     }
-    const entry: Entry = { slab, start, length: bytes, seq: this.nextSeq++, addedAt: Date.now() };
-    const wasEmpty = this.pending.length === 0;
-    this.pending.push(entry);
+    const wasEmpty = this.pending.events === 0;
+    const limit = this.batchEventLimit();
+    this.pending.append(slab, start, bytes, this.nextSeq++, limit, this.messageMaxBytes);
     this.counts.buffered++;
     this.counts.bufferedBytes += bytes;
-    const limit = this.batchEventLimit();
-    if (wasEmpty || this.pending.length >= limit || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
+    if (wasEmpty || this.pending.events >= limit || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
     // This event completed a message: one turn of the event loop before resolving, so that a lane
     // sends it (and reads acknowledgements) while the application goes on adding. Without it, an
     // application adding in a loop of awaits encodes everything before a byte leaves.
-    if (this.pending.length === limit || (this.pending.bytes >= this.messageMaxBytes && this.pending.bytes - bytes < this.messageMaxBytes)) await nextTurn();
+    if (this.pending.events === limit || (this.pending.bytes >= this.messageMaxBytes && this.pending.bytes - bytes < this.messageMaxBytes)) await nextTurn();
     return eventId;
   }
 
@@ -326,10 +311,10 @@ export class Ingester {
   /** close() timed out: drops every unsettled event from the buffer, reported in the returned error, and cancels the calls. */
   private abandon(): CloseTimeoutError {
     this.abandoned = true;
-    const entries: Entry[] = [];
-    for (const stream of this.inFlight) for (const message of stream.messages) entries.push(...message);
-    while (this.pending.length > 0) entries.push(this.pending.shift());
-    entries.sort((a, b) => a.seq - b.seq);
+    const runs: Run[] = this.pending.drain();
+    for (const stream of this.inFlight) for (const message of stream.messages) runs.push(...message);
+    runs.sort((a, b) => a.seq - b.seq);
+    const entries = runs.flatMap(singles);
     this.inFlight.clear();
     for (const call of this.calls) call.cancel();
     this.calls.clear();
@@ -393,7 +378,7 @@ export class Ingester {
       if (head) {
         // A stream holds at most streamMaxEvents: its last message takes only what is left of that.
         const limit = Math.min(this.batchEventLimit(), this.options.streamMaxEvents - stream.events);
-        const ready = this.pending.length >= limit || this.pending.bytes >= this.messageMaxBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
+        const ready = this.pending.events >= limit || this.pending.bytes >= this.messageMaxBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
         if (ready) {
           // Synchronously with taking them, so that flush() never misses events between queue and stream.
           this.takeBatch(limit, stream);
@@ -412,25 +397,17 @@ export class Ingester {
   }
 
   private takeBatch(limit: number, stream: StreamState): void {
-    const batch: Entry[] = [];
-    let bytes = 0;
-    while (batch.length < limit) {
-      const head = this.pending.peek();
-      if (!head) break;
-      if (batch.length > 0 && bytes + head.length > this.messageMaxBytes) break;
-      batch.push(this.pending.shift());
-      bytes += head.length;
-    }
-    stream.messages.push(batch);
-    stream.events += batch.length;
-    stream.bytes += bytes;
-    stream.firstSeq = Math.min(stream.firstSeq, batch[0]!.seq);
+    const message = this.pending.take(limit, this.messageMaxBytes);
+    stream.messages.push(message);
+    stream.events += eventsIn(message);
+    stream.bytes += sizeOf(message);
+    stream.firstSeq = Math.min(stream.firstSeq, message[0]!.seq);
   }
 
   /** One lane: opens a stream when events are queued, fills it, ends it, retries it until it is settled. */
   private async runLane(): Promise<void> {
     for (;;) {
-      if (this.abandoned || (this.closing && this.pending.length === 0)) return;
+      if (this.abandoned || (this.closing && this.pending.events === 0)) return;
       const stream: StreamState = { messages: [], firstSeq: Number.POSITIVE_INFINITY, events: 0, bytes: 0 };
       this.inFlight.add(stream);
       let outcome = await this.sendFilling(stream);
@@ -487,10 +464,10 @@ export class Ingester {
     if (error.code !== status.INVALID_ARGUMENT) return false;
     this.learnBurst(error.metadata);
     const limit = this.batchEventLimit();
-    if (!stream.messages.some((message) => message.length > limit)) return false;
-    const all = stream.messages.flat();
+    if (!stream.messages.some((message) => eventsIn(message) > limit)) return false;
+    const all = stream.messages.flat().flatMap(singles);
     stream.messages.length = 0;
-    for (let i = 0; i < all.length; i += limit) stream.messages.push(all.slice(i, i + limit));
+    for (let i = 0; i < all.length; i += limit) stream.messages.push(joinRuns(all.slice(i, i + limit)));
     return true;
   }
 
@@ -503,12 +480,13 @@ export class Ingester {
    */
   private splitForSize(stream: StreamState, error: ServiceError): void {
     const largest = Math.max(...stream.messages.map(sizeOf));
-    if (stream.messages.some((message) => message.length > 1)) {
+    if (stream.messages.some((message) => eventsIn(message) > 1)) {
       this.messageMaxBytes = Math.max(1, Math.min(this.messageMaxBytes, Math.floor(largest / 2)));
-      const halves: Entry[][] = [];
+      const halves: Message[] = [];
       for (const message of stream.messages) {
-        if (message.length === 1) halves.push(message);
-        else halves.push(message.slice(0, Math.ceil(message.length / 2)), message.slice(Math.ceil(message.length / 2)));
+        const events = message.flatMap(singles);
+        if (events.length === 1) halves.push(message);
+        else halves.push(joinRuns(events.slice(0, Math.ceil(events.length / 2))), joinRuns(events.slice(Math.ceil(events.length / 2))));
       }
       stream.messages.splice(0, stream.messages.length, ...halves);
       return;
@@ -549,7 +527,7 @@ export class Ingester {
     return { call, outcome, failed: () => done };
   }
 
-  private async write(call: ClientWritableStream<Buffer>, message: readonly Entry[], failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
+  private async write(call: ClientWritableStream<Buffer>, message: Message, failed: () => boolean, outcome: Promise<CallOutcome>): Promise<void> {
     const ok = call.write(messageBytes(message));
     if (ok || failed()) return;
     await Promise.race([new Promise<void>((resolve) => call.once('drain', resolve)), outcome]);
@@ -592,7 +570,7 @@ export class Ingester {
       this.counts.duplicates += response.duplicates;
       this.counts.rejected += response.rejected;
       if (response.rejectedEvents.length > 0 && this.settings.onRejected) {
-        const all = stream.messages.flat();
+        const all = stream.messages.flat().flatMap(singles);
         for (const rejected of response.rejectedEvents) {
           const entry = all[rejected.index];
           const event = entry ? decodeEventFrame(entry) : { eventId: rejected.eventId, timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };

@@ -74,6 +74,15 @@ describe('the Node.js client event encoder', () => {
     expect(() => toEventFrame({ eventType: 'log', serviceName: 'api', timestamp: new Date(Number.NaN) }, 'id-4')).toThrow(/invalid Date/);
   });
 
+  test('when short strings are ASCII, or not ASCII at their first, middle or last unit, or 64 and 65 units long, then each frame decodes to the same strings', () => {
+    const encoder = new FrameEncoder();
+    const texts = ['a', 'api-gateway', 'é', 'é-api', 'ap€i', 'api😀', 'x'.repeat(63) + 'é', 'x'.repeat(64), 'x'.repeat(65), '€'.repeat(64), 'a\u0000b', '\u007f\u0080'];
+    for (const text of texts) {
+      const frame = frameBytes(frameOf(encoder, text, 1, 0, text, text, text));
+      expect(IngestStreamRequest.decode(frame).events[0]).toMatchObject({ eventId: text, eventType: text, serviceName: text, payloadJson: text });
+    }
+  });
+
   test('when a message is made of frames encoded one after another, then its bytes are those frames in place (no copy), and frames from apart are joined by a copy', () => {
     const encoder = new FrameEncoder();
     const frames = Array.from({ length: 50 }, (_, i) => frameOf(encoder, `id-${i}`, 1_700_000_000 + i, 0, 'log', 'api', `{"i":${i}}`));

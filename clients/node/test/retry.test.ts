@@ -55,4 +55,13 @@ describe('the Node.js client retry rules (contract section 8)', () => {
     expect(new Set(ids).size).toBe(ids.length);
     expect([...ids].sort()).toEqual(ids);
   });
+
+  test('when UUIDv7 are made in successive milliseconds, then each carries its own millisecond in its first 48 bits (every hex digit rewritten when it changes), version 7 and variant 10', () => {
+    const start = 0x01ff_ffff_fffe; // the next two milliseconds change every one of the 12 digits
+    for (const ms of [start, start + 1, start + 2, start + 3, start + 0x1_0000, start + 0x1_0001, 2 ** 48 - 1]) {
+      const id = uuidv7(ms);
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(ms);
+    }
+  });
 });
