@@ -144,25 +144,6 @@ class Signal {
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * One idle ingester, made with the first ingester and kept for the life of
- * the process: no channel, no events, no timers (its lanes wait for events
- * that never come). V8 keeps a class's hidden classes, and with them the
- * optimized code of add(), the encoder and the queue, only while an instance
- * of the class lives; once every ingester is collected, the next one ran its
- * first tens of thousands of events unoptimized again (docs/sdk.md,
- * "Performance": an ingester per job, or the bench's fresh ingesters after a
- * full GC). This one keeps them alive.
- */
-let idleIngester: Ingester | undefined;
-let makingIdleIngester = false;
-
-/** The idle ingester's client and metadata: never called, since it is never given an event (and they hold no one's channel). */
-const NO_CLIENT = {} as FramedIngestClient;
-const NO_METADATA = (): Metadata => {
-  throw new Error('the idle ingester makes no call');
-};
-
-/**
  * Batches events into IngestStream calls and retries them exactly once-safely
  * (docs/sdk.md). Make one with VaultClient.ingester().
  */
@@ -216,10 +197,6 @@ export class Ingester {
     if (this.options.whenFull !== 'wait' && this.options.whenFull !== 'fail') throw new RangeError(`whenFull must be 'wait' or 'fail', got ${String(this.options.whenFull)}`);
     this.messageMaxBytes = this.options.maxBatchBytes;
     for (let lane = 0; lane < this.options.maxConcurrentStreams; lane++) this.lanes.push(this.runLane());
-    if (idleIngester === undefined && !makingIdleIngester) {
-      makingIdleIngester = true;
-      idleIngester = new Ingester(NO_CLIENT, NO_METADATA, deadlineMs);
-    }
   }
 
   /** A snapshot of the counters. */
