@@ -36,8 +36,6 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
     'grpc.max_connection_idle_ms': config.maxConnectionIdleMs,
     'grpc.max_connection_age_ms': config.maxConnectionAgeMs,
     'grpc.max_connection_age_grace_ms': config.maxConnectionAgeGraceMs,
-    // Nothing serves channelz: its per-call counters, closures and timestamps are cost without a reader.
-    'grpc.enable_channelz': 0,
     // grpc-js wraps the last interceptor of its list outermost; ours lists them from the wire inwards.
     interceptors: [...services.interceptors],
   });
