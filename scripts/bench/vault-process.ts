@@ -23,9 +23,12 @@ export class VaultProcess {
   private readonly clockTicks = 100;
   readonly serving: Promise<ServingLine>;
 
-  /** `nodeArgs`: options for node itself, such as --cpu-prof (which NODE_OPTIONS may not carry). */
-  constructor(env: Record<string, string>, nodeArgs: readonly string[] = []) {
-    this.child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/telemetry-vault.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  /**
+   * `nodeArgs`: options for node itself, such as --cpu-prof (which NODE_OPTIONS may not carry).
+   * `root`: the checkout whose bin/ and dist/ run (another build, for A/B runs); this one by default.
+   */
+  constructor(env: Record<string, string>, nodeArgs: readonly string[] = [], root = ROOT) {
+    this.child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/telemetry-vault.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.serving = new Promise((resolve, reject) => {
       const stdout = this.child.stdout!;

@@ -12,9 +12,18 @@ function methodLabels(method: string): { grpc_service: string; grpc_method: stri
 
 /** Calls by service, method and status code, and their durations. */
 export function callMetricsObserver(metrics: Metrics): CallObserver {
+  // One label object per method and code (a few dozen), not one per call.
+  const labelsByCall = new Map<string, Map<status, { grpc_service: string; grpc_method: string; grpc_code: string }>>();
+  const labelsOf = (method: string, code: status) => {
+    let byCode = labelsByCall.get(method);
+    if (byCode === undefined) labelsByCall.set(method, (byCode = new Map()));
+    let labels = byCode.get(code);
+    if (labels === undefined) byCode.set(code, (labels = { ...methodLabels(method), grpc_code: status[code] }));
+    return labels;
+  };
   return {
     finished: (scope, outcome) => {
-      const labels = { ...methodLabels(scope.method), grpc_code: status[outcome.code] };
+      const labels = labelsOf(scope.method, outcome.code);
       metrics.grpcHandled.inc(labels);
       metrics.grpcHandlingSeconds.observe(labels, outcome.durationSeconds);
     },

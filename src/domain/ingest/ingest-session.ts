@@ -141,7 +141,8 @@ export class IngestSession {
         await this.makeRoom();
       }
     }
-    if (!this.batch.isEmpty) this.armTimer();
+    // A unary call's finish() follows at once and writes what is left: no flush timer to arm and clear per call.
+    if (!this.batch.isEmpty && this.mode === 'stream') this.armTimer();
   }
 
   /** Writes what is left and answers the counts once everything is committed. */

@@ -67,9 +67,12 @@ export class MemoryTokenBucketStore implements TokenBucketStore {
     // Deleting first moves an updated bucket to the end: the Map's order is least recently used first.
     this.buckets.delete(key);
     if (tokens < spec.capacity) this.buckets.set(key, { tokens, updatedAtMs: now, fullAtMs: state.resetAtMs });
-    for (const oldest of this.buckets.keys()) {
-      if (this.buckets.size <= this.maxEntries) break;
-      this.buckets.delete(oldest);
+    // No iterator per take unless the store is over its bound.
+    if (this.buckets.size > this.maxEntries) {
+      for (const oldest of this.buckets.keys()) {
+        if (this.buckets.size <= this.maxEntries) break;
+        this.buckets.delete(oldest);
+      }
     }
     return state;
   }

@@ -95,11 +95,11 @@ async function admit(scope: CallScope, metadata: Metadata, policy: MethodPolicy,
     scope.principal = await deps.authentication.authenticate({ apiKey: apiKeyOf(metadata), address: clientAddress });
   } catch (error) {
     // Refused calls have no tenant to tell them apart: the address does.
-    scope.logger = scope.logger.child({ clientAddress: clientAddress() });
+    scope.bindLog({ clientAddress: clientAddress() });
     throw error;
   }
   const { tenant, keyId } = scope.principal;
-  scope.logger = scope.logger.child({ tenant: tenant.name, tenantId: tenant.id, keyId });
+  scope.bindLog({ tenant: tenant.name, tenantId: tenant.id, keyId });
   if (policy.callsToken !== 'admission') return;
   const decision = await deps.limiter.take({ tenant, method: scope.method }, { calls: 1 }, policy.reports);
   scope.rateLimit = decision.status;

@@ -114,7 +114,10 @@ export class CallPipeline {
       requestId: scope.requestId,
       method: scope.method,
       peer: scope.peer,
-      logger: scope.logger,
+      // The scope's logger is made on first use: most calls log only their end.
+      get logger() {
+        return scope.logger;
+      },
       deadline,
       signal: controller.signal,
       principal: scope.principal,

@@ -18,8 +18,14 @@ export interface CallScope {
   readonly method: string;
   readonly peer: string;
   readonly startedAt: bigint;
-  /** The call's logger: request id and method, then the tenant once admitted. */
-  logger: Logger;
+  /**
+   * The call's logger: request id and method, then the tenant once admitted.
+   * Made on first use, with every binding known by then (one pino child per
+   * call rather than one per binding: most calls log a single line).
+   */
+  readonly logger: Logger;
+  /** Adds fields to the call's log lines from here on (admission: the tenant, or the client's address). */
+  bindLog(bindings: Readonly<Record<string, string>>): void;
   /** Set by admission. */
   principal: Principal | undefined;
   /** The bucket the x-ratelimit-* metadata describes, as last taken (admission, then the handler). */
@@ -58,18 +64,7 @@ export class CallScopes {
     const sent = metadata.get('x-request-id')[0];
     const requestId = typeof sent === 'string' && REQUEST_ID_PATTERN.test(sent) ? sent : randomUUID();
     const traceId = currentTraceId() ?? traceIdOf(metadata);
-    const scope: CallScope = {
-      requestId,
-      method,
-      peer,
-      startedAt: process.hrtime.bigint(),
-      logger: this.logger.child(traceId ? { requestId, method, traceId } : { requestId, method }),
-      principal: undefined,
-      rateLimit: undefined,
-      failure: undefined,
-      handling: false,
-      end: (status) => end(scope, status),
-    };
+    const scope = new OpenCallScope(requestId, method, peer, this.logger, traceId ? { requestId, method, traceId } : { requestId, method }, end);
     this.scopes.set(metadata, scope);
     return scope;
   }
@@ -77,6 +72,38 @@ export class CallScopes {
   /** The scope of the call whose request metadata this is; undefined for calls no interceptor opened (a wiring bug). */
   of(metadata: Metadata): CallScope | undefined {
     return this.scopes.get(metadata);
+  }
+}
+
+class OpenCallScope implements CallScope {
+  readonly startedAt = process.hrtime.bigint();
+  principal: Principal | undefined = undefined;
+  rateLimit: RateLimitStatus | undefined = undefined;
+  failure: unknown = undefined;
+  handling = false;
+  private callLogger: Logger | undefined;
+
+  constructor(
+    readonly requestId: string,
+    readonly method: string,
+    readonly peer: string,
+    private readonly parentLogger: Logger,
+    private bindings: Record<string, string>,
+    private readonly ended: (scope: CallScope, status: EndStatus) => void,
+  ) {}
+
+  get logger(): Logger {
+    return (this.callLogger ??= this.parentLogger.child(this.bindings));
+  }
+
+  bindLog(bindings: Readonly<Record<string, string>>): void {
+    // A child of a child writes the same line as one child with both bindings, in the same order.
+    if (this.callLogger === undefined) this.bindings = { ...this.bindings, ...bindings };
+    else this.callLogger = this.callLogger.child(bindings);
+  }
+
+  end(status: EndStatus): void {
+    this.ended(this, status);
   }
 }
 

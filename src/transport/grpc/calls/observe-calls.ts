@@ -43,7 +43,8 @@ export function observeCalls(scopes: CallScopes, policies: MethodPolicies, obser
           },
           onCancel: () => {
             // A running handler ends the call with its own status (DEADLINE_EXCEEDED, CANCELLED) once it has stopped.
-            if (scope === undefined || scope.handling) return;
+            // grpc-js also reports the close of every finished call as a cancel: nothing to record then.
+            if (scope === undefined || scope.handling || finished) return;
             const deadline = call.getDeadline();
             const passed = deadline instanceof Date ? deadline.getTime() <= Date.now() : Number.isFinite(deadline) && deadline <= Date.now();
             finish(scope, passed ? { code: status.DEADLINE_EXCEEDED, details: 'the call ran past its deadline' } : { code: status.CANCELLED, details: 'the client cancelled the call' });

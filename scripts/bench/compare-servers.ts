@@ -1,0 +1,124 @@
+/**
+ * Two builds of the server under the same ingest load, in one run, rounds
+ * interleaved (before, after, after, before, ...), so that a noisy shared
+ * machine moves both alike. What docs/performance.md's per-call A/B figures
+ * come from.
+ *
+ *   npm run build --silent && npm run build:client --silent
+ *   node -r ./scripts/register-ts.js scripts/bench/compare-servers.ts --before /path/to/other/checkout [--rounds 5]
+ *     [--callers 64 --batch 10 | --streams 4 --batch 1000] [--payload json|struct] [--seconds 5] [--events 200000]
+ *
+ * --before-env / --after-env: more environment (JSON) for that server, e.g.
+ * `--before . --after-env '{"LOG_LEVEL":"warn"}'` compares two settings of one build.
+ * --warmup N: uncounted runs of each build first (1).
+ * --profile DIR: both servers run under `node --cpu-prof`; their profiles
+ * are written to DIR/before and DIR/after when they exit.
+ * --before: a checkout (or a copy of its bin/ and dist/, with node_modules
+ * beside them) of the build to compare with; "after" is this checkout. Both
+ * servers run at once against one embedded PostgreSQL, each idle while the
+ * other is measured. With --callers, that many closed-loop callers send
+ * unary calls of --batch events for --seconds (or until --events are sent); otherwise --streams streams
+ * send --events events in messages of --batch. Each run reports events/s,
+ * the server's CPU per million events and per call (from /proc), and the
+ * load average when it ended; then the medians per build.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { runMigrations } from '../../src/storage/run-migrations';
+import { createBenchTenants, openBenchDatabase } from './bench-database';
+import type { PayloadMode } from './event-shape';
+import { LoadGenerator } from './load-generator-process';
+import { VaultProcess } from './vault-process';
+
+const log = (line: string): void => void process.stderr.write(`[compare-servers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+
+interface Run {
+  readonly eventsPerSecond: number;
+  readonly cpuSecondsPerMillion: number;
+  readonly cpuMicrosPerCall: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      before: { type: 'string' },
+      rounds: { type: 'string', default: '5' },
+      callers: { type: 'string' },
+      streams: { type: 'string', default: '4' },
+      batch: { type: 'string' },
+      payload: { type: 'string', default: 'json' },
+      seconds: { type: 'string', default: '5' },
+      events: { type: 'string', default: '200000' },
+      'before-env': { type: 'string' },
+      'after-env': { type: 'string' },
+      profile: { type: 'string' },
+      warmup: { type: 'string', default: '1' },
+    },
+  });
+  if (values.before === undefined) throw new Error('--before: the checkout of the server build to compare with');
+  const roots = { before: path.resolve(values.before), after: path.resolve(__dirname, '../..') };
+  const rounds = Number(values.rounds);
+  const callers = values.callers === undefined ? undefined : Number(values.callers);
+  const batch = Number(values.batch ?? (callers === undefined ? 1000 : 10));
+  const payload = values.payload as PayloadMode;
+  const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
+  const loadGenerator = new LoadGenerator();
+  const vaults: Partial<Record<keyof typeof roots, VaultProcess>> = {};
+  try {
+    await runMigrations(database.url, pino({ level: 'silent' }));
+    const keys = (await createBenchTenants(database.url, 'compare')).map((tenant) => tenant.key);
+    const env = { DATABASE_URL: database.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' };
+    const extraEnv = { before: JSON.parse(values['before-env'] ?? '{}') as Record<string, string>, after: JSON.parse(values['after-env'] ?? '{}') as Record<string, string> };
+    const nodeArgs = (build: keyof typeof roots): string[] => (values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(path.resolve(values.profile), build)}`]);
+    for (const build of ['before', 'after'] as const) vaults[build] = new VaultProcess({ ...env, ...extraEnv[build] }, nodeArgs(build), roots[build]);
+    const targets = { before: `127.0.0.1:${(await vaults.before!.serving).grpcPort}`, after: `127.0.0.1:${(await vaults.after!.serving).grpcPort}` };
+    let runs = 0;
+    const measure = async (build: keyof typeof roots): Promise<Run> => {
+      const target = targets[build];
+      const run = `${build}-${runs++}`;
+      const { result, cpuSeconds } = await vaults[build]!.measure(() =>
+        callers !== undefined
+          ? loadGenerator.run('vaultCallers', { target, keys, run, callers, batch, payload, count: Number(values.events), durationMs: Number(values.seconds) * 1000 })
+          : loadGenerator.run('vaultIngest', { target, keys, run, streams: Number(values.streams), batch, payload, count: Number(values.events), eventsPerCall: 20_000 }),
+      );
+      const measured = { eventsPerSecond: result.events / (result.elapsedMs / 1000), cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6, cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6 };
+      log(
+        `${build.padEnd(6)} ${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
+      );
+      return measured;
+    };
+    // Warm-up runs (JIT, pool connections, partitions), not counted: CPU per call falls for the first ~10 000 calls.
+    for (let warmup = 0; warmup < Number(values.warmup); warmup++) {
+      await measure('before');
+      await measure('after');
+    }
+    const results: Record<keyof typeof roots, Run[]> = { before: [], after: [] };
+    for (let round = 0; round < rounds; round++) {
+      const order = round % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const);
+      for (const build of order) results[build].push(await measure(build));
+    }
+    const summary = (build: keyof typeof roots): string => {
+      const runsOf = results[build];
+      return `${build.padEnd(6)} median ${Math.round(median(runsOf.map((r) => r.eventsPerSecond)))} events/s, ${median(runsOf.map((r) => r.cpuSecondsPerMillion)).toFixed(2)} CPU-s per 1M, ${Math.round(median(runsOf.map((r) => r.cpuMicrosPerCall)))} us per call`;
+    };
+    const ratios = results.after.map((after, index) => after.eventsPerSecond / results.before[index]!.eventsPerSecond);
+    process.stdout.write(`${callers !== undefined ? `${callers} callers` : `${values.streams} streams`} x ${batch} events, ${payload}, ${rounds} rounds\n${summary('before')}\n${summary('after')}\nafter/before events/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})\n`);
+  } finally {
+    loadGenerator.stop();
+    await Promise.all(Object.values(vaults).map((vault) => vault.stop()));
+    await database.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});
