@@ -24,7 +24,14 @@ import type { AggregateCount } from '../../src/domain/query/event-reader';
 import { EventQueryRepository, type AggregatePath } from '../../src/storage/event-query-repository';
 import { ROLLUP_DELTAS_CTE } from '../../src/storage/event-rollups-sql';
 import { COPY_INTO_STAGING, CREATE_STAGING, MERGE, mergeArguments } from '../../src/storage/event-writer';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { AdminService } from '../../src/domain/tenants/admin-service';
+import { microsToTimePoint, timePointToMicros } from '../../src/domain/query/time-point';
+import { AggregateRequest, GroupBy, QueryServiceClient, type AggregateResponse } from '../../src/gen/telemetry/v1/query_service';
+import { ApiKeyRepository } from '../../src/storage/api-key-repository';
+import { TenantRepository } from '../../src/storage/tenant-repository';
 import { fillWithoutIndexes } from './bulk-fill';
+import { VaultProcess } from './vault-process';
 import { benchEvent, EVENT_TYPES, SERVICES, toCopyRow } from './event-shape';
 
 export interface RollupBenchSizes {
@@ -40,7 +47,7 @@ export interface RollupBenchSizes {
 }
 
 export const ROLLUP_BENCH_SIZES: Record<'full' | 'quick', RollupBenchSizes> = {
-  full: { rounds: 3, hotBatchesPerConnection: 40, spreadEvents: 200_000, aggregateTenantEvents: [1_000_000, 30_000_000], rollupSamples: 9, scanSamples: 3 },
+  full: { rounds: 3, hotBatchesPerConnection: 40, spreadEvents: 200_000, aggregateTenantEvents: [1_000_000, 30_000_000], rollupSamples: 21, scanSamples: 3 },
   quick: { rounds: 1, hotBatchesPerConnection: 5, spreadEvents: 20_000, aggregateTenantEvents: [100_000], rollupSamples: 5, scanSamples: 3 },
 };
 
@@ -79,6 +86,13 @@ export interface AggregateFigure {
   readonly rollupRows: number;
   readonly resultRows: number;
   readonly rollupsP50Ms: number;
+  /** The bench's own CPU per rollups call (EventQueryRepository: reading and ordering the rows), ms. */
+  readonly rollupsCpuMs: number;
+  /** The same request end to end: a gRPC client (this process) calling the server (a process of its own). */
+  readonly grpcP50Ms: number;
+  /** CPU per gRPC call, ms: the server's (reading, ordering, encoding), the client's (decoding). */
+  readonly grpcServerCpuMs: number;
+  readonly grpcClientCpuMs: number;
   readonly scanP50Ms: number;
   /** Whether both paths gave the same rows. */
   readonly identical: boolean;
@@ -223,26 +237,82 @@ async function generateTenant(db: pg.Client, tenantId: string, count: number, lo
   );
 }
 
-async function timeAggregate(repository: EventQueryRepository, tenantId: string, startUs: bigint | undefined, samples: number): Promise<{ p50: number; rows: AggregateCount[] }> {
+/** This process's user + system CPU, ms. */
+function cpuMs(): number {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+}
+
+async function timeAggregate(repository: EventQueryRepository, tenantId: string, startUs: bigint | undefined, samples: number): Promise<{ p50: number; cpuMs: number; rows: AggregateCount[] }> {
   const budget = { timeoutMs: 3_600_000, signal: new AbortController().signal };
   const filter = { startUs, endUs: undefined, eventTypes: [], serviceNames: [], payloadContains: undefined };
   const times: number[] = [];
   let rows: AggregateCount[] = [];
+  // One call first, not counted: a long-running server has its code compiled and its connections warm.
+  await repository.aggregate({ tenantId, filter }, { byEventType: true, byServiceName: true, bucketUs: 3_600_000_000n }, 10_001, budget);
+  const cpuBefore = cpuMs();
   for (let sample = 0; sample < samples; sample++) {
     const began = performance.now();
     rows = await repository.aggregate({ tenantId, filter }, { byEventType: true, byServiceName: true, bucketUs: 3_600_000_000n }, 10_001, budget);
     times.push(performance.now() - began);
   }
-  return { p50: quantile(times, 0.5), rows };
+  return { p50: quantile(times, 0.5), cpuMs: (cpuMs() - cpuBefore) / samples, rows };
+}
+
+/** A server (a process of its own) and a gRPC client of it, for the end-to-end figure. */
+interface GrpcTarget {
+  readonly vault: VaultProcess;
+  readonly client: QueryServiceClient;
+}
+
+/**
+ * The same request over gRPC, as a client sees it: the server reads the
+ * rollups (its path is chosen as in production: the request is aligned),
+ * orders and encodes the rows; the client decodes them. Returns the rows as
+ * the repository gives them, to check them against the scan.
+ */
+async function timeAggregateOverGrpc(target: GrpcTarget, key: string, startUs: bigint | undefined, samples: number): Promise<{ p50: number; serverCpuMs: number; clientCpuMs: number; rows: AggregateCount[] }> {
+  const request = AggregateRequest.fromPartial({
+    filter: startUs === undefined ? undefined : { startTime: microsToTimePoint(startUs) },
+    groupBy: [GroupBy.GROUP_BY_EVENT_TYPE, GroupBy.GROUP_BY_SERVICE_NAME],
+    bucket: { seconds: 3600, nanos: 0 },
+  });
+  const metadata = new Metadata();
+  metadata.set('x-api-key', key);
+  const call = (): Promise<AggregateResponse> => new Promise((resolve, reject) => target.client.aggregate(request, metadata, (error, response) => (error ? reject(error) : resolve(response))));
+  const times: number[] = [];
+  let response = await call();
+  const clientBefore = cpuMs();
+  const measured = await target.vault.measure(async () => {
+    for (let sample = 0; sample < samples; sample++) {
+      const began = performance.now();
+      response = await call();
+      times.push(performance.now() - began);
+    }
+  });
+  const rows = response.rows.map((row) => ({ eventType: row.eventType, serviceName: row.serviceName, bucketStartUs: row.bucketStart === undefined ? undefined : timePointToMicros(row.bucketStart, 'bucket_start'), count: row.count }));
+  return { p50: quantile(times, 0.5), serverCpuMs: (measured.cpuSeconds * 1000) / samples, clientCpuMs: (cpuMs() - clientBefore) / samples, rows };
+}
+
+/** Rows as comparable text (the gRPC client sees '' where the repository has undefined). */
+function rowsText(rows: readonly AggregateCount[]): string {
+  return JSON.stringify(rows.map((row) => [row.bucketStartUs?.toString(), row.eventType ?? '', row.serviceName ?? '', String(row.count)]));
 }
 
 async function aggregatePhase(url: string, db: pg.Client, sizes: RollupBenchSizes, log: (line: string) => void): Promise<AggregateFigure[]> {
   const pool = new pg.Pool({ connectionString: url, max: 2 });
   const repository = (path: AggregatePath): EventQueryRepository => new EventQueryRepository(pool, 3_600_000, 1 << 20, undefined, path);
+  const admin = new AdminService(new TenantRepository(pool), new ApiKeyRepository(pool));
+  const vault = new VaultProcess({ DATABASE_URL: url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', OTLP_GRPC_PORT: '0', OTLP_HTTP_PORT: '0' });
   const figures: AggregateFigure[] = [];
+  let client: QueryServiceClient | undefined;
   try {
+    client = new QueryServiceClient(`127.0.0.1:${(await vault.serving).grpcPort}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 << 20 });
     for (const count of sizes.aggregateTenantEvents) {
-      const tenantId = await createTenant(db, `rollup-bench-${count}`);
+      // Unlimited rates: the bench times queries, not the rate limiter.
+      const tenant = await admin.createTenant({ name: `rollup-bench-${count}`, callsPerMinute: 1_000_000_000, eventsPerSecond: 1_000_000_000, eventBurst: 1_000_000_000 });
+      const tenantId = tenant.id;
+      const { key } = await admin.createKey(tenantId);
       const began = performance.now();
       await generateTenant(db, tenantId, count, log);
       await db.query('VACUUM ANALYZE event_rollups, event_rollups_hourly');
@@ -251,6 +321,7 @@ async function aggregatePhase(url: string, db: pg.Client, sizes: RollupBenchSize
       const lastDayUs = BigInt(Date.UTC(2026, 0, 6)) * 1000n;
       for (const [range, startUs] of [['the whole tenant (6 days)', undefined], ['its last day', lastDayUs]] as const) {
         const fromRollups = await timeAggregate(repository('rollups'), tenantId, startUs, sizes.rollupSamples);
+        const overGrpc = await timeAggregateOverGrpc({ vault, client }, key, startUs, sizes.rollupSamples);
         const fromScan = await timeAggregate(repository('scan'), tenantId, startUs, sizes.scanSamples);
         const rollupRows = (await db.query<{ n: string }>(`SELECT count(*) AS n FROM event_rollups_hourly WHERE tenant_id = $1 AND hour >= coalesce($2::timestamptz, '-infinity')`, [tenantId, startUs === undefined ? null : new Date(Number(startUs / 1000n)).toISOString()])).rows[0]!.n;
         const figure = {
@@ -259,14 +330,23 @@ async function aggregatePhase(url: string, db: pg.Client, sizes: RollupBenchSize
           rollupRows: Number(rollupRows),
           resultRows: fromScan.rows.length,
           rollupsP50Ms: fromRollups.p50,
+          rollupsCpuMs: fromRollups.cpuMs,
+          grpcP50Ms: overGrpc.p50,
+          grpcServerCpuMs: overGrpc.serverCpuMs,
+          grpcClientCpuMs: overGrpc.clientCpuMs,
           scanP50Ms: fromScan.p50,
-          identical: JSON.stringify(fromRollups.rows, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)) === JSON.stringify(fromScan.rows, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)),
+          identical: rowsText(fromRollups.rows) === rowsText(fromScan.rows) && rowsText(overGrpc.rows) === rowsText(fromScan.rows),
         };
         figures.push(figure);
-        log(`rollups aggregate, ${count} events, ${range}: rollups ${figure.rollupsP50Ms.toFixed(1)} ms, scan ${figure.scanP50Ms.toFixed(0)} ms (${figure.resultRows} rows; identical: ${figure.identical})`);
+        log(
+          `rollups aggregate, ${count} events, ${range}: rollups ${figure.rollupsP50Ms.toFixed(1)} ms (${figure.rollupsCpuMs.toFixed(1)} ms CPU), ` +
+            `over gRPC ${figure.grpcP50Ms.toFixed(1)} ms (server ${figure.grpcServerCpuMs.toFixed(1)} ms CPU, client ${figure.grpcClientCpuMs.toFixed(1)} ms CPU), scan ${figure.scanP50Ms.toFixed(0)} ms (${figure.resultRows} rows; identical: ${figure.identical})`,
+        );
       }
     }
   } finally {
+    client?.close();
+    await vault.stop();
     await pool.end();
   }
   return figures;
@@ -292,10 +372,14 @@ export function formatRollupReport(report: RollupBenchReport): string {
     const none = report.ingest.find((other) => other.scenario === figure.scenario && other.layout === 'none')!;
     lines.push(`| ${figure.scenario} | ${figure.layout} | ${Math.round(figure.eventsPerSecond)} | ${(figure.eventsPerSecond / none.eventsPerSecond).toFixed(2)}x | ${figure.p50Ms.toFixed(1)} | ${figure.p99Ms.toFixed(1)} |`);
   }
-  lines.push('', '| Aggregate by type, service, 1 h | range | hourly rollup rows | result rows | rollups p50 ms | scan p50 ms | scan / rollups | identical |', '|---|---|---:|---:|---:|---:|---:|---|');
+  lines.push(
+    '',
+    '| Aggregate by type, service, 1 h | range | hourly rollup rows | result rows | rollups p50 ms | rollups CPU ms | over gRPC p50 ms | server CPU ms | client CPU ms | scan p50 ms | scan / gRPC | identical |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  );
   for (const figure of report.aggregate) {
     lines.push(
-      `| ${figure.tenantEvents.toLocaleString('en-US')} events | ${figure.range} | ${figure.rollupRows} | ${figure.resultRows} | ${figure.rollupsP50Ms.toFixed(1)} | ${figure.scanP50Ms.toFixed(0)} | ${(figure.scanP50Ms / figure.rollupsP50Ms).toFixed(0)}x | ${figure.identical ? 'yes' : 'NO'} |`,
+      `| ${figure.tenantEvents.toLocaleString('en-US')} events | ${figure.range} | ${figure.rollupRows} | ${figure.resultRows} | ${figure.rollupsP50Ms.toFixed(1)} | ${figure.rollupsCpuMs.toFixed(1)} | ${figure.grpcP50Ms.toFixed(1)} | ${figure.grpcServerCpuMs.toFixed(1)} | ${figure.grpcClientCpuMs.toFixed(1)} | ${figure.scanP50Ms.toFixed(0)} | ${(figure.scanP50Ms / figure.grpcP50Ms).toFixed(0)}x | ${figure.identical ? 'yes' : 'NO'} |`,
     );
   }
   return `${lines.join('\n')}\n`;

@@ -4,7 +4,7 @@ import { descriptorSetBase64 } from '../../src/gen/descriptor-set';
 import { IngestRequest, IngestStreamRequest } from '../../src/gen/telemetry/v1/ingest_service';
 import { AggregateRequest, QueryEventsRequest, QueryEventsResponse, StreamEventsRequest, StreamEventsResponse } from '../../src/gen/telemetry/v1/query_service';
 import type { StoredEvent } from '../../src/domain/query/event-reader';
-import { EVENT } from '../../src/transport/grpc/wire/field-tags';
+import { AGGREGATE_ROW, EVENT } from '../../src/transport/grpc/wire/field-tags';
 import { createRequestDecoders } from '../../src/transport/grpc/wire/request-decoders';
 import { serializeStoredEventChunk, serializeStoredEventPage, toProtoEvent } from '../../src/transport/grpc/wire/encode-query-responses';
 import { ingestAsGenerated } from '../support/decoded-ingest';
@@ -115,6 +115,12 @@ describe('the hand-written codecs against the descriptor set', () => {
       const expected = names('.telemetry.v1.Event').filter((name) => !oneofMembers.includes(name) || name === (asJson ? 'payloadJson' : 'payload'));
       expect(set(proto).sort()).toEqual(expected);
     }
+  });
+
+  test('when telemetry.v1.AggregateRow gains a field, then the tag table (field-tags.ts AGGREGATE_ROW) must name it', () => {
+    const row = descriptor('.telemetry.v1.AggregateRow');
+    expect(Object.keys(AGGREGATE_ROW).sort()).toEqual(names('.telemetry.v1.AggregateRow'));
+    for (const field of row.field) expect([field.jsonName, AGGREGATE_ROW[field.jsonName as keyof typeof AGGREGATE_ROW] >>> 3]).toEqual([field.jsonName, field.number]);
   });
 
   test.each([

@@ -28,6 +28,17 @@ export const EVENT = {
 /** The `repeated Event events = 1` of IngestRequest, IngestStreamRequest, QueryEventsResponse and StreamEventsResponse. */
 export const EVENTS = tag(1, LEN);
 
+/** telemetry.v1.AggregateRow. */
+export const AGGREGATE_ROW = {
+  eventType: tag(1, LEN),
+  serviceName: tag(2, LEN),
+  bucketStart: tag(3, LEN),
+  count: tag(4, WireType.Varint),
+} as const;
+
+/** The `repeated AggregateRow rows = 1` of AggregateResponse. */
+export const AGGREGATE_ROWS = tag(1, LEN);
+
 /** Field numbers of the request fields decoded by overrides (see request-decoders.ts). */
 export const EVENT_FILTER_FIELDS = { startTime: 1, endTime: 2, payloadContains: 5 } as const;
 export const QUERY_EVENTS_REQUEST_FIELDS = { filter: 1 } as const;
