@@ -39,7 +39,8 @@ const MERGE_WITHOUT_LIVE_TAIL = MERGE.replace(LIVE_TAIL_NOTIFY_CTE, 'live_tail A
 if (MERGE_WITHOUT_LIVE_TAIL === MERGE) throw new Error('database-baselines: the merge no longer holds LIVE_TAIL_NOTIFY_CTE; update MERGE_WITHOUT_LIVE_TAIL');
 
 /** A ceiling connection's session, as the server's writer sets up its own: the staging table and the prepared merge, and MERGE_WITHOUT_LIVE_TAIL prepared too. */
-const CEILING_SESSION_SETUP = `${WRITER_SESSION_SETUP}; PREPARE telemetry_vault_merge_without_live_tail(uuid[]) AS ${MERGE_WITHOUT_LIVE_TAIL}`;
+const MERGE_WITHOUT_LIVE_TAIL_STATEMENT = 'telemetry_vault_merge_without_live_tail';
+const CEILING_SESSION_SETUP = `${WRITER_SESSION_SETUP}; PREPARE ${MERGE_WITHOUT_LIVE_TAIL_STATEMENT}(uuid[]) AS ${MERGE_WITHOUT_LIVE_TAIL}`;
 
 /** CPU seconds (user + system) the processes have used, or undefined when one is not on this machine. */
 function processCpuSeconds(pids: readonly number[]): number | undefined {
@@ -109,7 +110,7 @@ async function copyAndMerge(client: pg.Client, tenantId: string, text: Buffer, l
   const merged = await runOneRoundTripCopy(client, {
     before: liveTail ? ['BEGIN', LIVE_TAIL_WRITER_LOCK] : ['BEGIN'],
     copy: COPY_INTO_STAGING,
-    after: [liveTail ? executeMerge([tenantId]) : executeMerge([tenantId]).replace('telemetry_vault_merge', 'telemetry_vault_merge_without_live_tail'), 'COMMIT'],
+    after: [liveTail ? executeMerge([tenantId]) : executeMerge([tenantId], MERGE_WITHOUT_LIVE_TAIL_STATEMENT), 'COMMIT'],
     chunks: [text],
   });
   return merged.reduce((sum, row) => sum + Number(row.stored), 0);

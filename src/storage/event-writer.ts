@@ -52,8 +52,8 @@ export const COPY_INTO_STAGING = `COPY ingest_staging (${COPY_COLUMNS.join(', ')
  * the same order and cannot deadlock. The result counts what each member
  * newly stored, by event type and service. `live_tail` notifies followers
  * of the rows stored (see live-tail-notify.ts; nothing when nobody follows).
- * ROLLUP_DELTAS_CTE adds the
- * newly stored rows' per-minute counts to the rollups, in this statement.
+ * ROLLUP_DELTAS_CTE adds the newly stored rows' per-minute counts to the
+ * rollups, in this statement.
  */
 export const MERGE = `WITH staged AS (
   SELECT DISTINCT ON (m.tenant_id, s.event_id) m.tenant_id, s.member, s.event_id, s.ts, s.event_type, s.service_name, s.payload
@@ -102,9 +102,13 @@ function tenantArrayLiteral(tenantIds: readonly string[]): string {
  */
 export const PREPARE_MERGE = `PREPARE telemetry_vault_merge(uuid[]) AS ${MERGE}`;
 
-/** The prepared MERGE's execution for a group (same parameters as mergeWithTenants). */
-export function executeMerge(tenantIds: readonly string[]): string {
-  return `EXECUTE telemetry_vault_merge(${tenantArrayLiteral(tenantIds)})`;
+/**
+ * The prepared MERGE's execution for a group (same parameters as
+ * mergeWithTenants); `statement` names another merge prepared the same way
+ * (the bench's merge without live tail).
+ */
+export function executeMerge(tenantIds: readonly string[], statement = 'telemetry_vault_merge'): string {
+  return `EXECUTE ${statement}(${tenantArrayLiteral(tenantIds)})`;
 }
 
 /** What a writer connection's session is given once, before its first group: the staging table and the prepared merge. */

@@ -1,6 +1,8 @@
 import type { AggregateCount } from '../../../domain/query/event-reader';
 import { microsToTimePoint } from '../../../domain/query/time-point';
-import { AGGREGATE_ROW, AGGREGATE_ROWS, SECONDS_NANOS } from './field-tags';
+import { Timestamp } from '../../../gen/google/protobuf/timestamp';
+import { lengthPrefix } from './encode-query-responses';
+import { AGGREGATE_ROW, AGGREGATE_ROWS } from './field-tags';
 
 /** The counts of an Aggregate as the handler hands them over, encoded as they are serialized. */
 export interface AggregateCounts {
@@ -24,18 +26,6 @@ function writeVarint(buffer: Buffer, at: number, value: number): number {
   return at;
 }
 
-/** An int64 varint: a negative value is its 64-bit two's complement, ten bytes. */
-function int64Varint(value: number): number[] {
-  const bytes: number[] = [];
-  let rest = BigInt.asUintN(64, BigInt(value));
-  while (rest >= 0x80n) {
-    bytes.push(Number(rest & 0x7fn) | 0x80);
-    rest >>= 7n;
-  }
-  bytes.push(Number(rest));
-  return bytes;
-}
-
 /** A string field (tag, length, UTF-8), made once per distinct string: a result repeats few types and services. */
 function stringField(cache: Map<string, Buffer>, tag: number, text: string): Buffer {
   let field = cache.get(text);
@@ -50,15 +40,12 @@ function stringField(cache: Map<string, Buffer>, tag: number, text: string): Buf
   return field;
 }
 
-/** The Timestamp submessage of a bucket start (tag, length, seconds, nanos), made once per distinct bucket. */
+/** The Timestamp field of a bucket start (tag, length, Timestamp as the generated codec writes it), made once per distinct bucket. */
 function bucketField(cache: Map<bigint, Buffer>, micros: bigint): Buffer {
   let field = cache.get(micros);
   if (field === undefined) {
-    const { seconds, nanos } = microsToTimePoint(micros);
-    const body: number[] = [];
-    if (seconds !== 0) body.push(SECONDS_NANOS.seconds, ...int64Varint(seconds));
-    if (nanos !== 0) body.push(SECONDS_NANOS.nanos, ...int64Varint(nanos));
-    field = Buffer.from([AGGREGATE_ROW.bucketStart, body.length, ...body]);
+    const timestamp = Timestamp.encode(microsToTimePoint(micros)).finish();
+    field = Buffer.concat([lengthPrefix(AGGREGATE_ROW.bucketStart, timestamp.length), timestamp]);
     cache.set(micros, field);
   }
   return field;

@@ -6,8 +6,8 @@ import { microsToTimePoint } from '../../../domain/query/time-point';
 import { encodeStruct } from './encode-struct';
 import { EVENT, EVENTS } from './field-tags';
 
-
-function lengthPrefix(tag: number, length: number): Buffer {
+/** A length-delimited field's head: its tag and the varint of its length. */
+export function lengthPrefix(tag: number, length: number): Buffer {
   const bytes = [tag];
   for (let value = length; ; value >>>= 7) {
     if (value < 0x80) {
