@@ -8,6 +8,7 @@
  *   node -r ./scripts/register-ts.js scripts/bench/compare-servers.ts --before /path/to/other/checkout [--rounds 5]
  *     [--callers 64 --batch 10 | --streams 4 --batch 1000] [--payload json|struct] [--seconds 5] [--events 200000]
  *
+ * --client http2: the callers use the lean node:http2 client (scripts/load/h2-unary-client.ts) instead of grpc-js's.
  * --before-env / --after-env: more environment (JSON) for that server, e.g.
  * `--before . --after-env '{"LOG_LEVEL":"warn"}'` compares two settings of one build.
  * --warmup N: uncounted runs of each build first (1).
@@ -38,6 +39,7 @@ interface Run {
   readonly eventsPerSecond: number;
   readonly cpuSecondsPerMillion: number;
   readonly cpuMicrosPerCall: number;
+  readonly clientCpuMicrosPerCall: number;
 }
 
 function median(values: readonly number[]): number {
@@ -61,6 +63,7 @@ async function main(): Promise<void> {
       'after-env': { type: 'string' },
       profile: { type: 'string' },
       warmup: { type: 'string', default: '1' },
+      client: { type: 'string', default: 'grpc-js' },
     },
   });
   if (values.before === undefined) throw new Error('--before: the checkout of the server build to compare with');
@@ -86,12 +89,12 @@ async function main(): Promise<void> {
       const run = `${build}-${runs++}`;
       const { result, cpuSeconds } = await vaults[build]!.measure(() =>
         callers !== undefined
-          ? loadGenerator.run('vaultCallers', { target, keys, run, callers, batch, payload, count: Number(values.events), durationMs: Number(values.seconds) * 1000 })
+          ? loadGenerator.run('vaultCallers', { target, keys, run, callers, batch, payload, count: Number(values.events), durationMs: Number(values.seconds) * 1000, client: values.client as 'grpc-js' | 'http2' })
           : loadGenerator.run('vaultIngest', { target, keys, run, streams: Number(values.streams), batch, payload, count: Number(values.events), eventsPerCall: 20_000 }),
       );
-      const measured = { eventsPerSecond: result.events / (result.elapsedMs / 1000), cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6, cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6 };
+      const measured = { eventsPerSecond: result.events / (result.elapsedMs / 1000), cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6, cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6, clientCpuMicrosPerCall: ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls };
       log(
-        `${build.padEnd(6)} ${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
+        `${build.padEnd(6)} ${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (client ${Math.round(measured.clientCpuMicrosPerCall)} us; ${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
       );
       return measured;
     };

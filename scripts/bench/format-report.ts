@@ -125,6 +125,18 @@ export interface CallersResult extends UnaryCallFigures {
   readonly events: number;
   readonly stored: number;
   readonly eventsPerSecond: number;
+  /** The load generator's CPU per call (the callers' gRPC client), µs; absent in reports made before it was measured. */
+  readonly clientCpuMicrosPerCall?: number;
+  /** The same callers against a bare grpc-js Ingest server (bare-ingest-server.ts): the transport floor of this machine. */
+  readonly floor?: TransportFloor;
+}
+
+/** The small-calls load against a bare grpc-js server that only decodes and counts. */
+export interface TransportFloor {
+  readonly eventsPerSecond: number;
+  readonly calls: number;
+  readonly serverCpuMicrosPerCall: number;
+  readonly clientCpuMicrosPerCall: number;
 }
 
 export interface QueryReport {
@@ -283,7 +295,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
       `### Small unary calls (${callers.callers} concurrent callers, each a closed loop, ${callers.batch} events per Ingest call, ${round(callers.events)} events acknowledged)`,
       '',
       table(
-        ['callers', 'events/s', 'vs ceiling', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'calls per commit', 'server CPU s per 1M events', 'server peak RSS MiB'],
+        ['callers', 'events/s', 'vs ceiling', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'calls per commit', 'server CPU s per 1M events', 'server CPU µs per call', 'client CPU µs per call', 'server peak RSS MiB'],
         [
           [
             `${callers.callers} x ${callers.batch} events`,
@@ -295,11 +307,23 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
             formatCodes(callers.codes),
             fixed(callers.calls / callers.commits),
             fixed(callers.serverCpuSecondsPerMillion),
+            // s per 1M events is µs per event
+            round(callers.serverCpuSecondsPerMillion * callers.batch),
+            callers.clientCpuMicrosPerCall === undefined ? '-' : round(callers.clientCpuMicrosPerCall),
             fixed(callers.serverPeakRssMiB, 0),
           ],
+          ...(callers.floor === undefined
+            ? []
+            : [[`floor: bare grpc-js server, same callers`, round(callers.floor.eventsPerSecond), ratio(callers.floor.eventsPerSecond / ceiling), '-', '-', '-', '-', '-', '-', round(callers.floor.serverCpuMicrosPerCall), round(callers.floor.clientCpuMicrosPerCall), '-']]),
         ],
       ),
     );
+    if (callers.floor !== undefined) {
+      sections.push(
+        '',
+        `The floor row is a grpc-js server that only decodes each request and answers its count (scripts/bench/bare-ingest-server.ts), under the same load generator on the same machine: no server of this protocol in Node.js does less per call, so its events/s bound what the vault's row can reach here.`,
+      );
+    }
   }
   return sections.join('\n');
 }
@@ -364,7 +388,7 @@ function smallCallTargets(report: BenchReport, ingest: IngestScenario[]): string
     const share = callers.eventsPerSecond / ceiling;
     rows.push([
       `unary ${callers.batch}-event calls from ${callers.callers} concurrent callers >= ${TARGETS.callersCeilingRatio}x the ceiling`,
-      `${round(callers.eventsPerSecond)} / ${round(ceiling)} = ${ratio(share)}`,
+      `${round(callers.eventsPerSecond)} / ${round(ceiling)} = ${ratio(share)}${callers.floor === undefined ? '' : `; the transport floor (bare grpc-js server, same callers) reached ${ratio(callers.floor.eventsPerSecond / ceiling)}`}`,
       check(share >= TARGETS.callersCeilingRatio),
     ]);
   }

@@ -25,6 +25,7 @@ import type { Event } from '../../src/gen/telemetry/v1/event';
 import type { AnyValue, ExportLogsRequest } from '../../src/domain/otlp/otlp-model';
 import { OTLP_SCHEMAS } from '../../src/transport/otlp/otlp-schemas';
 import { Histogram, type LatencySummary } from '../load/histogram';
+import { createH2IngestClient } from '../load/h2-unary-client';
 import { createIngestClient, encodeMessage, runIngestLoad, type EncodedMessage, type LoadStats } from '../load/ingest-driver';
 import { loadEvents, runCeiling, runNaive } from './database-baselines';
 import { benchEvent, toProtoEvent, type PayloadMode } from './event-shape';
@@ -191,6 +192,8 @@ export interface VaultCallersParams {
   /** Events encoded for the run: it ends when they are sent or after `durationMs`, whichever comes first. */
   readonly count: number;
   readonly durationMs: number;
+  /** The callers' gRPC client: @grpc/grpc-js's (the default), or the lean one on node:http2 (h2-unary-client.ts). */
+  readonly client?: 'grpc-js' | 'http2';
 }
 
 /**
@@ -198,11 +201,13 @@ export interface VaultCallersParams {
  * each a closed loop (its next call leaves when the last one answered), the
  * callers spread over the tenants' keys, as fast as the server takes them.
  */
-async function vaultCallers({ target, keys, run, callers, batch, payload, count, durationMs }: VaultCallersParams): Promise<IngestOutcome> {
+async function vaultCallers({ target, keys, run, callers, batch, payload, count, durationMs, client: clientKind = 'grpc-js' }: VaultCallersParams): Promise<IngestOutcome> {
   const perWorker = Math.ceil(count / callers / batch) * batch;
   const workload = encodeWorkload({ run, workers: callers, perWorker, batch, payload });
-  const client = createIngestClient(target);
+  const client = clientKind === 'http2' ? createH2IngestClient(target) : createIngestClient(target);
   try {
+    settleHeap();
+    const cpu = process.cpuUsage();
     const { stats, elapsedMs } = await runIngestLoad(client, {
       mode: 'unary',
       workers: callers,
@@ -212,7 +217,7 @@ async function vaultCallers({ target, keys, run, callers, batch, payload, count,
       next: sourceOf(workload),
       keyFor: (worker) => keys[worker % keys.length]!,
     });
-    return outcome(stats, elapsedMs);
+    return { ...outcome(stats, elapsedMs), clientCpuMs: cpuMsSince(cpu) };
   } finally {
     client.close();
   }

@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { formatReport, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { formatReport, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -385,14 +385,40 @@ async function callersPhase(context: Context): Promise<CallersResult> {
   const commits = await countCommits(db);
   if (stored < result.accepted) throw new Error(`${UNARY_CALLERS} unary callers: ${stored} rows stored for ${result.accepted} events acknowledged as accepted`);
   log(`${UNARY_CALLERS} unary callers of ${UNARY_CALLER_BATCH} events: ${Math.round(result.eventsPerSecond)} events/s, p99 ${result.callLatencyMs.p99} ms, ${JSON.stringify(result.codes)}, ${result.calls} calls in ${commits} commits`);
+  const floor = await transportFloor(context);
+  log(`${UNARY_CALLERS} unary callers against a bare grpc-js server (the transport floor): ${Math.round(floor.eventsPerSecond)} events/s, server ${Math.round(floor.serverCpuMicrosPerCall)} µs and client ${Math.round(floor.clientCpuMicrosPerCall)} µs of CPU per call`);
   return {
     callers: UNARY_CALLERS,
     batch: UNARY_CALLER_BATCH,
     events: result.events,
     stored,
     eventsPerSecond: result.eventsPerSecond,
+    clientCpuMicrosPerCall: ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls,
+    floor,
     ...unaryCallFigures(measured, commits),
   };
+}
+
+/**
+ * The callers' load against bare-ingest-server.ts (a grpc-js server that
+ * decodes and counts, nothing else), started for this and stopped after: how
+ * far this machine's gRPC transport and load generator go by themselves.
+ */
+async function transportFloor(context: Context): Promise<TransportFloor> {
+  const { sizes, loadGenerator, tenants } = context;
+  const bare = VaultProcess.bareIngest();
+  try {
+    const target = `127.0.0.1:${(await bare.serving).grpcPort}`;
+    const callers = (run: string, seconds: number): Promise<IngestOutcome> =>
+      loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run, callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents, durationMs: seconds * 1000 });
+    // Warmed up first (JIT), as the vault is by the phases before it.
+    await callers('callers-floor-warmup', Math.min(2, sizes.callerSeconds));
+    const { result, cpuSeconds } = await bare.measure(() => callers('callers-floor', sizes.callerSeconds));
+    if (result.accepted !== result.events || result.calls === 0) throw new Error(`the bare grpc-js server answered ${JSON.stringify(result.codes)}`);
+    return { eventsPerSecond: result.eventsPerSecond, calls: result.calls, serverCpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6, clientCpuMicrosPerCall: ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls };
+  } finally {
+    await bare.stop();
+  }
 }
 
 /** The figures both unary phases report, from what the load generator and the server's /proc said. */

@@ -26,9 +26,10 @@ export class VaultProcess {
   /**
    * `nodeArgs`: options for node itself, such as --cpu-prof (which NODE_OPTIONS may not carry).
    * `root`: the checkout whose bin/ and dist/ run (another build, for A/B runs); this one by default.
+   * `command`: what node runs instead of `bin/telemetry-vault.js serve` (see bareIngest).
    */
-  constructor(env: Record<string, string>, nodeArgs: readonly string[] = [], root = ROOT) {
-    this.child = spawn(process.execPath, [...nodeArgs, path.join(root, 'bin/telemetry-vault.js'), 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  constructor(env: Record<string, string>, nodeArgs: readonly string[] = [], root = ROOT, command: readonly string[] = [path.join(root, 'bin/telemetry-vault.js'), 'serve']) {
+    this.child = spawn(process.execPath, [...nodeArgs, ...command], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.serving = new Promise((resolve, reject) => {
       const stdout = this.child.stdout!;
@@ -47,6 +48,11 @@ export class VaultProcess {
       stdout.on('data', onData);
       this.child.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${this.stderr}`)));
     });
+  }
+
+  /** The small-calls bench's transport floor (bare-ingest-server.ts) in place of the vault. */
+  static bareIngest(): VaultProcess {
+    return new VaultProcess({ GRPC_HOST: '127.0.0.1' }, ['-r', path.join(ROOT, 'scripts/register-ts.js')], ROOT, [path.join(ROOT, 'scripts/bench/bare-ingest-server.ts')]);
   }
 
   /** User + system CPU seconds so far. */

@@ -215,7 +215,7 @@ async function streamWorker(client: IngestClient, options: Settings, worker: num
  * latency runs from when it leaves, so that with `maxInFlight` 1 (a closed
  * loop) it is the call's own.
  */
-async function unaryWorker(client: IngestClient, options: Settings, worker: number, stats: LoadStats, shouldStop: () => boolean): Promise<void> {
+async function unaryWorker(client: Pick<IngestClient, 'ingest'>, options: Settings, worker: number, stats: LoadStats, shouldStop: () => boolean): Promise<void> {
   const due = pacer(options.eventsPerSecond / options.workers, performance.now(), worker / options.workers);
   const inFlight = new Set<Promise<void>>();
   for (let callIndex = 0; !shouldStop(); callIndex++) {
@@ -247,12 +247,16 @@ function backoffMs(error: ServiceError): number {
 }
 
 /** Runs ingest load until the sources are exhausted or `durationMs` passes. */
-export async function runIngestLoad(client: IngestClient, options: IngestLoadOptions): Promise<{ stats: LoadStats; elapsedMs: number }> {
+export async function runIngestLoad(client: IngestClient | Pick<IngestClient, 'ingest'>, options: IngestLoadOptions): Promise<{ stats: LoadStats; elapsedMs: number }> {
   const settings: Settings = { messagesPerCall: 10, maxInFlight: 1000, ...options };
+  if (settings.mode === 'stream' && !('ingestStream' in client)) throw new Error('stream mode needs a client with IngestStream');
   const stats = settings.stats ?? new LoadStats();
   const startedAt = performance.now();
   const shouldStop = (): boolean => settings.durationMs !== undefined && performance.now() - startedAt >= settings.durationMs;
-  const worker = settings.mode === 'unary' ? unaryWorker : streamWorker;
-  await Promise.all(Array.from({ length: settings.workers }, (_, index) => worker(client, settings, index, stats, shouldStop)));
+  await Promise.all(
+    Array.from({ length: settings.workers }, (_, index) =>
+      settings.mode === 'unary' ? unaryWorker(client, settings, index, stats, shouldStop) : streamWorker(client as IngestClient, settings, index, stats, shouldStop),
+    ),
+  );
   return { stats, elapsedMs: performance.now() - startedAt };
 }

@@ -118,4 +118,16 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     const latencyRow = markdown.split('\n').find((line) => line.startsWith('| 100 events'));
     expect(latencyRow?.split(' | ')[6]).toBe('4.0');
   });
+
+  test('when the transport floor was measured, then the small-calls table and the target row show it against the ceiling', () => {
+    const callers = { ...report().callers!, clientCpuMicrosPerCall: 160, floor: { eventsPerSecond: 30_000, calls: 3000, serverCpuMicrosPerCall: 70, clientCpuMicrosPerCall: 150 } };
+    const markdown = formatReport(report({ callers }));
+    const rowOf = (start: string): string[] | undefined => markdown.split('\n').find((line) => line.startsWith(start))?.replace(/ \|$/, '').split(' | ');
+    // 9 CPU-s per 1M events at 10 events a call is 90 µs a call.
+    expect(rowOf('| 64 x 10 events')?.slice(9, 11)).toEqual(['90', '160']);
+    expect(rowOf('| floor: bare grpc-js server')?.slice(1, 3)).toEqual(['30,000', '0.75x']);
+    expect(rowOf('| floor: bare grpc-js server')?.slice(9, 11)).toEqual(['70', '150']);
+    expect(targetRow(markdown, 'unary 10-event calls from 64 concurrent callers')[1]).toBe('24,000 / 40,000 = 0.60x; the transport floor (bare grpc-js server, same callers) reached 0.75x');
+    expect(formatReport(report())).not.toContain('floor: bare grpc-js server');
+  });
 });
