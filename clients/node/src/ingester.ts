@@ -2,9 +2,9 @@ import { status, type ClientWritableStream, type Metadata, type ServiceError } f
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
 import { encodeEventInput, type EventInput } from './convert';
-import { decodeEventFrame, FrameEncoder, messageBytes, type FramedIngestClient } from './encode-event';
+import { createFrameEncoder, decodeEventFrame, messageBytes, type FramedIngestClient } from './encode-event';
 import { classify, isServiceError, retryDelayMs, retryInfoDelayMs, type BackoffOptions } from './retry';
-import { eventsIn, joinRuns, RunQueue, singles, sizeOf, type Message, type Run } from './run-queue';
+import { appendRun, createRunQueue, drainRuns, eventsIn, joinRuns, peekRun, singles, sizeOf, takeRuns, type Message, type Run } from './run-queue';
 import { uuidv7 } from './uuidv7';
 
 /** An event the server refused (validation); never retried. */
@@ -149,9 +149,9 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(reso
  */
 export class Ingester {
   private readonly options: Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
-  private readonly pending = new RunQueue();
+  private readonly pending = createRunQueue();
   /** This ingester's own slabs: its frames lie one after another (encode-event.ts). */
-  private readonly encoder = new FrameEncoder();
+  private readonly encoder = createFrameEncoder();
   private readonly inFlight = new Set<StreamState>();
   private readonly calls = new Set<ClientWritableStream<Buffer>>();
   private readonly dataSignal = new Signal();
@@ -236,7 +236,7 @@ export class Ingester {
     }
     const wasEmpty = this.pending.events === 0;
     const limit = this.batchEventLimit();
-    this.pending.append(slab, start, bytes, this.nextSeq++, limit, this.messageMaxBytes);
+    appendRun(this.pending, slab, start, bytes, this.nextSeq++, limit, this.messageMaxBytes);
     this.counts.buffered++;
     this.counts.bufferedBytes += bytes;
     if (wasEmpty || this.pending.events >= limit || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
@@ -288,7 +288,7 @@ export class Ingester {
   /** close() timed out: drops every unsettled event from the buffer, reported in the returned error, and cancels the calls. */
   private abandon(): CloseTimeoutError {
     this.abandoned = true;
-    const runs: Run[] = this.pending.drain();
+    const runs: Run[] = drainRuns(this.pending);
     for (const stream of this.inFlight) for (const message of stream.messages) runs.push(...message);
     runs.sort((a, b) => a.seq - b.seq);
     const entries = runs.flatMap(singles);
@@ -318,7 +318,7 @@ export class Ingester {
   }
 
   private lowestUnsettledSeq(): number {
-    let lowest = this.pending.peek()?.seq ?? Number.POSITIVE_INFINITY;
+    let lowest = peekRun(this.pending)?.seq ?? Number.POSITIVE_INFINITY;
     for (const stream of this.inFlight) lowest = Math.min(lowest, stream.firstSeq);
     return lowest;
   }
@@ -351,7 +351,7 @@ export class Ingester {
     for (;;) {
       if (this.abandoned) return false;
       const now = Date.now();
-      const head = this.pending.peek();
+      const head = peekRun(this.pending);
       if (head) {
         // A stream holds at most streamMaxEvents: its last message takes only what is left of that.
         const limit = Math.min(this.batchEventLimit(), this.options.streamMaxEvents - stream.events);
@@ -374,7 +374,7 @@ export class Ingester {
   }
 
   private takeBatch(limit: number, stream: StreamState): void {
-    const message = this.pending.take(limit, this.messageMaxBytes);
+    const message = takeRuns(this.pending, limit, this.messageMaxBytes);
     stream.messages.push(message);
     stream.events += eventsIn(message);
     stream.bytes += sizeOf(message);
