@@ -1,6 +1,6 @@
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { Timestamp } from './gen/google/protobuf/timestamp';
-import type { FrameEncoder } from './encode-event';
+import { encodeFrame, type FrameEncoder } from './encode-event';
 
 /** A JSON object, as events carry. */
 export type JsonObject = { [key: string]: unknown };
@@ -48,7 +48,7 @@ export function fromTimestamp(timestamp: Timestamp | undefined): Date | undefine
 
 /**
  * Encodes the event as a frame of IngestStreamRequest with `encoder`
- * (encode-event.ts) and returns where the frame starts in `encoder.slab`:
+ * (encode-event.ts, encodeFrame) and returns where the frame starts in `encoder.slab`:
  * `payloadJson` as is, else `payload` through JSON.stringify, else `{}`; the
  * timestamp now when absent.
  */
@@ -57,7 +57,7 @@ export function encodeEventInput(encoder: FrameEncoder, input: EventInput, event
   const ms = input.timestamp === undefined ? Date.now() : input.timestamp.getTime();
   if (!Number.isFinite(ms)) throw new TypeError('timestamp: an invalid Date');
   const seconds = Math.floor(ms / 1000);
-  return encoder.encode(eventId, seconds, (ms - seconds * 1000) * 1e6, input.eventType, input.serviceName, payloadJson);
+  return encodeFrame(encoder, eventId, seconds, (ms - seconds * 1000) * 1e6, input.eventType, input.serviceName, payloadJson);
 }
 
 export function fromWireEvent(event: WireEvent): VaultEvent {

@@ -5,6 +5,9 @@ import { IngestServiceService, IngestStreamRequest, type IngestStreamResponse } 
 /** Bytes of an encoder's buffers (slabs); an event larger than this gets a slab of its own. */
 const SLAB_BYTES = 1024 * 1024;
 
+/** A new encoder's slab: none yet (no room, so its first frame allocates one). */
+const EMPTY_SLAB = Buffer.alloc(0);
+
 /** Where a frame lies: bytes [start, start + length) of slab. */
 export interface Frame {
   readonly slab: Buffer;
@@ -30,51 +33,64 @@ export interface Frame {
  * event would cost more than its encoding. This is several times cheaper per
  * event than the generated codec (docs/sdk.md, "Performance").
  */
-export class FrameEncoder {
+export interface FrameEncoder {
   /** The slab the last frame was written into. */
-  slab = Buffer.allocUnsafeSlow(0);
+  slab: Buffer;
   /** Where the next frame starts in `slab` (the end of the last one). */
-  end = 0;
+  end: number;
+}
 
-  /** Writes the frame into `slab` and returns where it starts; it ends at `end`. */
-  encode(eventId: string, seconds: number, nanos: number, eventType: string, serviceName: string, payloadJson: string): number {
-    const bound = 40 + 3 * (eventId.length + eventType.length + serviceName.length + payloadJson.length) + 4 * 6;
-    if (this.slab.length - this.end < bound) {
-      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bound));
-      this.end = 0;
-    }
-    const slab = this.slab;
-    const start = this.end;
-    const reserved = varintSize(bound);
-    const eventStart = start + 1 + reserved;
-    let at = eventStart;
-    at = writeString(slab, at, 0x0a, eventId); // event_id (1)
-    slab[at++] = 0x12; // timestamp (2), always present: the server requires it
-    const timestampBytes = (seconds === 0 ? 0 : 1 + int64Size(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
-    at = writeVarint(slab, at, timestampBytes);
-    if (seconds !== 0) {
-      slab[at++] = 0x08;
-      at = writeInt64(slab, at, seconds);
-    }
-    if (nanos !== 0) {
-      slab[at++] = 0x10;
-      at = writeVarint(slab, at, nanos);
-    }
-    at = writeString(slab, at, 0x1a, eventType); // event_type (3)
-    at = writeString(slab, at, 0x22, serviceName); // service_name (4)
-    // payload_json (6) is a member of the payload oneof: written even when empty.
-    at = writeString(slab, at, 0x32, payloadJson, true);
-    const eventBytes = at - eventStart;
-    const needed = varintSize(eventBytes);
-    if (needed < reserved) {
-      slab.copyWithin(start + 1 + needed, eventStart, at);
-      at -= reserved - needed;
-    }
-    slab[start] = 0x0a; // IngestStreamRequest.events (1), length-delimited
-    writeVarint(slab, start + 1, eventBytes);
-    this.end = at;
-    return start;
+/**
+ * A new encoder (no slab yet). An object literal rather than a class
+ * instance: V8 keeps the hidden class of a literal alive for as long as the
+ * function that makes it, while a class instance's hidden class is
+ * collected with the last instance, and the optimized code of encodeFrame,
+ * built for it, is thrown away with it. A process that makes new ingesters
+ * after the old ones were collected would otherwise compile the encoder
+ * again for each (docs/sdk.md, "Performance").
+ */
+export function createFrameEncoder(): FrameEncoder {
+  return { slab: EMPTY_SLAB, end: 0 };
+}
+
+/** Writes the frame into `encoder.slab` and returns where it starts; it ends at `encoder.end`. */
+export function encodeFrame(encoder: FrameEncoder, eventId: string, seconds: number, nanos: number, eventType: string, serviceName: string, payloadJson: string): number {
+  const bound = 40 + 3 * (eventId.length + eventType.length + serviceName.length + payloadJson.length) + 4 * 6;
+  if (encoder.slab.length - encoder.end < bound) {
+    encoder.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, bound));
+    encoder.end = 0;
   }
+  const slab = encoder.slab;
+  const start = encoder.end;
+  const reserved = varintSize(bound);
+  const eventStart = start + 1 + reserved;
+  let at = eventStart;
+  at = writeString(slab, at, 0x0a, eventId); // event_id (1)
+  slab[at++] = 0x12; // timestamp (2), always present: the server requires it
+  const timestampBytes = (seconds === 0 ? 0 : 1 + int64Size(seconds)) + (nanos === 0 ? 0 : 1 + varintSize(nanos));
+  at = writeVarint(slab, at, timestampBytes);
+  if (seconds !== 0) {
+    slab[at++] = 0x08;
+    at = writeInt64(slab, at, seconds);
+  }
+  if (nanos !== 0) {
+    slab[at++] = 0x10;
+    at = writeVarint(slab, at, nanos);
+  }
+  at = writeString(slab, at, 0x1a, eventType); // event_type (3)
+  at = writeString(slab, at, 0x22, serviceName); // service_name (4)
+  // payload_json (6) is a member of the payload oneof: written even when empty.
+  at = writeString(slab, at, 0x32, payloadJson, true);
+  const eventBytes = at - eventStart;
+  const needed = varintSize(eventBytes);
+  if (needed < reserved) {
+    slab.copyWithin(start + 1 + needed, eventStart, at);
+    at -= reserved - needed;
+  }
+  slab[start] = 0x0a; // IngestStreamRequest.events (1), length-delimited
+  writeVarint(slab, start + 1, eventBytes);
+  encoder.end = at;
+  return start;
 }
 
 /** A frame's bytes (a view, no copy). */

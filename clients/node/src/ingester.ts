@@ -2,9 +2,9 @@ import { status, type ClientWritableStream, type Metadata, type ServiceError } f
 import type { Event as WireEvent } from './gen/telemetry/v1/event';
 import type { IngestStreamResponse } from './gen/telemetry/v1/ingest_service';
 import { encodeEventInput, type EventInput } from './convert';
-import { decodeEventFrame, FrameEncoder, messageBytes, type FramedIngestClient } from './encode-event';
+import { createFrameEncoder, decodeEventFrame, messageBytes, type FrameEncoder, type FramedIngestClient } from './encode-event';
 import { classify, isServiceError, retryDelayMs, retryInfoDelayMs, type BackoffOptions } from './retry';
-import { eventsIn, joinRuns, RunQueue, singles, sizeOf, type Message, type Run } from './run-queue';
+import { appendRun, createRunQueue, drainRuns, eventsIn, joinRuns, peekRun, singles, sizeOf, takeRuns, type Message, type Run, type RunQueue } from './run-queue';
 import { uuidv7 } from './uuidv7';
 
 /** An event the server refused (validation); never retried. */
@@ -119,70 +119,191 @@ interface FlushWaiter {
 /** What to do with a stream whose attempt failed. */
 type Recovery = { readonly resend: 'now' } | { readonly resend: 'after'; readonly delayMs: number } | { readonly resend: 'never' };
 
-/** Wakes everyone waiting at once; a new promise per round. */
-class Signal {
-  private waiting: { promise: Promise<void>; resolve: () => void } | undefined;
+/**
+ * Wakes everyone waiting at once; a new promise per round. A plain object
+ * (createSignal) changed by waitSignal and notifySignal, for the reason given
+ * at IngesterState.
+ */
+interface Signal {
+  waiting: { promise: Promise<void>; resolve: () => void } | undefined;
+}
 
-  wait(timeoutMs: number): Promise<void> {
-    if (!this.waiting) {
-      let resolve!: () => void;
-      const promise = new Promise<void>((r) => (resolve = r));
-      this.waiting = { promise, resolve };
-    }
-    if (!Number.isFinite(timeoutMs)) return this.waiting.promise;
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([this.waiting.promise, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, timeoutMs))))]).finally(() => clearTimeout(timer));
-  }
+function createSignal(): Signal {
+  return { waiting: undefined };
+}
 
-  notify(): void {
-    const waiting = this.waiting;
-    this.waiting = undefined;
-    waiting?.resolve();
+function waitSignal(signal: Signal, timeoutMs: number): Promise<void> {
+  if (!signal.waiting) {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    signal.waiting = { promise, resolve };
   }
+  if (!Number.isFinite(timeoutMs)) return signal.waiting.promise;
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([signal.waiting.promise, new Promise<void>((r) => (timer = setTimeout(r, Math.max(0, timeoutMs))))]).finally(() => clearTimeout(timer));
+}
+
+function notifySignal(signal: Signal): void {
+  const waiting = signal.waiting;
+  signal.waiting = undefined;
+  waiting?.resolve();
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+type ResolvedOptions = Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
+
+/**
+ * What add() reads and changes for each event, kept apart from the rest of
+ * the ingester (IngesterCore) in a plain object made by an object literal,
+ * as the encoder, the queue and the signals are. V8 keeps a literal's hidden
+ * class alive for as long as the function that makes it, while a class
+ * instance's hidden class is collected with the last instance, and the
+ * optimized code built for it is thrown away with it: a process that makes
+ * new ingesters after the old ones were collected would compile add() and
+ * everything it inlines again for each (docs/sdk.md, "Performance"). For the
+ * same reason the public Ingester holds no fields of its own (see `states`).
+ */
+interface IngesterState {
+  readonly core: IngesterCore;
+  readonly options: ResolvedOptions;
+  readonly counts: IngesterCounters;
+  /** This ingester's own slabs: its frames lie one after another (encode-event.ts). */
+  readonly encoder: FrameEncoder;
+  readonly pending: RunQueue;
+  readonly dataSignal: Signal;
+  readonly roomSignal: Signal;
+  nextSeq: number;
+  addWaiters: number;
+  closing: boolean;
+  /** The tenant's event burst, from x-ratelimit-limit. */
+  burst: number;
+  /** maxBatchBytes, lowered when the server refuses a message as too large (RESOURCE_EXHAUSTED without RetryInfo). */
+  messageMaxBytes: number;
+}
+
+/** Each ingester's state, looked up by the ingester: an Ingester has no fields, so its hidden class is its class's own (see IngesterState). */
+const states = new WeakMap<Ingester, IngesterState>();
+
+function stateOf(ingester: Ingester): IngesterState {
+  const state = states.get(ingester);
+  if (state === undefined) throw new TypeError('not an ingester made by VaultClient.ingester()');
+  return state;
+}
 
 /**
  * Batches events into IngestStream calls and retries them exactly once-safely
  * (docs/sdk.md). Make one with VaultClient.ingester().
  */
 export class Ingester {
-  private readonly options: Required<Omit<IngesterOptions, 'onRejected' | 'onError' | keyof BackoffOptions>>;
-  private readonly pending = new RunQueue();
-  /** This ingester's own slabs: its frames lie one after another (encode-event.ts). */
-  private readonly encoder = new FrameEncoder();
+  /** @internal Use VaultClient.ingester(). */
+  constructor(client: FramedIngestClient, metadata: () => Metadata, deadlineMs: number, settings: IngesterOptions = {}) {
+    states.set(this, new IngesterCore(client, metadata, deadlineMs, settings).hot);
+  }
+
+  /** A snapshot of the counters. */
+  get counters(): Readonly<IngesterCounters> {
+    return { ...stateOf(this).counts };
+  }
+
+  /**
+   * Queues one event; resolves once it is held by the ingester (not yet
+   * acknowledged: see flush()). Waits while the buffer is full, or throws
+   * BufferFullError when `whenFull` is 'fail'. Returns the event's id.
+   */
+  add(input: EventInput): Promise<string> {
+    return addEvent(stateOf(this), input);
+  }
+
+  /**
+   * Resolves when every event added before the call is acknowledged by the
+   * server (or rejected by it). Rejects with the IngestError of any stream
+   * dropped since the previous flush (a failure that must not be retried).
+   */
+  flush(): Promise<void> {
+    return stateOf(this).core.flush();
+  }
+
+  /**
+   * Stops taking events, flushes everything held, then ends the streams.
+   * Gives up after `closeTimeoutMs`: cancels the ingester's calls and rejects
+   * with a CloseTimeoutError listing every unacknowledged event. Idempotent.
+   */
+  close(): Promise<void> {
+    return stateOf(this).core.close();
+  }
+}
+
+/** Ingester.add(). */
+async function addEvent(state: IngesterState, input: EventInput): Promise<string> {
+  if (state.closing) throw new BufferFullError('the ingester is closed');
+  const eventId = input.eventId ?? uuidv7();
+  const start = encodeEventInput(state.encoder, input, eventId);
+  const slab = state.encoder.slab;
+  const bytes = state.encoder.end - start;
+  if (bytes > state.options.bufferMaxBytes) {
+    throw new BufferFullError(`the event takes ${bytes} bytes, more than bufferMaxBytes (${state.options.bufferMaxBytes})`);
+  }
+  if (state.addWaiters > 0 || !hasRoom(state, bytes)) {
+    if (state.options.whenFull === 'fail') {
+      throw new BufferFullError(`the buffer is full (bufferMaxEvents ${state.options.bufferMaxEvents}, bufferMaxBytes ${state.options.bufferMaxBytes}): the server is slower than the events come`);
+    }
+    state.addWaiters++;
+    try {
+      // FIFO enough: whoever wakes first and finds room goes; new adds queue behind waiters.
+      while (!hasRoom(state, bytes)) {
+        await waitSignal(state.roomSignal, Number.POSITIVE_INFINITY);
+        if (state.closing) break;
+      }
+    } finally {
+      state.addWaiters--;
+    }
+    if (state.closing) throw new BufferFullError('the ingester is closed');
+  }
+  const wasEmpty = state.pending.events === 0;
+  const limit = batchEventLimit(state);
+  appendRun(state.pending, slab, start, bytes, state.nextSeq++, limit, state.messageMaxBytes);
+  state.counts.buffered++;
+  state.counts.bufferedBytes += bytes;
+  if (wasEmpty || state.pending.events >= limit || state.pending.bytes >= state.messageMaxBytes) notifySignal(state.dataSignal);
+  // This event completed a message: one turn of the event loop before resolving, so that a lane
+  // sends it (and reads acknowledgements) while the application goes on adding. Without it, an
+  // application adding in a loop of awaits encodes everything before a byte leaves.
+  if (state.pending.events === limit || (state.pending.bytes >= state.messageMaxBytes && state.pending.bytes - bytes < state.messageMaxBytes)) await nextTurn();
+  return eventId;
+}
+
+function hasRoom(state: IngesterState, bytes: number): boolean {
+  return state.counts.buffered < state.options.bufferMaxEvents && state.counts.bufferedBytes + bytes <= state.options.bufferMaxBytes;
+}
+
+function batchEventLimit(state: IngesterState): number {
+  return Math.max(1, Math.min(state.options.maxBatchEvents, state.burst));
+}
+
+/** The ingester's streams, retries and acknowledgements (Ingester is its public face). */
+class IngesterCore {
+  readonly hot: IngesterState;
   private readonly inFlight = new Set<StreamState>();
   private readonly calls = new Set<ClientWritableStream<Buffer>>();
-  private readonly dataSignal = new Signal();
-  private readonly roomSignal = new Signal();
   /** Wakes retry waits when close() gives up. */
-  private readonly abandonSignal = new Signal();
+  private readonly abandonSignal = createSignal();
   private readonly flushWaiters: FlushWaiter[] = [];
   private readonly lanes: Promise<void>[] = [];
-  private readonly counts: IngesterCounters = { accepted: 0, duplicates: 0, rejected: 0, retried: 0, failed: 0, buffered: 0, bufferedBytes: 0 };
-  private nextSeq = 0;
-  private addWaiters = 0;
   private flushing = 0;
-  private closing = false;
   /** close() gave up: the lanes stop at their next step without settling anything. */
   private abandoned = false;
   private closed: Promise<void> | undefined;
-  /** The tenant's event burst, from x-ratelimit-limit. */
-  private burst = Number.POSITIVE_INFINITY;
-  /** maxBatchBytes, lowered when the server refuses a message as too large (RESOURCE_EXHAUSTED without RetryInfo). */
-  private messageMaxBytes: number;
   /** Failures since the last flush() returned. */
   private failures: IngestError[] = [];
 
-  /** @internal Use VaultClient.ingester(). */
   constructor(
     private readonly client: FramedIngestClient,
     private readonly metadata: () => Metadata,
     private readonly deadlineMs: number,
     private readonly settings: IngesterOptions = {},
   ) {
-    this.options = {
+    const options: ResolvedOptions = {
       maxBatchEvents: positive('maxBatchEvents', settings.maxBatchEvents ?? 1000),
       maxBatchBytes: positive('maxBatchBytes', settings.maxBatchBytes ?? 1024 * 1024),
       lingerMs: nonNegative('lingerMs', settings.lingerMs ?? 20),
@@ -194,57 +315,22 @@ export class Ingester {
       whenFull: settings.whenFull ?? 'wait',
       closeTimeoutMs: positive('closeTimeoutMs', settings.closeTimeoutMs ?? 30_000),
     };
-    if (this.options.whenFull !== 'wait' && this.options.whenFull !== 'fail') throw new RangeError(`whenFull must be 'wait' or 'fail', got ${String(this.options.whenFull)}`);
-    this.messageMaxBytes = this.options.maxBatchBytes;
-    for (let lane = 0; lane < this.options.maxConcurrentStreams; lane++) this.lanes.push(this.runLane());
-  }
-
-  /** A snapshot of the counters. */
-  get counters(): Readonly<IngesterCounters> {
-    return { ...this.counts };
-  }
-
-  /**
-   * Queues one event; resolves once it is held by the ingester (not yet
-   * acknowledged: see flush()). Waits while the buffer is full, or throws
-   * BufferFullError when `whenFull` is 'fail'. Returns the event's id.
-   */
-  async add(input: EventInput): Promise<string> {
-    if (this.closing) throw new BufferFullError('the ingester is closed');
-    const eventId = input.eventId ?? uuidv7();
-    const start = encodeEventInput(this.encoder, input, eventId);
-    const slab = this.encoder.slab;
-    const bytes = this.encoder.end - start;
-    if (bytes > this.options.bufferMaxBytes) {
-      throw new BufferFullError(`the event takes ${bytes} bytes, more than bufferMaxBytes (${this.options.bufferMaxBytes})`);
-    }
-    if (this.addWaiters > 0 || !this.hasRoom(bytes)) {
-      if (this.options.whenFull === 'fail') {
-        throw new BufferFullError(`the buffer is full (bufferMaxEvents ${this.options.bufferMaxEvents}, bufferMaxBytes ${this.options.bufferMaxBytes}): the server is slower than the events come`);
-      }
-      this.addWaiters++;
-      try {
-        // FIFO enough: whoever wakes first and finds room goes; new adds queue behind waiters.
-        while (!this.hasRoom(bytes)) {
-          await this.roomSignal.wait(Number.POSITIVE_INFINITY);
-          if (this.closing) break;
-        }
-      } finally {
-        this.addWaiters--;
-      }
-      if (this.closing) throw new BufferFullError('the ingester is closed');
-    }
-    const wasEmpty = this.pending.events === 0;
-    const limit = this.batchEventLimit();
-    this.pending.append(slab, start, bytes, this.nextSeq++, limit, this.messageMaxBytes);
-    this.counts.buffered++;
-    this.counts.bufferedBytes += bytes;
-    if (wasEmpty || this.pending.events >= limit || this.pending.bytes >= this.messageMaxBytes) this.dataSignal.notify();
-    // This event completed a message: one turn of the event loop before resolving, so that a lane
-    // sends it (and reads acknowledgements) while the application goes on adding. Without it, an
-    // application adding in a loop of awaits encodes everything before a byte leaves.
-    if (this.pending.events === limit || (this.pending.bytes >= this.messageMaxBytes && this.pending.bytes - bytes < this.messageMaxBytes)) await nextTurn();
-    return eventId;
+    if (options.whenFull !== 'wait' && options.whenFull !== 'fail') throw new RangeError(`whenFull must be 'wait' or 'fail', got ${String(options.whenFull)}`);
+    this.hot = {
+      core: this,
+      options,
+      counts: { accepted: 0, duplicates: 0, rejected: 0, retried: 0, failed: 0, buffered: 0, bufferedBytes: 0 },
+      encoder: createFrameEncoder(),
+      pending: createRunQueue(),
+      dataSignal: createSignal(),
+      roomSignal: createSignal(),
+      nextSeq: 0,
+      addWaiters: 0,
+      closing: false,
+      burst: Number.POSITIVE_INFINITY,
+      messageMaxBytes: options.maxBatchBytes,
+    };
+    for (let lane = 0; lane < options.maxConcurrentStreams; lane++) this.lanes.push(this.runLane());
   }
 
   /**
@@ -253,10 +339,10 @@ export class Ingester {
    * dropped since the previous flush (a failure that must not be retried).
    */
   flush(): Promise<void> {
-    const target = this.nextSeq;
+    const target = this.hot.nextSeq;
     const promise = new Promise<void>((resolve, reject) => this.flushWaiters.push({ target, resolve, reject }));
     this.flushing++;
-    this.dataSignal.notify();
+    notifySignal(this.hot.dataSignal);
     this.checkFlushWaiters();
     return promise.finally(() => {
       this.flushing--;
@@ -270,16 +356,16 @@ export class Ingester {
    */
   close(): Promise<void> {
     if (this.closed) return this.closed;
-    this.closing = true;
-    this.roomSignal.notify();
+    this.hot.closing = true;
+    notifySignal(this.hot.roomSignal);
     const flushed = this.flush();
     let timer: NodeJS.Timeout | undefined;
     const gaveUp = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(this.abandon()), this.options.closeTimeoutMs);
+      timer = setTimeout(() => reject(this.abandon()), this.hot.options.closeTimeoutMs);
     });
     this.closed = Promise.race([flushed, gaveUp]).finally(async () => {
       clearTimeout(timer);
-      this.dataSignal.notify();
+      notifySignal(this.hot.dataSignal);
       await Promise.all(this.lanes);
     });
     return this.closed;
@@ -288,37 +374,29 @@ export class Ingester {
   /** close() timed out: drops every unsettled event from the buffer, reported in the returned error, and cancels the calls. */
   private abandon(): CloseTimeoutError {
     this.abandoned = true;
-    const runs: Run[] = this.pending.drain();
+    const runs: Run[] = drainRuns(this.hot.pending);
     for (const stream of this.inFlight) for (const message of stream.messages) runs.push(...message);
     runs.sort((a, b) => a.seq - b.seq);
     const entries = runs.flatMap(singles);
     this.inFlight.clear();
     for (const call of this.calls) call.cancel();
     this.calls.clear();
-    this.counts.failed += entries.length;
-    this.counts.buffered = 0;
-    this.counts.bufferedBytes = 0;
+    this.hot.counts.failed += entries.length;
+    this.hot.counts.buffered = 0;
+    this.hot.counts.bufferedBytes = 0;
     const error = new CloseTimeoutError(
-      `close() gave up after closeTimeoutMs (${this.options.closeTimeoutMs} ms): ${entries.length} events were not acknowledged (each may or may not be stored)`,
+      `close() gave up after closeTimeoutMs (${this.hot.options.closeTimeoutMs} ms): ${entries.length} events were not acknowledged (each may or may not be stored)`,
       entries.map(decodeEventFrame),
     );
     for (const waiter of this.flushWaiters.splice(0)) waiter.reject(error);
-    this.abandonSignal.notify();
-    this.dataSignal.notify();
-    this.roomSignal.notify();
+    notifySignal(this.abandonSignal);
+    notifySignal(this.hot.dataSignal);
+    notifySignal(this.hot.roomSignal);
     return error;
   }
 
-  private hasRoom(bytes: number): boolean {
-    return this.counts.buffered < this.options.bufferMaxEvents && this.counts.bufferedBytes + bytes <= this.options.bufferMaxBytes;
-  }
-
-  private batchEventLimit(): number {
-    return Math.max(1, Math.min(this.options.maxBatchEvents, this.burst));
-  }
-
   private lowestUnsettledSeq(): number {
-    let lowest = this.pending.peek()?.seq ?? Number.POSITIVE_INFINITY;
+    let lowest = peekRun(this.hot.pending)?.seq ?? Number.POSITIVE_INFINITY;
     for (const stream of this.inFlight) lowest = Math.min(lowest, stream.firstSeq);
     return lowest;
   }
@@ -351,30 +429,30 @@ export class Ingester {
     for (;;) {
       if (this.abandoned) return false;
       const now = Date.now();
-      const head = this.pending.peek();
+      const head = peekRun(this.hot.pending);
       if (head) {
         // A stream holds at most streamMaxEvents: its last message takes only what is left of that.
-        const limit = Math.min(this.batchEventLimit(), this.options.streamMaxEvents - stream.events);
-        const ready = this.pending.events >= limit || this.pending.bytes >= this.messageMaxBytes || this.flushing > 0 || this.closing || now - head.addedAt >= this.options.lingerMs;
+        const limit = Math.min(batchEventLimit(this.hot), this.hot.options.streamMaxEvents - stream.events);
+        const ready = this.hot.pending.events >= limit || this.hot.pending.bytes >= this.hot.messageMaxBytes || this.flushing > 0 || this.hot.closing || now - head.addedAt >= this.hot.options.lingerMs;
         if (ready) {
           // Synchronously with taking them, so that flush() never misses events between queue and stream.
           this.takeBatch(limit, stream);
           return true;
         }
         if (now >= until) return false;
-        await this.dataSignal.wait(Math.min(head.addedAt + this.options.lingerMs, until) - now);
+        await waitSignal(this.hot.dataSignal, Math.min(head.addedAt + this.hot.options.lingerMs, until) - now);
         continue;
       }
       // Nothing queued: end the stream at once when flushing (so that it is acknowledged), else at `until`.
-      if (stream.events > 0 && (this.flushing > 0 || this.closing)) return false;
+      if (stream.events > 0 && (this.flushing > 0 || this.hot.closing)) return false;
       if (now >= until) return false;
-      if (stream.events === 0 && this.closing) return false;
-      await this.dataSignal.wait(until - now);
+      if (stream.events === 0 && this.hot.closing) return false;
+      await waitSignal(this.hot.dataSignal, until - now);
     }
   }
 
   private takeBatch(limit: number, stream: StreamState): void {
-    const message = this.pending.take(limit, this.messageMaxBytes);
+    const message = takeRuns(this.hot.pending, limit, this.hot.messageMaxBytes);
     stream.messages.push(message);
     stream.events += eventsIn(message);
     stream.bytes += sizeOf(message);
@@ -384,7 +462,7 @@ export class Ingester {
   /** One lane: opens a stream when events are queued, fills it, ends it, retries it until it is settled. */
   private async runLane(): Promise<void> {
     for (;;) {
-      if (this.abandoned || (this.closing && this.pending.events === 0)) return;
+      if (this.abandoned || (this.hot.closing && this.hot.pending.events === 0)) return;
       const stream: StreamState = { messages: [], firstSeq: Number.POSITIVE_INFINITY, events: 0, bytes: 0 };
       this.inFlight.add(stream);
       let outcome = await this.sendFilling(stream);
@@ -403,8 +481,8 @@ export class Ingester {
           break;
         }
         retries++;
-        this.counts.retried++;
-        if (recovery.resend === 'after') await this.abandonSignal.wait(recovery.delayMs);
+        this.hot.counts.retried++;
+        if (recovery.resend === 'after') await waitSignal(this.abandonSignal, recovery.delayMs);
         if (this.abandoned) return;
         outcome = await this.resend(stream);
         if (this.abandoned) return;
@@ -440,7 +518,7 @@ export class Ingester {
   private splitForBurst(stream: StreamState, error: ServiceError): boolean {
     if (error.code !== status.INVALID_ARGUMENT) return false;
     this.learnBurst(error.metadata);
-    const limit = this.batchEventLimit();
+    const limit = batchEventLimit(this.hot);
     if (!stream.messages.some((message) => eventsIn(message) > limit)) return false;
     const all = stream.messages.flat().flatMap(singles);
     stream.messages.length = 0;
@@ -458,7 +536,7 @@ export class Ingester {
   private splitForSize(stream: StreamState, error: ServiceError): void {
     const largest = Math.max(...stream.messages.map(sizeOf));
     if (stream.messages.some((message) => eventsIn(message) > 1)) {
-      this.messageMaxBytes = Math.max(1, Math.min(this.messageMaxBytes, Math.floor(largest / 2)));
+      this.hot.messageMaxBytes = Math.max(1, Math.min(this.hot.messageMaxBytes, Math.floor(largest / 2)));
       const halves: Message[] = [];
       for (const message of stream.messages) {
         const events = message.flatMap(singles);
@@ -472,25 +550,25 @@ export class Ingester {
     const [entry] = stream.messages.splice(index, 1)[0]!;
     stream.events--;
     stream.bytes -= entry!.length;
-    this.counts.buffered--;
-    this.counts.bufferedBytes -= entry!.length;
-    this.counts.rejected++;
+    this.hot.counts.buffered--;
+    this.hot.counts.bufferedBytes -= entry!.length;
+    this.hot.counts.rejected++;
     const event = decodeEventFrame(entry!);
     const reason = `the event alone (${entry!.length} bytes encoded) is over the server's message limit: RESOURCE_EXHAUSTED ${error.details}`;
     if (this.settings.onRejected) this.safely(() => this.settings.onRejected!({ eventId: event.eventId, reason, event }));
-    this.roomSignal.notify();
+    notifySignal(this.hot.roomSignal);
   }
 
   private learnBurst(metadata: Metadata | undefined): void {
     const value = Number(metadata?.get('x-ratelimit-limit')[0]);
-    if (Number.isInteger(value) && value > 0) this.burst = value;
+    if (Number.isInteger(value) && value > 0) this.hot.burst = value;
   }
 
   private openCall(): { call: ClientWritableStream<Buffer>; outcome: Promise<CallOutcome>; failed: () => boolean } {
     let done = false;
     let resolveOutcome!: (outcome: CallOutcome) => void;
     const outcome = new Promise<CallOutcome>((resolve) => (resolveOutcome = resolve));
-    const deadline = new Date(Date.now() + this.options.streamMaxMs + this.deadlineMs);
+    const deadline = new Date(Date.now() + this.hot.options.streamMaxMs + this.deadlineMs);
     const call = this.client.ingestStream(this.metadata(), { deadline }, (error, response) => {
       done = true;
       this.calls.delete(call);
@@ -515,11 +593,11 @@ export class Ingester {
     // No call is opened before its first message is ready (waits for events; none when closing).
     if (!(await this.nextBatch(Number.POSITIVE_INFINITY, stream))) return {};
     const { call, outcome, failed } = this.openCall();
-    const until = Date.now() + this.options.streamMaxMs;
+    const until = Date.now() + this.hot.options.streamMaxMs;
     for (let written = 0; written < stream.messages.length; ) {
       await this.write(call, stream.messages[written++]!, failed, outcome);
       if (this.abandoned) return {};
-      if (stream.events >= this.options.streamMaxEvents || failed()) break;
+      if (stream.events >= this.hot.options.streamMaxEvents || failed()) break;
       if (!(await this.nextBatch(until, stream))) break;
     }
     call.end();
@@ -539,13 +617,13 @@ export class Ingester {
 
   private settle(stream: StreamState, outcome: CallOutcome): void {
     this.inFlight.delete(stream);
-    this.counts.buffered -= stream.events;
-    this.counts.bufferedBytes -= stream.bytes;
+    this.hot.counts.buffered -= stream.events;
+    this.hot.counts.bufferedBytes -= stream.bytes;
     if (outcome.response) {
       const response = outcome.response;
-      this.counts.accepted += response.accepted;
-      this.counts.duplicates += response.duplicates;
-      this.counts.rejected += response.rejected;
+      this.hot.counts.accepted += response.accepted;
+      this.hot.counts.duplicates += response.duplicates;
+      this.hot.counts.rejected += response.rejected;
       if (response.rejectedEvents.length > 0 && this.settings.onRejected) {
         const all = stream.messages.flat().flatMap(singles);
         for (const rejected of response.rejectedEvents) {
@@ -556,12 +634,12 @@ export class Ingester {
       }
     } else {
       const cause = outcome.error!;
-      this.counts.failed += stream.events;
+      this.hot.counts.failed += stream.events;
       const error = new IngestError(`${stream.events} events dropped: the stream failed with ${isServiceError(cause) ? cause.code : '?'} (${cause.details}), which must not be retried`, cause, stream.events);
       this.failures.push(error);
       if (this.settings.onError) this.safely(() => this.settings.onError!(error));
     }
-    this.roomSignal.notify();
+    notifySignal(this.hot.roomSignal);
     this.checkFlushWaiters();
   }
 

@@ -20,7 +20,7 @@ export interface Run extends Frame {
 }
 
 /** A run still growing in the queue (only the queue changes it). */
-interface OpenRun {
+export interface OpenRun {
   slab: Buffer;
   start: number;
   length: number;
@@ -77,100 +77,116 @@ export function joinRuns(runs: readonly Run[]): Run[] {
   return out;
 }
 
-/** The queue of events not yet in a stream: runs in seq order, with an O(1) take from the head. */
-export class RunQueue {
-  private runs: OpenRun[] = [];
-  private head = 0;
+/**
+ * The queue of events not yet in a stream: runs in seq order, with an O(1)
+ * take from the head. A plain object made by createRunQueue() and changed
+ * only by the functions below, not a class instance: see createRunQueue.
+ */
+export interface RunQueue {
+  runs: OpenRun[];
+  head: number;
   /** Events queued. */
-  events = 0;
+  events: number;
   /** Their bytes. */
-  bytes = 0;
+  bytes: number;
+}
 
-  /** The oldest queued run (its seq and addedAt are the queue's lowest). */
-  peek(): Run | undefined {
-    return this.runs[this.head];
+/**
+ * A new, empty queue. An object literal rather than a class instance, for
+ * the same reason as createFrameEncoder (encode-event.ts): V8 keeps a
+ * literal's hidden class alive for as long as this function lives, while a
+ * class instance's is collected with the last instance, and with it the
+ * optimized code of appendRun (docs/sdk.md, "Performance").
+ */
+export function createRunQueue(): RunQueue {
+  return { runs: [], head: 0, events: 0, bytes: 0 };
+}
+
+/** The oldest queued run (its seq and addedAt are the queue's lowest). */
+export function peekRun(queue: RunQueue): Run | undefined {
+  return queue.runs[queue.head];
+}
+
+/**
+ * Queues the frame at [start, start + length) of `slab`, event `seq`: it
+ * extends the last run when it follows that run's bytes and the run stays
+ * within `maxEvents` and `maxBytes` (a message's limits), so that a run is
+ * at most a message.
+ */
+export function appendRun(queue: RunQueue, slab: Buffer, start: number, length: number, seq: number, maxEvents: number, maxBytes: number): void {
+  const runs = queue.runs;
+  const tail = runs.length > queue.head ? runs[runs.length - 1]! : undefined;
+  if (tail !== undefined && tail.slab === slab && tail.start + tail.length === start && tail.seq + tail.count === seq && tail.count < maxEvents && tail.length + length <= maxBytes) {
+    tail.count++;
+    tail.length += length;
+  } else {
+    runs.push({ slab, start, length, count: 1, seq, addedAt: Date.now() });
   }
+  queue.events++;
+  queue.bytes += length;
+}
 
-  /**
-   * Queues the frame at [start, start + length) of `slab`, event `seq`: it
-   * extends the last run when it follows that run's bytes and the run stays
-   * within `maxEvents` and `maxBytes` (a message's limits), so that a run is
-   * at most a message.
-   */
-  append(slab: Buffer, start: number, length: number, seq: number, maxEvents: number, maxBytes: number): void {
-    const tail = this.runs.length > this.head ? this.runs[this.runs.length - 1]! : undefined;
-    if (tail !== undefined && tail.slab === slab && tail.start + tail.length === start && tail.seq + tail.count === seq && tail.count < maxEvents && tail.length + length <= maxBytes) {
-      tail.count++;
-      tail.length += length;
-    } else {
-      this.runs.push({ slab, start, length, count: 1, seq, addedAt: Date.now() });
+/**
+ * Takes a message from the head: at most `maxEvents` events and `maxBytes`
+ * bytes, but always at least one event. A run is cut when only part of it
+ * fits; the part left keeps its addedAt (so it is never sent later than its
+ * first event's linger).
+ */
+export function takeRuns(queue: RunQueue, maxEvents: number, maxBytes: number): Run[] {
+  const message: Run[] = [];
+  let events = 0;
+  let bytes = 0;
+  while (events < maxEvents && queue.head < queue.runs.length) {
+    const run = queue.runs[queue.head]!;
+    if (run.count <= maxEvents - events && run.length <= maxBytes - bytes) {
+      message.push(run);
+      events += run.count;
+      bytes += run.length;
+      shiftRun(queue);
+      continue;
     }
-    this.events++;
-    this.bytes += length;
-  }
-
-  /**
-   * Takes a message from the head: at most `maxEvents` events and `maxBytes`
-   * bytes, but always at least one event. A run is cut when only part of it
-   * fits; the part left keeps its addedAt (so it is never sent later than its
-   * first event's linger).
-   */
-  take(maxEvents: number, maxBytes: number): Run[] {
-    const message: Run[] = [];
-    let events = 0;
-    let bytes = 0;
-    while (events < maxEvents && this.head < this.runs.length) {
-      const run = this.runs[this.head]!;
-      if (run.count <= maxEvents - events && run.length <= maxBytes - bytes) {
-        message.push(run);
-        events += run.count;
-        bytes += run.length;
-        this.shift();
-        continue;
-      }
-      // Only part of the run fits: as many whole frames as the limits allow (one at least in an empty message).
-      let count = 0;
-      let size = 0;
-      let at = run.start;
-      while (count < run.count && count < maxEvents - events) {
-        const frame = frameSize(run.slab, at);
-        if (size + frame > maxBytes - bytes && (count > 0 || events > 0)) break;
-        count++;
-        size += frame;
-        at += frame;
-      }
-      if (count === 0) break;
-      message.push({ slab: run.slab, start: run.start, length: size, count, seq: run.seq, addedAt: run.addedAt });
-      events += count;
-      bytes += size;
-      run.start += size;
-      run.length -= size;
-      run.count -= count;
-      run.seq += count;
-      this.events -= count;
-      this.bytes -= size;
-      break;
+    // Only part of the run fits: as many whole frames as the limits allow (one at least in an empty message).
+    let count = 0;
+    let size = 0;
+    let at = run.start;
+    while (count < run.count && count < maxEvents - events) {
+      const frame = frameSize(run.slab, at);
+      if (size + frame > maxBytes - bytes && (count > 0 || events > 0)) break;
+      count++;
+      size += frame;
+      at += frame;
     }
-    return message;
+    if (count === 0) break;
+    message.push({ slab: run.slab, start: run.start, length: size, count, seq: run.seq, addedAt: run.addedAt });
+    events += count;
+    bytes += size;
+    run.start += size;
+    run.length -= size;
+    run.count -= count;
+    run.seq += count;
+    queue.events -= count;
+    queue.bytes -= size;
+    break;
   }
+  return message;
+}
 
-  /** Empties the queue, returning its runs. */
-  drain(): Run[] {
-    const runs = this.runs.slice(this.head);
-    this.runs = [];
-    this.head = 0;
-    this.events = 0;
-    this.bytes = 0;
-    return runs;
-  }
+/** Empties the queue, returning its runs. */
+export function drainRuns(queue: RunQueue): Run[] {
+  const runs = queue.runs.slice(queue.head);
+  queue.runs = [];
+  queue.head = 0;
+  queue.events = 0;
+  queue.bytes = 0;
+  return runs;
+}
 
-  private shift(): void {
-    const run = this.runs[this.head++]!;
-    this.events -= run.count;
-    this.bytes -= run.length;
-    if (this.head > 1024 && this.head * 2 > this.runs.length) {
-      this.runs = this.runs.slice(this.head);
-      this.head = 0;
-    }
+function shiftRun(queue: RunQueue): void {
+  const run = queue.runs[queue.head++]!;
+  queue.events -= run.count;
+  queue.bytes -= run.length;
+  if (queue.head > 1024 && queue.head * 2 > queue.runs.length) {
+    queue.runs = queue.runs.slice(queue.head);
+    queue.head = 0;
   }
 }

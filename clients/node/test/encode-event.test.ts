@@ -1,11 +1,11 @@
 import type { Event } from '../src/gen/telemetry/v1/event';
 import { IngestStreamRequest } from '../src/gen/telemetry/v1/ingest_service';
-import { frameBytes, FrameEncoder, messageBytes, type Frame } from '../src/encode-event';
+import { createFrameEncoder, encodeFrame, frameBytes, messageBytes, type Frame, type FrameEncoder } from '../src/encode-event';
 import { encodeEventInput, type EventInput } from '../src/convert';
 
 /** Encodes one event with `encoder`: its frame. */
-function frameOf(encoder: FrameEncoder, ...fields: Parameters<FrameEncoder['encode']>): Frame {
-  const start = encoder.encode(...fields);
+function frameOf(encoder: FrameEncoder, ...fields: Parameters<typeof encodeFrame> extends [FrameEncoder, ...infer Fields] ? Fields : never): Frame {
+  const start = encodeFrame(encoder, ...fields);
   return { slab: encoder.slab, start, length: encoder.end - start };
 }
 
@@ -31,7 +31,7 @@ function seeded(seed: number): () => number {
 describe('the Node.js client event encoder', () => {
   test('when 200 random events are encoded as frames, then the generated codec decodes each to the same fields, and concatenated frames decode as one message', () => {
     const random = seeded(14);
-    const encoder = new FrameEncoder();
+    const encoder = createFrameEncoder();
     const frames: Buffer[] = [];
     const expected: Event[] = [];
     const secondsChoices = [0, 1, 127, 128, 1_700_000_000, 253_402_300_799, -1, -62_135_596_800];
@@ -62,7 +62,7 @@ describe('the Node.js client event encoder', () => {
 
   test('when an event input has a payload object, a payloadJson or neither, and a Date, then the frame carries the JSON text and the millisecond timestamp', () => {
     const at = new Date('2026-12-05T08:00:00.123Z');
-    const encoder = new FrameEncoder();
+    const encoder = createFrameEncoder();
     const toEventFrame = (input: EventInput, eventId: string): Buffer => {
       const start = encodeEventInput(encoder, input, eventId);
       return frameBytes({ slab: encoder.slab, start, length: encoder.end - start });
@@ -75,7 +75,7 @@ describe('the Node.js client event encoder', () => {
   });
 
   test('when short strings are ASCII, or not ASCII at their first, middle or last unit, or 64 and 65 units long, then each frame decodes to the same strings', () => {
-    const encoder = new FrameEncoder();
+    const encoder = createFrameEncoder();
     const texts = ['a', 'api-gateway', 'é', 'é-api', 'ap€i', 'api😀', 'x'.repeat(63) + 'é', 'x'.repeat(64), 'x'.repeat(65), '€'.repeat(64), 'a\u0000b', '\u007f\u0080'];
     for (const text of texts) {
       const frame = frameBytes(frameOf(encoder, text, 1, 0, text, text, text));
@@ -84,7 +84,7 @@ describe('the Node.js client event encoder', () => {
   });
 
   test('when a message is made of frames encoded one after another, then its bytes are those frames in place (no copy), and frames from apart are joined by a copy', () => {
-    const encoder = new FrameEncoder();
+    const encoder = createFrameEncoder();
     const frames = Array.from({ length: 50 }, (_, i) => frameOf(encoder, `id-${i}`, 1_700_000_000 + i, 0, 'log', 'api', `{"i":${i}}`));
     const message = messageBytes(frames);
     expect(message.buffer).toBe(encoder.slab.buffer);
