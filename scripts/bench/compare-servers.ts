@@ -24,12 +24,15 @@
  * other is measured. With --callers, that many closed-loop callers send
  * unary calls of --batch events for --seconds (or until --events are sent); otherwise --streams streams
  * send --events events in messages of --batch. Each run reports events/s,
- * the server's CPU per million events and per call (from /proc), and the
- * load average when it ended; then the medians per build.
+ * the server's CPU per million events and per call (from /proc), the
+ * database's (all processes of the bench's PostgreSQL, when it runs on this
+ * machine), and the load average when it ended; then the medians per build.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import pino from 'pino';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
@@ -43,6 +46,55 @@ interface Run {
   readonly eventsPerSecond: number;
   readonly cpuSecondsPerMillion: number;
   readonly cpuMicrosPerCall: number;
+  /** CPU of the whole PostgreSQL (postmaster and every child) per million events; NaN when it is not on this machine. */
+  readonly databaseCpuSecondsPerMillion: number;
+}
+
+/**
+ * The pids of the PostgreSQL that `url` reaches (its postmaster and its
+ * children: backends, WAL writer, checkpointer...), when it runs on this
+ * machine; [] otherwise.
+ */
+async function postgresPids(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
+    const postmaster = Number(fs.readFileSync(`${rows[0]!.setting}/postmaster.pid`, 'utf8').split('\n')[0]);
+    const children = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+      } catch {
+        return false;
+      }
+    });
+    return [postmaster, ...children.map(Number)];
+  } catch {
+    return [];
+  } finally {
+    await client.end();
+  }
+}
+
+/** CPU seconds (user + system) the PostgreSQL of `url` has used: its postmaster, its children (read again each time: backends come and go) and those that ended. */
+async function postgresCpuSeconds(url: string): Promise<number> {
+  let ticks = 0;
+  const pids = await postgresPids(url);
+  if (pids.length === 0) return Number.NaN;
+  for (const [index, pid] of pids.entries()) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      // The postmaster's cutime and cstime: the children it has reaped (a backend that ended takes its ticks there).
+      if (index === 0) ticks += Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  // USER_HZ is 100 on Linux.
+  return ticks / 100;
 }
 
 function median(values: readonly number[]): number {
@@ -91,6 +143,7 @@ async function main(): Promise<void> {
     const measure = async (build: keyof typeof roots, native = false): Promise<Run> => {
       const target = targets[build];
       const run = `${build}-${runs++}`;
+      const databaseBefore = await postgresCpuSeconds(database.url);
       const { result, cpuSeconds } = await vaults[build]!.measure(() =>
         native
           ? loadGenerator.run('vaultIngest', { target, keys, run, streams: 4, batch: 1000, payload: 'json', count: Number(values.events), eventsPerCall: 20_000 })
@@ -100,9 +153,15 @@ async function main(): Promise<void> {
           ? loadGenerator.run('vaultCallers', { target, keys, run, callers, batch, payload, count: Number(values.events), durationMs: Number(values.seconds) * 1000 })
           : loadGenerator.run('vaultIngest', { target, keys, run, streams: Number(values.streams), batch, payload, count: Number(values.events), eventsPerCall: 20_000 }),
       );
-      const measured = { eventsPerSecond: result.events / (result.elapsedMs / 1000), cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6, cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6 };
+      const databaseCpu = (await postgresCpuSeconds(database.url)) - databaseBefore;
+      const measured = {
+        eventsPerSecond: result.events / (result.elapsedMs / 1000),
+        cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6,
+        cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6,
+        databaseCpuSecondsPerMillion: (databaseCpu / result.events) * 1e6,
+      };
       log(
-        `${build.padEnd(6)} ${native ? 'native ' : ''}${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
+        `${build.padEnd(6)} ${native ? 'native ' : ''}${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, database CPU ${measured.databaseCpuSecondsPerMillion.toFixed(1)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
       );
       return measured;
     };
@@ -123,7 +182,7 @@ async function main(): Promise<void> {
     }
     const summary = (build: keyof typeof roots): string => {
       const runsOf = results[build];
-      return `${build.padEnd(6)} median ${Math.round(median(runsOf.map((r) => r.eventsPerSecond)))} events/s, ${median(runsOf.map((r) => r.cpuSecondsPerMillion)).toFixed(2)} CPU-s per 1M, ${Math.round(median(runsOf.map((r) => r.cpuMicrosPerCall)))} us per call`;
+      return `${build.padEnd(6)} median ${Math.round(median(runsOf.map((r) => r.eventsPerSecond)))} events/s, ${median(runsOf.map((r) => r.cpuSecondsPerMillion)).toFixed(2)} CPU-s per 1M, database ${median(runsOf.map((r) => r.databaseCpuSecondsPerMillion)).toFixed(1)} CPU-s per 1M, ${Math.round(median(runsOf.map((r) => r.cpuMicrosPerCall)))} us per call`;
     };
     const ratios = results.after.map((after, index) => after.eventsPerSecond / results.before[index]!.eventsPerSecond);
     process.stdout.write(`${callers !== undefined ? `${callers} callers` : `${values.streams} ${otlp ? 'OTLP exporters' : 'streams'}`} x ${batch} ${otlp ? 'records' : 'events'}, ${otlp ? 'OTLP logs' : payload}, ${rounds} rounds\n${summary('before')}\n${summary('after')}\nafter/before events/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})\n`);
@@ -131,8 +190,9 @@ async function main(): Promise<void> {
       for (const build of ['before', 'after'] as const) {
         const perRound = results[build].map((run, index) => run.eventsPerSecond / nativeResults[build][index]!.eventsPerSecond);
         const nativeCpu = median(nativeResults[build].map((r) => r.cpuSecondsPerMillion));
+        const nativeDatabaseCpu = median(nativeResults[build].map((r) => r.databaseCpuSecondsPerMillion));
         process.stdout.write(
-          `${build.padEnd(6)} OTLP/native events/s per round: ${perRound.map((r) => r.toFixed(2)).join(', ')} (median ${median(perRound).toFixed(2)}); native median ${Math.round(median(nativeResults[build].map((r) => r.eventsPerSecond)))} events/s, ${nativeCpu.toFixed(2)} CPU-s per 1M\n`,
+          `${build.padEnd(6)} OTLP/native events/s per round: ${perRound.map((r) => r.toFixed(2)).join(', ')} (median ${median(perRound).toFixed(2)}); native median ${Math.round(median(nativeResults[build].map((r) => r.eventsPerSecond)))} events/s, ${nativeCpu.toFixed(2)} CPU-s per 1M, database ${nativeDatabaseCpu.toFixed(1)} CPU-s per 1M\n`,
         );
       }
     }
