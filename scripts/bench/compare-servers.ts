@@ -36,6 +36,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
+import { median } from './format-report';
 import type { PayloadMode } from './event-shape';
 import { LoadGenerator } from './load-generator-process';
 import { VaultProcess } from './vault-process';
@@ -95,12 +96,6 @@ async function postgresCpuSeconds(url: string): Promise<number> {
   }
   // USER_HZ is 100 on Linux.
   return ticks / 100;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 async function main(): Promise<void> {

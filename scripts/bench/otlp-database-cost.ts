@@ -13,7 +13,6 @@
  * the backends' CPU per million events (/proc) and events/s, medians.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { create, toBinary } from '@bufbuild/protobuf';
 import pg from 'pg';
@@ -25,6 +24,8 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { logsToEvents } from '../../src/transport/otlp/logs-to-events';
 import { OTLP_SCHEMAS } from '../../src/transport/otlp/otlp-schemas';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
+import { processCpuSeconds } from './database-baselines';
+import { median } from './format-report';
 import { benchEvent } from './event-shape';
 import { benchLogsRequest } from './load-generator';
 
@@ -76,22 +77,6 @@ function copyText(rows: readonly Row[]): Buffer {
   return Buffer.from(rows.map((row) => `1\t${row.eventId}\t${row.timestamp}\t${row.eventType}\t${row.serviceName}\t${row.payload}\n`).join(''));
 }
 
-function cpuSeconds(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
-  }
-  return ticks / 100;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { events: { type: 'string', default: '40000' }, rounds: { type: 'string', default: '3' } } });
   const events = Number(values.events);
@@ -118,7 +103,7 @@ async function main(): Promise<void> {
         for (let start = 0, batch = 0; start < rows.length; start += BATCH, batch++) {
           lanes[batch % CONNECTIONS]!.push({ tenantId: tenantIds[batch % tenantIds.length]!, text: copyText(rows.slice(start, start + BATCH)) });
         }
-        const cpuBefore = cpuSeconds(pids);
+        const cpuBefore = processCpuSeconds(pids) ?? Number.NaN;
         const startedAt = performance.now();
         let stored = 0;
         await Promise.all(
@@ -130,7 +115,7 @@ async function main(): Promise<void> {
           }),
         );
         const seconds = (performance.now() - startedAt) / 1000;
-        const cpuPerMillion = ((cpuSeconds(pids) - cpuBefore) / rows.length) * 1e6;
+        const cpuPerMillion = (((processCpuSeconds(pids) ?? Number.NaN) - cpuBefore) / rows.length) * 1e6;
         if (stored !== rows.length) throw new Error(`${shape}: stored ${stored} of ${rows.length}`);
         log(`round ${round}${round === 0 ? ' (warm-up)' : ''} ${shape}: ${Math.round(rows.length / seconds)} events/s, database CPU ${cpuPerMillion.toFixed(1)} s per 1M`);
         // Round 0 warms up.
