@@ -12,6 +12,11 @@
  * --before-env / --after-env: more environment (JSON) for that server, e.g.
  * `--before . --after-env '{"LOG_LEVEL":"warn"}'` compares two settings of one build.
  * --warmup N: uncounted runs of each build first (1).
+ * --otlp: the load is OTLP logs over gRPC instead (LogsService/Export,
+ * --streams exporters of --batch records, default 512, each waiting for its
+ * answer; --events records), and each round also measures the native
+ * payload_json path (4 streams x 1000/message, the same --events) on each
+ * build, for issue 13's target: the OTLP/native events/s ratio per build and round.
  * --profile DIR: both servers run under `node --cpu-prof`; their profiles
  * are written to DIR/before and DIR/after when they exit.
  * --before: a checkout (or a copy of its bin/ and dist/, with node_modules
@@ -20,15 +25,19 @@
  * other is measured. With --callers, that many closed-loop callers send
  * unary calls of --batch events for --seconds (or until --events are sent); otherwise --streams streams
  * send --events events in messages of --batch. Each run reports events/s,
- * the server's CPU per million events and per call (from /proc), and the
- * load average when it ended; then the medians per build.
+ * the server's CPU per million events and per call (from /proc), the
+ * database's (all processes of the bench's PostgreSQL, when it runs on this
+ * machine), and the load average when it ended; then the medians per build.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import pino from 'pino';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
+import { median } from './format-report';
 import type { PayloadMode } from './event-shape';
 import { LoadGenerator } from './load-generator-process';
 import { VaultProcess } from './vault-process';
@@ -39,13 +48,60 @@ interface Run {
   readonly eventsPerSecond: number;
   readonly cpuSecondsPerMillion: number;
   readonly cpuMicrosPerCall: number;
-  readonly clientCpuMicrosPerCall: number;
+  /** CPU of the whole PostgreSQL (postmaster and every child) per million events; NaN when it is not on this machine. */
+  readonly databaseCpuSecondsPerMillion: number;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+/** The load generator's CPU per call in µs, when the job measured it. */
+function clientMicrosPerCall(result: { readonly calls: number; readonly clientCpuMs?: number }): number {
+  return ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls;
+}
+
+/**
+ * The pids of the PostgreSQL that `url` reaches (its postmaster and its
+ * children: backends, WAL writer, checkpointer...), when it runs on this
+ * machine; [] otherwise.
+ */
+async function postgresPids(url: string): Promise<number[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
+    const postmaster = Number(fs.readFileSync(`${rows[0]!.setting}/postmaster.pid`, 'utf8').split('\n')[0]);
+    const children = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+      } catch {
+        return false;
+      }
+    });
+    return [postmaster, ...children.map(Number)];
+  } catch {
+    return [];
+  } finally {
+    await client.end();
+  }
+}
+
+/** CPU seconds (user + system) the PostgreSQL of `url` has used: its postmaster, its children (read again each time: backends come and go) and those that ended. */
+async function postgresCpuSeconds(url: string): Promise<number> {
+  let ticks = 0;
+  const pids = await postgresPids(url);
+  if (pids.length === 0) return Number.NaN;
+  for (const [index, pid] of pids.entries()) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      // The postmaster's cutime and cstime: the children it has reaped (a backend that ended takes its ticks there).
+      if (index === 0) ticks += Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // It ended meanwhile.
+    }
+  }
+  // USER_HZ is 100 on Linux.
+  return ticks / 100;
 }
 
 async function main(): Promise<void> {
@@ -63,6 +119,7 @@ async function main(): Promise<void> {
       'after-env': { type: 'string' },
       profile: { type: 'string' },
       warmup: { type: 'string', default: '1' },
+      otlp: { type: 'boolean', default: false },
       client: { type: 'string', default: 'grpc-js' },
     },
   });
@@ -70,7 +127,8 @@ async function main(): Promise<void> {
   const roots = { before: path.resolve(values.before), after: path.resolve(__dirname, '../..') };
   const rounds = Number(values.rounds);
   const callers = values.callers === undefined ? undefined : Number(values.callers);
-  const batch = Number(values.batch ?? (callers === undefined ? 1000 : 10));
+  const otlp = values.otlp === true;
+  const batch = Number(values.batch ?? (otlp ? 512 : callers === undefined ? 1000 : 10));
   const payload = values.payload as PayloadMode;
   const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
   const loadGenerator = new LoadGenerator();
@@ -78,23 +136,34 @@ async function main(): Promise<void> {
   try {
     await runMigrations(database.url, pino({ level: 'silent' }));
     const keys = (await createBenchTenants(database.url, 'compare')).map((tenant) => tenant.key);
-    const env = { DATABASE_URL: database.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' };
+    const env = { DATABASE_URL: database.url, GRPC_HOST: '127.0.0.1', GRPC_PORT: '0', HTTP_HOST: '127.0.0.1', HTTP_PORT: '0', OTLP_GRPC_PORT: '0', OTLP_HTTP_PORT: '0' };
     const extraEnv = { before: JSON.parse(values['before-env'] ?? '{}') as Record<string, string>, after: JSON.parse(values['after-env'] ?? '{}') as Record<string, string> };
     const nodeArgs = (build: keyof typeof roots): string[] => (values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${path.join(path.resolve(values.profile), build)}`]);
     for (const build of ['before', 'after'] as const) vaults[build] = new VaultProcess({ ...env, ...extraEnv[build] }, nodeArgs(build), roots[build]);
     const targets = { before: `127.0.0.1:${(await vaults.before!.serving).grpcPort}`, after: `127.0.0.1:${(await vaults.after!.serving).grpcPort}` };
     let runs = 0;
-    const measure = async (build: keyof typeof roots): Promise<Run> => {
+    const measure = async (build: keyof typeof roots, native = false): Promise<Run> => {
       const target = targets[build];
       const run = `${build}-${runs++}`;
+      const databaseBefore = await postgresCpuSeconds(database.url);
       const { result, cpuSeconds } = await vaults[build]!.measure(() =>
-        callers !== undefined
+        native
+          ? loadGenerator.run('vaultIngest', { target, keys, run, streams: 4, batch: 1000, payload: 'json', count: Number(values.events), eventsPerCall: 20_000 })
+          : otlp
+          ? loadGenerator.run('otlpIngest', { target, keys, run, streams: Number(values.streams), batch, count: Number(values.events) })
+          : callers !== undefined
           ? loadGenerator.run('vaultCallers', { target, keys, run, callers, batch, payload, count: Number(values.events), durationMs: Number(values.seconds) * 1000, client: values.client as 'grpc-js' | 'http2' })
           : loadGenerator.run('vaultIngest', { target, keys, run, streams: Number(values.streams), batch, payload, count: Number(values.events), eventsPerCall: 20_000 }),
       );
-      const measured = { eventsPerSecond: result.events / (result.elapsedMs / 1000), cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6, cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6, clientCpuMicrosPerCall: ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls };
+      const databaseCpu = (await postgresCpuSeconds(database.url)) - databaseBefore;
+      const measured = {
+        eventsPerSecond: result.events / (result.elapsedMs / 1000),
+        cpuSecondsPerMillion: (cpuSeconds / result.events) * 1e6,
+        cpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6,
+        databaseCpuSecondsPerMillion: (databaseCpu / result.events) * 1e6,
+      };
       log(
-        `${build.padEnd(6)} ${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (client ${Math.round(measured.clientCpuMicrosPerCall)} us; ${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
+        `${build.padEnd(6)} ${native ? 'native ' : ''}${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, database CPU ${measured.databaseCpuSecondsPerMillion.toFixed(1)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (client ${Math.round(clientMicrosPerCall(result))} us; ${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
       );
       return measured;
     };
@@ -104,16 +173,31 @@ async function main(): Promise<void> {
       await measure('after');
     }
     const results: Record<keyof typeof roots, Run[]> = { before: [], after: [] };
+    const nativeResults: Record<keyof typeof roots, Run[]> = { before: [], after: [] };
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? (['before', 'after'] as const) : (['after', 'before'] as const);
-      for (const build of order) results[build].push(await measure(build));
+      for (const build of order) {
+        // With --otlp, each build's native reference right before its OTLP run.
+        if (otlp) nativeResults[build].push(await measure(build, true));
+        results[build].push(await measure(build));
+      }
     }
     const summary = (build: keyof typeof roots): string => {
       const runsOf = results[build];
-      return `${build.padEnd(6)} median ${Math.round(median(runsOf.map((r) => r.eventsPerSecond)))} events/s, ${median(runsOf.map((r) => r.cpuSecondsPerMillion)).toFixed(2)} CPU-s per 1M, ${Math.round(median(runsOf.map((r) => r.cpuMicrosPerCall)))} us per call`;
+      return `${build.padEnd(6)} median ${Math.round(median(runsOf.map((r) => r.eventsPerSecond)))} events/s, ${median(runsOf.map((r) => r.cpuSecondsPerMillion)).toFixed(2)} CPU-s per 1M, database ${median(runsOf.map((r) => r.databaseCpuSecondsPerMillion)).toFixed(1)} CPU-s per 1M, ${Math.round(median(runsOf.map((r) => r.cpuMicrosPerCall)))} us per call`;
     };
     const ratios = results.after.map((after, index) => after.eventsPerSecond / results.before[index]!.eventsPerSecond);
-    process.stdout.write(`${callers !== undefined ? `${callers} callers` : `${values.streams} streams`} x ${batch} events, ${payload}, ${rounds} rounds\n${summary('before')}\n${summary('after')}\nafter/before events/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})\n`);
+    process.stdout.write(`${callers !== undefined ? `${callers} callers` : `${values.streams} ${otlp ? 'OTLP exporters' : 'streams'}`} x ${batch} ${otlp ? 'records' : 'events'}, ${otlp ? 'OTLP logs' : payload}, ${rounds} rounds\n${summary('before')}\n${summary('after')}\nafter/before events/s per round: ${ratios.map((r) => r.toFixed(2)).join(', ')} (median ${median(ratios).toFixed(2)})\n`);
+    if (otlp) {
+      for (const build of ['before', 'after'] as const) {
+        const perRound = results[build].map((run, index) => run.eventsPerSecond / nativeResults[build][index]!.eventsPerSecond);
+        const nativeCpu = median(nativeResults[build].map((r) => r.cpuSecondsPerMillion));
+        const nativeDatabaseCpu = median(nativeResults[build].map((r) => r.databaseCpuSecondsPerMillion));
+        process.stdout.write(
+          `${build.padEnd(6)} OTLP/native events/s per round: ${perRound.map((r) => r.toFixed(2)).join(', ')} (median ${median(perRound).toFixed(2)}); native median ${Math.round(median(nativeResults[build].map((r) => r.eventsPerSecond)))} events/s, ${nativeCpu.toFixed(2)} CPU-s per 1M, database ${nativeDatabaseCpu.toFixed(1)} CPU-s per 1M\n`,
+        );
+      }
+    }
   } finally {
     loadGenerator.stop();
     await Promise.all(Object.values(vaults).map((vault) => vault.stop()));

@@ -43,7 +43,7 @@ const MERGE_WITHOUT_LIVE_TAIL_STATEMENT = 'telemetry_vault_merge_without_live_ta
 const CEILING_SESSION_SETUP = `${WRITER_SESSION_SETUP}; PREPARE ${MERGE_WITHOUT_LIVE_TAIL_STATEMENT}(uuid[]) AS ${MERGE_WITHOUT_LIVE_TAIL}`;
 
 /** CPU seconds (user + system) the processes have used, or undefined when one is not on this machine. */
-function processCpuSeconds(pids: readonly number[]): number | undefined {
+export function processCpuSeconds(pids: readonly number[]): number | undefined {
   let ticks = 0;
   for (const pid of pids) {
     let stat: string;

@@ -32,6 +32,13 @@ export interface LiveTailWriterCost {
 }
 import type { RollupBenchReport } from './rollup-bench';
 
+/** The median of `values` (the mean of the middle two for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
 /** One round of one ingest scenario. */
 export interface IngestRound {
   readonly eventsPerSecond: number;

@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { formatReport, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { formatReport, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -171,12 +171,6 @@ async function scaleMain(): Promise<void> {
 
 function log(line: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 interface Context {
