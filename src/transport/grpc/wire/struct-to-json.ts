@@ -296,15 +296,24 @@ class StructTranscoder {
     this.byte(value);
   }
 
+  /**
+   * A varint of up to 35 bits; -1 for a longer one. Values under 2^28 are
+   * put together with integer operations, so that they stay small integers
+   * (V8 then keeps positions and lengths unboxed; a result of `**` is a
+   * double, which made every position a heap number).
+   */
   private varint(): number {
     const bytes = this.bytes;
     let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
+    for (let shift = 0; shift < 28; shift += 7) {
       if (this.pos >= bytes.length) throw prematureEof();
       const byte = bytes[this.pos++]!;
-      value += (byte & 0x7f) * 2 ** shift;
+      value |= (byte & 0x7f) << shift;
       if (byte < 0x80) return value;
     }
+    if (this.pos >= bytes.length) throw prematureEof();
+    const last = bytes[this.pos++]!;
+    if (last < 0x80) return value + last * 2 ** 28;
     // Longer varints (negative enum values and the like) are skipped: they never form a tag the fast path takes.
     while (this.pos < bytes.length && bytes[this.pos++]! >= 0x80);
     return -1;
