@@ -120,6 +120,8 @@ describe('structToJson (a Struct payload written as JSON text from its wire byte
     const objects = Array.from({ length: 200 }, (_, i) => ({ i, text: i % 50 === 7 ? 'z'.repeat(100_000) : `t${'"'.repeat(i % 5)}` }));
     const texts = objects.map((object) => writer.write(Struct.encode(Struct.wrap(object)).finish())!.json);
     texts.forEach((json, i) => expect(Buffer.from(json).toString('utf8')).toBe(JSON.stringify(objects[i])));
+    // A payload that needed a buffer past the shared size is a copy of its own length; the small ones share 64 KiB buffers.
+    for (const [i, json] of texts.entries()) expect(json.buffer.byteLength).toBeLessThanOrEqual(i % 50 === 7 ? Math.max(json.length, 8192) : 64 * 1024);
   });
 
   test('when a Struct holds int32 bounds, -0 and numbers that need an exponent, then each is spelled as JSON.stringify spells it', () => {

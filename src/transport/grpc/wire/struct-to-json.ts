@@ -56,7 +56,7 @@ export class StructJsonWriter {
       output.length = output.start;
       return undefined;
     }
-    const json = output.buffer.subarray(output.start, output.length);
+    const json = output.json();
     if (transcoder.nul || transcoder.unmeasured) return { json, measured: undefined };
     // Every byte written is one byte stored, but for jsonb's space after each ',' and ':' and numbers it writes out in full.
     const storedBytes = json.length + transcoder.separators + transcoder.numberExtraBytes;
@@ -92,6 +92,21 @@ class JsonOutput {
 
   constructor(bytes: number) {
     this.buffer = Buffer.allocUnsafe(bytes);
+  }
+
+  /**
+   * The payload just written. A view into the shared buffer, unless the
+   * buffer had to grow past its size for it (a long string reserves six
+   * bytes per byte): then an exact copy, and the next payload starts a new
+   * buffer, so that no small text keeps a large buffer alive.
+   */
+  json(): Uint8Array {
+    if (this.buffer.length <= BUFFER_BYTES) return this.buffer.subarray(this.start, this.length);
+    const copy = Buffer.from(this.buffer.subarray(this.start, this.length));
+    this.buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+    this.start = 0;
+    this.length = 0;
+    return copy;
   }
 
   /** Room for `bytes` more: when the buffer is full, the payload being written moves to a new one. */
