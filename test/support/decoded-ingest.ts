@@ -4,12 +4,12 @@ import type { DecodedIngestRequest, RequestDecoders } from '../../src/transport/
 /**
  * What the generated decoder gives for the same bytes: the ingest decoder
  * leaves payload_json as its UTF-8 bytes (the hot path never decodes it) and
- * writes most Struct payloads as JSON text, so comparisons with the
- * generated decoder read them back first.
+ * writes most Struct payloads as JSON text (with what it measured of them),
+ * so comparisons with the generated decoder read them back first.
  */
 export function asGeneratedIngest(request: DecodedIngestRequest): IngestRequest {
   return {
-    events: request.events.map(({ payloadStructJson, ...event }) => ({
+    events: request.events.map(({ payloadStructJson, payloadStructJsonMeasured: _measured, ...event }) => ({
       ...event,
       payload: payloadStructJson === undefined ? event.payload : (JSON.parse(Buffer.from(payloadStructJson).toString('utf8')) as Record<string, unknown>),
       payloadJson: event.payloadJson === undefined ? undefined : Buffer.from(event.payloadJson).toString('utf8'),

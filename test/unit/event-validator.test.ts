@@ -223,6 +223,29 @@ describe('JsonObjectScanner (the validator\'s path for payload_json: syntax, UTF
     // The generator must produce both kinds for the comparison to mean anything.
     expect(accepted).toBeGreaterThan(500);
   });
+
+  test('when random storable texts (escapes, surrogate pairs, non-ASCII, numbers with exponents) are scanned, then each one\'s stored size is exactly what inspectJsonText counts', () => {
+    const atoms = ['"a"', '"\\u0041"', '"\\u00E9"', '"\\u4e2d"', '"\\u001f"', '"\\u0022\\u005c"', '"\\ud83d\\ude00"', '"\\/"', '"\\n\\t\\""', '"é\u4e2d\u{1F600}"', '1', '-0', '1e5', '-2.5e-3', '123.456', 'true', 'null', '{}', '[]', `"${'x'.repeat(300)}"`];
+    const next = random(7);
+    // The smallest limit that passes the text: the stored size as each one counts it.
+    const storedSize = (passes: (maxStoredBytes: number) => boolean): number => {
+      let low = 0;
+      let high = 1 << 16;
+      while (low < high) {
+        const middle = Math.floor((low + high) / 2);
+        if (passes(middle)) high = middle;
+        else low = middle + 1;
+      }
+      return low;
+    };
+    for (let n = 0; n < 2000; n++) {
+      const values = Array.from({ length: 1 + Math.floor(next() * 6) }, () => atoms[Math.floor(next() * atoms.length)]);
+      const text = next() < 0.5 ? `{"k":[${values.join(',')}]}` : `{${values.map((value, i) => `${atoms[i % 10]}:${value}`).join(', ')}}`;
+      const byScan = storedSize((maxStoredBytes) => scan(text, { maxDepth: 5, maxStoredBytes }) === undefined);
+      const byText = storedSize((maxStoredBytes) => inspectJsonText(text, { maxDepth: 5, maxStoredBytes }) === undefined);
+      if (byScan !== byText) throw new Error(`${JSON.stringify(text)}: the scan counts ${byScan} bytes stored, inspectJsonText ${byText}`);
+    }
+  });
 });
 
 describe('inspectStringifiedJson (a Struct payload as JSON.stringify writes it)', () => {

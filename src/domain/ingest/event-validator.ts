@@ -98,7 +98,12 @@ export class EventValidator {
       return { json: payloadJson, copyEscapes: written.copyEscapes };
     }
     if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson, 'payload_json');
-    if (payloadStructJson !== undefined) return this.checkJsonText(payloadStructJson, 'payload');
+    if (payloadStructJson !== undefined) {
+      const measured = event.payloadStructJsonMeasured;
+      // Measured by its writer within the limits: nothing for a scan to find.
+      if (measured !== undefined && measured.depth <= this.jsonLimits.maxDepth && measured.storedBytes <= this.jsonLimits.maxStoredBytes) return { json: payloadStructJson, copyEscapes: measured.copyEscapes };
+      return this.checkJsonText(payloadStructJson, 'payload');
+    }
     if (payload === undefined) return EMPTY_OBJECT;
     const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
     if (structProblem !== undefined) return `payload ${structProblem}`;

@@ -16,6 +16,12 @@ export interface IncomingEvent {
    */
   readonly payloadStructJson?: Uint8Array | undefined;
   /**
+   * Set with payloadStructJson by the decoder that wrote it: what a scan of
+   * it would find (see MeasuredPayload), so that validation checks only the
+   * limits. Absent: the text is scanned.
+   */
+  readonly payloadStructJsonMeasured?: MeasuredPayload | undefined;
+  /**
    * The same JSON object as text: its UTF-8 bytes as they arrived in the
    * request (the gRPC path: never decoded to a string), or a string (OTLP's
    * mapping builds one).
@@ -39,6 +45,22 @@ export interface IncomingEvent {
  */
 export interface WrittenPayload {
   readonly depth: number;
+  readonly copyEscapes: boolean;
+}
+
+/**
+ * What the writer of a payload's JSON text measured while writing it,
+ * exactly as the validator's scan of the text would find it: the text is
+ * well-formed UTF-8, one JSON object by RFC 8259, without \u0000 or
+ * surrogate escapes, its numbers within jsonb's range; `depth` is its
+ * deepest nesting of objects and arrays (the top object is 1),
+ * `storedBytes` the size of jsonb's text form as the scan counts it (each
+ * key counted, repeated or not), and `copyEscapes` whether it holds a byte
+ * that COPY escapes.
+ */
+export interface MeasuredPayload {
+  readonly depth: number;
+  readonly storedBytes: number;
   readonly copyEscapes: boolean;
 }
 

@@ -1,9 +1,10 @@
 import { BinaryReader } from '@bufbuild/protobuf/wire';
+import type { MeasuredPayload } from '../../../domain/ingest/ingest-event';
 import type { Event } from '../../../gen/telemetry/v1/event';
 import { decodeBoundedStruct, delimited, skipField } from './decode-bounded-struct';
 import { mergedOccurrences } from './decode-overriding';
 import { EVENT, EVENTS, SECONDS_NANOS } from './field-tags';
-import { structToJson } from './struct-to-json';
+import { StructJsonWriter } from './struct-to-json';
 
 /**
  * An Event as the ingest path decodes it: payload_json stays the UTF-8 bytes
@@ -14,6 +15,8 @@ export type DecodedEvent = Omit<Event, 'payloadJson'> & {
   payloadJson: Uint8Array | undefined;
   /** A Struct payload already written as JSON text (structToJson's fast path); `payload` is then unset. */
   payloadStructJson?: Uint8Array;
+  /** What the validator's scan would find in payloadStructJson, when it was measured as it was written. */
+  payloadStructJsonMeasured?: MeasuredPayload;
 };
 
 /** IngestRequest and IngestStreamRequest (the same fields) with their events as DecodedEvents. */
@@ -40,11 +43,12 @@ const prematureEof = (): RangeError => new RangeError('premature EOF');
 export function decodeIngestRequest(bytes: Uint8Array, maxPayloadDepth: number): DecodedIngestRequest {
   const reader = new BinaryReader(bytes);
   const events: DecodedEvent[] = [];
+  const payloads = new StructPayloads(maxPayloadDepth, bytes.length);
   while (reader.pos < reader.len) {
     const tag = reader.uint32();
     if (tag === EVENTS) {
       const end = delimited(reader, reader.len);
-      events.push(decodeEvent(reader, bytes, end, maxPayloadDepth));
+      events.push(decodeEvent(reader, bytes, end, payloads));
       reader.pos = end;
       continue;
     }
@@ -54,8 +58,30 @@ export function decodeIngestRequest(bytes: Uint8Array, maxPayloadDepth: number):
   return { events };
 }
 
+/** The Struct payloads of one message: one StructJsonWriter for them all, made at the first. */
+class StructPayloads {
+  private writer: StructJsonWriter | undefined;
+
+  constructor(
+    readonly maxDepth: number,
+    private readonly messageBytes: number,
+  ) {}
+
+  /** Sets the event's payload from the Struct's wire bytes: as JSON text when it can be written so, else as an object. */
+  decode(event: DecodedEvent, struct: Uint8Array): void {
+    // The message's payloads take about as many bytes as JSON text as on the wire.
+    const written = (this.writer ??= new StructJsonWriter(this.maxDepth, this.messageBytes + 64)).write(struct);
+    if (written === undefined) {
+      event.payload = decodeBoundedStruct(struct, this.maxDepth);
+      return;
+    }
+    event.payloadStructJson = written.json;
+    if (written.measured !== undefined) event.payloadStructJsonMeasured = written.measured;
+  }
+}
+
 /** The event whose bytes end at `end`; `bytes` are the reader's. */
-function decodeEvent(reader: BinaryReader, bytes: Uint8Array, end: number, maxPayloadDepth: number): DecodedEvent {
+function decodeEvent(reader: BinaryReader, bytes: Uint8Array, end: number, structPayloads: StructPayloads): DecodedEvent {
   const event: DecodedEvent = { eventId: '', timestamp: undefined, eventType: '', serviceName: '', payload: undefined, payloadJson: undefined, receivedAt: undefined };
   let payloads: Uint8Array[] | undefined;
   while (reader.pos < end) {
@@ -87,12 +113,7 @@ function decodeEvent(reader: BinaryReader, bytes: Uint8Array, end: number, maxPa
     }
     if (reader.pos > end) throw prematureEof();
   }
-  if (payloads) {
-    const struct = mergedOccurrences(payloads);
-    const json = structToJson(struct, maxPayloadDepth);
-    if (json !== undefined) event.payloadStructJson = json;
-    else event.payload = decodeBoundedStruct(struct, maxPayloadDepth);
-  }
+  if (payloads) structPayloads.decode(event, mergedOccurrences(payloads));
   return event;
 }
 

@@ -1,6 +1,14 @@
+import { storedNumberLength } from '../../../domain/ingest/inspect-json';
+import type { MeasuredPayload } from '../../../domain/ingest/ingest-event';
 import { writeControlEscape } from '../../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../../domain/ingest/utf8-sequence';
 import { LIST_VALUE, STRUCT, VALUE } from './field-tags';
+
+/** A Struct payload as JSON text, and what a scan of that text would find (undefined when only a scan can say: a U+0000). */
+export interface StructJson {
+  readonly json: Uint8Array;
+  readonly measured: MeasuredPayload | undefined;
+}
 
 /**
  * A google.protobuf.Struct payload written straight from its wire bytes as
@@ -18,15 +26,53 @@ import { LIST_VALUE, STRUCT, VALUE } from './field-tags';
  * decoded object does. Throws on malformed wire data, as the decoders do.
  */
 export function structToJson(bytes: Uint8Array, maxLevels: number): Uint8Array | undefined {
-  const writer = new JsonWriter(bytes, maxLevels);
-  if (!writer.struct(bytes.length, 1)) return undefined;
-  return Buffer.from(writer.output.subarray(0, writer.length));
+  return new StructJsonWriter(maxLevels, bytes.length * 2 + 64).write(bytes)?.json;
 }
+
+/**
+ * structToJson for the Struct payloads of one message, one after the other:
+ * their JSON texts are views into shared buffers (a new one only when the
+ * current one is full), not a buffer each, and each comes with what the
+ * validator's scan (scan-json-bytes.ts) would find in it, counted as it is
+ * written, so that the validator need not scan it again.
+ */
+export class StructJsonWriter {
+  private readonly output: JsonOutput;
+
+  /** `firstBufferBytes`: the size of the first shared buffer (the message's length bounds what its payloads need). */
+  constructor(
+    private readonly maxLevels: number,
+    firstBufferBytes: number,
+  ) {
+    this.output = new JsonOutput(Math.min(firstBufferBytes, BUFFER_BYTES));
+  }
+
+  /** The Struct whose wire bytes are `bytes` as JSON text, or undefined when the fast path gives up (see structToJson). */
+  write(bytes: Uint8Array): StructJson | undefined {
+    const output = this.output;
+    output.start = output.length;
+    const transcoder = new StructTranscoder(bytes, this.maxLevels, output);
+    if (!transcoder.struct(bytes.length, 1)) {
+      output.length = output.start;
+      return undefined;
+    }
+    const json = output.json();
+    if (transcoder.nul || transcoder.unmeasured) return { json, measured: undefined };
+    // Every byte written is one byte stored, but for jsonb's space after each ',' and ':' and numbers it writes out in full.
+    const storedBytes = json.length + transcoder.separators + transcoder.numberExtraBytes;
+    return { json, measured: { depth: transcoder.depth, storedBytes, copyEscapes: transcoder.backslashes } };
+  }
+}
+
+/** The size of the buffers that a message's payloads are written into (one payload larger than this gets a buffer of its own size). */
+const BUFFER_BYTES = 64 * 1024;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
+const MINUS = 0x2d;
+const ZERO = 0x30;
 
 const DOUBLE = new Float64Array(1);
 const DOUBLE_BYTES = new Uint8Array(DOUBLE.buffer);
@@ -34,29 +80,79 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 const prematureEof = (): RangeError => new RangeError('premature EOF');
 
-/** The transcoding's state: a position in the Struct's bytes and the JSON written so far. */
-class JsonWriter {
-  private pos = 0;
-  output: Buffer;
+/**
+ * Where payloads' JSON is written: the payload being written runs from
+ * `start` to `length` of `buffer`; the ones before it stay where they were
+ * written when the buffer is replaced.
+ */
+class JsonOutput {
+  buffer: Buffer;
+  start = 0;
   length = 0;
+
+  constructor(bytes: number) {
+    this.buffer = Buffer.allocUnsafe(bytes);
+  }
+
+  /**
+   * The payload just written. A view into the shared buffer, unless the
+   * buffer had to grow past its size for it (a long string reserves six
+   * bytes per byte): then an exact copy, and the next payload starts a new
+   * buffer, so that no small text keeps a large buffer alive.
+   */
+  json(): Uint8Array {
+    if (this.buffer.length <= BUFFER_BYTES) return this.buffer.subarray(this.start, this.length);
+    const copy = Buffer.from(this.buffer.subarray(this.start, this.length));
+    this.buffer = Buffer.allocUnsafe(BUFFER_BYTES);
+    this.start = 0;
+    this.length = 0;
+    return copy;
+  }
+
+  /** Room for `bytes` more: when the buffer is full, the payload being written moves to a new one. */
+  reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    const written = this.length - this.start;
+    const larger = Buffer.allocUnsafe(Math.max(BUFFER_BYTES, written * 2 + bytes));
+    this.buffer.copy(larger, 0, this.start, this.length);
+    this.buffer = larger;
+    this.start = 0;
+    this.length = written;
+  }
+}
+
+/** One payload's transcoding: a position in the Struct's bytes, and what the JSON written so far holds. */
+class StructTranscoder {
+  private pos = 0;
+  /** The deepest nesting of objects and arrays written (the top object is 1). */
+  depth = 0;
+  /** The ',' and ':' written: jsonb stores each with a space after it. */
+  separators = 0;
+  /** The bytes by which numbers written with an exponent grow when jsonb writes them out in full. */
+  numberExtraBytes = 0;
+  /** Whether a backslash was written (an escape in a string): COPY text escapes it. */
+  backslashes = false;
+  /** Whether a string held U+0000, written as \u0000, which jsonb refuses: the scan says why. */
+  nul = false;
+  /** Whether a number's stored length could not be measured (the scan says why). */
+  unmeasured = false;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly maxLevels: number,
-  ) {
-    // A string byte becomes at most 6 (\u00XX); anything else is shorter than its field.
-    this.output = Buffer.allocUnsafe(bytes.length * 2 + 64);
-  }
+    private readonly out: JsonOutput,
+  ) {}
 
   /** The fields of a Struct up to `end`, as a JSON object; false to give up. */
   struct(end: number, level: number): boolean {
     if (level > this.maxLevels) return false;
+    if (level > this.depth) this.depth = level;
     this.byte(0x7b);
     let first = true;
     while (this.pos < end) {
       if (this.varint() !== STRUCT.fields) return false;
       const entryEnd = this.delimitedEnd(end);
-      if (!first) this.byte(COMMA);
+      if (!first) this.separator(COMMA);
       first = false;
       // The empty key is the default, so proto3 leaves it out.
       const valueAt = this.pos;
@@ -66,7 +162,7 @@ class JsonWriter {
         this.pos = valueAt;
         this.ascii('""');
       }
-      this.byte(COLON);
+      this.separator(COLON);
       if (this.pos >= entryEnd || this.varint() !== STRUCT.entryValue) return false;
       if (!this.value(this.delimitedEnd(entryEnd), level)) return false;
       if (this.pos !== entryEnd) return false;
@@ -91,7 +187,7 @@ class JsonWriter {
         this.pos += 8;
         const number = DOUBLE[0]!;
         if (!Number.isFinite(number)) return false;
-        this.ascii(String(number));
+        this.number(number);
         break;
       }
       case VALUE.stringValue:
@@ -114,11 +210,12 @@ class JsonWriter {
 
   private list(end: number, level: number): boolean {
     if (level > this.maxLevels) return false;
+    if (level > this.depth) this.depth = level;
     this.byte(0x5b);
     let first = true;
     while (this.pos < end) {
       if (this.varint() !== LIST_VALUE.values) return false;
-      if (!first) this.byte(COMMA);
+      if (!first) this.separator(COMMA);
       first = false;
       if (!this.value(this.delimitedEnd(end), level)) return false;
     }
@@ -126,22 +223,62 @@ class JsonWriter {
     return true;
   }
 
+  /**
+   * A finite number as String() spells it (as JSON.stringify does): int32
+   * values (-0 as 0) digit by digit, with no string made; the rest through
+   * String(), and one with an exponent measured as jsonb writes it out.
+   */
+  private number(number: number): void {
+    if ((number | 0) !== number) {
+      const text = String(number);
+      this.ascii(text);
+      if (!text.includes('e')) return;
+      const stored = storedNumberLength(text);
+      if (typeof stored === 'string') this.unmeasured = true;
+      else this.numberExtraBytes += stored - text.length;
+      return;
+    }
+    const out = this.out;
+    out.reserve(11);
+    const buffer = out.buffer;
+    let value = number;
+    if (value < 0) {
+      buffer[out.length++] = MINUS;
+      // -2^31 has no int32 negation: its magnitude is written as a double, exactly.
+      value = -value;
+    }
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    let at = out.length + digits;
+    out.length = at;
+    do {
+      buffer[--at] = ZERO + (value % 10);
+      value = Math.floor(value / 10);
+    } while (value > 0);
+  }
+
   /** A string's bytes up to `end` as a JSON string: well-formed UTF-8 copied, JSON.stringify's escapes applied; false for bytes that are not UTF-8. */
   private string(end: number): boolean {
     const bytes = this.bytes;
-    this.reserve((end - this.pos) * 6 + 2);
-    const output = this.output;
-    let length = this.length;
+    const out = this.out;
+    out.reserve((end - this.pos) * 6 + 2);
+    const output = out.buffer;
+    let length = out.length;
     output[length++] = QUOTE;
     let i = this.pos;
     while (i < end) {
       const byte = bytes[i]!;
       if (byte >= 0x20 && byte < 0x80) {
-        if (byte === QUOTE || byte === BACKSLASH) output[length++] = BACKSLASH;
+        if (byte === QUOTE || byte === BACKSLASH) {
+          output[length++] = BACKSLASH;
+          this.backslashes = true;
+        }
         output[length++] = byte;
         i++;
       } else if (byte < 0x20) {
+        if (byte === 0) this.nul = true;
         length = writeControlEscape(output, length, byte);
+        this.backslashes = true;
         i++;
       } else {
         const sequence = utf8SequenceLength(bytes, i, end);
@@ -151,37 +288,47 @@ class JsonWriter {
       }
     }
     output[length++] = QUOTE;
-    this.length = length;
+    out.length = length;
     this.pos = end;
     return true;
   }
 
   private ascii(text: string): void {
-    this.reserve(text.length);
-    for (let i = 0; i < text.length; i++) this.output[this.length++] = text.charCodeAt(i);
+    const out = this.out;
+    out.reserve(text.length);
+    for (let i = 0; i < text.length; i++) out.buffer[out.length++] = text.charCodeAt(i);
   }
 
   private byte(value: number): void {
-    this.reserve(1);
-    this.output[this.length++] = value;
+    const out = this.out;
+    out.reserve(1);
+    out.buffer[out.length++] = value;
   }
 
-  private reserve(bytes: number): void {
-    if (this.length + bytes <= this.output.length) return;
-    const larger = Buffer.allocUnsafe(Math.max(this.output.length * 2, this.length + bytes));
-    this.output.copy(larger, 0, 0, this.length);
-    this.output = larger;
+  /** A ',' or ':', which jsonb stores with a space after it. */
+  private separator(value: number): void {
+    this.separators++;
+    this.byte(value);
   }
 
+  /**
+   * A varint of up to 35 bits; -1 for a longer one. Values under 2^28 are
+   * put together with integer operations, so that they stay small integers
+   * (V8 then keeps positions and lengths unboxed; a result of `**` is a
+   * double, which made every position a heap number).
+   */
   private varint(): number {
     const bytes = this.bytes;
     let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
+    for (let shift = 0; shift < 28; shift += 7) {
       if (this.pos >= bytes.length) throw prematureEof();
       const byte = bytes[this.pos++]!;
-      value += (byte & 0x7f) * 2 ** shift;
+      value |= (byte & 0x7f) << shift;
       if (byte < 0x80) return value;
     }
+    if (this.pos >= bytes.length) throw prematureEof();
+    const last = bytes[this.pos++]!;
+    if (last < 0x80) return value + last * 2 ** 28;
     // Longer varints (negative enum values and the like) are skipped: they never form a tag the fast path takes.
     while (this.pos < bytes.length && bytes[this.pos++]! >= 0x80);
     return -1;
