@@ -95,7 +95,7 @@ describe('OTLP mapping (contract section 9)', () => {
   });
 
   test('when a log record is mapped, then its event_id starts with its own time in hex (the observed time without one, zeros without either, never the receipt time)', () => {
-    const idOf = (record: Record<string, unknown>, received = RECEIVED): string => mapLogs(decodeJson('logs', logsRequest(record)), received).events[0]!.eventId;
+    const idOf = (record: object, received = RECEIVED): string => mapLogs(decodeJson('logs', logsRequest(record)), received).events[0]!.eventId;
     expect(idOf(LOG).slice(0, 16)).toBe(1_700_000_000_123_456_789n.toString(16).padStart(16, '0'));
     expect(idOf({ ...LOG, timeUnixNano: '0' }).slice(0, 16)).toBe(1_700_000_001_000_000_000n.toString(16).padStart(16, '0'));
     const untimed = { body: { stringValue: 'x' } };
