@@ -10,7 +10,8 @@ export interface FollowReport {
   readonly batch: number;
   readonly latency: FollowLatencyOutcome;
   /** The same ingest with 0 followers (the baseline) and with many, of one tenant and filter; `received` is what each follower got. */
-  readonly ingest: readonly { readonly followers: number; readonly eventsPerSecond: number; readonly received: number }[];
+  /** `received`: events each follower that followed to the end got; `cutOff`: followers the server ended as slow consumers (most in any round; absent in older reports). */
+  readonly ingest: readonly { readonly followers: number; readonly eventsPerSecond: number; readonly received: number; readonly cutOff?: number }[];
   /** Live tail's cost to the writer's statements with nobody following (absent in reports made before it was measured). */
   readonly writerCost?: readonly LiveTailWriterCost[];
 }
@@ -475,9 +476,20 @@ function followSection(follow: FollowReport): string {
     '',
     '| ingest (IngestStream, 4 streams x 1000/message, payload_json) | events/s | vs 0 followers | events each follower received |',
     '|---|---|---|---|',
-    ...follow.ingest.map((row) => `| ${row.followers} followers of one tenant and filter | ${Math.round(row.eventsPerSecond)} | ${baseline ? `${(row.eventsPerSecond / baseline).toFixed(2)}x` : '-'} | ${row.followers > 0 ? row.received : '-'} |`),
+    ...follow.ingest.map(
+      (row) =>
+        `| ${row.followers} followers of one tenant and filter | ${Math.round(row.eventsPerSecond)} | ${baseline ? `${(row.eventsPerSecond / baseline).toFixed(2)}x` : '-'} | ${row.followers > 0 ? followersReceived(row) : '-'} |`,
+    ),
     ...(follow.writerCost === undefined || follow.writerCost.length === 0 ? [] : ['', ...writerCostTable(follow.writerCost)]),
   ].join('\n');
+}
+
+/** The followers' column: what each got, and how many were ended as slow consumers (RESOURCE_EXHAUSTED). */
+function followersReceived(row: FollowReport['ingest'][number]): string {
+  const cutOff = row.cutOff ?? 0;
+  if (cutOff === 0) return String(row.received);
+  if (cutOff === row.followers) return `all ${cutOff} ended as slow consumers (RESOURCE_EXHAUSTED)`;
+  return `${row.received} (${row.followers - cutOff} followers); ${cutOff} ended as slow consumers (RESOURCE_EXHAUSTED)`;
 }
 
 /** Live tail's cost to ingest with 0 followers: the writer's statements with it (lock + notice CTE) against without it. */

@@ -130,4 +130,22 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(targetRow(markdown, 'unary 10-event calls from 64 concurrent callers')[1]).toBe('24,000 / 40,000 = 0.60x; the transport floor (bare grpc-js server, same callers) reached 0.75x');
     expect(formatReport(report())).not.toContain('floor: bare grpc-js server');
   });
+
+  test('when followers were ended as slow consumers, then the live tail table says how many instead of the run failing', () => {
+    const follow = {
+      rate: 2000,
+      batch: 100,
+      latency: { events: 100, received: 100, achievedEventsPerSecond: 2000, commitToReceiptMs: latency(8), sendToReceiptMs: latency(20) },
+      ingest: [
+        { followers: 0, eventsPerSecond: 40_000, received: 0 },
+        { followers: 50, eventsPerSecond: 25_000, received: 1000, cutOff: 3 },
+      ],
+    };
+    const rowOf = (markdown: string): string | undefined => markdown.split('\n').find((line) => line.startsWith('| 50 followers'));
+    expect(rowOf(formatReport(report({ follow })))).toBe('| 50 followers of one tenant and filter | 25000 | 0.63x | 1000 (47 followers); 3 ended as slow consumers (RESOURCE_EXHAUSTED) |');
+    const allCut = { ...follow, ingest: [follow.ingest[0]!, { followers: 50, eventsPerSecond: 25_000, received: 0, cutOff: 50 }] };
+    expect(rowOf(formatReport(report({ follow: allCut })))).toContain('| all 50 ended as slow consumers (RESOURCE_EXHAUSTED) |');
+    const none = { ...follow, ingest: [follow.ingest[0]!, { followers: 50, eventsPerSecond: 25_000, received: 1000, cutOff: 0 }] };
+    expect(rowOf(formatReport(report({ follow: none })))).toBe('| 50 followers of one tenant and filter | 25000 | 0.63x | 1000 |');
+  });
 });
