@@ -85,6 +85,15 @@ export class EventValidator {
     return Number.isSafeInteger(micros) ? BigInt(micros) : BigInt(seconds) * MICROS_PER_SECOND + BigInt(Math.floor(nanos / 1000));
   }
 
+  /**
+   * A payload whose writer vouched for what a scan would find (its nesting,
+   * its stored size or a bound of it): taken as it is when within the limits,
+   * else undefined, and the scan then says what is wrong.
+   */
+  private withinLimits(json: Uint8Array, depth: number, storedBytes: number, copyEscapes: boolean): CheckedPayload | undefined {
+    return depth <= this.jsonLimits.maxDepth && storedBytes <= this.jsonLimits.maxStoredBytes ? { json, copyEscapes } : undefined;
+  }
+
   /** The payload ready to write, or why the event is rejected. */
   private payload(event: IncomingEvent): CheckedPayload | string {
     const { payload, payloadStructJson, payloadJson } = event;
@@ -93,16 +102,16 @@ export class EventValidator {
       return 'payload and payload_json are both set; they are a oneof: send one of them';
     }
     const written = event.payloadJsonWritten;
-    if (written !== undefined && payloadJson instanceof Uint8Array && written.depth <= this.limits.maxPayloadDepth && payloadJson.length * 2 <= this.limits.maxPayloadBytes) {
-      // Written by the server itself within the limits: nothing for a scan to find.
-      return { json: payloadJson, copyEscapes: written.copyEscapes };
+    if (written !== undefined && payloadJson instanceof Uint8Array) {
+      // Its stored form is at most twice its length (WrittenPayload).
+      const vouched = this.withinLimits(payloadJson, written.depth, payloadJson.length * 2, written.copyEscapes);
+      if (vouched !== undefined) return vouched;
     }
     if (payloadJson !== undefined) return this.checkJsonText(typeof payloadJson === 'string' ? Buffer.from(payloadJson) : payloadJson, 'payload_json');
     if (payloadStructJson !== undefined) {
       const measured = event.payloadStructJsonMeasured;
-      // Measured by its writer within the limits: nothing for a scan to find.
-      if (measured !== undefined && measured.depth <= this.jsonLimits.maxDepth && measured.storedBytes <= this.jsonLimits.maxStoredBytes) return { json: payloadStructJson, copyEscapes: measured.copyEscapes };
-      return this.checkJsonText(payloadStructJson, 'payload');
+      const vouched = measured && this.withinLimits(payloadStructJson, measured.depth, measured.storedBytes, measured.copyEscapes);
+      return vouched ?? this.checkJsonText(payloadStructJson, 'payload');
     }
     if (payload === undefined) return EMPTY_OBJECT;
     const structProblem = inspectJsonValue(payload, this.limits.maxPayloadDepth);
