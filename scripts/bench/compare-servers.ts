@@ -37,9 +37,10 @@ import pg from 'pg';
 import pino from 'pino';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
-import { median } from './format-report';
+import { clientCpuMicrosPerCall, median } from './format-report';
 import type { PayloadMode } from './event-shape';
 import { LoadGenerator } from './load-generator-process';
+import { CLOCK_TICKS_PER_SECOND, cpuTicks, statFields } from './proc-stat';
 import { VaultProcess } from './vault-process';
 
 const log = (line: string): void => void process.stderr.write(`[compare-servers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -50,11 +51,6 @@ interface Run {
   readonly cpuMicrosPerCall: number;
   /** CPU of the whole PostgreSQL (postmaster and every child) per million events; NaN when it is not on this machine. */
   readonly databaseCpuSecondsPerMillion: number;
-}
-
-/** The load generator's CPU per call in µs, when the job measured it. */
-function clientMicrosPerCall(result: { readonly calls: number; readonly clientCpuMs?: number }): number {
-  return ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls;
 }
 
 /**
@@ -68,14 +64,10 @@ async function postgresPids(url: string): Promise<number[]> {
   try {
     const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
     const postmaster = Number(fs.readFileSync(`${rows[0]!.setting}/postmaster.pid`, 'utf8').split('\n')[0]);
-    const children = fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name)).filter((pid) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
-      } catch {
-        return false;
-      }
-    });
+    const children = fs
+      .readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .filter((pid) => Number(statFields(pid)?.[1]) === postmaster);
     return [postmaster, ...children.map(Number)];
   } catch {
     return [];
@@ -90,18 +82,14 @@ async function postgresCpuSeconds(url: string): Promise<number> {
   const pids = await postgresPids(url);
   if (pids.length === 0) return Number.NaN;
   for (const [index, pid] of pids.entries()) {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-      // The postmaster's cutime and cstime: the children it has reaped (a backend that ended takes its ticks there).
-      if (index === 0) ticks += Number(fields[13]) + Number(fields[14]);
-    } catch {
-      // It ended meanwhile.
-    }
+    // Undefined: it ended meanwhile.
+    const fields = statFields(pid);
+    if (fields === undefined) continue;
+    ticks += cpuTicks(fields);
+    // The postmaster's cutime and cstime: the children it has reaped (a backend that ended takes its ticks there).
+    if (index === 0) ticks += Number(fields[13]) + Number(fields[14]);
   }
-  // USER_HZ is 100 on Linux.
-  return ticks / 100;
+  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 async function main(): Promise<void> {
@@ -163,7 +151,7 @@ async function main(): Promise<void> {
         databaseCpuSecondsPerMillion: (databaseCpu / result.events) * 1e6,
       };
       log(
-        `${build.padEnd(6)} ${native ? 'native ' : ''}${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, database CPU ${measured.databaseCpuSecondsPerMillion.toFixed(1)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (client ${Math.round(clientMicrosPerCall(result))} us; ${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
+        `${build.padEnd(6)} ${native ? 'native ' : ''}${Math.round(measured.eventsPerSecond)} events/s, server CPU ${measured.cpuSecondsPerMillion.toFixed(2)} s per 1M, database CPU ${measured.databaseCpuSecondsPerMillion.toFixed(1)} s per 1M, ${Math.round(measured.cpuMicrosPerCall)} us per call (client ${Math.round(clientCpuMicrosPerCall(result))} us; ${result.calls} calls, ${JSON.stringify(result.codes)}), load average ${os.loadavg()[0]!.toFixed(1)}`,
       );
       return measured;
     };

@@ -13,12 +13,12 @@
  *
  * Also loads the query data set (the ceiling's path, untimed).
  */
-import fs from 'node:fs';
 import pg from 'pg';
 import { COPY_INTO_STAGING, executeMerge, MERGE, WRITER_SESSION_SETUP } from '../../src/storage/event-writer';
 import { LIVE_TAIL_NOTIFY_CTE, LIVE_TAIL_WRITER_LOCK } from '../../src/storage/live-tail-notify';
 import { runOneRoundTripCopy } from '../../src/storage/one-round-trip-copy';
 import { benchEvent, toCopyRow, type BenchEvent } from './event-shape';
+import { CLOCK_TICKS_PER_SECOND, cpuTicks, statFields } from './proc-stat';
 
 /** What a baseline run did: events sent, rows the database stored, wall time. */
 export interface BaselineResult {
@@ -46,18 +46,11 @@ const CEILING_SESSION_SETUP = `${WRITER_SESSION_SETUP}; PREPARE ${MERGE_WITHOUT_
 export function processCpuSeconds(pids: readonly number[]): number | undefined {
   let ticks = 0;
   for (const pid of pids) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return undefined;
-    }
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(fields[11]) + Number(fields[12]);
+    const fields = statFields(pid);
+    if (fields === undefined) return undefined;
+    ticks += cpuTicks(fields);
   }
-  // USER_HZ is 100 on Linux.
-  return ticks / 100;
+  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 interface Batch {

@@ -33,6 +33,11 @@ export interface LiveTailWriterCost {
 }
 import type { RollupBenchReport } from './rollup-bench';
 
+/** The load generator's CPU per call in µs, from a job's outcome (NaN when the job did not measure it). */
+export function clientCpuMicrosPerCall(outcome: { readonly calls: number; readonly clientCpuMs?: number }): number {
+  return ((outcome.clientCpuMs ?? Number.NaN) * 1000) / outcome.calls;
+}
+
 /** The median of `values` (the mean of the middle two for an even count). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -20,6 +20,7 @@ import { IngestStreamRequest } from '../../src/gen/telemetry/v1/ingest_service';
 import type { encodeCopyChunks as EncodeCopyChunks } from '../../src/storage/encode-copy-text';
 import type { decodeIngestRequest as DecodeIngestRequest } from '../../src/transport/grpc/wire/decode-ingest-request';
 import { benchEvent, toProtoEvent, type PayloadMode } from './event-shape';
+import { median } from './format-report';
 
 interface Build {
   readonly name: string;
@@ -62,7 +63,6 @@ const cpu = (): number => {
 };
 type Stage = 'decode' | 'validate' | 'copy' | 'total' | 'gc';
 const results = new Map(builds.map((build) => [build, { decode: [], validate: [], copy: [], total: [], gc: [] } as Record<Stage, number[]>]));
-const median = (list: number[]): number => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
 
 async function round(build: Build): Promise<Record<Stage, number>> {
   let decode = 0;

@@ -91,7 +91,7 @@ export interface IngestOutcome {
   readonly elapsedMs: number;
   readonly eventsPerSecond: number;
   readonly callLatencyMs: LatencySummary;
-  /** This process's CPU time during the timed part (the client's cost; set by vaultIngest). */
+  /** This process's CPU time during the timed part (the client's cost; set by vaultIngest and vaultCallers). */
   readonly clientCpuMs?: number;
 }
 

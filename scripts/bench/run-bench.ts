@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { formatReport, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { clientCpuMicrosPerCall, formatReport, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -369,11 +369,9 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
  * counted by code, not retried.
  */
 async function callersPhase(context: Context): Promise<CallersResult> {
-  const { sizes, loadGenerator, vault, db, tenants, target } = context;
+  const { sizes, vault, db, target } = context;
   await resetTable(db);
-  const measured = await vault.measure(() =>
-    loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run: 'callers', callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents, durationMs: sizes.callerSeconds * 1000 }),
-  );
+  const measured = await vault.measure(() => runCallers(context, target, 'callers', sizes.callerSeconds));
   const { result } = measured;
   const stored = await countEvents(db);
   const commits = await countCommits(db);
@@ -387,7 +385,7 @@ async function callersPhase(context: Context): Promise<CallersResult> {
     events: result.events,
     stored,
     eventsPerSecond: result.eventsPerSecond,
-    clientCpuMicrosPerCall: ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls,
+    clientCpuMicrosPerCall: clientCpuMicrosPerCall(result),
     floor,
     ...unaryCallFigures(measured, commits),
   };
@@ -399,20 +397,24 @@ async function callersPhase(context: Context): Promise<CallersResult> {
  * far this machine's gRPC transport and load generator go by themselves.
  */
 async function transportFloor(context: Context): Promise<TransportFloor> {
-  const { sizes, loadGenerator, tenants } = context;
+  const { sizes } = context;
   const bare = VaultProcess.bareIngest();
   try {
     const target = `127.0.0.1:${(await bare.serving).grpcPort}`;
-    const callers = (run: string, seconds: number): Promise<IngestOutcome> =>
-      loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run, callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents, durationMs: seconds * 1000 });
     // Warmed up first (JIT), as the vault is by the phases before it.
-    await callers('callers-floor-warmup', Math.min(2, sizes.callerSeconds));
-    const { result, cpuSeconds } = await bare.measure(() => callers('callers-floor', sizes.callerSeconds));
+    await runCallers(context, target, 'callers-floor-warmup', Math.min(2, sizes.callerSeconds));
+    const { result, cpuSeconds } = await bare.measure(() => runCallers(context, target, 'callers-floor', sizes.callerSeconds));
     if (result.accepted !== result.events || result.calls === 0) throw new Error(`the bare grpc-js server answered ${JSON.stringify(result.codes)}`);
-    return { eventsPerSecond: result.eventsPerSecond, calls: result.calls, serverCpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6, clientCpuMicrosPerCall: ((result.clientCpuMs ?? Number.NaN) * 1000) / result.calls };
+    return { eventsPerSecond: result.eventsPerSecond, calls: result.calls, serverCpuMicrosPerCall: (cpuSeconds / result.calls) * 1e6, clientCpuMicrosPerCall: clientCpuMicrosPerCall(result) };
   } finally {
     await bare.stop();
   }
+}
+
+/** The small-calls load (UNARY_CALLERS closed-loop callers of UNARY_CALLER_BATCH events over the tenants) against `target` for `seconds`. */
+function runCallers(context: Context, target: string, run: string, seconds: number): Promise<IngestOutcome> {
+  const { sizes, loadGenerator, tenants } = context;
+  return loadGenerator.run('vaultCallers', { target, keys: tenants.map((t) => t.key), run, callers: UNARY_CALLERS, batch: UNARY_CALLER_BATCH, payload: 'json', count: sizes.callerEvents, durationMs: seconds * 1000 });
 }
 
 /** The figures both unary phases report, from what the load generator and the server's /proc said. */

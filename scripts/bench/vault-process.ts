@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { CLOCK_TICKS_PER_SECOND, cpuTicks, statFields } from './proc-stat';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -20,7 +21,6 @@ export interface Measured<T> {
 export class VaultProcess {
   private readonly child: ChildProcess;
   private stderr = '';
-  private readonly clockTicks = 100;
   readonly serving: Promise<ServingLine>;
 
   /**
@@ -57,8 +57,9 @@ export class VaultProcess {
 
   /** User + system CPU seconds so far. */
   cpuSeconds(): number {
-    const fields = fs.readFileSync(`/proc/${this.child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / this.clockTicks;
+    const fields = statFields(this.child.pid!);
+    if (fields === undefined) throw new Error(`the server (pid ${this.child.pid}) has exited: ${this.stderr}`);
+    return cpuTicks(fields) / CLOCK_TICKS_PER_SECOND;
   }
 
   /** Resident memory now, in MiB. */
