@@ -94,6 +94,17 @@ describe('OTLP mapping (contract section 9)', () => {
     expect(new Set([base, ...ids]).size).toBe(variants.length + 1);
   });
 
+  test('when a log record is mapped, then its event_id starts with its own time in hex (the observed time without one, zeros without either, never the receipt time)', () => {
+    const idOf = (record: object, received = RECEIVED): string => mapLogs(decodeJson('logs', logsRequest(record)), received).events[0]!.eventId;
+    expect(idOf(LOG).slice(0, 16)).toBe(1_700_000_000_123_456_789n.toString(16).padStart(16, '0'));
+    expect(idOf({ ...LOG, timeUnixNano: '0' }).slice(0, 16)).toBe(1_700_000_001_000_000_000n.toString(16).padStart(16, '0'));
+    const untimed = { body: { stringValue: 'x' } };
+    expect(idOf(untimed).slice(0, 16)).toBe('0'.repeat(16));
+    expect(idOf(untimed, RECEIVED + 1_000_000_000n)).toBe(idOf(untimed));
+    // Later records sort after earlier ones, as the index sees them.
+    expect(idOf({ ...LOG, timeUnixNano: '1700000000123456790' }) > idOf(LOG)).toBe(true);
+  });
+
   test('when a log record has no time, then the observed time is its timestamp, else the receipt time; without service.name the service is unknown_service', () => {
     const observed = mapLogs(decodeJson('logs', logsRequest({ ...LOG, timeUnixNano: '0' })), RECEIVED).events[0]!;
     expect(observed.timestamp).toEqual({ seconds: 1_700_000_001, nanos: 0 });
@@ -185,5 +196,8 @@ describe('OTLP mapping (contract section 9)', () => {
     // Same name, attributes and time: the same id, whatever the value (the first write wins).
     const again = decodeJson('metrics', { resourceMetrics: [{ resource: resource(), scopeMetrics: [{ scope, metrics: [{ ...metrics[0], gauge: { dataPoints: [{ ...point, asDouble: 2.5 }] } }] }] }] });
     expect(mapMetrics(again, RECEIVED).events[0]!.eventId).toBe(ids[0]);
+    // Each id starts with its point's time in hex.
+    expect(ids[0]!.slice(0, 16)).toBe(1_700_000_010_000_000_000n.toString(16).padStart(16, '0'));
+    expect(ids.every((id) => /^[0-9a-f]{64}$/.test(id))).toBe(true);
   });
 });
