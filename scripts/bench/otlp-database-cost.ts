@@ -6,10 +6,11 @@
  * COMMIT in one round trip; 2000 events per transaction on 4 connections,
  * as the ceiling path). Row shapes interleaved in each round, to tell the
  * payload's share from the event id's: native; native with its id padded to
- * 64 characters (long, in order); native with OTLP's 64-hex-digit ids (long,
- * random); OTLP's payloads with native ids; OTLP as stored; and OTLP with an
- * id of the same length led by the record's time (in order, as the Node.js
- * client's UUIDv7 ids are). Prints
+ * 64 characters (long, in order); native with 64-hex-digit sha256 ids (long,
+ * random); OTLP's payloads with native ids; OTLP as stored (40 hex digits led
+ * by the record's time: in order, as the Node.js client's UUIDv7 ids are);
+ * and OTLP with the 64-hex-digit sha256 ids that builds before 2026-12-06
+ * stored (random). Prints
  * the backends' CPU per million events (/proc) and events/s, medians.
  */
 import { createHash } from 'node:crypto';
@@ -42,7 +43,7 @@ interface Row {
   readonly payload: string;
 }
 
-const SHAPES = ['native', 'native, id padded to 64 characters', 'native, OTLP id', 'OTLP payload, native id', 'OTLP', 'OTLP, id led by its time'] as const;
+const SHAPES = ['native', 'native, id padded to 64 characters', 'native, OTLP id', 'OTLP payload, native id', 'OTLP', 'OTLP, sha256 id (before 2026-12-06)'] as const;
 type Shape = (typeof SHAPES)[number];
 
 /** Events `first`.. of `run` in each shape: the native bench events, and what the OTLP receiver stores for the same records. */
@@ -64,9 +65,9 @@ function rowsOf(run: string, first: number, count: number): Record<Shape, Row[]>
       out['OTLP payload, native id'].push({ eventId: native.eventId, timestamp, eventType: event.eventType, serviceName: event.serviceName, payload: otlpPayload });
       out.OTLP.push({ eventId: event.eventId, timestamp, eventType: event.eventType, serviceName: event.serviceName, payload: otlpPayload });
       out['native, id padded to 64 characters'].push({ eventId: native.eventId.padEnd(64, '0'), timestamp, eventType: native.eventType, serviceName: native.serviceName, payload: native.payloadJson });
-      // 64 characters still: the record's time in microseconds (16 hex digits), then 48 of the sha256's.
-      const timeLed = `${native.timestampMicros.toString(16).padStart(16, '0')}${event.eventId.slice(0, 48)}`;
-      out['OTLP, id led by its time'].push({ eventId: timeLed, timestamp, eventType: event.eventType, serviceName: event.serviceName, payload: otlpPayload });
+      // What builds before 2026-12-06 stored: 64 hex digits of a sha256 (random), not led by the record's time.
+      const randomId = createHash('sha256').update(event.eventId).digest('hex');
+      out['OTLP, sha256 id (before 2026-12-06)'].push({ eventId: randomId, timestamp, eventType: event.eventType, serviceName: event.serviceName, payload: otlpPayload });
     });
   }
   return out;

@@ -107,7 +107,7 @@ describe('OTLP receiver with the stock OpenTelemetry exporters (contract section
       const record = sent[i]!;
       expect(event.eventType).toBe('log');
       expect(event.serviceName).toBe('otel-logs-grpc');
-      expect(event.eventId).toMatch(/^[0-9a-f]{64}$/);
+      expect(event.eventId).toMatch(/^[0-9a-f]{40}$/);
       const [seconds, nanos] = record.hrTime;
       expect(event.timestamp).toEqual({ seconds, nanos: Math.floor(nanos / 1000) * 1000 });
       expect(payloadOf(event)).toEqual({

@@ -52,7 +52,7 @@ describe('OTLP mapping (contract section 9)', () => {
     expect(event!.eventType).toBe('log');
     expect(event!.serviceName).toBe('checkout');
     expect(event!.timestamp).toEqual({ seconds: 1_700_000_000, nanos: 123_456_789 });
-    expect(event!.eventId).toMatch(/^[0-9a-f]{64}$/);
+    expect(event!.eventId).toMatch(/^[0-9a-f]{40}$/);
     expect(textOf(event!.payloadJson)).toContain('"big":9007199254740993');
     expect(JSON.parse(textOf(event!.payloadJson))).toEqual({
       attributes: { big: 9007199254740992, ratio: 0.5, ok: true, raw: 'AQID', list: ['a', 2], map: { inner: 'x' } },
@@ -92,6 +92,17 @@ describe('OTLP mapping (contract section 9)', () => {
     ];
     const ids = variants.map(idOf);
     expect(new Set([base, ...ids]).size).toBe(variants.length + 1);
+  });
+
+  test('when a log record is mapped, then its event_id starts with its own time in hex (the observed time without one, zeros without either, never the receipt time)', () => {
+    const idOf = (record: Record<string, unknown>, received = RECEIVED): string => mapLogs(decodeJson('logs', logsRequest(record)), received).events[0]!.eventId;
+    expect(idOf(LOG).slice(0, 16)).toBe(1_700_000_000_123_456_789n.toString(16).padStart(16, '0'));
+    expect(idOf({ ...LOG, timeUnixNano: '0' }).slice(0, 16)).toBe(1_700_000_001_000_000_000n.toString(16).padStart(16, '0'));
+    const untimed = { body: { stringValue: 'x' } };
+    expect(idOf(untimed).slice(0, 16)).toBe('0'.repeat(16));
+    expect(idOf(untimed, RECEIVED + 1_000_000_000n)).toBe(idOf(untimed));
+    // Later records sort after earlier ones, as the index sees them.
+    expect(idOf({ ...LOG, timeUnixNano: '1700000000123456790' }) > idOf(LOG)).toBe(true);
   });
 
   test('when a log record has no time, then the observed time is its timestamp, else the receipt time; without service.name the service is unknown_service', () => {
@@ -185,5 +196,8 @@ describe('OTLP mapping (contract section 9)', () => {
     // Same name, attributes and time: the same id, whatever the value (the first write wins).
     const again = decodeJson('metrics', { resourceMetrics: [{ resource: resource(), scopeMetrics: [{ scope, metrics: [{ ...metrics[0], gauge: { dataPoints: [{ ...point, asDouble: 2.5 }] } }] }] }] });
     expect(mapMetrics(again, RECEIVED).events[0]!.eventId).toBe(ids[0]);
+    // Each id starts with its point's time in hex.
+    expect(ids[0]!.slice(0, 16)).toBe(1_700_000_010_000_000_000n.toString(16).padStart(16, '0'));
+    expect(ids.every((id) => /^[0-9a-f]{40}$/.test(id))).toBe(true);
   });
 });

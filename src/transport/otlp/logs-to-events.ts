@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { Origin, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
+import { fixed64Hex, nanosHex, Origin, otlpEventId, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
 import type { InstrumentationScope, Resource } from '../../domain/otlp/otlp-model';
 import type { WrittenPayload } from '../../domain/ingest/ingest-event';
 import { HEX_DIGITS, writeControlEscape } from '../../domain/ingest/json-control-escape';
@@ -12,8 +12,8 @@ import { readResource, readScope } from './decode-logs-request';
  * written straight from their wire bytes as the events mapLogs makes of the
  * decoded request (contract section 9), byte for byte: the same payload
  * JSON text (as UTF-8 bytes, which validation scans and COPY writes as they
- * are), the same event_id (sha256 over the same canonical form, written as
- * bytes), the same timestamp. No LogRecord, KeyValue or AnyValue object,
+ * are), the same event_id (the record's time, then sha256 over the same
+ * canonical form, written as bytes: otlpEventId), the same timestamp. No LogRecord, KeyValue or AnyValue object,
  * no attribute object and no JSON.stringify on the way; only each
  * resource and scope is decoded as an object (once per scope, by
  * decode-logs-request's readers, for map-otlp's Origin).
@@ -390,7 +390,7 @@ class LogsWriter {
 
     this.recordIndexes.push(this.records++);
     this.events.push({
-      eventId: hash('sha256', canonical.buf.subarray(0, canonical.len), 'hex'),
+      eventId: otlpEventId(hasTime ? fixed64Hex(timeLo, timeHi) : hasObserved ? fixed64Hex(observedLo, observedHi) : NO_TIME_HEX, hash('sha256', canonical.buf.subarray(0, canonical.len), 'hex')),
       timestamp: { seconds, nanos },
       eventType: 'log',
       serviceName: origin.serviceName,
@@ -735,6 +735,9 @@ function sameBytes(bytes: Uint8Array, aStart: number, aEnd: number, bStart: numb
 function startsWithBom(bytes: Uint8Array, start: number, end: number): boolean {
   return end - start >= 3 && bytes[start] === 0xef && bytes[start + 1] === 0xbb && bytes[start + 2] === 0xbf;
 }
+
+/** The time an event_id of a record without one starts with. */
+const NO_TIME_HEX = nanosHex(0n);
 
 /** splitNanos's nanoseconds (index 0) and seconds (index 1). */
 const SPLIT_NANOS = new Float64Array(2);
