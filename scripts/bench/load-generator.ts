@@ -40,18 +40,23 @@ interface WorkloadOptions {
   readonly firstIndex?: number;
 }
 
-/** Messages of `batch` events for each of `workers` workers, `perWorker` events each, numbered apart. */
-function encodeWorkload({ run, workers, perWorker, batch, payload, firstIndex = 0 }: WorkloadOptions): EncodedMessage[][] {
+/** The events of `batch`-event messages for each of `workers` workers, `perWorker` events each, numbered apart (generated Event objects). */
+function workloadEvents({ run, workers, perWorker, batch, payload, firstIndex = 0 }: WorkloadOptions): Event[][][] {
   return Array.from({ length: workers }, (_, worker) => {
-    const messages: EncodedMessage[] = [];
+    const messages: Event[][] = [];
     const first = firstIndex + worker * perWorker;
     for (let start = 0; start < perWorker; start += batch) {
       const events: Event[] = [];
       for (let i = start; i < Math.min(perWorker, start + batch); i++) events.push(toProtoEvent(benchEvent(run, first + i), payload));
-      messages.push(encodeMessage(events));
+      messages.push(events);
     }
     return messages;
   });
+}
+
+/** workloadEvents' messages encoded (IngestStreamRequest, the generated codec). */
+function encodeWorkload(options: WorkloadOptions): EncodedMessage[][] {
+  return workloadEvents(options).map((messages) => messages.map(encodeMessage));
 }
 
 setFlagsFromString('--expose-gc');
@@ -77,6 +82,15 @@ function cpuMsSince(since: NodeJS.CpuUsage): number {
 function sourceOf(workload: EncodedMessage[][]): (worker: number) => EncodedMessage | undefined {
   const positions = workload.map(() => 0);
   return (worker) => workload[worker]![positions[worker]!++];
+}
+
+/** Like sourceOf, each message encoded as it is taken. */
+function encodingSourceOf(workload: Event[][][]): (worker: number) => EncodedMessage | undefined {
+  const positions = workload.map(() => 0);
+  return (worker) => {
+    const events = workload[worker]![positions[worker]!++];
+    return events === undefined ? undefined : encodeMessage(events);
+  };
 }
 
 /** What an ingest job did, as the client saw it. */
@@ -118,12 +132,20 @@ export interface VaultIngestParams {
   readonly payload: PayloadMode;
   readonly count: number;
   readonly eventsPerCall: number;
+  /**
+   * Each message encoded (the generated codec) when its worker sends it,
+   * inside the clock, from generated Event objects built before it: what an
+   * application using the generated client does. Default: every message
+   * encoded before the clock (the transport's and server's rate alone).
+   */
+  readonly encodeInClock?: boolean;
 }
 
 /** IngestStream as fast as the server takes it: `streams` streams, `count` events in all. */
-async function vaultIngest({ target, keys, run, streams, batch, payload, count, eventsPerCall }: VaultIngestParams): Promise<IngestOutcome> {
+async function vaultIngest({ target, keys, run, streams, batch, payload, count, eventsPerCall, encodeInClock = false }: VaultIngestParams): Promise<IngestOutcome> {
   const perWorker = Math.ceil(count / streams);
-  const workload = encodeWorkload({ run, workers: streams, perWorker, batch, payload });
+  const options = { run, workers: streams, perWorker, batch, payload };
+  const next = encodeInClock ? encodingSourceOf(workloadEvents(options)) : sourceOf(encodeWorkload(options));
   const client = createIngestClient(target);
   try {
     settleHeap();
@@ -133,7 +155,7 @@ async function vaultIngest({ target, keys, run, streams, batch, payload, count, 
       workers: streams,
       eventsPerSecond: 0,
       messagesPerCall: Math.max(1, Math.round(eventsPerCall / batch)),
-      next: sourceOf(workload),
+      next,
       keyFor: (worker) => keys[worker % keys.length]!,
     });
     return { ...outcome(stats, elapsedMs), clientCpuMs: cpuMsSince(cpu) };

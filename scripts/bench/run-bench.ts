@@ -287,19 +287,25 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
  * (not counted: the load generator's first SDK run would pay for compiling
  * the client), then rounds of one run each, the order alternating, so that
  * neither side always inherits the other's garbage in the server or the
- * database. The target judges the median of the rounds' ratios.
+ * database. Both start from the application's events, built before the
+ * clock (generated Event objects for the raw client, the SDK's inputs for
+ * the SDK), and both turn them into bytes inside it: the raw client with the
+ * generated codec as it sends each message, the SDK at add(). The target
+ * judges the median of the rounds' ratios. Each round ends with a third run,
+ * shown beside them: the raw client with every message encoded before its
+ * clock (what the transport and server take, no client work at all).
  */
 async function sdkPhase(context: Context): Promise<SdkComparison> {
   const { sizes, loadGenerator, vault, db, tenants, target } = context;
   const keys = tenants.map((tenant) => tenant.key);
   const count = sizes.sdkEvents;
   const rounds: SdkComparisonRound[] = [];
-  const measureRun = async (which: 'raw' | 'sdk', run: string): Promise<SdkComparisonRun> => {
+  type Which = 'raw' | 'sdk' | 'preEncoded';
+  const rawRun = (run: string, encodeInClock: boolean) =>
+    loadGenerator.run('vaultIngest', { target, keys, run, streams: SDK_INGESTERS, batch: SDK_RAW_BATCH, payload: 'json', count, eventsPerCall: sizes.eventsPerCall, encodeInClock });
+  const measureRun = async (which: Which, run: string): Promise<SdkComparisonRun> => {
     await resetTable(db);
-    const measured =
-      which === 'raw'
-        ? await vault.measure(() => loadGenerator.run('vaultIngest', { target, keys, run, streams: SDK_INGESTERS, batch: SDK_RAW_BATCH, payload: 'json', count, eventsPerCall: sizes.eventsPerCall }))
-        : await vault.measure(() => loadGenerator.run('sdkIngest', { target, keys, run, ingesters: SDK_INGESTERS, count }));
+    const measured = which === 'sdk' ? await vault.measure(() => loadGenerator.run('sdkIngest', { target, keys, run, ingesters: SDK_INGESTERS, count })) : await vault.measure(() => rawRun(run, which === 'raw'));
     const { result } = measured;
     const stored = await countEvents(db);
     if (stored !== result.events || Object.keys(result.codes).some((code) => code !== 'OK')) {
@@ -319,25 +325,29 @@ async function sdkPhase(context: Context): Promise<SdkComparison> {
   const total = Math.max(SDK_ROUNDS, sizes.rounds);
   for (let round = -1; round < total; round++) {
     const first = round % 2 === 0 ? 'sdk' : 'raw';
-    const runs: Partial<Record<'raw' | 'sdk', SdkComparisonRun>> = {};
-    for (const which of first === 'raw' ? (['raw', 'sdk'] as const) : (['sdk', 'raw'] as const)) runs[which] = await measureRun(which, `sdk${round + 1}-${which}`);
-    const { raw, sdk } = runs as Record<'raw' | 'sdk', SdkComparisonRun>;
+    const runs: Partial<Record<Which, SdkComparisonRun>> = {};
+    for (const which of first === 'raw' ? (['raw', 'sdk', 'preEncoded'] as const) : (['sdk', 'raw', 'preEncoded'] as const)) runs[which] = await measureRun(which, `sdk${round + 1}-${which}`);
+    const { raw, sdk, preEncoded } = runs as Record<Which, SdkComparisonRun>;
     if (round < 0) {
-      log(`SDK comparison, warm-up: raw ${Math.round(raw.eventsPerSecond)}, SDK ${Math.round(sdk.eventsPerSecond)} events/s`);
+      log(`SDK comparison, warm-up: raw ${Math.round(raw.eventsPerSecond)}, SDK ${Math.round(sdk.eventsPerSecond)}, raw pre-encoded ${Math.round(preEncoded.eventsPerSecond)} events/s`);
       continue;
     }
-    rounds.push({ first, raw, sdk });
-    log(`SDK comparison, round ${round + 1}/${total}: raw ${Math.round(raw.eventsPerSecond)}, SDK ${Math.round(sdk.eventsPerSecond)} events/s (${(sdk.eventsPerSecond / raw.eventsPerSecond).toFixed(2)}x)`);
+    rounds.push({ first, raw, sdk, preEncoded });
+    log(
+      `SDK comparison, round ${round + 1}/${total}: raw ${Math.round(raw.eventsPerSecond)}, SDK ${Math.round(sdk.eventsPerSecond)} events/s (${(sdk.eventsPerSecond / raw.eventsPerSecond).toFixed(2)}x); raw pre-encoded ${Math.round(preEncoded.eventsPerSecond)}`,
+    );
   }
   return {
     ingesters: SDK_INGESTERS,
     events: count,
     sdkLabel: `SDK, ${SDK_INGESTERS} concurrent ingesters (default options)`,
     rawLabel: `raw generated client, ${SDK_INGESTERS} streams, ${SDK_RAW_BATCH}/message, payload_json`,
+    preEncodedLabel: `raw generated client, messages encoded before the clock`,
     rounds,
     rawEventsPerSecond: median(rounds.map((r) => r.raw.eventsPerSecond)),
     sdkEventsPerSecond: median(rounds.map((r) => r.sdk.eventsPerSecond)),
     ratio: median(rounds.map((r) => r.sdk.eventsPerSecond / r.raw.eventsPerSecond)),
+    preEncodedRatio: median(rounds.map((r) => r.sdk.eventsPerSecond / r.preEncoded.eventsPerSecond)),
   };
 }
 

@@ -88,21 +88,39 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(targetRow(markdown, 'OTLP logs over gRPC >= 0.8x the native payload_json path')).toEqual([expect.any(String), '30,000 / 36,000 = 0.83x', 'yes']);
   });
 
-  test('when the SDK comparison ran, then its table shows both sides and its target judges `ratio` (the median of the rounds\' ratios)', () => {
+  test('when the SDK comparison ran, then its table shows the raw client, the SDK and the pre-encoded raw client, and its target judges `ratio` (the median of the rounds\' SDK/raw ratios)', () => {
     const run = (eventsPerSecond: number, clientCpuMicrosPerEvent: number): SdkComparisonRun => ({ eventsPerSecond, elapsedMs: 20_000_000 / eventsPerSecond, clientCpuMicrosPerEvent, serverCpuMicrosPerEvent: 5, calls: 4, messages: 20, commits: 10 });
-    // Ratios per round: 0.80, 0.95, 0.92; their median (0.92) is what run-bench puts in `ratio`.
+    // SDK/raw per round: 0.80, 0.95, 0.92 (median 0.92, what run-bench puts in `ratio`); pre-encoded/raw: 1.10, 1.00, 1.25 (median 1.10).
     const rounds: SdkComparisonRound[] = [
-      { first: 'raw', raw: run(50_000, 2), sdk: run(40_000, 5) },
-      { first: 'sdk', raw: run(20_000, 2), sdk: run(19_000, 5) },
-      { first: 'raw', raw: run(38_000, 2), sdk: run(34_960, 5) },
+      { first: 'raw', raw: run(50_000, 2), sdk: run(40_000, 5), preEncoded: run(55_000, 1) },
+      { first: 'sdk', raw: run(20_000, 2), sdk: run(19_000, 5), preEncoded: run(20_000, 1) },
+      { first: 'raw', raw: run(38_000, 2), sdk: run(34_960, 5), preEncoded: run(47_500, 1) },
     ];
-    const sdk: SdkComparison = { ingesters: 4, events: 20_000, sdkLabel: 'SDK, 4 concurrent ingesters (default options)', rawLabel: 'raw generated client, 4 streams, 1000/message, payload_json', rounds, rawEventsPerSecond: 38_000, sdkEventsPerSecond: 34_960, ratio: 0.92 };
+    const sdk: SdkComparison = {
+      ingesters: 4,
+      events: 20_000,
+      sdkLabel: 'SDK, 4 concurrent ingesters (default options)',
+      rawLabel: 'raw generated client, 4 streams, 1000/message, payload_json',
+      preEncodedLabel: 'raw generated client, messages encoded before the clock',
+      rounds,
+      rawEventsPerSecond: 38_000,
+      sdkEventsPerSecond: 34_960,
+      ratio: 0.92,
+      preEncodedRatio: 0.74,
+    };
     const markdown = formatReport(report({ sdk }));
-    expect(targetRow(markdown, 'SDK, 4 concurrent ingesters (default options) >= 0.9x the raw generated client')).toEqual([expect.any(String), '34,960 / 38,000, per round 0.92x', 'yes']);
-    const sdkRow = markdown.split('\n').find((line) => line.startsWith('| SDK, 4 concurrent ingesters (default options) |'));
-    expect(sdkRow?.replace(/ \|$/, '').split(' | ').slice(1)).toEqual(['34,960', '0.92x', '5.0', '5.0', '4 / 20 / 10']);
-    expect(markdown).toContain('Rounds (SDK/raw): 0.80x, 0.95x, 0.92x.');
-    expect(formatReport(report({ sdk: { ...sdk, ratio: 0.85 } }))).toContain('per round 0.85x | **no** |');
+    expect(targetRow(markdown, 'SDK, 4 concurrent ingesters (default options) >= 0.9x the raw generated client')).toEqual([
+      expect.any(String),
+      "34,960 / 38,000, per round 0.92x (against the raw client's messages encoded before its clock: 0.74x)",
+      'yes',
+    ]);
+    const cells = (label: string): string[] | undefined => markdown.split('\n').find((line) => line.startsWith(`| ${label} |`))?.replace(/ \|$/, '').split(' | ').slice(1);
+    expect(cells('SDK, 4 concurrent ingesters (default options)')).toEqual(['34,960', '0.92x', '5.0', '5.0', '4 / 20 / 10']);
+    expect(cells('raw generated client, 4 streams, 1000/message, payload_json')).toEqual(['38,000', '1.00x', '2.0', '5.0', '4 / 20 / 10']);
+    expect(cells('raw generated client, messages encoded before the clock')).toEqual(['47,500', '1.10x', '1.0', '5.0', '4 / 20 / 10']);
+    expect(markdown).toContain('Rounds (SDK/raw): 0.80x, 0.95x, 0.92x; SDK/pre-encoded: 0.73x, 0.95x, 0.74x.');
+    expect(formatReport(report({ sdk: { ...sdk, ratio: 0.85 } }))).toContain('per round 0.85x (against');
+    expect(targetRow(formatReport(report({ sdk: { ...sdk, ratio: 0.85 } })), 'SDK, 4 concurrent ingesters (default options) >= 0.9x the raw generated client')[2]).toBe('**no**');
   });
 
   test('when no OTLP or SDK rows ran, then the targets have no rows for them', () => {
