@@ -306,7 +306,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
     ]);
     sections.push(
       '',
-      "### Acknowledgement latency per message (unary Ingest, open loop, at 50% of the vault's peak rate for that message size)",
+      "### Acknowledgement latency per message (unary Ingest, open loop, at 50% of the vault's peak rate for that message size, after a 3 s warm-up at that rate that is not counted)",
       '',
       table(['message', 'events/s', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'calls per commit', 'server CPU s per 1M events'], latencyRows),
     );
