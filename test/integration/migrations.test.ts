@@ -1,6 +1,7 @@
 import pino from 'pino';
-import { runMigrations } from '../../src/storage/run-migrations';
+import { MIGRATIONS_APPLICATION_NAME, runMigrations } from '../../src/storage/run-migrations';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { eventually } from '../support/test-server';
 
 const silent = pino({ level: 'silent' });
 
@@ -49,6 +50,31 @@ describe('migrations', () => {
     expect(results.flat().sort()).toEqual(['0001_initial-schema', '0002_cursor-signing-key', '0003_tenant-last-seen', '0004_partitioned-events', '0005_event-rollups', '0006_live-tail-followers']);
     const recorded = await db.pool.query('SELECT name FROM pgmigrations ORDER BY name');
     expect(recorded.rows).toEqual([{ name: '0001_initial-schema' }, { name: '0002_cursor-signing-key' }, { name: '0003_tenant-last-seen' }, { name: '0004_partitioned-events' }, { name: '0005_event-rollups' }, { name: '0006_live-tail-followers' }]);
+  });
+
+  test('when the database ends the migrations connection while it waits for another instance, then migrating fails with the error and nothing is left unhandled', async () => {
+    const errors: unknown[] = [];
+    const onError = (error: unknown): number => errors.push(error);
+    process.on('uncaughtException', onError);
+    const holder = await db.pool.connect();
+    try {
+      // The advisory lock node-pg-migrate takes (its well-known id), held by "another instance".
+      await holder.query('SELECT pg_advisory_lock(7241865325823964)');
+      const migrating = runMigrations(db.url, silent);
+      const waiting = await eventually(async () => {
+        const rows = (await db.pool.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND wait_event_type = $2', [MIGRATIONS_APPLICATION_NAME, 'Lock'])).rows;
+        expect(rows).toHaveLength(1);
+        return rows[0]!.pid as number;
+      });
+      await db.pool.query('SELECT pg_terminate_backend($1)', [waiting]);
+      await expect(migrating).rejects.toThrow(/terminat/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+      await holder.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      holder.release();
+    }
   });
 
   test('when api keys are stored, then only a 32-byte hash fits: the schema refuses anything else', async () => {
