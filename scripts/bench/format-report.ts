@@ -38,6 +38,9 @@ export function clientCpuMicrosPerCall(outcome: { readonly calls: number; readon
   return ((outcome.clientCpuMs ?? Number.NaN) * 1000) / outcome.calls;
 }
 
+/** Seconds of unary calls at the latency test's rate before its clock (not counted; run-bench runs them, the report says so). */
+export const LATENCY_WARMUP_SECONDS = 3;
+
 /** The median of `values` (the mean of the middle two for an even count). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -306,7 +309,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
     ]);
     sections.push(
       '',
-      "### Acknowledgement latency per message (unary Ingest, open loop, at 50% of the vault's peak rate for that message size, after a 3 s warm-up at that rate that is not counted)",
+      `### Acknowledgement latency per message (unary Ingest, open loop, at 50% of the vault's peak rate for that message size, after a ${LATENCY_WARMUP_SECONDS} s warm-up at that rate that is not counted)`,
       '',
       table(['message', 'events/s', 'p50 ms', 'p95 ms', 'p99 ms', 'codes', 'calls per commit', 'server CPU s per 1M events'], latencyRows),
     );

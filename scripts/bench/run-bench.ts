@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { clientCpuMicrosPerCall, formatReport, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { clientCpuMicrosPerCall, formatReport, LATENCY_WARMUP_SECONDS, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -96,8 +96,6 @@ const NAIVE_ROWS_PER_STATEMENT = 100;
 const VAULT_STREAMS = [1, 4, 16];
 const VAULT_BATCHES = [100, 1000];
 const VAULT_PAYLOADS: PayloadMode[] = ['json', 'struct'];
-/** Seconds of unary calls at the latency test's rate before its clock (not counted). */
-const LATENCY_WARMUP_SECONDS = 3;
 /** Small unary calls (issue 12): this many concurrent callers, each sending calls of this many events. */
 const UNARY_CALLERS = 64;
 const UNARY_CALLER_BATCH = 10;
