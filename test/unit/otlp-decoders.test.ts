@@ -26,8 +26,19 @@ function anyValue(next: () => number, depth: number): unknown {
       return { stringValue: `s${Math.floor(next() * 1e6)}${next() < 0.3 ? STRANGE[Math.floor(next() * STRANGE.length)] : ''}` };
     case 1:
       return { boolValue: next() < 0.5 };
-    case 2:
-      return { intValue: String(BigInt(Math.floor(next() * 2 ** 53)) * 1024n - 2n ** 62n) };
+    case 2: {
+      // Small, below 2^49 (logs-to-events' plain numbers), either side of 2^49, and anywhere in int64 (long varints, negatives).
+      const magnitude = Math.floor(next() * 4);
+      const value =
+        magnitude === 0
+          ? BigInt(Math.floor(next() * 1000))
+          : magnitude === 1
+            ? BigInt(Math.floor(next() * 2 ** 49))
+            : magnitude === 2
+              ? 2n ** 49n - 2n + BigInt(Math.floor(next() * 4))
+              : BigInt(Math.floor(next() * 2 ** 53)) * 1024n - 2n ** 62n;
+      return { intValue: String(value) };
+    }
     case 3:
       return { doubleValue: next() * 1e6 - 5e5 };
     case 4:

@@ -79,11 +79,6 @@ export function nanosHex(nanos: bigint): string {
   return nanos.toString(16).padStart(16, '0');
 }
 
-/** The same from the fixed64's two 32-bit halves (unsigned), without a BigInt. */
-export function fixed64Hex(lo: number, hi: number): string {
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
-}
-
 /** The first non-zero of a record's times, else 0: the time its event_id starts with. */
 function ownTime(...candidates: bigint[]): bigint {
   return candidates.find((nanos) => nanos > 0n) ?? 0n;

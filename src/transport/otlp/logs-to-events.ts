@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { fixed64Hex, nanosHex, Origin, otlpEventId, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
+import { nanosHex, Origin, otlpEventId, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
 import type { InstrumentationScope, Resource } from '../../domain/otlp/otlp-model';
 import type { WrittenPayload } from '../../domain/ingest/ingest-event';
 import { HEX_DIGITS, writeControlEscape } from '../../domain/ingest/json-control-escape';
@@ -105,13 +105,22 @@ class Out {
     this.len = len;
   }
 
-  /** A non-negative integer's decimal digits. */
+  /** A non-negative integer's decimal digits (exact up to 2^53), written from the right without a string. */
   uint(value: number): void {
     if (value < 10) {
       this.byte(0x30 + value);
       return;
     }
-    this.ascii(String(value));
+    let digits = 2;
+    for (let bound = 100; value >= bound && digits < 16; bound *= 10) digits++;
+    this.reserve(digits);
+    const buf = this.buf;
+    let rest = value;
+    for (let i = this.len + digits - 1; i >= this.len; i--) {
+      buf[i] = 0x30 + (rest % 10);
+      rest = Math.floor(rest / 10);
+    }
+    this.len += digits;
   }
 
   /** A fixed64 split by splitNanos, as its decimal digits: `seconds` (as is) then `nanos` (nine digits, zero-padded) when seconds > 0. */
@@ -176,6 +185,13 @@ class LogsWriter {
   private escaped = false;
   private readonly events: MappedEvent[] = [];
   private readonly recordIndexes: number[] = [];
+  /** timeHex's last high half and its 8 hex digits. */
+  private lastHi = -1;
+  private lastHiHex = '';
+  /** The current record's attribute ranges (start, end), reused from record to record. */
+  private readonly recordAttributes: number[] = [];
+  /** The key ranges of the KeyValue lists being written, outer lists' first: each list truncates it back to where it found it. */
+  private readonly keyRanges: number[] = [];
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -261,7 +277,8 @@ class LogsWriter {
     let severityEnd = 0;
     let bodyAt = -1;
     let bodyEnd = 0;
-    const attributes: number[] = [];
+    const attributes = this.recordAttributes;
+    attributes.length = 0;
     let dropped = 0;
     let flags = 0;
     let traceAt = 0;
@@ -390,7 +407,7 @@ class LogsWriter {
 
     this.recordIndexes.push(this.records++);
     this.events.push({
-      eventId: otlpEventId(hasTime ? fixed64Hex(timeLo, timeHi) : hasObserved ? fixed64Hex(observedLo, observedHi) : NO_TIME_HEX, hash('sha256', canonical.buf.subarray(0, canonical.len), 'hex')),
+      eventId: otlpEventId(hasTime ? this.timeHex(timeLo, timeHi) : hasObserved ? this.timeHex(observedLo, observedHi) : NO_TIME_HEX, hash('sha256', canonical.buf.subarray(0, canonical.len), 'hex')),
       timestamp: { seconds, nanos },
       eventType: 'log',
       serviceName: origin.serviceName,
@@ -398,6 +415,15 @@ class LogsWriter {
       payloadJsonWritten: this.written(),
     });
     this.pos = end;
+  }
+
+  /** nanosHex of a fixed64 from its two 32-bit halves (unsigned), without a BigInt; the high half's digits kept from the record before (they change every 2^32 ns, about 4.3 s). */
+  private timeHex(lo: number, hi: number): string {
+    if (hi !== this.lastHi) {
+      this.lastHi = hi;
+      this.lastHiHex = hi.toString(16).padStart(8, '0');
+    }
+    return this.lastHiHex + lo.toString(16).padStart(8, '0');
   }
 
   /** The record's WrittenPayload (undefined: let validation scan it): the payload object, its attributes and values up to the deepest level, the tail's nesting. */
@@ -422,7 +448,8 @@ class LogsWriter {
     canonical.uint(count);
     canonical.byte(0x3a);
     json.byte(0x7b);
-    const keys: number[] = [];
+    const keys = this.keyRanges;
+    const firstKey = keys.length;
     for (let i = 0; i < ranges.length; i += 2) {
       const end = ranges[i + 1]!;
       this.pos = ranges[i]!;
@@ -445,7 +472,7 @@ class LogsWriter {
         this.pos = fieldEnd;
       }
       // A key repeated in one list: the general path keeps the last value where the first stood.
-      for (let k = 0; k < keys.length; k += 2) if (sameBytes(bytes, keys[k]!, keys[k + 1]!, keyAt, keyEnd)) giveUp();
+      for (let k = firstKey; k < keys.length; k += 2) if (sameBytes(bytes, keys[k]!, keys[k + 1]!, keyAt, keyEnd)) giveUp();
       keys.push(keyAt, keyEnd);
       if (i > 0) json.byte(0x2c);
       const units = this.string(keyAt, keyEnd, json);
@@ -462,6 +489,7 @@ class LogsWriter {
         this.anyValue(valueEnd, json, level);
       }
     }
+    keys.length = firstKey;
     json.byte(0x7d);
     canonical.byte(0x7d);
   }
@@ -495,10 +523,10 @@ class LogsWriter {
         break;
       }
       case 0x18: {
-        const digits = this.int64Digits(end);
-        json.ascii(digits);
+        const at = json.len;
+        this.int64Digits(end, json);
         canonical.byte(0x69);
-        canonical.ascii(digits);
+        canonical.copy(json.buf, at, json.len);
         canonical.byte(0x3b);
         break;
       }
@@ -573,9 +601,16 @@ class LogsWriter {
     out.reserve((end - start) * 6 + 2);
     const buf = out.buf;
     let len = out.len;
-    let units = 0;
     buf[len++] = QUOTE;
+    // The common case: printable ASCII but the quote and the backslash, one unit a byte, copied as it is.
     let i = start;
+    while (i < end) {
+      const byte = bytes[i]!;
+      if (PLAIN[byte] !== 1) break;
+      buf[len++] = byte;
+      i++;
+    }
+    let units = i - start;
     while (i < end) {
       const byte = bytes[i]!;
       if (PLAIN[byte] === 1) {
@@ -653,18 +688,22 @@ class LogsWriter {
     return giveUp();
   }
 
-  /** An int64 varint as its exact decimal digits. */
-  private int64Digits(end: number): string {
+  /** An int64 varint's exact decimal digits, to `out`. */
+  private int64Digits(end: number, out: Out): void {
     const bytes = this.bytes;
     const at = this.pos;
     let lo = 0;
-    let shift = 0;
+    let scale = 1;
     // Up to 7 bytes (49 bits) as a plain number: the common case.
-    for (; shift < 49; shift += 7) {
+    for (let shift = 0; shift < 49; shift += 7) {
       if (this.pos >= end) giveUp();
       const byte = bytes[this.pos++]!;
-      lo += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return String(lo);
+      lo += (byte & 0x7f) * scale;
+      scale *= 128;
+      if (byte < 0x80) {
+        out.uint(lo);
+        return;
+      }
     }
     // Longer: read it again exactly.
     this.pos = at;
@@ -673,9 +712,12 @@ class LogsWriter {
       if (this.pos >= end) giveUp();
       const byte = bytes[this.pos++]!;
       value |= BigInt(byte & 0x7f) << BigInt(i * 7);
-      if (byte < 0x80) return BigInt.asIntN(64, value).toString();
+      if (byte < 0x80) {
+        out.ascii(BigInt.asIntN(64, value).toString());
+        return;
+      }
     }
-    return giveUp();
+    giveUp();
   }
 
   /** A uint32 or enum field that is not negative (at most 31 bits). */
