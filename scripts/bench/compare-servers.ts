@@ -29,18 +29,16 @@
  * database's (all processes of the bench's PostgreSQL, when it runs on this
  * machine), and the load average when it ended; then the medians per build.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import pino from 'pino';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
 import { clientCpuMicrosPerCall, median } from './format-report';
 import type { PayloadMode } from './event-shape';
 import { LoadGenerator } from './load-generator-process';
-import { CLOCK_TICKS_PER_SECOND, cpuTicks, statFields } from './proc-stat';
+import { postgresCpuSeconds } from './proc-stat';
 import { VaultProcess } from './vault-process';
 
 const log = (line: string): void => void process.stderr.write(`[compare-servers ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -51,45 +49,6 @@ interface Run {
   readonly cpuMicrosPerCall: number;
   /** CPU of the whole PostgreSQL (postmaster and every child) per million events; NaN when it is not on this machine. */
   readonly databaseCpuSecondsPerMillion: number;
-}
-
-/**
- * The pids of the PostgreSQL that `url` reaches (its postmaster and its
- * children: backends, WAL writer, checkpointer...), when it runs on this
- * machine; [] otherwise.
- */
-async function postgresPids(url: string): Promise<number[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ setting: string }>(`SELECT setting FROM pg_settings WHERE name = 'data_directory'`);
-    const postmaster = Number(fs.readFileSync(`${rows[0]!.setting}/postmaster.pid`, 'utf8').split('\n')[0]);
-    const children = fs
-      .readdirSync('/proc')
-      .filter((name) => /^\d+$/.test(name))
-      .filter((pid) => Number(statFields(pid)?.[1]) === postmaster);
-    return [postmaster, ...children.map(Number)];
-  } catch {
-    return [];
-  } finally {
-    await client.end();
-  }
-}
-
-/** CPU seconds (user + system) the PostgreSQL of `url` has used: its postmaster, its children (read again each time: backends come and go) and those that ended. */
-async function postgresCpuSeconds(url: string): Promise<number> {
-  let ticks = 0;
-  const pids = await postgresPids(url);
-  if (pids.length === 0) return Number.NaN;
-  for (const [index, pid] of pids.entries()) {
-    // Undefined: it ended meanwhile.
-    const fields = statFields(pid);
-    if (fields === undefined) continue;
-    ticks += cpuTicks(fields);
-    // The postmaster's cutime and cstime: the children it has reaped (a backend that ended takes its ticks there).
-    if (index === 0) ticks += Number(fields[13]) + Number(fields[14]);
-  }
-  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 async function main(): Promise<void> {

@@ -56,6 +56,8 @@ export interface IngestRound {
   readonly serverCpuSecondsPerMillion?: number;
   readonly serverPeakRssMiB?: number;
   readonly callLatencyMs?: LatencySummary;
+  /** CPU of the whole PostgreSQL (postmaster and every child) per million events; absent when it is not on this machine. */
+  readonly databaseCpuSecondsPerMillion?: number;
 }
 
 /** An ingest scenario and the median of its rounds. */
@@ -74,6 +76,8 @@ export interface IngestScenario {
   readonly eventsPerSecond: number;
   readonly serverCpuSecondsPerMillion?: number;
   readonly serverPeakRssMiB?: number;
+  /** The rounds' median of IngestRound's, when every round has it. */
+  readonly databaseCpuSecondsPerMillion?: number;
 }
 
 /** One interleaved round of the SDK comparison: the raw generated client's run and the SDK's, back to back on one server, then the raw client's with its messages encoded before the clock. */
@@ -282,19 +286,27 @@ function sdkSection(sdk: SdkComparison): string {
 function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
   const ceiling = best(ingest, 'ceiling');
   const naive = best(ingest, 'naive');
+  const withDatabaseCpu = ingest.every((s) => s.databaseCpuSecondsPerMillion !== undefined);
   const rows = ingest.map((s) => [
     s.label,
     round(s.eventsPerSecond),
     ratio(s.eventsPerSecond / ceiling),
     ratio(s.eventsPerSecond / naive),
+    ...(withDatabaseCpu ? [fixed(s.databaseCpuSecondsPerMillion)] : []),
     servedByVault(s) ? fixed(s.serverCpuSecondsPerMillion) : '',
     servedByVault(s) ? fixed(s.serverPeakRssMiB, 0) : '',
   ]);
   const sections = [
     `### Ingest (events/s, median of ${report.sizes.rounds} round${report.sizes.rounds > 1 ? 's' : ''}; ratios to the best ceiling, ${round(ceiling)}/s, and the best naive run, ${round(naive)}/s)`,
     '',
-    table(['path', 'events/s', 'vs ceiling', 'vs naive', 'server CPU s per 1M events', 'server peak RSS MiB'], rows),
+    table(['path', 'events/s', 'vs ceiling', 'vs naive', ...(withDatabaseCpu ? ['database CPU s per 1M events'] : []), 'server CPU s per 1M events', 'server peak RSS MiB'], rows),
   ];
+  if (withDatabaseCpu) {
+    sections.push(
+      '',
+      'Database CPU is that of the whole PostgreSQL (postmaster, backends, WAL writer, checkpointer, autovacuum) during the row\'s runs, per event stored. On these 2 cores the server, PostgreSQL and the load generator share the CPU, so a row\'s events/s follow the sum of the two CPU columns (and the load generator\'s): an OTLP record costs PostgreSQL more than a native event because its payload is about twice as large (the contract\'s mapping: attributes, body, severity, ids, resource, scope).',
+    );
+  }
   if (report.sdk) sections.push('', sdkSection(report.sdk));
   if (report.latency) {
     const latencyRows = report.latency.map((l) => [

@@ -36,6 +36,7 @@ import { clientCpuMicrosPerCall, formatReport, LATENCY_WARMUP_SECONDS, median, t
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
+import { postgresCpuSeconds } from './proc-stat';
 import { formatRollupReport, ROLLUP_BENCH_SIZES, runRollupBench } from './rollup-bench';
 import { formatInstances, instancesPhase } from './scale-instances';
 import { VaultProcess, type Measured } from './vault-process';
@@ -251,7 +252,9 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
     for (const scenario of scenarios) {
       await resetTable(db);
       const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams}-${scenario.batch ?? ''}-${scenario.payload ?? ''}`;
+      const databaseBefore = await postgresCpuSeconds(context.databaseUrl);
       const measured = await runScenario(context, scenario, run);
+      const databaseCpuSeconds = (await postgresCpuSeconds(context.databaseUrl)) - databaseBefore;
       const { result } = measured;
       const codes = 'codes' in result ? result.codes : undefined;
       const stored = await countEvents(db);
@@ -261,6 +264,8 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
       }
       const eventsPerSecond = result.events / (result.elapsedMs / 1000);
       let entry: IngestRound = { eventsPerSecond, elapsedMs: result.elapsedMs, events: result.events };
+      // NaN when PostgreSQL is not on this machine (BENCH_DATABASE_URL elsewhere): no column then.
+      if (Number.isFinite(databaseCpuSeconds)) entry = { ...entry, databaseCpuSecondsPerMillion: (databaseCpuSeconds / result.events) * 1e6 };
       if (servedByVault(scenario)) {
         entry = { ...entry, serverCpuSecondsPerMillion: (measured.cpuSeconds / result.events) * 1e6, serverPeakRssMiB: measured.peakRssMiB };
         if ('callLatencyMs' in result) entry = { ...entry, callLatencyMs: result.callLatencyMs };
@@ -271,7 +276,13 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
   }
   return scenarios.map((scenario) => {
     const scenarioRounds = rounds.get(scenario.label)!;
-    const summary: IngestScenario = { ...scenario, rounds: scenarioRounds, eventsPerSecond: median(scenarioRounds.map((r) => r.eventsPerSecond)) };
+    const databaseCpu = scenarioRounds.map((r) => r.databaseCpuSecondsPerMillion);
+    const summary: IngestScenario = {
+      ...scenario,
+      rounds: scenarioRounds,
+      eventsPerSecond: median(scenarioRounds.map((r) => r.eventsPerSecond)),
+      ...(databaseCpu.every((cpu) => cpu !== undefined) ? { databaseCpuSecondsPerMillion: median(databaseCpu as number[]) } : {}),
+    };
     if (!servedByVault(scenario)) return summary;
     return {
       ...summary,

@@ -129,6 +129,19 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(markdown).not.toContain('the raw generated client');
   });
 
+  test('when every ingest row has the database\'s CPU, then the ingest table shows it beside the server\'s; when one lacks it (PostgreSQL elsewhere), then the column is left out', () => {
+    const base = report().ingest!;
+    const withCpu = base.map((s, i) => ({ ...s, databaseCpuSecondsPerMillion: 20 + i }));
+    const rowOf = (markdown: string, label: string) => markdown.split('\n').find((line) => line.startsWith(`| ${label} |`))?.split(' | ');
+    const markdown = formatReport(report({ ingest: withCpu }));
+    expect(markdown).toContain('| path | events/s | vs ceiling | vs naive | database CPU s per 1M events | server CPU s per 1M events | server peak RSS MiB |');
+    expect(rowOf(markdown, 'PostgreSQL ceiling, 2 connections')?.[4]).toBe('20.0');
+    expect(rowOf(markdown, 'vault, 16 streams, 1000/message, json')?.slice(4, 6)).toEqual(['23.0', '6.0']);
+    const partial = formatReport(report({ ingest: [...withCpu.slice(1), base[0]!] }));
+    expect(partial).toContain('| path | events/s | vs ceiling | vs naive | server CPU s per 1M events | server peak RSS MiB |');
+    expect(partial).not.toContain('database CPU s per 1M events');
+  });
+
   test('when the unary rows are reported, then they show calls per commit', () => {
     const markdown = formatReport(report());
     const callersRow = markdown.split('\n').find((line) => line.startsWith('| 64 x 10 events'));
