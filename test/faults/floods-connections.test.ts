@@ -29,6 +29,18 @@ import {
 
 const IDLE_TIMEOUT_MS = 5000;
 
+/**
+ * Unary floods in a row. The first two warm the process up (V8's heap sizing,
+ * the allocator's arenas, compiled code, the pool's buffers): RSS after one
+ * flood is not given back to the system, and the second has been seen to
+ * peak up to 31 MB above the first on a shared machine, then level off
+ * (peaks 152, 154, 173, 167, 166 MiB over five). A leak is growth that goes
+ * on, so the last two floods are judged against the first two.
+ */
+const FLOOD_ROUNDS = 4;
+/** How far a later flood's RSS peak may rise above the first two floods' highest. */
+const FLOOD_RSS_GROWTH_MAX = 30 * 1024 * 1024;
+
 /** Finished-call log lines of the vault for a method (by its name's end), with their codes. */
 function finishedCalls(vault: VaultProcess, method: string): string[] {
   return vault.server
@@ -191,7 +203,7 @@ describe('floods: many calls, idle streams', () => {
     await vault?.stop();
   });
 
-  test('when 1000 unary calls (Ingest and QueryEvents) arrive at once, twice, then each ends OK or with a retryable code and RetryInfo, none hangs, health answers throughout, the pool comes back, the second flood needs no more memory than the first, and retrying stores every event once', async () => {
+  test('when 1000 unary calls (Ingest and QueryEvents) arrive at once, four times, then each ends OK or with a retryable code and RetryInfo, none hangs, health answers throughout, the pool comes back, memory levels off after the first two floods, and retrying stores every event once', async () => {
     const tenant = await createTenantWithKey(vault.db.pool, 'thousand', { callsPerMinute: 100_000 });
     const rssBefore = residentBytes(vault.server.pid);
     const connections = Array.from({ length: 4 }, () => ownClients(vault.address));
@@ -200,7 +212,7 @@ describe('floods: many calls, idle streams', () => {
       // Connect first, so that the calls meet the server rather than connections being set up.
       await Promise.all([...connections, healthClient].map((client) => timedHealthCheck(client.health)));
       const rounds: UnaryFlood[] = [];
-      for (let round = 1; round <= 2; round++) {
+      for (let round = 1; round <= FLOOD_ROUNDS; round++) {
         const flood = await unaryFlood(vault, connections, healthClient, tenant.key);
         rounds.push(flood);
         process.stdout.write(
@@ -215,7 +227,7 @@ describe('floods: many calls, idle streams', () => {
         );
       }
       const { rows } = await vault.db.pool.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE tenant_id = $1', [tenant.tenantId]);
-      process.stdout.write(`  server RSS before the floods ${mib(rssBefore)}, after both ${mib(residentBytes(vault.server.pid))}\n`);
+      process.stdout.write(`  server RSS before the floods ${mib(rssBefore)}, after all ${mib(residentBytes(vault.server.pid))}\n`);
 
       for (const flood of rounds) {
         expect(flood.unexpected).toEqual([]);
@@ -230,10 +242,11 @@ describe('floods: many calls, idle streams', () => {
         expect(flood.waitingAfter).toBe(0);
         expect(flood.rssPeak).toBeLessThan(300 * 1024 * 1024);
       }
-      // What the first flood took was given back and reused: no growth from one flood to the next.
-      expect(rounds[1]!.rssPeak).toBeLessThan(rounds[0]!.rssPeak + 30 * 1024 * 1024);
-      // Every event of the 2 x 500 Ingest calls, once, however many attempts it took.
-      expect(Number(rows[0]!.n)).toBe(2 * 500 * 10);
+      // What the first floods took is reused by the later ones: memory levels off instead of growing flood after flood.
+      const warmedPeak = Math.max(rounds[0]!.rssPeak, rounds[1]!.rssPeak);
+      for (const flood of rounds.slice(2)) expect(flood.rssPeak).toBeLessThan(warmedPeak + FLOOD_RSS_GROWTH_MAX);
+      // Every event of the 4 x 500 Ingest calls, once, however many attempts it took.
+      expect(Number(rows[0]!.n)).toBe(FLOOD_ROUNDS * 500 * 10);
     } finally {
       for (const client of [...connections, healthClient]) client.close();
     }

@@ -58,8 +58,18 @@ describe('ingestion under database pressure', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    // One connection: one group is written at a time, and the write queue holds at most 1 MiB.
-    server = await startTestServer(db.url, { DB_POOL_MAX: '1', DB_POOL_MAX_WAITING: '0', AUTH_CACHE_TTL: '5s', DB_POOL_CONNECTION_TIMEOUT: '1s', INGEST_WRITE_QUEUE_MAX_BYTES: '1MiB' });
+    // One connection: one group is written at a time, and the write queue holds at most 1 MiB. The background
+    // rounds (data lifecycle, rollup compaction) are put off: on the one connection, while these tests hold a lock
+    // on events, a round of theirs would hold the connection the calls under test wait for.
+    server = await startTestServer(db.url, {
+      DB_POOL_MAX: '1',
+      DB_POOL_MAX_WAITING: '0',
+      AUTH_CACHE_TTL: '5s',
+      DB_POOL_CONNECTION_TIMEOUT: '1s',
+      INGEST_WRITE_QUEUE_MAX_BYTES: '1MiB',
+      DATA_LIFECYCLE_INTERVAL: '1h',
+      ROLLUP_COMPACTION_INTERVAL: '0',
+    });
     ({ key, tenantId } = await createTenantWithKey(db.pool, 'pressure'));
   });
 
@@ -86,12 +96,23 @@ describe('ingestion under database pressure', () => {
     return unblock;
   }
 
-  /** Waits until a merge of the server is waiting for the lock. */
+  /**
+   * Waits until a merge of the server is waiting for the lock. When none is
+   * seen, the error lists what the database's sessions were doing, so that a
+   * rare failure says why.
+   */
   async function mergeIsBlocked(): Promise<void> {
-    await eventually(async () => {
-      const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ 'INSERT INTO events|EXECUTE telemetry_vault_merge'");
-      expect(waiting.rowCount).toBe(1);
-    });
+    try {
+      await eventually(async () => {
+        const waiting = await db.pool.query("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ~ 'INSERT INTO events|EXECUTE telemetry_vault_merge'");
+        expect(waiting.rowCount).toBe(1);
+      });
+    } catch (error) {
+      const { rows } = await db.pool.query(
+        "SELECT application_name, state, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+      );
+      throw new Error(`no merge waits for the lock; the sessions: ${JSON.stringify(rows)}; server log tail: ${server.logs.text.slice(-2000)}`, { cause: error });
+    }
   }
 
   test('when the writer is busy, then a batch that waits past DB_POOL_CONNECTION_TIMEOUT for its group gets UNAVAILABLE with RetryInfo, and the busy one completes', async () => {
