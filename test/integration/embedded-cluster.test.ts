@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
-import { EmbeddedCluster } from '../../src/storage/embedded-cluster';
+import { EMBEDDED_WAL_SETTINGS, EmbeddedCluster } from '../../src/storage/embedded-cluster';
 import { MOVED_NOTE, ROOT_DATA_HOME } from '../../src/storage/postgres-as-root';
 
 const silent = pino({ level: 'silent' });
@@ -37,6 +37,27 @@ describe('EmbeddedCluster', () => {
       await read.connect();
       expect((await read.query('SELECT value FROM kept')).rows).toEqual([{ value: 'still here' }]);
       await read.end();
+    } finally {
+      await cluster.stop();
+    }
+  });
+
+  test('when started, then it runs with the WAL settings of EMBEDDED_WAL_SETTINGS, and a setting the caller gives overrides its default', async () => {
+    const cluster = await EmbeddedCluster.open({ dataDir: path.join(parent, 'wal'), port: 0, logger: silent, settings: { checkpoint_timeout: '20min' } });
+    try {
+      const client = new pg.Client({ connectionString: cluster.url });
+      await client.connect();
+      const { rows } = await client.query<{ name: string; setting: string; unit: string | null }>(
+        "SELECT name, setting, unit FROM pg_settings WHERE name IN ('max_wal_size', 'checkpoint_timeout', 'wal_buffers') ORDER BY name",
+      );
+      await client.end();
+      // pg_settings gives each in its base unit: seconds, megabytes, 8 kB pages.
+      expect(rows).toEqual([
+        { name: 'checkpoint_timeout', setting: String(20 * 60), unit: 's' },
+        { name: 'max_wal_size', setting: String(4 * 1024), unit: 'MB' },
+        { name: 'wal_buffers', setting: String((16 * 1024) / 8), unit: '8kB' },
+      ]);
+      expect(EMBEDDED_WAL_SETTINGS).toEqual({ max_wal_size: '4GB', checkpoint_timeout: '15min', wal_buffers: '16MB' });
     } finally {
       await cluster.stop();
     }
