@@ -34,10 +34,11 @@ interface RunningPostmaster {
  * The write-ahead log settings every embedded cluster starts with (the system
  * design's WAL tuning), under any the caller gives. PostgreSQL's defaults
  * (max_wal_size 1GB, checkpoint_timeout 5min, wal_buffers of 1/32 of
- * shared_buffers) checkpoint every ~12 s under a sustained 40 000 events/s,
- * and each checkpoint's writes hold up the commits of that second. With these
- * a checkpoint comes at most every 15 minutes or 4 GB of WAL; the price is
- * up to 4 GB of WAL on disk and a longer recovery after a crash.
+ * shared_buffers) checkpoint every ~12 s under a sustained 40 000 events/s.
+ * With these a checkpoint comes at most every 15 minutes or 4 GB of WAL; the
+ * price is up to 4 GB of WAL on disk and a longer recovery after a crash
+ * (docs/performance.md, "Small calls and CPU per event", has what it did and
+ * did not change in the call latency).
  */
 export const EMBEDDED_WAL_SETTINGS: Readonly<Record<string, string>> = {
   max_wal_size: '4GB',
