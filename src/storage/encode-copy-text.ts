@@ -1,3 +1,4 @@
+import { writeDecimal } from '../domain/ingest/decimal-digits';
 import type { ValidEvent } from '../domain/ingest/ingest-event';
 
 /**
@@ -80,7 +81,7 @@ export class CopyRowEncoder {
     const most = ROW_FIXED_BYTES + event.eventId.length * 2 + event.eventType.length + event.serviceName.length * MAX_UTF8_BYTES_PER_UNIT * 2 + payload.length * (event.payloadCopyEscapes ? 2 : 1);
     this.reserve(most);
     const buffer = this.buffer;
-    let offset = writeDigits(buffer, this.offset, member);
+    let offset = writeDecimal(buffer, this.offset, member);
     buffer[offset++] = TAB;
     // event_id is printable ASCII: only a backslash needs escaping.
     offset = writeAscii(buffer, offset, event.eventId);
@@ -205,13 +206,6 @@ function writeCivilDate(text: Uint8Array, day: number): void {
   text[7] = HYPHEN;
   text[8] = ZERO + Math.floor(dayOfMonth / 10);
   text[9] = ZERO + (dayOfMonth % 10);
-}
-
-/** A non-negative integer's decimal digits at `offset`; returns the offset past them. */
-function writeDigits(buffer: Buffer, offset: number, value: number): number {
-  if (value >= 10) offset = writeDigits(buffer, offset, Math.floor(value / 10));
-  buffer[offset] = ZERO + (value % 10);
-  return offset + 1;
 }
 
 /** ASCII text, a backslash doubled (COPY's escape); returns the offset past it. */

@@ -3,6 +3,7 @@ import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { nanosHex, Origin, otlpEventId, type MappedEvent, type MappedRequest } from '../../domain/otlp/map-otlp';
 import type { InstrumentationScope, Resource } from '../../domain/otlp/otlp-model';
 import type { WrittenPayload } from '../../domain/ingest/ingest-event';
+import { MAX_SAFE_INTEGER_DIGITS, writeDecimal } from '../../domain/ingest/decimal-digits';
 import { HEX_DIGITS, writeControlEscape } from '../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../domain/ingest/utf8-sequence';
 import { readResource, readScope } from './decode-logs-request';
@@ -105,22 +106,10 @@ class Out {
     this.len = len;
   }
 
-  /** A non-negative integer's decimal digits (exact up to 2^53), written from the right without a string. */
+  /** A non-negative safe integer's decimal digits, without a string. */
   uint(value: number): void {
-    if (value < 10) {
-      this.byte(0x30 + value);
-      return;
-    }
-    let digits = 2;
-    for (let bound = 100; value >= bound && digits < 16; bound *= 10) digits++;
-    this.reserve(digits);
-    const buf = this.buf;
-    let rest = value;
-    for (let i = this.len + digits - 1; i >= this.len; i--) {
-      buf[i] = 0x30 + (rest % 10);
-      rest = Math.floor(rest / 10);
-    }
-    this.len += digits;
+    this.reserve(MAX_SAFE_INTEGER_DIGITS);
+    this.len = writeDecimal(this.buf, this.len, value);
   }
 
   /** A fixed64 split by splitNanos, as its decimal digits: `seconds` (as is) then `nanos` (nine digits, zero-padded) when seconds > 0. */

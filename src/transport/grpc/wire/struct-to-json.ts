@@ -1,5 +1,6 @@
 import { storedNumberLength } from '../../../domain/ingest/inspect-json';
 import type { MeasuredPayload } from '../../../domain/ingest/ingest-event';
+import { writeDecimal } from '../../../domain/ingest/decimal-digits';
 import { writeControlEscape } from '../../../domain/ingest/json-control-escape';
 import { utf8SequenceLength } from '../../../domain/ingest/utf8-sequence';
 import { LIST_VALUE, STRUCT, VALUE } from './field-tags';
@@ -72,7 +73,6 @@ const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const MINUS = 0x2d;
-const ZERO = 0x30;
 
 const DOUBLE = new Float64Array(1);
 const DOUBLE_BYTES = new Uint8Array(DOUBLE.buffer);
@@ -247,14 +247,7 @@ class StructTranscoder {
       // -2^31 has no int32 negation: its magnitude is written as a double, exactly.
       value = -value;
     }
-    let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    let at = out.length + digits;
-    out.length = at;
-    do {
-      buffer[--at] = ZERO + (value % 10);
-      value = Math.floor(value / 10);
-    } while (value > 0);
+    out.length = writeDecimal(buffer, out.length, value);
   }
 
   /** A string's bytes up to `end` as a JSON string: well-formed UTF-8 copied, JSON.stringify's escapes applied; false for bytes that are not UTF-8. */
