@@ -304,7 +304,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
   if (withDatabaseCpu) {
     sections.push(
       '',
-      'Database CPU is that of the whole PostgreSQL (postmaster, backends, WAL writer, checkpointer, autovacuum) during the row\'s runs, per event stored. On these 2 cores the server, PostgreSQL and the load generator share the CPU, so a row\'s events/s follow the sum of the two CPU columns (and the load generator\'s): an OTLP record costs PostgreSQL more than a native event because its payload is about twice as large (the contract\'s mapping: attributes, body, severity, ids, resource, scope).',
+      'Database CPU is that of the whole PostgreSQL (postmaster, backends, WAL writer, checkpointer, autovacuum) during the row\'s runs, per event stored. On these 2 cores the server, PostgreSQL and the load generator share the CPU, so a row\'s events/s follow the sum of the two CPU columns (and the load generator\'s). The OTLP rows\' database CPU beside the native rows\' is what the contract\'s mapping (a payload about twice as large: attributes, body, severity, ids, resource, scope) costs PostgreSQL in this run.',
     );
   }
   if (report.sdk) sections.push('', sdkSection(report.sdk));
