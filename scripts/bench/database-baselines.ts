@@ -81,11 +81,13 @@ function dealBatches({ run, count, batchSize, tenantIds, connections, firstIndex
   return lanes;
 }
 
-async function connectAll(url: string, count: number): Promise<pg.Client[]> {
+/** `count` bench connections (application_name telemetry-vault-bench), each running `setup` first when given. */
+export async function connectAll(url: string, count: number, setup?: string): Promise<pg.Client[]> {
   const clients: pg.Client[] = [];
   for (let i = 0; i < count; i++) {
     const client = new pg.Client({ connectionString: url, application_name: 'telemetry-vault-bench' });
     await client.connect();
+    if (setup !== undefined) await client.query(setup);
     clients.push(client);
   }
   return clients;

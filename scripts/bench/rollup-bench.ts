@@ -31,6 +31,7 @@ import { AggregateRequest, GroupBy, QueryServiceClient, type AggregateResponse }
 import { ApiKeyRepository } from '../../src/storage/api-key-repository';
 import { TenantRepository } from '../../src/storage/tenant-repository';
 import { fillWithoutIndexes } from './bulk-fill';
+import { connectAll } from './database-baselines';
 import { VaultProcess } from './vault-process';
 import { benchEvent, EVENT_TYPES, SERVICES, toCopyRow } from './event-shape';
 
@@ -108,17 +109,6 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function connectAll(url: string, count: number): Promise<pg.Client[]> {
-  return Promise.all(
-    Array.from({ length: count }, async () => {
-      const client = new pg.Client({ connectionString: url, application_name: 'telemetry-vault-bench' });
-      await client.connect();
-      await client.query(CREATE_STAGING);
-      return client;
-    }),
-  );
-}
-
 async function createTenant(db: pg.Client, name: string): Promise<string> {
   return (await db.query<{ id: string }>('INSERT INTO tenants (name) VALUES ($1) RETURNING id::text AS id', [name])).rows[0]!.id;
 }
@@ -138,7 +128,7 @@ interface Scenario {
  * a minute of their own for the hot scenario.
  */
 async function ingestRound(url: string, tenantId: string, scenario: Scenario, layout: Layout, run: string, baseMicros: number): Promise<{ eventsPerSecond: number; latencies: number[] }> {
-  const clients = await connectAll(url, scenario.connections);
+  const clients = await connectAll(url, scenario.connections, CREATE_STAGING);
   try {
     const lanes = clients.map((_, lane) =>
       Array.from({ length: scenario.batches }, (_, batch) => {

@@ -647,6 +647,7 @@ async function describeMachine(db: pg.Client, config: Config): Promise<MachineRe
   const cpus = os.cpus();
   return {
     cpu: `${cpus[0]?.model ?? 'unknown'} x ${cpus.length}`,
+    cores: os.availableParallelism(),
     memoryGiB: Math.round(os.totalmem() / 1024 ** 3),
     os: `${os.type()} ${os.release()}`,
     node: process.version,

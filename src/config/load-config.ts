@@ -106,6 +106,8 @@ export interface Config {
     readonly maxResponseBytes: number;
     /** GRPC_MAX_CONCURRENT_STREAMS: most calls in flight on one HTTP/2 connection. */
     readonly maxConcurrentStreams: number;
+    /** GRPC_CONNECTION_WINDOW: the HTTP/2 receive window of each client connection (all its calls' request bytes in flight). */
+    readonly connectionWindowBytes: number;
     /** GRPC_KEEPALIVE_TIME: the server pings a connection after this long without activity. */
     readonly keepaliveTimeMs: number;
     /** GRPC_KEEPALIVE_TIMEOUT: a ping unanswered this long closes the connection. */
@@ -353,6 +355,9 @@ function readOtlpPorts(read: EnvReader): Config['otlp'] {
 }
 const NEVER = 2_147_483_647;
 
+/** GRPC_CONNECTION_WINDOW's default: HTTP/2's own window (transport/grpc/connection-window.ts says when to widen it). */
+const DEFAULT_CONNECTION_WINDOW_BYTES = 65_535;
+
 function readTls(read: EnvReader): TlsFiles | undefined {
   const certFile = read.optionalString('TLS_CERT_FILE');
   const keyFile = read.optionalString('TLS_KEY_FILE');
@@ -400,6 +405,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       // 4 MiB: what grpc-go, grpc-java, grpcio, grpc-js and grpcurl accept by default.
       maxResponseBytes: read.bytes('GRPC_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 1024 ** 3 }),
       maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),
+      // HTTP/2's 64 KiB up to its largest window, 2^31 - 1 bytes.
+      connectionWindowBytes: read.bytes('GRPC_CONNECTION_WINDOW', DEFAULT_CONNECTION_WINDOW_BYTES, { min: DEFAULT_CONNECTION_WINDOW_BYTES, max: 2 ** 31 - 1 }),
       keepaliveTimeMs: read.durationMs('GRPC_KEEPALIVE_TIME', 60_000, { min: 1000, max: NEVER }),
       keepaliveTimeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', 20_000, { min: 1000, max: 600_000 }),
       maxConnectionIdleMs: read.durationMs('GRPC_MAX_CONNECTION_IDLE', 600_000, { min: 1000, max: NEVER }),

@@ -15,13 +15,14 @@ const ROUND_LOCK_TIMEOUT_MS = 2000;
  * instances never collide: partitions of events ahead of need (before the
  * servers start too, so that no ingest ever lacks one), then retention
  * (whole partitions past every tenant's retention dropped, shorter
- * retentions deleted in batches), and the lifecycle metrics. A failed round
- * is logged and the next one retries. Its timer is stopped through the
- * platform's closers, registered as soon as it is set (see
- * rollup-feature.ts): before the pool ends, even when start-up fails later.
+ * retentions deleted in batches), and the lifecycle metrics, all on the
+ * platform's background pool. A failed round is logged and the next one
+ * retries. Its timer is stopped through the platform's closers, registered
+ * as soon as it is set (see rollup-feature.ts): before the pool ends, even
+ * when start-up fails later.
  */
 export async function createLifecycleFeature(platform: Platform): Promise<Feature> {
-  const { config, logger, pool, metrics, retention } = platform;
+  const { config, logger, backgroundPool: pool, metrics, retention } = platform;
   const settings = config.lifecycle;
   const log = logger.child({ component: 'data-lifecycle' });
   const tenants = new TenantRepository(pool);

@@ -28,8 +28,14 @@ export interface Platform {
   readonly config: Config;
   readonly logger: Logger;
   readonly database: Database;
-  /** The primary's pool (writes). */
+  /** The primary's pool (writes, key lookups, and reads without a replica): the connections calls wait for. */
   readonly pool: pg.Pool;
+  /**
+   * The primary's pool of the background rounds (the data lifecycle, rollup
+   * compaction), BACKGROUND_POOL_MAX connections of its own: a round waiting
+   * on a lock never holds a connection that a call waits for.
+   */
+  readonly backgroundPool: pg.Pool;
   /** The pool reads use: the replica's (DATABASE_READ_URL), or the primary's. */
   readonly readPool: pg.Pool;
   /** Whether each database answers its health probe. */
@@ -48,12 +54,20 @@ export interface Platform {
   readonly closers: Closers;
 }
 
+/**
+ * Connections of the background pool: one for each background job that may
+ * run at once (a data lifecycle round, a compaction round). Not a setting:
+ * neither job ever holds more than one connection.
+ */
+export const BACKGROUND_POOL_MAX = 2;
+
 /** Opens the pools, probes and rate-limit stores, and builds the shared services over them. */
 export async function createPlatform(config: Config, logger: Logger, database: Database, closers: Closers): Promise<Platform> {
   const pool = closers.add(createPool(database.url, config.database.pool, logger), (opened) => opened.end());
+  const backgroundPool = closers.add(createPool(database.url, { ...config.database.pool, max: BACKGROUND_POOL_MAX }, logger, 'telemetry-vault-background'), (opened) => opened.end());
   const readPool = database.readUrl === database.url ? pool : closers.add(createPool(database.readUrl, config.database.readPool, logger, 'telemetry-vault-read'), (opened) => opened.end());
   const metrics = createMetrics(config.metrics);
-  registerPoolGauge(metrics.registry, { primary: pool, read: readPool });
+  registerPoolGauge(metrics.registry, { primary: pool, read: readPool, background: backgroundPool });
   const probes = await startProbes(config, logger, database, closers);
   registerDatabaseUpGauge(metrics.registry, { primary: () => probes.primary.reachable, read: () => probes.read.reachable });
 
@@ -69,7 +83,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const scopes = new CallScopes(logger);
   const retention = new RetentionPolicy(config.lifecycle.retentionMs);
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
-  return { config, logger, database, pool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), retention, closers };
+  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

@@ -5,17 +5,18 @@ import type { Platform } from './platform';
 
 /**
  * The per-minute rollups' compaction (docs/architecture.md, "Rollups"): a
- * background job on the primary, no service of its own. The ingest merge
- * writes the deltas and QueryService's Aggregate reads them. Its stop is
- * registered with the platform's closers as soon as it starts (not with the
- * features' closers, which main.ts registers only once the servers listen):
- * so it stops before the pool ends both at shutdown and when start-up fails
- * after this point, and no round runs against an ended pool.
+ * background job on the primary, on the platform's background pool, with no
+ * service of its own. The ingest merge writes the deltas and QueryService's
+ * Aggregate reads them. Its stop is registered with the platform's closers
+ * as soon as it starts (not with the features' closers, which main.ts
+ * registers only once the servers listen): so it stops before the pool ends
+ * both at shutdown and when start-up fails after this point, and no round
+ * runs against an ended pool.
  */
 export function createRollupFeature(platform: Platform): Feature {
-  const { config, logger, pool } = platform;
+  const { config, logger, backgroundPool } = platform;
   const compactor = new RollupCompactor(
-    new EventRollupRepository(pool),
+    new EventRollupRepository(backgroundPool),
     { intervalMs: config.rollups.compactionIntervalMs, batchRows: config.rollups.compactionBatchRows },
     {
       compacted: (moved) => logger.debug({ moved }, moved === undefined ? 'rollup compaction skipped: another instance is compacting' : 'rollup deltas compacted'),

@@ -6,10 +6,10 @@ import type { Logger } from './create-logger';
  * `telemetry_vault_db_pool_connections`: each pool's size and connections by
  * state, read from the pools at every scrape.
  */
-export function registerPoolGauge(registry: Registry, pools: Readonly<Record<'primary' | 'read', pg.Pool>>): void {
+export function registerPoolGauge(registry: Registry, pools: Readonly<Record<'primary' | 'read' | 'background', pg.Pool>>): void {
   new Gauge({
     name: 'telemetry_vault_db_pool_connections',
-    help: 'Database pool connections, by pool (primary, read) and state (max = the pool size, total, idle, waiting = calls queued for a connection)',
+    help: 'Database pool connections, by pool (primary, read, background) and state (max = the pool size, total, idle, waiting = calls queued for a connection)',
     labelNames: ['pool', 'state'],
     registers: [registry],
     collect() {

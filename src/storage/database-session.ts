@@ -60,6 +60,37 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
   } catch (error) {
     throw mapPgError(error);
   }
+  try {
+    return await whileHeld(client, work, cleanUp, signal);
+  } catch (error) {
+    // whileHeld throws the signal's reason as it is when the call was stopped.
+    throw error === signal.reason ? error : mapPgError(error);
+  }
+}
+
+/**
+ * A pooled connection for work outside any call (the data lifecycle's
+ * rounds, partitions made on demand, the rollups' batches), for as long as
+ * `work` runs, held as withConnection holds one but with no call to stop it;
+ * errors are PostgreSQL's own, not mapped.
+ */
+export async function withPooledClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
+  return whileHeld(await pool.connect(), work, cleanUp);
+}
+
+/**
+ * Holds a checked-out `client` while `work` runs, then gives it back; what
+ * withConnection and withPooledClient share. pg-pool takes its error
+ * listener off a client while it is checked out, and a client that then
+ * loses its connection (the database stopped, the backend terminated) emits
+ * 'error', which with no listener would crash the process: the listener
+ * here keeps the error, and a connection that failed is dropped, not reused.
+ * When `work` fails, `cleanUp` (a ROLLBACK) runs first; a connection that
+ * cannot even do that is dropped, not handed to the next user
+ * mid-transaction. When `signal` aborts, the connection is dropped at once,
+ * whatever runs on it, and the work fails with the signal's reason.
+ */
+async function whileHeld<T>(client: pg.PoolClient, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>, signal?: AbortSignal): Promise<T> {
   let broken: Error | undefined;
   let released = false;
   const release = (destroyWith?: Error): void => {
@@ -67,26 +98,25 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
     released = true;
     client.release(destroyWith);
   };
-  // A checked-out client that loses its connection emits 'error'; without a listener that would crash the process.
   const onError = (error: Error): void => {
     broken ??= error;
   };
   const onAbort = (): void => release(new Error('the call was stopped'));
   client.on('error', onError);
-  signal.addEventListener('abort', onAbort, { once: true });
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    signal.throwIfAborted();
+    signal?.throwIfAborted();
     return await work(client);
   } catch (error) {
-    if (signal.aborted) throw signal.reason;
+    if (signal?.aborted) throw signal.reason;
     if (!released && broken === undefined && cleanUp) {
       await cleanUp(client).catch((cleanUpError: unknown) => {
         broken = cleanUpError instanceof Error ? cleanUpError : new Error(String(cleanUpError));
       });
     }
-    throw mapPgError(error);
+    throw error;
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
     client.off('error', onError);
     release(broken);
   }

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withPooledClient } from './database-session';
 
 /** One partition of events: [lowerMs, upperMs), lowerMs undefined for events_before (from MINVALUE). */
 export interface EventPartition {
@@ -103,10 +104,9 @@ export interface EnsurePartitionsOptions {
  * EXCLUSIVE, which inserts and reads do not wait for (events has no DEFAULT
  * partition, whose scan would need more). Returns the names created.
  */
-export async function ensureEventPartitions(pool: pg.Pool, options: EnsurePartitionsOptions): Promise<string[]> {
-  const created: string[] = [];
-  const client = await pool.connect();
-  try {
+export function ensureEventPartitions(pool: pg.Pool, options: EnsurePartitionsOptions): Promise<string[]> {
+  return withPooledClient(pool, async (client) => {
+    const created: string[] = [];
     for (;;) {
       await client.query('BEGIN');
       try {
@@ -137,9 +137,7 @@ export async function ensureEventPartitions(pool: pg.Pool, options: EnsurePartit
         throw error;
       }
     }
-  } finally {
-    client.release();
-  }
+  });
 }
 
 export interface PartitionsOnDemandOptions {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withPooledClient } from './database-session';
 import { microsToSqlTimestamp } from './sql-timestamp';
 import { COMPACT_BATCH, EXPIRE_BATCH } from './event-rollups-sql';
 
@@ -7,7 +8,7 @@ import { COMPACT_BATCH, EXPIRE_BATCH } from './event-rollups-sql';
  * one compaction batch or one expiry batch at a time, across instances.
  * 'tvrollup' in ASCII.
  */
-const ROLLUPS_LOCK = '8392020778537481584';
+export const ROLLUPS_LOCK = '8392020778537481584';
 
 /** Compacts and expires the per-minute rollups (src/storage/event-rollups-sql.ts), in bounded batches of one transaction each. */
 export class EventRollupRepository {
@@ -49,27 +50,22 @@ export class EventRollupRepository {
   }
 
   /** Runs `work` in a transaction holding the rollups' lock; undefined when a try-lock found it taken. */
-  private async inLockedTransaction<T>(lock: 'try' | 'wait', work: (client: pg.PoolClient) => Promise<T>): Promise<T | undefined> {
-    const client = await this.pool.connect();
-    let failed = false;
-    try {
-      await client.query('BEGIN');
-      const take = lock === 'try' ? `pg_try_advisory_xact_lock(${ROLLUPS_LOCK})` : `(SELECT true FROM pg_advisory_xact_lock(${ROLLUPS_LOCK}))`;
-      const locked = await client.query<{ locked: boolean }>(`SELECT ${take} AS locked`);
-      if (!locked.rows[0]!.locked) {
-        await client.query('ROLLBACK');
-        return undefined;
-      }
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {
-        failed = true;
-      });
-      throw error;
-    } finally {
-      client.release(failed);
-    }
+  private inLockedTransaction<T>(lock: 'try' | 'wait', work: (client: pg.PoolClient) => Promise<T>): Promise<T | undefined> {
+    return withPooledClient(
+      this.pool,
+      async (client) => {
+        await client.query('BEGIN');
+        const take = lock === 'try' ? `pg_try_advisory_xact_lock(${ROLLUPS_LOCK})` : `(SELECT true FROM pg_advisory_xact_lock(${ROLLUPS_LOCK}))`;
+        const locked = await client.query<{ locked: boolean }>(`SELECT ${take} AS locked`);
+        if (!locked.rows[0]!.locked) {
+          await client.query('ROLLBACK');
+          return undefined;
+        }
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      },
+      (client) => client.query('ROLLBACK'),
+    );
   }
 }

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
+import { withPooledClient } from './database-session';
 import { listEventPartitions, RETENTION_LOCK_KEY } from './event-partitions';
 import { microsToSqlTimestamp } from './sql-timestamp';
 
@@ -50,8 +51,11 @@ export interface RetentionWorkOptions {
  *    `batchRows`, each its own statement, with a pause between them, until
  *    none is left or the budget is spent.
  */
-export async function runRetentionRound(pool: pg.Pool, tenants: readonly TenantCutoff[], dropBeforeMs: number | undefined, options: RetentionWorkOptions): Promise<RetentionRound | undefined> {
-  const client = await pool.connect();
+export function runRetentionRound(pool: pg.Pool, tenants: readonly TenantCutoff[], dropBeforeMs: number | undefined, options: RetentionWorkOptions): Promise<RetentionRound | undefined> {
+  return withPooledClient(pool, (client) => retentionRound(client, tenants, dropBeforeMs, options));
+}
+
+async function retentionRound(client: pg.PoolClient, tenants: readonly TenantCutoff[], dropBeforeMs: number | undefined, options: RetentionWorkOptions): Promise<RetentionRound | undefined> {
   let locked = false;
   try {
     const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [RETENTION_LOCK_KEY.toString()]);
@@ -102,7 +106,6 @@ export async function runRetentionRound(pool: pg.Pool, tenants: readonly TenantC
     return { droppedPartitions, droppedRows, deletedRows, unfinished, oldestEventMs, overdueMs };
   } finally {
     if (locked) await client.query('SELECT pg_advisory_unlock($1)', [RETENTION_LOCK_KEY.toString()]).catch(() => undefined);
-    client.release();
   }
 }
 

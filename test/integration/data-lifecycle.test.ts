@@ -111,8 +111,10 @@ describe('partitions', () => {
   });
 
   test('when partitions are past every retention, then they are detached and dropped, and events_before stays', async () => {
-    await ensureEventPartitions(db.pool, { intervalMs: HOUR_MS, horizonMs: Date.now() + 5 * HOUR_MS, lockTimeoutMs: 30_000 });
+    // 30 hours: past the next UTC midnight, which events_before reaches (migration 0004), at any hour of the day.
+    await ensureEventPartitions(db.pool, { intervalMs: HOUR_MS, horizonMs: Date.now() + 30 * HOUR_MS, lockTimeoutMs: 30_000 });
     const before = await listEventPartitions(db.pool);
+    expect(before.length).toBeGreaterThan(1);
     const round = await runRetentionRound(db.pool, [], Date.now() + 100 * HOUR_MS, retentionOptions);
     expect(round!.droppedPartitions.sort()).toEqual(before.filter((partition) => partition.lowerMs !== undefined).map((partition) => partition.name).sort());
     expect((await listEventPartitions(db.pool)).map((partition) => partition.name)).toEqual(['events_before']);

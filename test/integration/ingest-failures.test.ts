@@ -59,8 +59,9 @@ describe('ingestion under database pressure', () => {
   beforeAll(async () => {
     db = await createTestDatabase();
     // One connection: one group is written at a time, and the write queue holds at most 1 MiB. The background
-    // rounds (data lifecycle, rollup compaction) are put off: on the one connection, while these tests hold a lock
-    // on events, a round of theirs would hold the connection the calls under test wait for.
+    // rounds (data lifecycle, rollup compaction) run on a pool of their own (background-pool.test.ts), so they never
+    // take that connection; they are put off all the same, so that the only sessions waiting on these tests' lock on
+    // events are the calls'.
     server = await startTestServer(db.url, {
       DB_POOL_MAX: '1',
       DB_POOL_MAX_WAITING: '0',

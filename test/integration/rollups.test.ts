@@ -37,9 +37,13 @@ async function rowCounts(pool: pg.Pool, tenantId: string): Promise<{ compacted: 
   return rows[0]!;
 }
 
-/** `count` events in the minute before the current one (all of them in one minute), over two types and two services. */
-function sameMinuteEvents(count: number, prefix: string): Event[] {
-  const minuteStartMs = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
+/** The start of the minute before the current one. */
+function previousMinuteStartMs(): number {
+  return Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - MINUTE_MS;
+}
+
+/** `count` events in one minute (by default the one before the current one), over two types and two services. */
+function sameMinuteEvents(count: number, prefix: string, minuteStartMs = previousMinuteStartMs()): Event[] {
   return Array.from({ length: count }, (_, i) => {
     const ms = minuteStartMs + ((i * 7919) % MINUTE_MS);
     return makeEvent({ eventId: `${prefix}-${i}`, timestamp: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 }, eventType: i % 2 ? 'log' : 'metric', serviceName: i % 3 ? 'api' : 'checkout' });
@@ -65,8 +69,11 @@ describe('rollups', () => {
 
   test('when 16 streams of one tenant write the same minute while compactions run, then the rollups count every stored event exactly, before and after the last compaction', async () => {
     const tenant = await createTenantWithKey(db.pool, 'hot-minute');
+    // One minute for all 16 streams, taken once: building them takes tens of ms, and a minute boundary in between
+    // would split their events over two minutes (8 compacted rows, not 4).
+    const minuteStartMs = previousMinuteStartMs();
     const streams = Array.from({ length: 16 }, (_, stream) => {
-      const events = sameMinuteEvents(600, `s${stream}`);
+      const events = sameMinuteEvents(600, `s${stream}`, minuteStartMs);
       const messages = Array.from({ length: 6 }, (_, m) => ({ events: events.slice(m * 100, m * 100 + 100) }));
       return ingestStream(server.ingest, withKey(tenant.key), messages);
     });

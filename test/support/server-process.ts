@@ -3,6 +3,9 @@ import path from 'node:path';
 
 export const CLI_BIN = path.resolve(__dirname, '../../bin/telemetry-vault.js');
 
+/** How long `exited` waits, after the process has exited, for its stdout pipe to end. */
+const STDOUT_END_WAIT_MS = 2000;
+
 /** `telemetry-vault serve` in a child process, as a user runs it. */
 export class ServerProcess {
   readonly stdoutLines: string[] = [];
@@ -21,7 +24,19 @@ export class ServerProcess {
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.stderr += chunk.toString();
     });
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+    this.child.stdout!.on('end', () => {
+      if (partial.trim() !== '') this.stdoutLines.push(partial);
+      partial = '';
+    });
+    // 'exit' can come before the last lines are read from the pipe: wait for stdout to end too, so that
+    // records() holds every line once exited resolves (bounded, should something else hold the pipe open).
+    const stdoutEnded = new Promise<void>((resolve) => this.child.stdout!.once('close', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        const bound = new Promise<void>((ended) => setTimeout(ended, STDOUT_END_WAIT_MS).unref());
+        void Promise.race([stdoutEnded, bound]).then(() => resolve({ code, signal }));
+      }),
+    );
   }
 
   get pid(): number {

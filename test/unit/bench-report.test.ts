@@ -162,6 +162,24 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(formatReport(report())).not.toContain('floor: bare grpc-js server');
   });
 
+  test('when the cores, the ceiling\'s database CPU and the floor are known, then the small-calls target row says what the machine allows at most and how much CPU per call the target leaves the vault', () => {
+    const floor = { eventsPerSecond: 30_000, calls: 3000, serverCpuMicrosPerCall: 70, clientCpuMicrosPerCall: 150 };
+    const base = report();
+    const ingest = [scenario('ceiling', 'PostgreSQL ceiling, 2 connections', 40_000, { databaseCpuSecondsPerMillion: 20 }), scenario('ceiling', 'PostgreSQL ceiling, 4 connections', 30_000, { databaseCpuSecondsPerMillion: 5 }), ...base.ingest!.slice(1)];
+    const measured = (overrides: Partial<BenchReport>): string => targetRow(formatReport(report({ ingest, callers: { ...base.callers!, floor }, ...overrides })), 'unary 10-event calls from 64 concurrent callers')[1]!;
+    // Per event: 20 µs of PostgreSQL (the fastest ceiling's) + (70 + 150) / 10 of the floor = 42 µs; 2 cores: 2e6 / 42 = 47,619/s.
+    // The target (0.5 x 40,000 = 20,000/s) gives 100 µs per event: 58 left, 580 per call. The vault's server: 9 µs x 10 - 70 = 20 µs more.
+    expect(measured({ machine: { ...base.machine, cores: 2 } })).toBe(
+      "24,000 / 40,000 = 0.60x; the transport floor (bare grpc-js server, same callers) reached 0.75x; with PostgreSQL at the ceiling's CPU per event (20.0 µs) and the floor's server and client CPU per call (70 + 150 µs), this machine's 2 cores allow at most 47,619/s = 1.19x the ceiling, and the target leaves the vault 580 µs of CPU per call beyond the bare server's (its server spent 20 µs more)",
+    );
+    // One core: 1e6 / 42 = 23,810/s, and 20,000/s leaves (50 - 42) x 10 = 80 µs a call; half a core leaves nothing.
+    expect(measured({ machine: { ...base.machine, cores: 1 } })).toContain('1 core allows at most 23,810/s = 0.60x the ceiling, and the target leaves the vault 80 µs');
+    expect(measured({ machine: { ...base.machine, cores: 0.5 } })).toContain('the target leaves the vault no CPU at all beyond the bare server');
+    // Without the cores (a report from before they were recorded), or without the ceiling's database CPU (PostgreSQL elsewhere), there is no bound.
+    expect(measured({})).toBe('24,000 / 40,000 = 0.60x; the transport floor (bare grpc-js server, same callers) reached 0.75x');
+    expect(targetRow(formatReport(report({ callers: { ...base.callers!, floor }, machine: { ...base.machine, cores: 2 } })), 'unary 10-event calls from 64 concurrent callers')[1]).not.toContain('allow at most');
+  });
+
   test('when followers were ended as slow consumers, then the live tail table says how many instead of the run failing', () => {
     const follow = {
       rate: 2000,

@@ -84,6 +84,8 @@ describe('loadConfig', () => {
     ['INGEST_STREAM_IDLE_TIMEOUT', 'never'],
     ['INGEST_STREAM_IDLE_TIMEOUT', '10ms'],
     ['GRPC_MAX_CONCURRENT_STREAMS', '0'],
+    ['GRPC_CONNECTION_WINDOW', '32KiB'],
+    ['GRPC_CONNECTION_WINDOW', '2GiB'],
     ['GRPC_KEEPALIVE_TIME', '10ms'],
     ['GRPC_MAX_CONNECTION_AGE', 'old'],
   ])('when %s is %j, then loading fails with a message naming it', (name, value) => {

@@ -28,12 +28,24 @@ export function channelCredentials(tls: ConnectionOptions['tls']): ChannelCreden
   return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
 }
 
+/**
+ * The HTTP/2 receive window the client grants the server, per connection and
+ * per call: HTTP/2's own 64 KiB lets a query's pages and StreamEvents chunks
+ * come at most 64 KiB per round trip (~3 MB/s at 20 ms); grpc-go and gRPC C++
+ * grow theirs to 16 MiB. The price: a call whose messages the application
+ * reads slower than they come may hold up to this much of them in the
+ * client's memory before the server feels it (channelOptions'
+ * `grpc-node.flow_control_window` sets another window).
+ */
+export const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
+
 export function channelOptions(options: ConnectionOptions): ChannelOptions {
   const keepaliveMs = options.keepaliveMs ?? 30_000;
   return {
     ...(keepaliveMs > 0 ? { 'grpc.keepalive_time_ms': keepaliveMs, 'grpc.keepalive_timeout_ms': 10_000, 'grpc.keepalive_permit_without_calls': 0 } : {}),
     // Ingest streams and queries are retried by this client itself (docs/sdk.md); grpc-js must not replay them too.
     'grpc.enable_retries': 0,
+    'grpc-node.flow_control_window': RECEIVE_WINDOW_BYTES,
     ...options.channelOptions,
   };
 }

@@ -4,6 +4,7 @@ import { ConfigError } from '../../config/env-reader';
 import type { Config, TlsFiles } from '../../config/load-config';
 import { addReflection } from './add-reflection';
 import { normalizeRequestHeaders } from './calls/normalize-request-headers';
+import { widenConnectionWindow } from './connection-window';
 import type { HealthStatusService } from './health-service';
 
 export interface GrpcServices {
@@ -49,8 +50,9 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
   const port = await bind(config.port);
   const extraPorts: number[] = [];
   for (const extra of services.extraPorts ?? []) extraPorts.push(await bind(extra));
-  // After every bind: it hooks each bound HTTP/2 server once.
+  // After every bind: they hook each bound HTTP/2 server once.
   normalizeRequestHeaders(server);
+  widenConnectionWindow(server, config.connectionWindowBytes);
   return { server, port, extraPorts };
 }
 

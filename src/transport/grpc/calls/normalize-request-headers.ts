@@ -1,6 +1,6 @@
-import type { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http2';
 import type { Server } from '@grpc/grpc-js';
+import { boundHttp2Servers } from '../bound-http2-servers';
 
 /**
  * Where an invalid `grpc-timeout` goes, for admitCalls to refuse the call
@@ -26,14 +26,11 @@ const GRPC_JS_TIMEOUT = /(\d{1,8})\s*([HMSmun])/;
  *   call with INVALID_ARGUMENT naming the header.
  *
  * grpc-js exposes no hook on the raw HTTP/2 stream: this reaches its bound
- * HTTP/2 servers through a private field, and throws at start-up when that
- * field is not there (a grpc-js upgrade changed it), rather than serve
+ * HTTP/2 servers (boundHttp2Servers), and start-up fails rather than serve
  * without the checks.
  */
 export function normalizeRequestHeaders(server: Server): void {
-  const http2Servers = (server as unknown as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) throw new Error('grpc-js Server has no http2Servers map: normalizeRequestHeaders needs updating for this grpc-js version');
-  for (const http2Server of http2Servers.keys() as IterableIterator<EventEmitter>) {
+  for (const http2Server of boundHttp2Servers(server, 'normalizeRequestHeaders')) {
     http2Server.prependListener('stream', (_stream: unknown, headers: IncomingHttpHeaders, _flags: unknown, rawHeaders: unknown) => {
       keepRepeatedCredentials(headers, rawHeaders);
       setAsideInvalidTimeout(headers);
