@@ -27,7 +27,7 @@ const RUNTIME_LABEL_VALUES = {
   signal: ['logs', 'traces', 'metrics'],
   transport: ['grpc', 'http'],
   operation: ['ingest_flush', 'read_page', 'aggregate', 'auth_lookup'],
-  pool: ['primary', 'read'],
+  pool: ['primary', 'read', 'background'],
   state: ['max', 'total', 'idle', 'waiting'],
   database: ['primary', 'read'],
   how: ['dropped', 'deleted'],
@@ -64,7 +64,7 @@ export async function loadCatalog(root) {
   // wired (src/features/platform.ts); register them here on idle sources.
   const gauges = require(join(root, 'dist/observability/collected-gauges.js'));
   const idlePool = { options: { max: 0 }, totalCount: 0, idleCount: 0, waitingCount: 0 };
-  gauges.registerPoolGauge(metrics.registry, { primary: idlePool, read: idlePool });
+  gauges.registerPoolGauge(metrics.registry, { primary: idlePool, read: idlePool, background: idlePool });
   gauges.registerDatabaseUpGauge(metrics.registry, { primary: () => true, read: () => true });
   gauges.registerActiveTenantsGauge(metrics.registry, async () => undefined, { warn() {} });
   for (const metric of metrics.registry.getMetricsAsArray()) {
