@@ -27,9 +27,7 @@ const RUNTIME_LABEL_VALUES = {
   signal: ['logs', 'traces', 'metrics'],
   transport: ['grpc', 'http'],
   operation: ['ingest_flush', 'read_page', 'aggregate', 'auth_lookup'],
-  pool: ['primary', 'read', 'background'],
   state: ['max', 'total', 'idle', 'waiting'],
-  database: ['primary', 'read'],
   how: ['dropped', 'deleted'],
   severity: ['critical', 'warning'],
   alertstate: ['pending', 'firing'],
@@ -64,8 +62,8 @@ export async function loadCatalog(root) {
   // wired (src/features/platform.ts); register them here on idle sources.
   const gauges = require(join(root, 'dist/observability/collected-gauges.js'));
   const idlePool = { options: { max: 0 }, totalCount: 0, idleCount: 0, waitingCount: 0 };
-  gauges.registerPoolGauge(metrics.registry, { primary: idlePool, read: idlePool, background: idlePool });
-  gauges.registerDatabaseUpGauge(metrics.registry, { primary: () => true, read: () => true });
+  gauges.registerPoolGauge(metrics.registry, Object.fromEntries(gauges.DB_POOL_NAMES.map((name) => [name, idlePool])));
+  gauges.registerDatabaseUpGauge(metrics.registry, Object.fromEntries(gauges.DATABASE_NAMES.map((name) => [name, () => true])));
   gauges.registerActiveTenantsGauge(metrics.registry, async () => undefined, { warn() {} });
   for (const metric of metrics.registry.getMetricsAsArray()) {
     const labels = new Set(metric.labelNames);
@@ -87,6 +85,8 @@ export async function loadCatalog(root) {
 
   const { services, methods } = readProtoServices(join(root, 'proto/telemetry/v1'));
   const labelValues = new Map(Object.entries(RUNTIME_LABEL_VALUES).map(([label, values]) => [label, new Set(values)]));
+  labelValues.set('pool', new Set(gauges.DB_POOL_NAMES));
+  labelValues.set('database', new Set(gauges.DATABASE_NAMES));
   labelValues.set('grpc_code', new Set(Object.keys(status).filter((name) => Number.isNaN(Number(name)))));
   labelValues.set('grpc_service', services);
   labelValues.set('grpc_method', methods);

@@ -2,11 +2,17 @@ import { Gauge, type Registry } from 'prom-client';
 import type pg from 'pg';
 import type { Logger } from './create-logger';
 
+/** The pools `telemetry_vault_db_pool_connections` reports: its `pool` label's values. */
+export const DB_POOL_NAMES = ['primary', 'read', 'background'] as const;
+
+/** The databases `telemetry_vault_database_up` reports: its `database` label's values. */
+export const DATABASE_NAMES = ['primary', 'read'] as const;
+
 /**
  * `telemetry_vault_db_pool_connections`: each pool's size and connections by
  * state, read from the pools at every scrape.
  */
-export function registerPoolGauge(registry: Registry, pools: Readonly<Record<'primary' | 'read' | 'background', pg.Pool>>): void {
+export function registerPoolGauge(registry: Registry, pools: Readonly<Record<(typeof DB_POOL_NAMES)[number], pg.Pool>>): void {
   new Gauge({
     name: 'telemetry_vault_db_pool_connections',
     help: 'Database pool connections, by pool (primary, read, background) and state (max = the pool size, total, idle, waiting = calls queued for a connection)',
@@ -24,7 +30,7 @@ export function registerPoolGauge(registry: Registry, pools: Readonly<Record<'pr
 }
 
 /** `telemetry_vault_database_up`: 1 while a database answers its health probe, by database (primary, read). */
-export function registerDatabaseUpGauge(registry: Registry, reachable: Readonly<Record<'primary' | 'read', () => boolean>>): void {
+export function registerDatabaseUpGauge(registry: Registry, reachable: Readonly<Record<(typeof DATABASE_NAMES)[number], () => boolean>>): void {
   new Gauge({
     name: 'telemetry_vault_database_up',
     help: '1 while the database answers the health probe, else 0, by database (primary, read)',
