@@ -28,10 +28,15 @@
  * the server's CPU per million events and per call (from /proc), the
  * database's (all processes of the bench's PostgreSQL, when it runs on this
  * machine), and the load average when it ended; then the medians per build.
+ * Every run, warm-up included, starts from an emptied events table
+ * (TRUNCATE, then CHECKPOINT), as the bench's rows do: without it the table
+ * grew over the whole comparison and each run paid for the rows of the runs
+ * before it (bigger indexes, autovacuum, checkpoints at other moments).
  */
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import pino from 'pino';
 import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase } from './bench-database';
@@ -80,6 +85,7 @@ async function main(): Promise<void> {
   const database = await openBenchDatabase({ adminUrl: process.env.BENCH_DATABASE_URL, adminUrlSource: 'BENCH_DATABASE_URL', log });
   const loadGenerator = new LoadGenerator();
   const vaults: Partial<Record<keyof typeof roots, VaultProcess>> = {};
+  const admin = new pg.Client({ connectionString: database.url });
   try {
     await runMigrations(database.url, pino({ level: 'silent' }));
     const keys = (await createBenchTenants(database.url, 'compare')).map((tenant) => tenant.key);
@@ -89,9 +95,12 @@ async function main(): Promise<void> {
     for (const build of ['before', 'after'] as const) vaults[build] = new VaultProcess({ ...env, ...extraEnv[build] }, nodeArgs(build), roots[build]);
     const targets = { before: `127.0.0.1:${(await vaults.before!.serving).grpcPort}`, after: `127.0.0.1:${(await vaults.after!.serving).grpcPort}` };
     let runs = 0;
+    await admin.connect();
     const measure = async (build: keyof typeof roots, native = false): Promise<Run> => {
       const target = targets[build];
       const run = `${build}-${runs++}`;
+      await admin.query('TRUNCATE events');
+      await admin.query('CHECKPOINT').catch(() => undefined);
       const databaseBefore = await postgresCpuSeconds(database.url);
       const { result, cpuSeconds } = await vaults[build]!.measure(() =>
         native
@@ -147,6 +156,7 @@ async function main(): Promise<void> {
     }
   } finally {
     loadGenerator.stop();
+    await admin.end().catch(() => undefined);
     await Promise.all(Object.values(vaults).map((vault) => vault.stop()));
     await database.close();
   }
