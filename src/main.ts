@@ -19,6 +19,7 @@ import { openDatabase, type Database } from './storage/open-database';
 import { runMigrations } from './storage/run-migrations';
 import { TenantRepository } from './storage/tenant-repository';
 import { admitCalls } from './transport/grpc/calls/admit-calls';
+import { ReceivedMessages, receiveWithinBudget } from './transport/grpc/calls/budget-received-messages';
 import { observeCalls } from './transport/grpc/calls/observe-calls';
 import { drainServer } from './transport/grpc/drain-server';
 import { startGrpcServer } from './transport/grpc/start-grpc-server';
@@ -73,15 +74,18 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     const health = createHealthFeature(platform, features);
     const services = features.flatMap((feature) => feature.services);
     const policies = new Map(services.flatMap((service) => [...service.policies]));
+    const received = new ReceivedMessages(platform.receiveBudget, config.grpc.maxReceiveMessageBytes);
     const grpc = closers.add(
       await startGrpcServer(config.grpc, {
         health: health.service,
         services,
         extraPorts: otlp.grpcPorts,
+        streamWatchers: [received],
         interceptors: [
           observeCalls(platform.scopes, policies, callMetricsObserver(platform.metrics)),
           ...(options.interceptors ?? []),
           admitCalls(platform.scopes, policies, { authentication: platform.authentication, limiter: platform.limiter, peerHeader: config.auth.failureLimit.peerHeader }),
+          receiveWithinBudget(received, platform.scopes),
         ],
       }),
       async (started) => started.server.forceShutdown(),

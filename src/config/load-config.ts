@@ -102,6 +102,8 @@ export interface Config {
     readonly port: number;
     /** GRPC_MAX_RECEIVE_MESSAGE_SIZE: larger messages fail with RESOURCE_EXHAUSTED. */
     readonly maxReceiveMessageBytes: number;
+    /** GRPC_RECEIVE_BUDGET: the most request bytes all calls together hold while their messages are received (gRPC and OTLP/HTTP); see ReceiveBudget. */
+    readonly receiveBudgetBytes: number;
     /** GRPC_MAX_RESPONSE_BYTES: no response message is larger (pages and stream chunks are cut to fit). */
     readonly maxResponseBytes: number;
     /** GRPC_MAX_CONCURRENT_STREAMS: most calls in flight on one HTTP/2 connection. */
@@ -338,6 +340,26 @@ const PORT = { min: 0, max: 65535 };
  * They default to OTLP's standard ports, or to free ones when GRPC_PORT is 0
  * (tests and scripts starting several servers never collide on 4317).
  */
+/**
+ * GRPC_MAX_RECEIVE_MESSAGE_SIZE, and GRPC_RECEIVE_BUDGET, which must hold a
+ * gzip-compressed message of that size with what it may inflate to (twice
+ * the size), so that any one message the server accepts can be received.
+ */
+function readReceiveLimits(read: EnvReader): Pick<Config['grpc'], 'maxReceiveMessageBytes' | 'receiveBudgetBytes'> {
+  const maxReceiveMessageBytes = read.bytes('GRPC_MAX_RECEIVE_MESSAGE_SIZE', 16 * 1024 * 1024, { min: 1024, max: 1024 ** 3 });
+  const least = 2 * maxReceiveMessageBytes;
+  const receiveBudgetBytes = read.bytes('GRPC_RECEIVE_BUDGET', Math.max(DEFAULT_RECEIVE_BUDGET_BYTES, least), { min: 2048, max: 2 ** 40 });
+  if (receiveBudgetBytes < least) {
+    read.problem(
+      `GRPC_RECEIVE_BUDGET (${receiveBudgetBytes} bytes) must be at least twice GRPC_MAX_RECEIVE_MESSAGE_SIZE (${least} bytes): a compressed message of the largest size and what it may inflate to must fit in it`,
+    );
+  }
+  return { maxReceiveMessageBytes, receiveBudgetBytes };
+}
+
+/** The default GRPC_RECEIVE_BUDGET: 16 messages of the default largest size (GRPC_MAX_RECEIVE_MESSAGE_SIZE, 16 MiB) at once. */
+const DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024;
+
 function readOtlpPorts(read: EnvReader): Config['otlp'] {
   const ephemeral = read.raw('GRPC_PORT') === '0';
   const port = (name: string, standard: number): number | undefined => {
@@ -401,7 +423,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
     grpc: {
       host: read.string('GRPC_HOST', '0.0.0.0'),
       port: read.integer('GRPC_PORT', 50051, PORT),
-      maxReceiveMessageBytes: read.bytes('GRPC_MAX_RECEIVE_MESSAGE_SIZE', 16 * 1024 * 1024, { min: 1024, max: 1024 ** 3 }),
+      ...readReceiveLimits(read),
       // 4 MiB: what grpc-go, grpc-java, grpcio, grpc-js and grpcurl accept by default.
       maxResponseBytes: read.bytes('GRPC_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 1024 ** 3 }),
       maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),

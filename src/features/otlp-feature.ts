@@ -40,6 +40,7 @@ export async function createOtlpFeature(platform: Platform): Promise<OtlpFeature
           host: config.grpc.host,
           port: config.otlp.httpPort,
           maxBodyBytes: config.grpc.maxReceiveMessageBytes,
+          receiveBudget: platform.receiveBudget,
           authentication,
           peerHeader: config.auth.failureLimit.peerHeader,
           receiver,

@@ -18,6 +18,7 @@ import type { Database } from '../storage/open-database';
 import { RedisTokenBucketStore } from '../storage/redis-token-bucket-store';
 import { CallPipeline } from '../transport/grpc/calls/call-pipeline';
 import { CallScopes } from '../transport/grpc/calls/call-scopes';
+import { ReceiveBudget } from '../transport/receive-budget';
 import type { Closers } from './closers';
 import { createEventIngestor } from './event-ingestion';
 import type { EventIngestor } from '../domain/ingest/event-ingestor';
@@ -48,6 +49,8 @@ export interface Platform {
   readonly ingestor: EventIngestor;
   readonly scopes: CallScopes;
   readonly pipeline: CallPipeline;
+  /** GRPC_RECEIVE_BUDGET: the request bytes gRPC calls and OTLP/HTTP requests hold while they are received, together. */
+  readonly receiveBudget: ReceiveBudget;
   /** RETENTION and the tenants' own: the one retention cutoff of ingest, queries and the retention work. */
   readonly retention: RetentionPolicy;
   /** Where features register what they must release at shutdown. */
@@ -83,7 +86,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const scopes = new CallScopes(logger);
   const retention = new RetentionPolicy(config.lifecycle.retentionMs);
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
-  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), retention, closers };
+  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget: new ReceiveBudget(config.grpc.receiveBudgetBytes), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

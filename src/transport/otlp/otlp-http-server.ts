@@ -15,6 +15,7 @@ import { VaultError } from '../../domain/vault-error';
 import type { Logger } from '../../observability/create-logger';
 import { STATUS_DETAILS_KEY, toGrpcStatus } from '../grpc/to-grpc-status';
 import { createGuardedServer, listenOn, type HttpListenerLimits } from '../http/guarded-http-server';
+import type { ReceiveBudget } from '../receive-budget';
 import { exportRecords, type OtlpObserver } from './otlp-export';
 import { decodeBinary, decodeJson, encodeResponseBinary, encodeResponseJson, OTLP_SCHEMAS } from './otlp-schemas';
 
@@ -25,6 +26,8 @@ export interface OtlpHttpOptions {
   readonly port: number;
   /** GRPC_MAX_RECEIVE_MESSAGE_SIZE: the most bytes a body may hold, before and after gzip. */
   readonly maxBodyBytes: number;
+  /** GRPC_RECEIVE_BUDGET, shared with the gRPC calls: a body holds its bytes (and, gzipped, what it may inflate to) until its answer. */
+  readonly receiveBudget: ReceiveBudget;
   readonly authentication: CallAuthentication;
   /** AUTH_FAILURE_PEER_HEADER, as for gRPC calls. */
   readonly peerHeader: string | undefined;
@@ -99,6 +102,11 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
   const logger = options.logger.child({ requestId: randomUUID(), method: `POST ${path}` });
   // The events bucket as the export last took it: x-ratelimit-* on every authenticated answer, as on gRPC.
   let rateLimit: RateLimitStatus | undefined;
+  let held = 0;
+  const hold = (bytes: number): void => {
+    if (!options.receiveBudget.tryTake(bytes)) throw options.receiveBudget.overloaded(bytes);
+    held += bytes;
+  };
   try {
     if (signal === undefined) throw new HttpRefusal(404, grpcStatus.NOT_FOUND, `no OTLP endpoint at ${path.slice(0, 100)}: POST to /v1/logs, /v1/traces or /v1/metrics`);
     if (req.method !== 'POST') throw new HttpRefusal(405, grpcStatus.UNIMPLEMENTED, `${path} takes POST only`, { allow: 'POST' });
@@ -126,7 +134,7 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
     };
     let request: ReturnType<typeof decodeBinary>;
     try {
-      request = decode(signal, await readBody(req, options.maxBodyBytes, encoding === 'gzip'), json);
+      request = decode(signal, await readBody(req, options.maxBodyBytes, encoding === 'gzip', hold), json);
     } catch (error) {
       // A body refused as malformed or too large still spends the calls token, as a native unary call's does.
       await options.receiver.refused(ctx, error, (status) => {
@@ -152,6 +160,8 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
       return;
     }
     res.writeHead(refusal.httpStatus, { 'content-type': json ? JSON_TYPE : PROTOBUF, ...refusal.headers, ...(keepAlive ? {} : { connection: 'close' }) }).end(statusBody);
+  } finally {
+    options.receiveBudget.give(held);
   }
 }
 
@@ -194,8 +204,13 @@ async function authenticate(options: OtlpHttpOptions, req: IncomingMessage): Pro
   return options.authentication.authenticate({ apiKey: apiKeyOf(req), address });
 }
 
-/** The body, gunzipped when `gzip`; refuses with 413 naming the limit past `maxBytes` (before or after gzip). */
-async function readBody(req: IncomingMessage, maxBytes: number, gzip: boolean): Promise<Buffer> {
+/**
+ * The body, gunzipped when `gzip`; refuses with 413 naming the limit past
+ * `maxBytes` (before or after gzip). Each chunk is held (`hold`, which throws
+ * when the receive budget cannot take it) before it is kept, and a gzipped
+ * body holds `maxBytes` more, what it may inflate to, before it is inflated.
+ */
+async function readBody(req: IncomingMessage, maxBytes: number, gzip: boolean, hold: (bytes: number) => void): Promise<Buffer> {
   const tooLarge = (what: string): HttpRefusal =>
     new HttpRefusal(413, grpcStatus.RESOURCE_EXHAUSTED, `the ${what} is over ${maxBytes} bytes (GRPC_MAX_RECEIVE_MESSAGE_SIZE, which limits OTLP/HTTP bodies as it does gRPC messages): send smaller batches`);
   const declared = Number(req.headers['content-length']);
@@ -206,15 +221,17 @@ async function readBody(req: IncomingMessage, maxBytes: number, gzip: boolean): 
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > maxBytes) throw tooLarge('body');
+      hold(chunk.length);
       chunks.push(chunk);
     }
   } catch (error) {
-    if (error instanceof HttpRefusal) throw error;
+    if (error instanceof HttpRefusal || error instanceof VaultError) throw error;
     // The client went away mid-body: nobody is left to answer, and it is not a server fault.
     throw new HttpRefusal(400, grpcStatus.INVALID_ARGUMENT, `the body could not be read: ${(error as Error).message}`);
   }
   const body = Buffer.concat(chunks, size);
   if (!gzip) return body;
+  hold(maxBytes);
   try {
     return await gunzipAsync(body, { maxOutputLength: maxBytes });
   } catch (error) {

@@ -124,6 +124,7 @@ export class CallPipeline {
       tenant: scope.principal.tenant,
     };
     scope.handling = true;
+    scope.abortHandler = (reason) => controller.abort(reason);
     this.inFlight.add(controller);
     try {
       const result = await handler(ctx, scope);
@@ -140,6 +141,7 @@ export class CallPipeline {
     } finally {
       ended = true;
       scope.handling = false;
+      scope.abortHandler = undefined;
       this.inFlight.delete(controller);
     }
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Metadata, status } from '@grpc/grpc-js';
 import type { Principal } from '../../../domain/auth/authenticator';
 import type { RateLimitStatus } from '../../../domain/rate-limit/rate-limiter';
+import type { VaultError } from '../../../domain/vault-error';
 import type { Logger } from '../../../observability/create-logger';
 import { currentTraceId } from '../../../observability/with-span';
 
@@ -34,6 +35,8 @@ export interface CallScope {
   failure: unknown;
   /** Whether a handler is running the call: its own status, not a cancellation, then ends it. */
   handling: boolean;
+  /** While a handler runs: stops it, failing the call with `reason` (what it committed stays). Set by the pipeline. */
+  abortHandler: ((reason: VaultError) => void) | undefined;
   /**
    * Records how the call ended (log line, metrics), once: the status that is
    * sent, or, for a call the client gave up on, the status its handler
@@ -81,6 +84,7 @@ class OpenCallScope implements CallScope {
   rateLimit: RateLimitStatus | undefined = undefined;
   failure: unknown = undefined;
   handling = false;
+  abortHandler: ((reason: VaultError) => void) | undefined = undefined;
   private callLogger: Logger | undefined;
 
   constructor(

@@ -1,0 +1,193 @@
+import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import { ServerInterceptingCall, type Metadata, type Server, type ServerInterceptor } from '@grpc/grpc-js';
+import type { VaultError } from '../../../domain/vault-error';
+import type { ReceiveBudget } from '../../receive-budget';
+import { boundHttp2Servers } from '../bound-http2-servers';
+import { toGrpcStatus } from '../to-grpc-status';
+import type { CallScopes } from './call-scopes';
+
+/** Where the 'stream' listener leaves a call's receipt number for the interceptor (only this code may set it). */
+const RECEIPT_METADATA = 'x-telemetry-vault-receipt';
+
+/** A gRPC message's length prefix: the compressed flag, then the length (big-endian uint32). */
+const PREFIX_BYTES = 5;
+
+/**
+ * Holds every gRPC message the server receives to the ReceiveBudget (see
+ * there): from its length prefix until grpc-js hands it to the call's
+ * handler, or the call ends.
+ *
+ * grpc-js has no hook between the wire and its own message buffer, so this
+ * has two halves, joined by a receipt number put in the request headers:
+ * * a listener on each bound HTTP/2 server's new streams takes the request
+ *   bytes from the budget as they arrive, and reads their gRPC framing
+ *   (prefixes only: the bytes themselves are left to grpc-js) to count each
+ *   byte to its message; bytes that do not fit pause the stream, so that
+ *   HTTP/2 flow control stops its sender, and fail the call;
+ * * an interceptor (`receiveWithinBudget`) gives a message's bytes back as
+ *   grpc-js hands it on, and fails a refused call: through its handler when
+ *   one runs (a stream: what it committed stays), else with its status at
+ *   once (a unary call, whose handler never ran).
+ */
+export class ReceivedMessages {
+  private readonly receipts = new Map<string, Receipt>();
+  private nextNumber = 0;
+
+  constructor(
+    private readonly budget: ReceiveBudget,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /** Tracks the streams of every port the server has bound. Call it after every bind. */
+  track(server: Server): void {
+    for (const http2Server of boundHttp2Servers(server, 'ReceivedMessages')) {
+      http2Server.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.open(stream, headers));
+    }
+  }
+
+  /** The receipt of the call whose request metadata this is, taken out of the metadata. */
+  claim(metadata: Metadata): Receipt | undefined {
+    const number = metadata.get(RECEIPT_METADATA)[0];
+    metadata.remove(RECEIPT_METADATA);
+    return typeof number === 'string' ? this.receipts.get(number) : undefined;
+  }
+
+  private open(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const number = String(this.nextNumber++);
+    const receipt = new Receipt(stream, this.budget, this.maxMessageBytes);
+    this.receipts.set(number, receipt);
+    headers[RECEIPT_METADATA] = number;
+    // grpc-js pauses the stream right after this listener, before any data is read, until the call asks for a message.
+    stream.on('data', (chunk: Buffer) => receipt.received(chunk));
+    stream.once('close', () => {
+      this.receipts.delete(number);
+      receipt.close();
+    });
+  }
+}
+
+/** One call's messages between the wire and its handler. */
+export class Receipt {
+  /** What each message received (or being received) and not yet handed on holds of the budget, oldest first. */
+  private readonly held: number[] = [];
+  /** Bytes of the current message's body still to come (0: a prefix comes next). */
+  private bodyLeft = 0;
+  private compressed = false;
+  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
+  private prefixLength = 0;
+  private refusal: VaultError | undefined;
+  private onRefusal: ((refusal: VaultError) => void) | undefined;
+
+  constructor(
+    private readonly stream: { pause(): unknown },
+    private readonly budget: ReceiveBudget,
+    private readonly maxMessageBytes: number,
+  ) {}
+
+  /**
+   * Request bytes as they arrive: the budget takes them (a sender holds only
+   * what it has sent, however large the message it announced), each byte
+   * counted to the message it belongs to; a compressed message, once whole,
+   * takes GRPC_MAX_RECEIVE_MESSAGE_SIZE more, what grpc-js may inflate it to.
+   */
+  received(chunk: Buffer): void {
+    if (this.refusal !== undefined) {
+      // grpc-js resumes a stream whenever its handler asks for a message: keep a refused one stopped.
+      this.stream.pause();
+      return;
+    }
+    if (!this.budget.tryTake(chunk.length)) {
+      this.refuse(chunk.length);
+      return;
+    }
+    const held = this.held;
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.bodyLeft > 0) {
+        const body = Math.min(this.bodyLeft, chunk.length - at);
+        this.bodyLeft -= body;
+        at += body;
+        held[held.length - 1]! += body;
+        if (this.bodyLeft === 0 && !this.whole()) return;
+        continue;
+      }
+      // A message starts with its prefix.
+      if (this.prefixLength === 0) held.push(0);
+      this.prefix[this.prefixLength++] = chunk[at++]!;
+      held[held.length - 1]! += 1;
+      if (this.prefixLength < PREFIX_BYTES) continue;
+      this.prefixLength = 0;
+      this.compressed = this.prefix[0] !== 0;
+      this.bodyLeft = this.prefix.readUInt32BE(1);
+      if (this.bodyLeft === 0 && !this.whole()) return;
+    }
+  }
+
+  /** grpc-js handed the oldest message on: its bytes go back to the budget. */
+  delivered(): void {
+    const bytes = this.held.shift();
+    if (bytes !== undefined) this.budget.give(bytes);
+  }
+
+  /** How a refusal fails the call; told at once when the call was refused already. */
+  whenRefused(fail: (refusal: VaultError) => void): void {
+    this.onRefusal = fail;
+    if (this.refusal !== undefined) fail(this.refusal);
+  }
+
+  /** The call ended: whatever it still held goes back. */
+  close(): void {
+    for (const bytes of this.held.splice(0)) this.budget.give(bytes);
+  }
+
+  /** The current message is whole: a compressed one takes what it may inflate to. False when that does not fit (refused). */
+  private whole(): boolean {
+    if (!this.compressed) return true;
+    if (!this.budget.tryTake(this.maxMessageBytes)) {
+      this.refuse(this.maxMessageBytes);
+      return false;
+    }
+    this.held[this.held.length - 1]! += this.maxMessageBytes;
+    return true;
+  }
+
+  private refuse(bytes: number): void {
+    this.refusal = this.budget.overloaded(bytes);
+    this.stream.pause();
+    this.onRefusal?.(this.refusal);
+  }
+}
+
+/**
+ * The interceptor half of ReceivedMessages: gives each message's bytes back
+ * as it reaches the handler, and fails a call whose message did not fit.
+ * Innermost, so that a refusal passes out through admission and the
+ * observing interceptor (logged and counted like any other status).
+ */
+export function receiveWithinBudget(messages: ReceivedMessages, scopes: CallScopes): ServerInterceptor {
+  return (_descriptor, call) => {
+    let receipt: Receipt | undefined;
+    return new ServerInterceptingCall(call, {
+      start: (next) =>
+        next({
+          onReceiveMetadata: (metadata, nextMetadata) => {
+            receipt = messages.claim(metadata);
+            receipt?.whenRefused((refusal) => {
+              const scope = scopes.of(metadata);
+              if (scope?.handling === true && scope.abortHandler !== undefined) {
+                scope.abortHandler(refusal);
+                return;
+              }
+              if (scope !== undefined) scope.failure = refusal;
+              call.sendStatus(toGrpcStatus(refusal));
+            });
+            nextMetadata(metadata);
+          },
+          onReceiveMessage: (message, nextMessage) => {
+            receipt?.delivered();
+            nextMessage(message);
+          },
+        }),
+    });
+  };
+}
