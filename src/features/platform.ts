@@ -86,7 +86,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const scopes = new CallScopes(logger);
   const retention = new RetentionPolicy(config.lifecycle.retentionMs);
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
-  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget: new ReceiveBudget(config.grpc.receiveBudgetBytes), retention, closers };
+  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget: new ReceiveBudget(config.grpc.receiveBudgetBytes, 2 * config.grpc.maxReceiveMessageBytes), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

@@ -9,42 +9,66 @@ export const RECEIVE_RETRY_AFTER_MS = 1000;
  * OTLP/HTTP. GRPC_MAX_RECEIVE_MESSAGE_SIZE bounds one message; without this,
  * an authenticated client (or many) sending many large messages at once made
  * the server hold all of them (128 calls of 16 MiB: 2.7 GB resident), and a
- * container's memory limit would end the process. Request bytes take their
- * room as they arrive (a gzip-compressed message, once whole, also takes
- * GRPC_MAX_RECEIVE_MESSAGE_SIZE, what it may inflate to), and give it back
- * once the message is handed to its handler (whose events the write queue
+ * container's memory limit would end the process. A gRPC message takes its
+ * size from the budget when its length prefix arrives (a gzip-compressed
+ * one also GRPC_MAX_RECEIVE_MESSAGE_SIZE, what it may inflate to), and gives
+ * it back once it is handed to its handler (whose events the write queue
  * bounds from then on: INGEST_WRITE_QUEUE_MAX_BYTES) or its call ends; an
- * OTLP/HTTP body holds its bytes until it is answered. Bytes that do not fit
- * fail their call with UNAVAILABLE and RetryInfo, and the rest of its
- * message is not read.
+ * OTLP/HTTP body holds its bytes as they arrive (and, gzipped, what it may
+ * inflate to) until it is answered. A message that does not fit fails its
+ * call with UNAVAILABLE and RetryInfo before the rest of it is read: large
+ * messages are refused first, and smaller ones still fit.
  */
 export class ReceiveBudget {
   private held = 0;
+  private readonly heldByTenant = new Map<string, number>();
+  /**
+   * The most one tenant's requests may hold: half the budget, so that one
+   * tenant (a client that starts many large messages and sends them slowly,
+   * say) cannot keep the others' messages out; never less than one message
+   * of the largest size, compressed, with what it may inflate to.
+   */
+  readonly tenantMaxBytes: number;
 
-  constructor(readonly maxBytes: number) {}
-
-  /** Bytes taken and not given back. */
-  get heldBytes(): number {
-    return this.held;
+  constructor(
+    readonly maxBytes: number,
+    largestMessageBytes: number,
+  ) {
+    this.tenantMaxBytes = Math.max(Math.floor(maxBytes / 2), Math.min(maxBytes, largestMessageBytes));
   }
 
-  /** Takes `bytes` when they fit; false (nothing taken) when they do not. */
-  tryTake(bytes: number): boolean {
+  /** Bytes taken and not given back (of `tenantId`'s requests, or of all). */
+  heldBytes(tenantId?: string): number {
+    return tenantId === undefined ? this.held : (this.heldByTenant.get(tenantId) ?? 0);
+  }
+
+  /** Takes `bytes` for a request of `tenantId` (undefined: not yet authenticated) when they fit; false (nothing taken) when they do not. */
+  tryTake(bytes: number, tenantId: string | undefined): boolean {
     if (this.held + bytes > this.maxBytes) return false;
+    if (tenantId !== undefined) {
+      const tenantHeld = this.heldByTenant.get(tenantId) ?? 0;
+      if (tenantHeld + bytes > this.tenantMaxBytes) return false;
+      this.heldByTenant.set(tenantId, tenantHeld + bytes);
+    }
     this.held += bytes;
     return true;
   }
 
-  give(bytes: number): void {
+  give(bytes: number, tenantId: string | undefined): void {
     this.held -= bytes;
+    if (tenantId === undefined) return;
+    const tenantHeld = (this.heldByTenant.get(tenantId) ?? 0) - bytes;
+    if (tenantHeld > 0) this.heldByTenant.set(tenantId, tenantHeld);
+    else this.heldByTenant.delete(tenantId);
   }
 
-  /** The refusal of a request whose `bytes` did not fit. */
-  overloaded(bytes: number): VaultError {
-    return new VaultError(
-      'UNAVAILABLE',
-      `the server is overloaded: requests being received already hold ${this.held} bytes and this one needs ${bytes} more (GRPC_RECEIVE_BUDGET is ${this.maxBytes}); retry the call`,
-      { retryAfterMs: RECEIVE_RETRY_AFTER_MS },
-    );
+  /** The refusal of a request of `tenantId` whose `bytes` did not fit. */
+  overloaded(bytes: number, tenantId: string | undefined): VaultError {
+    const tenantHeld = tenantId === undefined ? 0 : this.heldBytes(tenantId);
+    const why =
+      tenantId !== undefined && tenantHeld + bytes > this.tenantMaxBytes
+        ? `this tenant's requests being received already hold ${tenantHeld} bytes and this one needs ${bytes} more, past the ${this.tenantMaxBytes} bytes one tenant may hold (half of GRPC_RECEIVE_BUDGET, ${this.maxBytes})`
+        : `requests being received already hold ${this.held} bytes and this one needs ${bytes} more (GRPC_RECEIVE_BUDGET is ${this.maxBytes})`;
+    return new VaultError('UNAVAILABLE', `the server is overloaded: ${why}; retry the call`, { retryAfterMs: RECEIVE_RETRY_AFTER_MS });
   }
 }

@@ -102,9 +102,11 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
   const logger = options.logger.child({ requestId: randomUUID(), method: `POST ${path}` });
   // The events bucket as the export last took it: x-ratelimit-* on every authenticated answer, as on gRPC.
   let rateLimit: RateLimitStatus | undefined;
+  // The body's bytes held of GRPC_RECEIVE_BUDGET, under the tenant's share once authenticated (before any is read).
   let held = 0;
+  let holder: string | undefined;
   const hold = (bytes: number): void => {
-    if (!options.receiveBudget.tryTake(bytes)) throw options.receiveBudget.overloaded(bytes);
+    if (!options.receiveBudget.tryTake(bytes, holder)) throw options.receiveBudget.overloaded(bytes, holder);
     held += bytes;
   };
   try {
@@ -118,6 +120,7 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
     if (encoding !== 'identity' && encoding !== 'gzip') throw new HttpRefusal(415, grpcStatus.INVALID_ARGUMENT, `Content-Encoding must be gzip or none, not ${JSON.stringify(encoding.slice(0, 100))}`);
 
     const principal = await authenticate(options, req);
+    holder = principal.tenant.id;
     const controller = new AbortController();
     res.on('close', () => {
       if (!res.writableFinished) controller.abort(new VaultError('CANCELLED', 'the client closed the request'));
@@ -161,7 +164,7 @@ async function handle(options: OtlpHttpOptions, req: IncomingMessage, res: Serve
     }
     res.writeHead(refusal.httpStatus, { 'content-type': json ? JSON_TYPE : PROTOBUF, ...refusal.headers, ...(keepAlive ? {} : { connection: 'close' }) }).end(statusBody);
   } finally {
-    options.receiveBudget.give(held);
+    options.receiveBudget.give(held, holder);
   }
 }
 

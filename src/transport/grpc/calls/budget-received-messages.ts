@@ -19,11 +19,11 @@ const PREFIX_BYTES = 5;
  *
  * grpc-js has no hook between the wire and its own message buffer, so this
  * has two halves, joined by a receipt number put in the request headers:
- * * a listener on each bound HTTP/2 server's new streams takes the request
- *   bytes from the budget as they arrive, and reads their gRPC framing
- *   (prefixes only: the bytes themselves are left to grpc-js) to count each
- *   byte to its message; bytes that do not fit pause the stream, so that
- *   HTTP/2 flow control stops its sender, and fail the call;
+ * * a listener on each bound HTTP/2 server's new streams reads the gRPC
+ *   framing of the request bytes as they arrive (prefixes only: the bytes
+ *   themselves are left to grpc-js) and takes each message's size from the
+ *   budget as it starts; a message that does not fit pauses the stream, so
+ *   that HTTP/2 flow control stops its sender, and fails the call;
  * * an interceptor (`receiveWithinBudget`) gives a message's bytes back as
  *   grpc-js hands it on, and fails a refused call: through its handler when
  *   one runs (a stream: what it committed stays), else with its status at
@@ -68,15 +68,16 @@ export class ReceivedMessages {
 
 /** One call's messages between the wire and its handler. */
 export class Receipt {
-  /** What each message received (or being received) and not yet handed on holds of the budget, oldest first. */
+  /** What each message started and not yet handed on holds of the budget, oldest first. */
   private readonly held: number[] = [];
   /** Bytes of the current message's body still to come (0: a prefix comes next). */
   private bodyLeft = 0;
-  private compressed = false;
   private readonly prefix = Buffer.alloc(PREFIX_BYTES);
   private prefixLength = 0;
   private refusal: VaultError | undefined;
   private onRefusal: ((refusal: VaultError) => void) | undefined;
+  /** The tenant whose share the messages take from, once admission knows it (before any message is read). */
+  private tenantId: string | undefined;
 
   constructor(
     private readonly stream: { pause(): unknown },
@@ -85,10 +86,12 @@ export class Receipt {
   ) {}
 
   /**
-   * Request bytes as they arrive: the budget takes them (a sender holds only
-   * what it has sent, however large the message it announced), each byte
-   * counted to the message it belongs to; a compressed message, once whole,
-   * takes GRPC_MAX_RECEIVE_MESSAGE_SIZE more, what grpc-js may inflate it to.
+   * Request bytes as they arrive: each message takes its whole size from the
+   * budget when its length prefix arrives (a gzip-compressed one also
+   * GRPC_MAX_RECEIVE_MESSAGE_SIZE, what grpc-js may inflate it to), so that a
+   * message once started always has the room to finish: with bytes taken as
+   * they came, a burst of large messages filled the budget with halves of
+   * every one of them, and each then failed.
    */
   received(chunk: Buffer): void {
     if (this.refusal !== undefined) {
@@ -96,63 +99,53 @@ export class Receipt {
       this.stream.pause();
       return;
     }
-    if (!this.budget.tryTake(chunk.length)) {
-      this.refuse(chunk.length);
-      return;
-    }
-    const held = this.held;
     let at = 0;
     while (at < chunk.length) {
       if (this.bodyLeft > 0) {
         const body = Math.min(this.bodyLeft, chunk.length - at);
         this.bodyLeft -= body;
         at += body;
-        held[held.length - 1]! += body;
-        if (this.bodyLeft === 0 && !this.whole()) return;
         continue;
       }
-      // A message starts with its prefix.
-      if (this.prefixLength === 0) held.push(0);
       this.prefix[this.prefixLength++] = chunk[at++]!;
-      held[held.length - 1]! += 1;
       if (this.prefixLength < PREFIX_BYTES) continue;
       this.prefixLength = 0;
-      this.compressed = this.prefix[0] !== 0;
-      this.bodyLeft = this.prefix.readUInt32BE(1);
-      if (this.bodyLeft === 0 && !this.whole()) return;
+      const length = this.prefix.readUInt32BE(1);
+      this.bodyLeft = length;
+      // A message over the limit grpc-js refuses itself, unread.
+      const bytes = length > this.maxMessageBytes ? 0 : length + (this.prefix[0] !== 0 ? this.maxMessageBytes : 0);
+      if (!this.budget.tryTake(bytes, this.tenantId)) {
+        this.refuse(bytes);
+        return;
+      }
+      this.held.push(bytes);
     }
   }
 
   /** grpc-js handed the oldest message on: its bytes go back to the budget. */
   delivered(): void {
     const bytes = this.held.shift();
-    if (bytes !== undefined) this.budget.give(bytes);
+    if (bytes !== undefined) this.budget.give(bytes, this.tenantId);
   }
 
-  /** How a refusal fails the call; told at once when the call was refused already. */
-  whenRefused(fail: (refusal: VaultError) => void): void {
+  /**
+   * Called once the call is admitted: whose share its messages take from,
+   * and how a refusal fails the call (told at once when the call was refused
+   * already).
+   */
+  claimed(tenantId: string | undefined, fail: (refusal: VaultError) => void): void {
+    this.tenantId = tenantId;
     this.onRefusal = fail;
     if (this.refusal !== undefined) fail(this.refusal);
   }
 
   /** The call ended: whatever it still held goes back. */
   close(): void {
-    for (const bytes of this.held.splice(0)) this.budget.give(bytes);
-  }
-
-  /** The current message is whole: a compressed one takes what it may inflate to. False when that does not fit (refused). */
-  private whole(): boolean {
-    if (!this.compressed) return true;
-    if (!this.budget.tryTake(this.maxMessageBytes)) {
-      this.refuse(this.maxMessageBytes);
-      return false;
-    }
-    this.held[this.held.length - 1]! += this.maxMessageBytes;
-    return true;
+    for (const bytes of this.held.splice(0)) this.budget.give(bytes, this.tenantId);
   }
 
   private refuse(bytes: number): void {
-    this.refusal = this.budget.overloaded(bytes);
+    this.refusal = this.budget.overloaded(bytes, this.tenantId);
     this.stream.pause();
     this.onRefusal?.(this.refusal);
   }
@@ -172,8 +165,8 @@ export function receiveWithinBudget(messages: ReceivedMessages, scopes: CallScop
         next({
           onReceiveMetadata: (metadata, nextMetadata) => {
             receipt = messages.claim(metadata);
-            receipt?.whenRefused((refusal) => {
-              const scope = scopes.of(metadata);
+            const scope = scopes.of(metadata);
+            receipt?.claimed(scope?.principal?.tenant.id, (refusal) => {
               if (scope?.handling === true && scope.abortHandler !== undefined) {
                 scope.abortHandler(refusal);
                 return;
