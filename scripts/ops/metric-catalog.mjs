@@ -65,6 +65,7 @@ export async function loadCatalog(root) {
   gauges.registerPoolGauge(metrics.registry, Object.fromEntries(gauges.DB_POOL_NAMES.map((name) => [name, idlePool])));
   gauges.registerDatabaseUpGauge(metrics.registry, Object.fromEntries(gauges.DATABASE_NAMES.map((name) => [name, () => true])));
   gauges.registerActiveTenantsGauge(metrics.registry, async () => undefined, { warn() {} });
+  gauges.registerReceiveBudgetGauge(metrics.registry, () => 0);
   for (const metric of metrics.registry.getMetricsAsArray()) {
     const labels = new Set(metric.labelNames);
     if (metric.constructor.name === 'Histogram') {

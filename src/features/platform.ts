@@ -7,7 +7,7 @@ import { FailoverTokenBucketStore } from '../domain/rate-limit/failover-token-bu
 import { MemoryTokenBucketStore } from '../domain/rate-limit/memory-token-bucket-store';
 import { RateLimiter } from '../domain/rate-limit/rate-limiter';
 import type { TokenBucketStore } from '../domain/rate-limit/token-bucket-store';
-import { registerDatabaseUpGauge, registerPoolGauge } from '../observability/collected-gauges';
+import { registerDatabaseUpGauge, registerPoolGauge, registerReceiveBudgetGauge } from '../observability/collected-gauges';
 import type { Logger } from '../observability/create-logger';
 import { createMetrics, type Metrics } from '../observability/create-metrics';
 import { authMetricsObserver, rateLimitMetricsObserver } from '../observability/metrics-observers';
@@ -86,7 +86,9 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const scopes = new CallScopes(logger);
   const retention = new RetentionPolicy(config.lifecycle.retentionMs);
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
-  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget: new ReceiveBudget(config.grpc.receiveBudgetBytes, 2 * config.grpc.maxReceiveMessageBytes), retention, closers };
+  const receiveBudget = new ReceiveBudget(config.grpc.receiveBudgetBytes, 2 * config.grpc.maxReceiveMessageBytes);
+  registerReceiveBudgetGauge(metrics.registry, () => receiveBudget.heldBytes());
+  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget, retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

@@ -63,3 +63,15 @@ export function registerActiveTenantsGauge(registry: Registry, count: () => Prom
     },
   });
 }
+
+/** `telemetry_vault_receive_budget_held_bytes`: the request bytes held of GRPC_RECEIVE_BUDGET (ReceiveBudget) at scrape time. */
+export function registerReceiveBudgetGauge(registry: Registry, heldBytes: () => number): void {
+  new Gauge({
+    name: 'telemetry_vault_receive_budget_held_bytes',
+    help: 'Request bytes held while gRPC messages and OTLP/HTTP bodies are received and decoded, of GRPC_RECEIVE_BUDGET',
+    registers: [registry],
+    collect() {
+      this.set(heldBytes());
+    },
+  });
+}

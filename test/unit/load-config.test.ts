@@ -275,3 +275,17 @@ describe('loadConfig: the AUTH_FAILURE* variables', () => {
     expect(problemsOf({ AUTH_FAILURE_PEER_HEADER: 'x-client-bin' })).toEqual([expect.stringContaining('AUTH_FAILURE_PEER_HEADER must be a metadata key')]);
   });
 });
+
+describe('GRPC_RECEIVE_BUDGET', () => {
+  test('when nothing is set, then it is 256 MiB; when messages may be larger, then it grows to twice their largest size', () => {
+    expect(loadConfig({}).grpc.receiveBudgetBytes).toBe(256 * 1024 * 1024);
+    expect(loadConfig({ GRPC_MAX_RECEIVE_MESSAGE_SIZE: '512MiB' }).grpc.receiveBudgetBytes).toBe(1024 * 1024 * 1024);
+    expect(loadConfig({ GRPC_RECEIVE_BUDGET: '64MiB' }).grpc.receiveBudgetBytes).toBe(64 * 1024 * 1024);
+  });
+
+  test('when it is below twice GRPC_MAX_RECEIVE_MESSAGE_SIZE, then start-up is refused naming both', () => {
+    expect(problemsOf({ GRPC_RECEIVE_BUDGET: '16MiB' })).toEqual([
+      'GRPC_RECEIVE_BUDGET (16777216 bytes) must be at least twice GRPC_MAX_RECEIVE_MESSAGE_SIZE (33554432 bytes): a compressed message of the largest size and what it may inflate to must fit in it',
+    ]);
+  });
+});
