@@ -10,11 +10,18 @@ function message(length: number, compressed = false): Buffer {
   return framed;
 }
 
-/** A stream that counts its pauses. */
+/** A stream that counts its pauses and keeps the data listeners put first. */
 class FakeStream {
   pauses = 0;
+  readonly firstListeners: ((chunk: Buffer) => void)[] = [];
   pause(): void {
     this.pauses++;
+  }
+  prependListener(_event: 'data', listener: (chunk: Buffer) => void): void {
+    this.firstListeners.unshift(listener);
+  }
+  emit(chunk: Buffer): void {
+    for (const listener of this.firstListeners) listener(chunk);
   }
 }
 
@@ -150,14 +157,13 @@ describe('Receipt', () => {
     expect(budget.heldBytes()).toBe(0);
   });
 
-  test('when a call was refused before it was claimed, then claiming it tells the refusal at once', () => {
-    const early = new Receipt(stream, budget, MAX_MESSAGE);
-    expect(budget.tryTake(4_975, 'other')).toBe(true);
-    expect(budget.tryTake(4_975, 'another')).toBe(true);
-    early.received(message(100).subarray(0, 5));
-    const told: VaultError[] = [];
-    early.claimed(undefined, (refusal) => told.push(refusal));
-    expect(told).toHaveLength(1);
-    expect(told[0]!.message).toContain('(GRPC_RECEIVE_BUDGET is 10000)');
+  test('when a call is claimed, then its request chunks reach the receipt through a listener put before any other', () => {
+    const unclaimed = new Receipt(new FakeStream(), budget, MAX_MESSAGE);
+    unclaimed.received(message(100));
+    expect(budget.heldBytes()).toBe(100);
+    unclaimed.close();
+    stream.emit(message(300));
+    expect(stream.firstListeners).toHaveLength(1);
+    expect(budget.heldBytes('tenant')).toBe(300);
   });
 });

@@ -57,13 +57,17 @@ export class ReceivedMessages {
     const receipt = new Receipt(stream, this.budget, this.maxMessageBytes);
     this.receipts.set(number, receipt);
     headers[RECEIPT_METADATA] = number;
-    // grpc-js pauses the stream right after this listener, before any data is read, until the call asks for a message.
-    stream.on('data', (chunk: Buffer) => receipt.received(chunk));
-    stream.once('close', () => {
+    stream.on('close', () => {
       this.receipts.delete(number);
       receipt.close();
     });
   }
+}
+
+/** What a receipt needs of its HTTP/2 stream. */
+export interface ReceivedStream {
+  pause(): unknown;
+  prependListener(event: 'data', listener: (chunk: Buffer) => void): unknown;
 }
 
 /** One call's messages between the wire and its handler. */
@@ -72,15 +76,17 @@ export class Receipt {
   private readonly held: number[] = [];
   /** Bytes of the current message's body still to come (0: a prefix comes next). */
   private bodyLeft = 0;
-  private readonly prefix = Buffer.alloc(PREFIX_BYTES);
-  private prefixLength = 0;
+  /** The prefix being read: how many of its bytes came, its compressed flag and its length so far. */
+  private prefixRead = 0;
+  private compressed = false;
+  private announced = 0;
   private refusal: VaultError | undefined;
   private onRefusal: ((refusal: VaultError) => void) | undefined;
   /** The tenant whose share the messages take from, once admission knows it (before any message is read). */
   private tenantId: string | undefined;
 
   constructor(
-    private readonly stream: { pause(): unknown },
+    private readonly stream: ReceivedStream,
     private readonly budget: ReceiveBudget,
     private readonly maxMessageBytes: number,
   ) {}
@@ -107,13 +113,17 @@ export class Receipt {
         at += body;
         continue;
       }
-      this.prefix[this.prefixLength++] = chunk[at++]!;
-      if (this.prefixLength < PREFIX_BYTES) continue;
-      this.prefixLength = 0;
-      const length = this.prefix.readUInt32BE(1);
+      const byte = chunk[at++]!;
+      if (this.prefixRead++ === 0) {
+        this.compressed = byte !== 0;
+        this.announced = 0;
+      } else this.announced = this.announced * 256 + byte;
+      if (this.prefixRead < PREFIX_BYTES) continue;
+      this.prefixRead = 0;
+      const length = this.announced;
       this.bodyLeft = length;
       // A message over the limit grpc-js refuses itself, unread.
-      const bytes = length > this.maxMessageBytes ? 0 : length + (this.prefix[0] !== 0 ? this.maxMessageBytes : 0);
+      const bytes = length > this.maxMessageBytes ? 0 : length + (this.compressed ? this.maxMessageBytes : 0);
       if (!this.budget.tryTake(bytes, this.tenantId)) {
         this.refuse(bytes);
         return;
@@ -129,14 +139,16 @@ export class Receipt {
   }
 
   /**
-   * Called once the call is admitted: whose share its messages take from,
-   * and how a refusal fails the call (told at once when the call was refused
-   * already).
+   * Called once the call is admitted, before grpc-js reads any of its
+   * request: whose share its messages take from, and how a refusal fails the
+   * call. From here the receipt sees every chunk of the request before
+   * grpc-js does. (Listening from the stream's start would switch it to
+   * flowing, only for grpc-js to pause it again, for every call.)
    */
   claimed(tenantId: string | undefined, fail: (refusal: VaultError) => void): void {
     this.tenantId = tenantId;
     this.onRefusal = fail;
-    if (this.refusal !== undefined) fail(this.refusal);
+    this.stream.prependListener('data', (chunk: Buffer) => this.received(chunk));
   }
 
   /** The call ended: whatever it still held goes back. */
