@@ -336,11 +336,6 @@ function readFollowSettings(read: EnvReader): FollowSettings {
 const PORT = { min: 0, max: 65535 };
 
 /**
- * OTLP_GRPC_PORT and OTLP_HTTP_PORT: a port, `0` for a free one, or `off`.
- * They default to OTLP's standard ports, or to free ones when GRPC_PORT is 0
- * (tests and scripts starting several servers never collide on 4317).
- */
-/**
  * GRPC_MAX_RECEIVE_MESSAGE_SIZE, and GRPC_RECEIVE_BUDGET, which must hold a
  * gzip-compressed message of that size with what it may inflate to (twice
  * the size), so that any one message the server accepts can be received.
@@ -360,6 +355,11 @@ function readReceiveLimits(read: EnvReader): Pick<Config['grpc'], 'maxReceiveMes
 /** The default GRPC_RECEIVE_BUDGET: 16 messages of the default largest size (GRPC_MAX_RECEIVE_MESSAGE_SIZE, 16 MiB) at once. */
 const DEFAULT_RECEIVE_BUDGET_BYTES = 256 * 1024 * 1024;
 
+/**
+ * OTLP_GRPC_PORT and OTLP_HTTP_PORT: a port, `0` for a free one, or `off`.
+ * They default to OTLP's standard ports, or to free ones when GRPC_PORT is 0
+ * (tests and scripts starting several servers never collide on 4317).
+ */
 function readOtlpPorts(read: EnvReader): Config['otlp'] {
   const ephemeral = read.raw('GRPC_PORT') === '0';
   const port = (name: string, standard: number): number | undefined => {

@@ -18,16 +18,19 @@ const PREFIX_BYTES = 5;
  * handler, or the call ends.
  *
  * grpc-js has no hook between the wire and its own message buffer, so this
- * has two halves, joined by a receipt number put in the request headers:
- * * a listener on each bound HTTP/2 server's new streams reads the gRPC
- *   framing of the request bytes as they arrive (prefixes only: the bytes
- *   themselves are left to grpc-js) and takes each message's size from the
- *   budget as it starts; a message that does not fit pauses the stream, so
- *   that HTTP/2 flow control stops its sender, and fails the call;
- * * an interceptor (`receiveWithinBudget`) gives a message's bytes back as
- *   grpc-js hands it on, and fails a refused call: through its handler when
- *   one runs (a stream: what it committed stays), else with its status at
- *   once (a unary call, whose handler never ran).
+ * has two halves, joined by a receipt number that a listener on each bound
+ * HTTP/2 server puts in every new stream's request headers:
+ * * the interceptor (`receiveWithinBudget`) claims the call's receipt once
+ *   the call is admitted; from then on the receipt reads the gRPC framing of
+ *   the request bytes as they arrive on the stream, before grpc-js does
+ *   (prefixes only: the bytes themselves are left to grpc-js), and takes each
+ *   message's size from the budget as it starts; a message that does not
+ *   fit pauses the stream, so that HTTP/2 flow control stops its sender, and
+ *   fails the call;
+ * * the interceptor gives a message's bytes back as grpc-js hands it on, and
+ *   fails a refused call: through its handler when one runs (a stream: what
+ *   it committed stays), else with its status at once (a unary call, whose
+ *   handler never ran). A call that is never admitted reads nothing.
  */
 export class ReceivedMessages {
   private readonly receipts = new Map<string, Receipt>();
