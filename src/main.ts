@@ -80,7 +80,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
         health: health.service,
         services,
         extraPorts: otlp.grpcPorts,
-        streamWatchers: [received],
+        serverHooks: [received, platform.connectionLimit],
         interceptors: [
           observeCalls(platform.scopes, policies, callMetricsObserver(platform.metrics)),
           ...(options.interceptors ?? []),

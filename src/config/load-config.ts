@@ -106,6 +106,8 @@ export interface Config {
     readonly receiveBudgetBytes: number;
     /** GRPC_MAX_RESPONSE_BYTES: no response message is larger (pages and stream chunks are cut to fit). */
     readonly maxResponseBytes: number;
+    /** GRPC_MAX_CONNECTIONS: most client connections each client port (GRPC_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT) holds at once; see ConnectionLimit. */
+    readonly maxConnections: number;
     /** GRPC_MAX_CONCURRENT_STREAMS: most calls in flight on one HTTP/2 connection. */
     readonly maxConcurrentStreams: number;
     /** GRPC_CONNECTION_WINDOW: the HTTP/2 receive window of each client connection (all its calls' request bytes in flight). */
@@ -426,6 +428,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       ...readReceiveLimits(read),
       // 4 MiB: what grpc-go, grpc-java, grpcio, grpc-js and grpcurl accept by default.
       maxResponseBytes: read.bytes('GRPC_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 1024 ** 3 }),
+      maxConnections: read.integer('GRPC_MAX_CONNECTIONS', 4096, { min: 1, max: 1_000_000 }),
       maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),
       // HTTP/2's 64 KiB up to its largest window, 2^31 - 1 bytes.
       connectionWindowBytes: read.bytes('GRPC_CONNECTION_WINDOW', DEFAULT_CONNECTION_WINDOW_BYTES, { min: DEFAULT_CONNECTION_WINDOW_BYTES, max: 2 ** 31 - 1 }),

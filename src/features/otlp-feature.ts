@@ -41,6 +41,7 @@ export async function createOtlpFeature(platform: Platform): Promise<OtlpFeature
           port: config.otlp.httpPort,
           maxBodyBytes: config.grpc.maxReceiveMessageBytes,
           receiveBudget: platform.receiveBudget,
+          connectionLimit: platform.connectionLimit,
           authentication,
           peerHeader: config.auth.failureLimit.peerHeader,
           receiver,

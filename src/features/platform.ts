@@ -18,6 +18,7 @@ import type { Database } from '../storage/open-database';
 import { RedisTokenBucketStore } from '../storage/redis-token-bucket-store';
 import { CallPipeline } from '../transport/grpc/calls/call-pipeline';
 import { CallScopes } from '../transport/grpc/calls/call-scopes';
+import { ConnectionLimit } from '../transport/connection-limit';
 import { ReceiveBudget } from '../transport/receive-budget';
 import type { Closers } from './closers';
 import { createEventIngestor } from './event-ingestion';
@@ -51,6 +52,8 @@ export interface Platform {
   readonly pipeline: CallPipeline;
   /** GRPC_RECEIVE_BUDGET: the request bytes gRPC calls and OTLP/HTTP requests hold while they are received, together. */
   readonly receiveBudget: ReceiveBudget;
+  /** GRPC_MAX_CONNECTIONS, for every client port (gRPC and OTLP/HTTP). */
+  readonly connectionLimit: ConnectionLimit;
   /** RETENTION and the tenants' own: the one retention cutoff of ingest, queries and the retention work. */
   readonly retention: RetentionPolicy;
   /** Where features register what they must release at shutdown. */
@@ -88,7 +91,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
   const receiveBudget = new ReceiveBudget(config.grpc.receiveBudgetBytes, 2 * config.grpc.maxReceiveMessageBytes);
   registerReceiveBudgetGauge(metrics.registry, () => receiveBudget.heldBytes());
-  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget, retention, closers };
+  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget, connectionLimit: new ConnectionLimit(config.grpc.maxConnections, logger), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

@@ -14,8 +14,8 @@ export interface GrpcServices {
   readonly interceptors: readonly ServerInterceptor[];
   /** More ports (on the same host, credentials, services and interceptors) to listen on; 0 = a free one. */
   readonly extraPorts?: readonly number[];
-  /** Told of every bound port's HTTP/2 server, to watch its streams (see ReceivedMessages). */
-  readonly streamWatchers?: readonly { track(server: Server): void }[];
+  /** Told of the server once every port is bound, to hook its HTTP/2 servers (ReceivedMessages, ConnectionLimit). */
+  readonly serverHooks?: readonly { track(server: Server): void }[];
 }
 
 /** The listening gRPC server and the port it got (GRPC_PORT=0 picks one). */
@@ -55,7 +55,7 @@ export async function startGrpcServer(config: Config['grpc'], services: GrpcServ
   // After every bind: they hook each bound HTTP/2 server once.
   normalizeRequestHeaders(server);
   widenConnectionWindow(server, config.connectionWindowBytes);
-  for (const watcher of services.streamWatchers ?? []) watcher.track(server);
+  for (const hook of services.serverHooks ?? []) hook.track(server);
   return { server, port, extraPorts };
 }
 

@@ -15,6 +15,7 @@ import { VaultError } from '../../domain/vault-error';
 import type { Logger } from '../../observability/create-logger';
 import { STATUS_DETAILS_KEY, toGrpcStatus } from '../grpc/to-grpc-status';
 import { createGuardedServer, listenOn, type HttpListenerLimits } from '../http/guarded-http-server';
+import type { ConnectionLimit } from '../connection-limit';
 import type { ReceiveBudget } from '../receive-budget';
 import { exportRecords, type OtlpObserver } from './otlp-export';
 import { decodeBinary, decodeJson, encodeResponseBinary, encodeResponseJson, OTLP_SCHEMAS } from './otlp-schemas';
@@ -28,6 +29,8 @@ export interface OtlpHttpOptions {
   readonly maxBodyBytes: number;
   /** GRPC_RECEIVE_BUDGET, shared with the gRPC calls: a body holds its bytes (and, gzipped, what it may inflate to) until its answer. */
   readonly receiveBudget: ReceiveBudget;
+  /** GRPC_MAX_CONNECTIONS, as on the gRPC ports. */
+  readonly connectionLimit: ConnectionLimit;
   readonly authentication: CallAuthentication;
   /** AUTH_FAILURE_PEER_HEADER, as for gRPC calls. */
   readonly peerHeader: string | undefined;
@@ -84,6 +87,7 @@ export async function startOtlpHttpServer(options: OtlpHttpOptions): Promise<Sta
       else res.destroy();
     });
   });
+  options.connectionLimit.limit(server, 'OTLP/HTTP');
   const port = await listenOn(server, options.host, options.port);
   return {
     port,
