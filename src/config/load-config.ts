@@ -320,6 +320,8 @@ export interface FollowSettings {
   readonly bufferMaxEvents: number;
   /** FOLLOW_BUFFER_MAX_BYTES: likewise, by their size in responses. */
   readonly bufferMaxBytes: number;
+  /** FOLLOW_BUFFERS_MAX_BYTES: what all of an instance's followers hold together; past it the one holding the most fails (FollowBuffers). */
+  readonly buffersMaxBytes: number;
   /** FOLLOW_SLOW_CONSUMER_TIMEOUT: the longest a follower's client may leave a message untaken; then RESOURCE_EXHAUSTED. */
   readonly slowConsumerTimeoutMs: number;
   /** FOLLOW_REGISTRATION_TTL: how long a follower registration outlives its instance's last refresh (refreshed every third of it). */
@@ -327,9 +329,15 @@ export interface FollowSettings {
 }
 
 function readFollowSettings(read: EnvReader): FollowSettings {
+  const bufferMaxBytes = read.bytes('FOLLOW_BUFFER_MAX_BYTES', 16 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 });
+  const buffersMaxBytes = read.bytes('FOLLOW_BUFFERS_MAX_BYTES', Math.max(256 * 1024 * 1024, bufferMaxBytes), { min: 1024, max: 2 ** 40 });
+  if (buffersMaxBytes < bufferMaxBytes) {
+    read.problem(`FOLLOW_BUFFERS_MAX_BYTES (${buffersMaxBytes} bytes) must be at least FOLLOW_BUFFER_MAX_BYTES (${bufferMaxBytes} bytes): one follower's buffer must fit in it`);
+  }
   return {
     bufferMaxEvents: read.integer('FOLLOW_BUFFER_MAX_EVENTS', 10_000, { min: 1, max: 10_000_000 }),
-    bufferMaxBytes: read.bytes('FOLLOW_BUFFER_MAX_BYTES', 16 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 }),
+    bufferMaxBytes,
+    buffersMaxBytes,
     slowConsumerTimeoutMs: read.durationMs('FOLLOW_SLOW_CONSUMER_TIMEOUT', 30_000, { min: 100, max: 3_600_000 }),
     registrationTtlMs: read.durationMs('FOLLOW_REGISTRATION_TTL', 60_000, { min: 3000, max: 86_400_000 }),
   };

@@ -21,6 +21,7 @@ export function createLiveTail(platform: Platform, responses: ResponseSizing): L
       repository,
       {
         buffer: { maxEvents: config.follow.bufferMaxEvents, maxBytes: config.follow.bufferMaxBytes },
+        buffersMaxBytes: config.follow.buffersMaxBytes,
         registrationTtlMs: config.follow.registrationTtlMs,
         statementTimeoutMs: config.query.statementTimeoutMs,
       },

@@ -6,9 +6,11 @@ export interface LiveTailState {
   readonly followers: number;
   /** Tenants this instance has registered (their writers notify). */
   readonly tenants: number;
+  /** Bytes of new events followers hold for clients that have not read them (of FOLLOW_BUFFERS_MAX_BYTES). */
+  readonly bufferedBytes: number;
 }
 
-/** `telemetry_vault_live_tail_followers` and `telemetry_vault_live_tail_tenants`, read from the hub at every scrape. */
+/** `telemetry_vault_live_tail_followers`, `_tenants` and `_buffered_bytes`, read from the hub at every scrape. */
 export function registerLiveTailGauges(registry: Registry, state: () => LiveTailState): void {
   new Gauge({
     name: 'telemetry_vault_live_tail_followers',
@@ -24,6 +26,14 @@ export function registerLiveTailGauges(registry: Registry, state: () => LiveTail
     registers: [registry],
     collect() {
       this.set(state().tenants);
+    },
+  });
+  new Gauge({
+    name: 'telemetry_vault_live_tail_buffered_bytes',
+    help: 'Bytes of new events this instance\'s followers hold for clients that have not read them yet (at most FOLLOW_BUFFERS_MAX_BYTES)',
+    registers: [registry],
+    collect() {
+      this.set(state().bufferedBytes);
     },
   });
 }

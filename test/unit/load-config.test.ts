@@ -289,3 +289,16 @@ describe('GRPC_RECEIVE_BUDGET', () => {
     ]);
   });
 });
+
+describe('FOLLOW_BUFFERS_MAX_BYTES', () => {
+  test('when nothing is set, then it is 256 MiB; when one follower may hold more, then it grows to that', () => {
+    expect(loadConfig({}).follow.buffersMaxBytes).toBe(256 * 1024 * 1024);
+    expect(loadConfig({ FOLLOW_BUFFER_MAX_BYTES: '512MiB' }).follow.buffersMaxBytes).toBe(512 * 1024 * 1024);
+  });
+
+  test('when it is below FOLLOW_BUFFER_MAX_BYTES, then start-up is refused naming both', () => {
+    expect(problemsOf({ FOLLOW_BUFFERS_MAX_BYTES: '8MiB' })).toEqual([
+      'FOLLOW_BUFFERS_MAX_BYTES (8388608 bytes) must be at least FOLLOW_BUFFER_MAX_BYTES (16777216 bytes): one follower\'s buffer must fit in it',
+    ]);
+  });
+});

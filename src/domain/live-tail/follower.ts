@@ -20,6 +20,59 @@ interface Entry {
 }
 
 /**
+ * FOLLOW_BUFFERS_MAX_BYTES: the bytes of new events all of an instance's
+ * followers together hold for clients that have not read them.
+ * FOLLOW_BUFFER_MAX_BYTES bounds one follower, but followers of different
+ * filters (a start time a microsecond apart is another filter) each read
+ * their own copy of the same events, so one tenant with many follow calls
+ * whose clients read nothing could make the server hold FOLLOW_BUFFER_MAX_BYTES
+ * times their number, well past the process's memory. Past this budget the
+ * follower holding the most fails with RESOURCE_EXHAUSTED naming it (the
+ * slowest client goes first; a client that keeps up holds next to nothing).
+ * Bytes are counted per follower, so followers sharing one read count it
+ * each time: an overcount, never an undercount.
+ */
+export class FollowBuffers {
+  private held = 0;
+  private readonly followers = new Set<Follower>();
+
+  constructor(readonly maxBytes: number) {}
+
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  join(follower: Follower): void {
+    this.followers.add(follower);
+  }
+
+  /** A follower that failed or closed: what it held goes back. */
+  leave(follower: Follower, heldBytes: number): void {
+    if (this.followers.delete(follower)) this.held -= heldBytes;
+  }
+
+  shrank(bytes: number): void {
+    this.held -= bytes;
+  }
+
+  /** A follower took `bytes` more: past the budget, the followers holding the most fail until it fits. */
+  grew(bytes: number): void {
+    this.held += bytes;
+    while (this.held > this.maxBytes) {
+      let largest: Follower | undefined;
+      for (const follower of this.followers) if (largest === undefined || follower.held.bytes > largest.held.bytes) largest = follower;
+      if (largest === undefined || largest.held.bytes === 0) return;
+      largest.fail(
+        new VaultError(
+          'RESOURCE_EXHAUSTED',
+          `the follower fell behind: this server's follow calls hold ${this.held} bytes of new events their clients have not read (FOLLOW_BUFFERS_MAX_BYTES is ${this.maxBytes}), and this one the most (${largest.held.bytes}); read faster, narrow the filter, or follow again with the same filter and drop the events already received (docs/api.md, "Resuming a follow")`,
+        ),
+      );
+    }
+  }
+}
+
+/**
  * One follow call's queue of new events, in commit order. The hub pushes a
  * read (shared with the other followers of the same filter) for each commit
  * notice the follower may not have seen yet; the call takes them with
@@ -43,7 +96,11 @@ export class Follower {
     private readonly eventBytes: (event: StoredEvent) => number,
     /** Called once, when the follower fails or is closed. */
     private readonly onDone: () => void,
-  ) {}
+    /** The instance's FOLLOW_BUFFERS_MAX_BYTES (none: this follower's own bounds only). */
+    private readonly buffers?: FollowBuffers,
+  ) {
+    buffers?.join(this);
+  }
 
   /** The snapshot the stored part was read in, once known. */
   get snapshot(): StoredSnapshot | undefined {
@@ -116,6 +173,7 @@ export class Follower {
   fail(error: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = error;
+    this.buffers?.leave(this, this.heldBytes);
     this.entries.length = 0;
     this.heldEvents = 0;
     this.heldBytes = 0;
@@ -151,6 +209,8 @@ export class Follower {
     entry.held.bytes += bytes;
     this.heldEvents += events;
     this.heldBytes += bytes;
+    this.buffers?.grew(bytes);
+    if (this.failure !== undefined) return;
     // One entry is always accepted, whatever its size: a transaction's events can always be sent on their own.
     if (this.entries.length > 1 && (this.heldEvents > this.limits.maxEvents || this.heldBytes > this.limits.maxBytes)) {
       const [limit, value] = this.heldEvents > this.limits.maxEvents ? [`FOLLOW_BUFFER_MAX_EVENTS is ${this.limits.maxEvents}`, `${this.heldEvents} events`] : [`FOLLOW_BUFFER_MAX_BYTES is ${this.limits.maxBytes}`, `${this.heldBytes} bytes`];
@@ -162,7 +222,10 @@ export class Follower {
 
   private release(entry: Entry): void {
     entry.removed = true;
+    // A failed follower gave back all it held at once.
+    if (this.failure !== undefined) return;
     this.heldEvents -= entry.held.events;
     this.heldBytes -= entry.held.bytes;
+    this.buffers?.shrank(entry.held.bytes);
   }
 }

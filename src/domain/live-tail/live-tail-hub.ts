@@ -3,12 +3,14 @@ import type { Logger } from '../../observability/create-logger';
 import { canonicalJson } from '../query/canonical-json';
 import type { EventSelection, StoredEvent } from '../query/event-reader';
 import { VaultError } from '../vault-error';
-import { Follower, type BufferLimits } from './follower';
+import { Follower, FollowBuffers, type BufferLimits } from './follower';
 import type { CommitNotice, CommitNoticeSource, LiveTailRepository } from './live-tail-store';
 
 /** How the hub bounds its work (FOLLOW_* and QUERY_STATEMENT_TIMEOUT). */
 export interface HubSettings {
   readonly buffer: BufferLimits;
+  /** FOLLOW_BUFFERS_MAX_BYTES: what all the followers together hold (see FollowBuffers). */
+  readonly buffersMaxBytes: number;
   readonly registrationTtlMs: number;
   /** Bounds each read of a notice's events. */
   readonly statementTimeoutMs: number;
@@ -51,6 +53,7 @@ export class LiveTailHub {
   private closed = false;
   /** Aborts the notices' reads in flight at close. */
   private readonly reads = new AbortController();
+  private readonly buffers: FollowBuffers;
 
   constructor(
     private readonly source: CommitNoticeSource,
@@ -59,6 +62,7 @@ export class LiveTailHub {
     private readonly eventBytes: (event: StoredEvent) => number,
     private readonly logger: Logger,
   ) {
+    this.buffers = new FollowBuffers(settings.buffersMaxBytes);
     source.onNotice((notice) => this.dispatch(notice));
     source.onLost(() => {
       this.generation++;
@@ -114,16 +118,16 @@ export class LiveTailHub {
         if (byFilter.size === 0 && this.groups.get(tenantId) === byFilter) this.groups.delete(tenantId);
       }
       this.releaseTenant(tenantId);
-    });
+    }, this.buffers);
     joined.followers.add(follower);
     return follower;
   }
 
   /** Follow calls in progress, and tenants registered (for metrics). */
-  state(): { followers: number; tenants: number } {
+  state(): { followers: number; tenants: number; bufferedBytes: number } {
     let followers = 0;
     for (const byFilter of this.groups.values()) for (const group of byFilter.values()) followers += group.followers.size;
-    return { followers, tenants: this.tenants.size };
+    return { followers, tenants: this.tenants.size, bufferedBytes: this.buffers.heldBytes };
   }
 
   /** Ends every follower with UNAVAILABLE and refuses new ones (shutdown has begun). */
