@@ -74,7 +74,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
     const health = createHealthFeature(platform, features);
     const services = features.flatMap((feature) => feature.services);
     const policies = new Map(services.flatMap((service) => [...service.policies]));
-    const received = new ReceivedMessages(platform.receiveBudget, config.grpc.maxReceiveMessageBytes);
+    const received = new ReceivedMessages(platform.receiveBudget);
     const grpc = closers.add(
       await startGrpcServer(config.grpc, {
         health: health.service,

@@ -89,7 +89,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const scopes = new CallScopes(logger);
   const retention = new RetentionPolicy(config.lifecycle.retentionMs);
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
-  const receiveBudget = new ReceiveBudget(config.grpc.receiveBudgetBytes, 2 * config.grpc.maxReceiveMessageBytes);
+  const receiveBudget = new ReceiveBudget(config.grpc.receiveBudgetBytes, config.grpc.maxReceiveMessageBytes);
   registerReceiveBudgetGauge(metrics.registry, () => receiveBudget.heldBytes());
   return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget, connectionLimit: new ConnectionLimit(config.grpc.maxConnections, logger), retention, closers };
 }

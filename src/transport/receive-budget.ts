@@ -25,16 +25,18 @@ export class ReceiveBudget {
   /**
    * The most one tenant's requests may hold: half the budget, so that one
    * tenant (a client that starts many large messages and sends them slowly,
-   * say) cannot keep the others' messages out; never less than one message
-   * of the largest size, compressed, with what it may inflate to.
+   * say) cannot keep the others' messages out; never less than what one
+   * message of the largest size takes when compressed (itself and what it
+   * may inflate to: twice the size).
    */
   readonly tenantMaxBytes: number;
 
   constructor(
     readonly maxBytes: number,
-    largestMessageBytes: number,
+    /** GRPC_MAX_RECEIVE_MESSAGE_SIZE: also what a compressed message may inflate to. */
+    readonly maxMessageBytes: number,
   ) {
-    this.tenantMaxBytes = Math.max(Math.floor(maxBytes / 2), Math.min(maxBytes, largestMessageBytes));
+    this.tenantMaxBytes = Math.max(Math.floor(maxBytes / 2), Math.min(maxBytes, 2 * maxMessageBytes));
   }
 
   /** Bytes taken and not given back (of `tenantId`'s requests, or of all). */

@@ -29,7 +29,7 @@ const MAX_MESSAGE = 1000;
 
 describe('ReceiveBudget', () => {
   test('when bytes are taken and given back, then what is held follows, and a take past the budget takes nothing', () => {
-    const budget = new ReceiveBudget(10_000, 2 * MAX_MESSAGE);
+    const budget = new ReceiveBudget(10_000, MAX_MESSAGE);
     expect(budget.tryTake(3000, undefined)).toBe(true);
     expect(budget.tryTake(7000, undefined)).toBe(true);
     expect(budget.heldBytes()).toBe(10_000);
@@ -41,7 +41,7 @@ describe('ReceiveBudget', () => {
   });
 
   test('when one tenant holds half the budget, then its next take is refused naming its share, while another tenant still takes', () => {
-    const budget = new ReceiveBudget(10_000, 2 * MAX_MESSAGE);
+    const budget = new ReceiveBudget(10_000, MAX_MESSAGE);
     expect(budget.tenantMaxBytes).toBe(5000);
     expect(budget.tryTake(4000, 'a')).toBe(true);
     expect(budget.tryTake(1001, 'a')).toBe(false);
@@ -57,7 +57,7 @@ describe('ReceiveBudget', () => {
   });
 
   test('when the whole budget is the reason, then the refusal is UNAVAILABLE with a 1 s retry naming GRPC_RECEIVE_BUDGET', () => {
-    const budget = new ReceiveBudget(10_000, 2 * MAX_MESSAGE);
+    const budget = new ReceiveBudget(10_000, MAX_MESSAGE);
     budget.tryTake(4500, 'a');
     budget.tryTake(4500, 'b');
     const refusal = budget.overloaded(2000, 'c');
@@ -67,8 +67,8 @@ describe('ReceiveBudget', () => {
   });
 
   test('when the budget is only twice the largest message, then one tenant may hold all of it (a compressed message of the largest size must fit)', () => {
-    expect(new ReceiveBudget(2 * MAX_MESSAGE, 2 * MAX_MESSAGE).tenantMaxBytes).toBe(2 * MAX_MESSAGE);
-    expect(new ReceiveBudget(3 * MAX_MESSAGE, 2 * MAX_MESSAGE).tenantMaxBytes).toBe(2 * MAX_MESSAGE);
+    expect(new ReceiveBudget(2 * MAX_MESSAGE, MAX_MESSAGE).tenantMaxBytes).toBe(2 * MAX_MESSAGE);
+    expect(new ReceiveBudget(3 * MAX_MESSAGE, MAX_MESSAGE).tenantMaxBytes).toBe(2 * MAX_MESSAGE);
   });
 });
 
@@ -79,9 +79,9 @@ describe('Receipt', () => {
   let refusals: VaultError[];
 
   beforeEach(() => {
-    budget = new ReceiveBudget(10_000, 2 * MAX_MESSAGE);
+    budget = new ReceiveBudget(10_000, MAX_MESSAGE);
     stream = new FakeStream();
-    receipt = new Receipt(stream, budget, MAX_MESSAGE);
+    receipt = new Receipt(stream, budget);
     refusals = [];
     receipt.claimed('tenant', (refusal) => refusals.push(refusal));
   });
@@ -158,7 +158,7 @@ describe('Receipt', () => {
   });
 
   test('when a call is claimed, then its request chunks reach the receipt through a listener put before any other', () => {
-    const unclaimed = new Receipt(new FakeStream(), budget, MAX_MESSAGE);
+    const unclaimed = new Receipt(new FakeStream(), budget);
     unclaimed.received(message(100));
     expect(budget.heldBytes()).toBe(100);
     unclaimed.close();

@@ -36,10 +36,7 @@ export class ReceivedMessages {
   private readonly receipts = new Map<string, Receipt>();
   private nextNumber = 0;
 
-  constructor(
-    private readonly budget: ReceiveBudget,
-    private readonly maxMessageBytes: number,
-  ) {}
+  constructor(private readonly budget: ReceiveBudget) {}
 
   /** Tracks the streams of every port the server has bound. Call it after every bind. */
   track(server: Server): void {
@@ -57,7 +54,7 @@ export class ReceivedMessages {
 
   private open(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const number = String(this.nextNumber++);
-    const receipt = new Receipt(stream, this.budget, this.maxMessageBytes);
+    const receipt = new Receipt(stream, this.budget);
     this.receipts.set(number, receipt);
     headers[RECEIPT_METADATA] = number;
     stream.on('close', () => {
@@ -91,7 +88,6 @@ export class Receipt {
   constructor(
     private readonly stream: ReceivedStream,
     private readonly budget: ReceiveBudget,
-    private readonly maxMessageBytes: number,
   ) {}
 
   /**
@@ -126,7 +122,8 @@ export class Receipt {
       const length = this.announced;
       this.bodyLeft = length;
       // A message over the limit grpc-js refuses itself, unread.
-      const bytes = length > this.maxMessageBytes ? 0 : length + (this.compressed ? this.maxMessageBytes : 0);
+      const max = this.budget.maxMessageBytes;
+      const bytes = length > max ? 0 : length + (this.compressed ? max : 0);
       if (!this.budget.tryTake(bytes, this.tenantId)) {
         this.refuse(bytes);
         return;
