@@ -2,6 +2,8 @@ import path from 'node:path';
 import { EnvReader } from './env-reader';
 import { MAX_RETENTION_MS } from '../domain/retention/retention-policy';
 import { parseDuration } from './parse-duration';
+// GRPC_CONNECTION_WINDOW's default: HTTP/2's own window (connection-window.ts says when to widen it).
+import { HTTP2_DEFAULT_WINDOW_BYTES } from '../transport/grpc/connection-window';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -330,10 +332,7 @@ export interface FollowSettings {
 
 function readFollowSettings(read: EnvReader): FollowSettings {
   const bufferMaxBytes = read.bytes('FOLLOW_BUFFER_MAX_BYTES', 16 * 1024 * 1024, { min: 1024, max: 1024 * 1024 * 1024 });
-  const buffersMaxBytes = read.bytes('FOLLOW_BUFFERS_MAX_BYTES', Math.max(256 * 1024 * 1024, bufferMaxBytes), { min: 1024, max: 2 ** 40 });
-  if (buffersMaxBytes < bufferMaxBytes) {
-    read.problem(`FOLLOW_BUFFERS_MAX_BYTES (${buffersMaxBytes} bytes) must be at least FOLLOW_BUFFER_MAX_BYTES (${bufferMaxBytes} bytes): one follower's buffer must fit in it`);
-  }
+  const buffersMaxBytes = readBytesAtLeast(read, 'FOLLOW_BUFFERS_MAX_BYTES', 256 * 1024 * 1024, { bytes: bufferMaxBytes, what: 'FOLLOW_BUFFER_MAX_BYTES', why: "one follower's buffer must fit in it" }, 1024);
   return {
     bufferMaxEvents: read.integer('FOLLOW_BUFFER_MAX_EVENTS', 10_000, { min: 1, max: 10_000_000 }),
     bufferMaxBytes,
@@ -352,14 +351,25 @@ const PORT = { min: 0, max: 65535 };
  */
 function readReceiveLimits(read: EnvReader): Pick<Config['grpc'], 'maxReceiveMessageBytes' | 'receiveBudgetBytes'> {
   const maxReceiveMessageBytes = read.bytes('GRPC_MAX_RECEIVE_MESSAGE_SIZE', 16 * 1024 * 1024, { min: 1024, max: 1024 ** 3 });
-  const least = 2 * maxReceiveMessageBytes;
-  const receiveBudgetBytes = read.bytes('GRPC_RECEIVE_BUDGET', Math.max(DEFAULT_RECEIVE_BUDGET_BYTES, least), { min: 2048, max: 2 ** 40 });
-  if (receiveBudgetBytes < least) {
-    read.problem(
-      `GRPC_RECEIVE_BUDGET (${receiveBudgetBytes} bytes) must be at least twice GRPC_MAX_RECEIVE_MESSAGE_SIZE (${least} bytes): a compressed message of the largest size and what it may inflate to must fit in it`,
-    );
-  }
+  const receiveBudgetBytes = readBytesAtLeast(
+    read,
+    'GRPC_RECEIVE_BUDGET',
+    DEFAULT_RECEIVE_BUDGET_BYTES,
+    { bytes: 2 * maxReceiveMessageBytes, what: 'twice GRPC_MAX_RECEIVE_MESSAGE_SIZE', why: 'a compressed message of the largest size and what it may inflate to must fit in it' },
+    2048,
+  );
   return { maxReceiveMessageBytes, receiveBudgetBytes };
+}
+
+/**
+ * A size that must hold another setting's (`least`): its default grows to
+ * `least` when that is larger, and a value set below it is a start-up
+ * problem naming both. Up to 1 TiB.
+ */
+function readBytesAtLeast(read: EnvReader, name: string, fallback: number, least: { readonly bytes: number; readonly what: string; readonly why: string }, min: number): number {
+  const bytes = read.bytes(name, Math.max(fallback, least.bytes), { min, max: 2 ** 40 });
+  if (bytes < least.bytes) read.problem(`${name} (${bytes} bytes) must be at least ${least.what} (${least.bytes} bytes): ${least.why}`);
+  return bytes;
 }
 
 /** The default GRPC_RECEIVE_BUDGET: 16 messages of the default largest size (GRPC_MAX_RECEIVE_MESSAGE_SIZE, 16 MiB) at once. */
@@ -387,8 +397,6 @@ function readOtlpPorts(read: EnvReader): Config['otlp'] {
 }
 const NEVER = 2_147_483_647;
 
-/** GRPC_CONNECTION_WINDOW's default: HTTP/2's own window (transport/grpc/connection-window.ts says when to widen it). */
-const DEFAULT_CONNECTION_WINDOW_BYTES = 65_535;
 
 function readTls(read: EnvReader): TlsFiles | undefined {
   const certFile = read.optionalString('TLS_CERT_FILE');
@@ -439,7 +447,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       maxConnections: read.integer('GRPC_MAX_CONNECTIONS', 4096, { min: 1, max: 1_000_000 }),
       maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),
       // HTTP/2's 64 KiB up to its largest window, 2^31 - 1 bytes.
-      connectionWindowBytes: read.bytes('GRPC_CONNECTION_WINDOW', DEFAULT_CONNECTION_WINDOW_BYTES, { min: DEFAULT_CONNECTION_WINDOW_BYTES, max: 2 ** 31 - 1 }),
+      connectionWindowBytes: read.bytes('GRPC_CONNECTION_WINDOW', HTTP2_DEFAULT_WINDOW_BYTES, { min: HTTP2_DEFAULT_WINDOW_BYTES, max: 2 ** 31 - 1 }),
       keepaliveTimeMs: read.durationMs('GRPC_KEEPALIVE_TIME', 60_000, { min: 1000, max: NEVER }),
       keepaliveTimeoutMs: read.durationMs('GRPC_KEEPALIVE_TIMEOUT', 20_000, { min: 1000, max: 600_000 }),
       maxConnectionIdleMs: read.durationMs('GRPC_MAX_CONNECTION_IDLE', 600_000, { min: 1000, max: NEVER }),
