@@ -46,9 +46,9 @@ export class FollowBuffers {
     this.followers.add(follower);
   }
 
-  /** A follower that failed or closed: what it held goes back. */
-  leave(follower: Follower, heldBytes: number): void {
-    if (this.followers.delete(follower)) this.held -= heldBytes;
+  /** A follower that is failing or closing: what it still holds goes back. */
+  leave(follower: Follower): void {
+    if (this.followers.delete(follower)) this.held -= follower.held.bytes;
   }
 
   shrank(bytes: number): void {
@@ -173,7 +173,7 @@ export class Follower {
   fail(error: unknown): void {
     if (this.failure !== undefined) return;
     this.failure = error;
-    this.buffers?.leave(this, this.heldBytes);
+    this.buffers?.leave(this);
     this.entries.length = 0;
     this.heldEvents = 0;
     this.heldBytes = 0;
