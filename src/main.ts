@@ -80,7 +80,7 @@ export async function startVault(config: Config, logger: Logger, options: VaultO
         health: health.service,
         services,
         extraPorts: otlp.grpcPorts,
-        serverHooks: [received, platform.connectionLimit],
+        serverHooks: [received, platform.sentMessages, platform.connectionLimit],
         interceptors: [
           observeCalls(platform.scopes, policies, callMetricsObserver(platform.metrics)),
           ...(options.interceptors ?? []),

@@ -108,6 +108,8 @@ export interface Config {
     readonly receiveBudgetBytes: number;
     /** GRPC_MAX_RESPONSE_BYTES: no response message is larger (pages and stream chunks are cut to fit). */
     readonly maxResponseBytes: number;
+    /** GRPC_RESPONSE_BUDGET: the most response bytes all calls together hold for clients that have not taken them; see ResponseBudget. */
+    readonly responseBudgetBytes: number;
     /** GRPC_MAX_CONNECTIONS: most client connections each client port (GRPC_PORT, OTLP_GRPC_PORT, OTLP_HTTP_PORT) holds at once; see ConnectionLimit. */
     readonly maxConnections: number;
     /** GRPC_MAX_CONCURRENT_STREAMS: most calls in flight on one HTTP/2 connection. */
@@ -362,6 +364,25 @@ function readReceiveLimits(read: EnvReader): Pick<Config['grpc'], 'maxReceiveMes
 }
 
 /**
+ * GRPC_MAX_RESPONSE_BYTES, and GRPC_RESPONSE_BUDGET, which must hold what
+ * one StreamEvents call may hold at once (the message HTTP/2 is sending, the
+ * rest of its read and the read ahead, each about a message), so that a call
+ * alone never passes it.
+ */
+function readResponseLimits(read: EnvReader): Pick<Config['grpc'], 'maxResponseBytes' | 'responseBudgetBytes'> {
+  // 4 MiB: what grpc-go, grpc-java, grpcio, grpc-js and grpcurl accept by default.
+  const maxResponseBytes = read.bytes('GRPC_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 1024 ** 3 });
+  const responseBudgetBytes = readBytesAtLeast(
+    read,
+    'GRPC_RESPONSE_BUDGET',
+    256 * 1024 * 1024,
+    { bytes: 4 * maxResponseBytes, what: 'four times GRPC_MAX_RESPONSE_BYTES', why: 'what one StreamEvents call may hold at once must fit in it' },
+    256 * 1024,
+  );
+  return { maxResponseBytes, responseBudgetBytes };
+}
+
+/**
  * A size that must hold another setting's (`least`): its default grows to
  * `least` when that is larger, and a value set below it is a start-up
  * problem naming both. Up to 1 TiB.
@@ -442,8 +463,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, cw
       host: read.string('GRPC_HOST', '0.0.0.0'),
       port: read.integer('GRPC_PORT', 50051, PORT),
       ...readReceiveLimits(read),
-      // 4 MiB: what grpc-go, grpc-java, grpcio, grpc-js and grpcurl accept by default.
-      maxResponseBytes: read.bytes('GRPC_MAX_RESPONSE_BYTES', 4 * 1024 * 1024, { min: 64 * 1024, max: 1024 ** 3 }),
+      ...readResponseLimits(read),
       maxConnections: read.integer('GRPC_MAX_CONNECTIONS', 4096, { min: 1, max: 1_000_000 }),
       maxConcurrentStreams: read.integer('GRPC_MAX_CONCURRENT_STREAMS', 256, { min: 1, max: 100_000 }),
       // HTTP/2's 64 KiB up to its largest window, 2^31 - 1 bytes.

@@ -7,7 +7,7 @@ import { FailoverTokenBucketStore } from '../domain/rate-limit/failover-token-bu
 import { MemoryTokenBucketStore } from '../domain/rate-limit/memory-token-bucket-store';
 import { RateLimiter } from '../domain/rate-limit/rate-limiter';
 import type { TokenBucketStore } from '../domain/rate-limit/token-bucket-store';
-import { registerDatabaseUpGauge, registerPoolGauge, registerReceiveBudgetGauge } from '../observability/collected-gauges';
+import { registerDatabaseUpGauge, registerPoolGauge, registerReceiveBudgetGauge, registerResponseBudgetGauge } from '../observability/collected-gauges';
 import type { Logger } from '../observability/create-logger';
 import { createMetrics, type Metrics } from '../observability/create-metrics';
 import { authMetricsObserver, rateLimitMetricsObserver } from '../observability/metrics-observers';
@@ -16,10 +16,12 @@ import { createPool } from '../storage/create-pool';
 import { DatabaseProbe } from '../storage/database-probe';
 import type { Database } from '../storage/open-database';
 import { RedisTokenBucketStore } from '../storage/redis-token-bucket-store';
+import { SentMessages } from '../transport/grpc/calls/budget-sent-messages';
 import { CallPipeline } from '../transport/grpc/calls/call-pipeline';
 import { CallScopes } from '../transport/grpc/calls/call-scopes';
 import { ConnectionLimit } from '../transport/connection-limit';
 import { ReceiveBudget } from '../transport/receive-budget';
+import { ResponseBudget } from '../transport/response-budget';
 import type { Closers } from './closers';
 import { createEventIngestor } from './event-ingestion';
 import type { EventIngestor } from '../domain/ingest/event-ingestor';
@@ -52,6 +54,8 @@ export interface Platform {
   readonly pipeline: CallPipeline;
   /** GRPC_RECEIVE_BUDGET: the request bytes gRPC calls and OTLP/HTTP requests hold while they are received, together. */
   readonly receiveBudget: ReceiveBudget;
+  /** GRPC_RESPONSE_BUDGET: the response bytes gRPC calls hold for clients that have not taken them, together (the pipeline's, too). */
+  readonly sentMessages: SentMessages;
   /** GRPC_MAX_CONNECTIONS, for every client port (gRPC and OTLP/HTTP). */
   readonly connectionLimit: ConnectionLimit;
   /** RETENTION and the tenants' own: the one retention cutoff of ingest, queries and the retention work. */
@@ -91,7 +95,10 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const ingestor = createEventIngestor(config, logger, pool, metrics, limiter, probes.primary, retention);
   const receiveBudget = new ReceiveBudget(config.grpc.receiveBudgetBytes, config.grpc.maxReceiveMessageBytes);
   registerReceiveBudgetGauge(metrics.registry, () => receiveBudget.heldBytes());
-  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes), receiveBudget, connectionLimit: new ConnectionLimit(config.grpc.maxConnections, logger), retention, closers };
+  const responseBudget = new ResponseBudget(config.grpc.responseBudgetBytes);
+  registerResponseBudgetGauge(metrics.registry, () => responseBudget.heldBytes);
+  const sentMessages = new SentMessages(responseBudget, logger);
+  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes, sentMessages), receiveBudget, sentMessages, connectionLimit: new ConnectionLimit(config.grpc.maxConnections, logger), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

@@ -6,6 +6,7 @@ import { ReadFailover } from '../storage/read-failover';
 import { CURSOR_SIGNING_KEY, VaultSecretRepository } from '../storage/vault-secret-repository';
 import { createQueryHandlers, QUERY_METHOD_POLICIES, QUERY_SERVICE_NAME, queryServiceDefinition } from '../transport/grpc/query-handlers';
 import { createRequestDecoders } from '../transport/grpc/wire/request-decoders';
+import { largestEventResponseBytes } from '../config/load-config';
 import { storedEventResponseBytes } from '../transport/grpc/wire/encode-query-responses';
 import type { Feature } from './feature';
 import { createLiveTail } from './live-tail';
@@ -27,7 +28,7 @@ export async function createQueryFeature(platform: Platform): Promise<Feature> {
   // Behind a transaction-mode pooler no setting may stay on a session: every read sets its timeout with SET LOCAL.
   const sessionTimeoutMs = config.database.transactionPooling ? Number.POSITIVE_INFINITY : config.query.statementTimeoutMs;
   const reader = new EventQueryRepository(reads, sessionTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));
-  const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes };
+  const responses = { maxBytes: maxResponseBytes, eventBytes: storedEventResponseBytes, largestEventBytes: largestEventResponseBytes(config.ingest.maxPayloadBytes) };
   const liveTail = createLiveTail(platform, responses);
   const queries = new QueryService(reader, new CursorCodec(cursorKey), config.query, responses, createQueryMetrics(metrics.registry).streamObserver, Date.now, platform.retention);
   return {

@@ -66,9 +66,18 @@ export function registerActiveTenantsGauge(registry: Registry, count: () => Prom
 
 /** `telemetry_vault_receive_budget_held_bytes`: the request bytes held of GRPC_RECEIVE_BUDGET (ReceiveBudget) at scrape time. */
 export function registerReceiveBudgetGauge(registry: Registry, heldBytes: () => number): void {
+  registerHeldBytesGauge(registry, 'telemetry_vault_receive_budget_held_bytes', 'Request bytes held while gRPC messages and OTLP/HTTP bodies are received and decoded, of GRPC_RECEIVE_BUDGET', heldBytes);
+}
+
+/** `telemetry_vault_response_budget_held_bytes`: the response bytes held for clients of GRPC_RESPONSE_BUDGET (ResponseBudget) at scrape time. */
+export function registerResponseBudgetGauge(registry: Registry, heldBytes: () => number): void {
+  registerHeldBytesGauge(registry, 'telemetry_vault_response_budget_held_bytes', 'Response bytes held for gRPC clients that have not taken them yet, of GRPC_RESPONSE_BUDGET', heldBytes);
+}
+
+function registerHeldBytesGauge(registry: Registry, name: string, help: string, heldBytes: () => number): void {
   new Gauge({
-    name: 'telemetry_vault_receive_budget_held_bytes',
-    help: 'Request bytes held while gRPC messages and OTLP/HTTP bodies are received and decoded, of GRPC_RECEIVE_BUDGET',
+    name,
+    help,
     registers: [registry],
     collect() {
       this.set(heldBytes());

@@ -1,6 +1,7 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type pg from 'pg';
 import { SortOrder, StreamEventsRequest, StreamEventsResponse } from '../../src/gen/telemetry/v1/query_service';
+import { largestEventResponseBytes } from '../../src/config/load-config';
 import { createTenantWithKey, failureOf, sortReference, streamEvents, walkAllPages } from '../support/query-fixtures';
 import { openRawServerStream, type RawServerStream } from '../support/raw-grpc-stream';
 import { makeEvents, seedEvents } from '../support/seed-events';
@@ -8,6 +9,8 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database'
 import { eventually, startTestServer, withKey, type TestServer } from '../support/test-server';
 
 const CHUNK = 50;
+/** The first read: as many of the largest events (64 KiB payloads read as Structs) as one 4 MiB message carries. */
+const FIRST_READ = Math.floor((4 * 1024 * 1024) / largestEventResponseBytes(64 * 1024));
 const COUNT = 10_000;
 const events = makeEvents(COUNT);
 const ids = (list: readonly { eventId: string }[]): string[] => list.map((event) => event.eventId);
@@ -61,9 +64,10 @@ describe('StreamEvents', () => {
     expect(paged[0]!.payload).toBeDefined();
   });
 
-  test('when max_events is set, then exactly that many of the first events come, in chunks', async () => {
+  test('when max_events is set, then exactly that many of the first events come, in chunks: the first read sized for the largest events, then chunks of the chunk size', async () => {
     const messages = await streamEvents(server.query, key, { maxEvents: 123, order: SortOrder.SORT_ORDER_OLDEST_FIRST });
-    expect(messages.map((message) => message.events.length)).toEqual([50, 50, 23]);
+    expect(FIRST_READ).toBe(15);
+    expect(messages.map((message) => message.events.length)).toEqual([FIRST_READ, 50, 50, 123 - FIRST_READ - 100]);
     expect(ids(messages.flatMap((message) => message.events))).toEqual(ids(sortReference(events, 'oldest-first')).slice(0, 123));
   });
 

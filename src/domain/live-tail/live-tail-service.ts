@@ -3,7 +3,7 @@ import type { StoredEvent } from '../query/event-reader';
 import type { EventFilterInput, SortOrder } from '../query/event-filter';
 import { sendInChunks, type ResponseSizing } from '../query/fit-response';
 import type { QueryLimits } from '../query/query-service';
-import { streamPages } from '../query/stream-pages';
+import { NOTHING_HELD, streamPages, type HeldBytes } from '../query/stream-pages';
 import { validateEventFilter } from '../query/validate-event-filter';
 import { statementBudget } from '../statement-budget';
 import { invalidArgument, VaultError } from '../vault-error';
@@ -51,7 +51,7 @@ export class LiveTailService {
    * response headers then, so that a call with nothing to send yet is seen
    * to be answered.
    */
-  async follow(input: FollowInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>, live: () => void = () => undefined): Promise<void> {
+  async follow(input: FollowInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>, live: () => void = () => undefined, held: HeldBytes = NOTHING_HELD): Promise<void> {
     if (input.order !== 'oldest-first') throw invalidArgument('order', 'follow streams oldest first: use SORT_ORDER_OLDEST_FIRST, or leave order unset');
     if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
     const selection = { tenantId: ctx.tenant.id, filter: validateEventFilter(input.filter, this.limits), order: 'oldest-first' as const };
@@ -66,7 +66,7 @@ export class LiveTailService {
         follower.snapshot = session.snapshot;
         const read = (after: Parameters<typeof session.readPage>[1]['after'], want: number): Promise<StoredEvent[]> =>
           session.readPage(selection, { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false });
-        sent = await streamPages(read, this.limits.streamChunkSize, input.maxEvents, this.responses, guardedSend);
+        sent = await streamPages(read, this.limits.streamChunkSize, input.maxEvents, this.responses, guardedSend, undefined, held);
       } finally {
         await session.close();
       }

@@ -10,6 +10,8 @@ export interface ResponseSizing {
   readonly maxBytes: number;
   /** The bytes `event` takes inside a page or chunk message, its field tag and length included. */
   eventBytes(event: StoredEvent): number;
+  /** The most one event can take in a response (a payload of INGEST_MAX_PAYLOAD_BYTES read as a Struct). */
+  readonly largestEventBytes: number;
 }
 
 /** Room kept in a stream chunk for other fields: a chunk has none, a little room all the same. */
@@ -36,11 +38,23 @@ export function fittingCount(events: readonly StoredEvent[], budget: number, res
   return events.length;
 }
 
-/** Sends `events` in as few stream chunks as GRPC_MAX_RESPONSE_BYTES allows. */
-export async function sendInChunks(events: readonly StoredEvent[], responses: ResponseSizing, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
+/**
+ * Sends `events` in as few stream chunks as GRPC_MAX_RESPONSE_BYTES allows.
+ * `handedOver` is told each chunk's bytes once it is handed to the
+ * transport (which counts it from there until the client has it), before
+ * the send is awaited.
+ */
+export async function sendInChunks(events: readonly StoredEvent[], responses: ResponseSizing, send: (events: StoredEvent[]) => Promise<void>, handedOver?: (bytes: number) => void): Promise<void> {
   for (let rest = events; rest.length > 0; ) {
     const count = fittingCount(rest, responses.maxBytes - STREAM_FIELDS_RESERVE, responses);
-    await send(rest.slice(0, count));
+    const chunk = rest.slice(0, count);
+    const sending = send(chunk);
+    if (handedOver !== undefined) {
+      let bytes = 0;
+      for (const event of chunk) bytes += responses.eventBytes(event);
+      handedOver(bytes);
+    }
+    await sending;
     rest = rest.slice(count);
   }
 }

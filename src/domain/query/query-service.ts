@@ -6,7 +6,7 @@ import type { CursorCodec } from './cursor-codec';
 import type { EventFilterInput, SortOrder } from './event-filter';
 import type { AggregateCount, EventReader, EventSelection, KeysetPosition, StoredEvent } from './event-reader';
 import { fittingCount, type ResponseSizing } from './fit-response';
-import { positionOf, streamPages } from './stream-pages';
+import { NOTHING_HELD, positionOf, streamPages, type HeldBytes } from './stream-pages';
 import { queryScope } from './query-scope';
 import { statementBudget } from '../statement-budget';
 import { durationToMicros, type TimePoint } from './time-point';
@@ -136,7 +136,7 @@ export class QueryService {
    * stays at about two chunks whatever the result size, and a client that
    * goes away holds no connection.
    */
-  async streamEvents(input: StreamEventsInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>): Promise<void> {
+  async streamEvents(input: StreamEventsInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>, held: HeldBytes = NOTHING_HELD): Promise<void> {
     const selection = this.selection(input.filter, input.order, ctx);
     if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
     const read = async (after: KeysetPosition | undefined, want: number): Promise<StoredEvent[]> => {
@@ -151,7 +151,7 @@ export class QueryService {
     await streamPages(read, this.limits.streamChunkSize, input.maxEvents, this.responses, send, {
       sending: () => this.observer.waitingForClient(1),
       sent: () => this.observer.waitingForClient(-1),
-    });
+    }, held);
   }
 
   async aggregate(input: AggregateInput, ctx: AuthenticatedContext): Promise<AggregateCount[]> {

@@ -64,15 +64,15 @@ export function createQueryHandlers(pipeline: CallPipeline, queries: QueryServic
       );
       return { events: result.events, nextCursor: result.nextCursor, hasMore: result.hasMore, totalCount: result.totalCount ?? 0 };
     }),
-    streamEvents: pipeline.serverStream<StreamEventsRequest, { events: readonly StoredEvent[] }>(async (received, ctx, send, sendHeaders) => {
+    streamEvents: pipeline.serverStream<StreamEventsRequest, { events: readonly StoredEvent[] }>(async (received, ctx, send, sendHeaders, held) => {
       const request = assertWellFormed(received);
       // Following, an unset order means oldest first (contract section 10).
       const order = request.follow && request.order === SortOrder.SORT_ORDER_UNSPECIFIED ? 'oldest-first' : toSortOrder(request.order);
       const input = { filter: toFilterInput(request.filter), order, maxEvents: request.maxEvents, payloadAsJson: request.payloadAsJson };
       // Headers as soon as the follow is in place: a balancer waits for them with a read timeout (nginx's
       // grpc_read_timeout), and a quiet follow would be cut; once they are sent, the server's keepalive pings keep it.
-      if (request.follow) await liveTail.follow(input, ctx, (events) => send({ events }), sendHeaders);
-      else await queries.streamEvents(input, ctx, (events) => send({ events }));
+      if (request.follow) await liveTail.follow(input, ctx, (events) => send({ events }), sendHeaders, held);
+      else await queries.streamEvents(input, ctx, (events) => send({ events }), held);
     }),
     aggregate: pipeline.unary<AggregateRequest, AggregateCounts>(async (received, ctx) => {
       const request = assertWellFormed(received);

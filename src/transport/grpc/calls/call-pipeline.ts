@@ -1,9 +1,11 @@
 import { Metadata, type handleClientStreamingCall, type handleServerStreamingCall, type handleUnaryCall, type ServerReadableStream, type ServerWritableStream } from '@grpc/grpc-js';
 import type { AuthenticatedContext } from '../../../domain/call-context';
 import { VaultError } from '../../../domain/vault-error';
+import { NOTHING_HELD, type HeldBytes } from '../../../domain/query/stream-pages';
 import { limitWriteAhead } from '../limit-write-ahead';
 import type { MalformedMessage } from '../malformed-message';
 import { toGrpcStatus } from '../to-grpc-status';
+import type { SentMessages } from './budget-sent-messages';
 import type { CallScope, CallScopes } from './call-scopes';
 
 /** What a handler sees of its call beyond the context: the scope, to report the rate limit it last took. */
@@ -27,7 +29,11 @@ export class CallPipeline {
   /** Calls whose handler is running, by the controller that aborts them. */
   private readonly inFlight = new Set<AbortController>();
 
-  constructor(private readonly scopes: CallScopes) {}
+  constructor(
+    private readonly scopes: CallScopes,
+    /** The response side of GRPC_RESPONSE_BUDGET: a call it ends has its handler stopped with the budget's reason. */
+    private readonly sent?: SentMessages,
+  ) {}
 
   /**
    * Fails every call in flight with `reason`: their signals abort, so their
@@ -67,10 +73,11 @@ export class CallPipeline {
    * resolves when the stream can take more (flow control); the call ends
    * with OK when the handler resolves. `sendHeaders` sends the response
    * headers before any message (at most once; the first message sends them
-   * otherwise).
+   * otherwise). `held` is the call's share of GRPC_RESPONSE_BUDGET, for what
+   * the handler holds for its client beyond the messages sent.
    */
   serverStream<Req, Res>(
-    handler: (request: Req | MalformedMessage, ctx: AuthenticatedContext, send: (response: Res) => Promise<void>, sendHeaders: () => void) => Promise<void>,
+    handler: (request: Req | MalformedMessage, ctx: AuthenticatedContext, send: (response: Res) => Promise<void>, sendHeaders: () => void, held: HeldBytes) => Promise<void>,
   ): handleServerStreamingCall<Req | MalformedMessage, Res> {
     return (call) => {
       limitWriteAhead(call);
@@ -84,7 +91,7 @@ export class CallPipeline {
         headersSent = true;
         return send(call, ctx.signal, response);
       };
-      void this.run(call, (ctx) => handler(call.request, ctx, (response) => write(ctx, response), sendHeaders)).then(
+      void this.run(call, (ctx, _scope, held) => handler(call.request, ctx, (response) => write(ctx, response), sendHeaders, held)).then(
         () => call.end(),
         (status) => call.emit('error', status),
       );
@@ -92,8 +99,9 @@ export class CallPipeline {
   }
 
   /** Runs a handler in its context; rejects with the status to send when it fails. */
-  private async run<T>(call: Call, handler: (ctx: AuthenticatedContext, scope: CallScope) => Promise<T>): Promise<T> {
+  private async run<T>(call: Call, handler: (ctx: AuthenticatedContext, scope: CallScope, held: HeldBytes) => Promise<T>): Promise<T> {
     const scope = this.scopes.of(call.metadata);
+    const responses = this.sent?.claim(call.metadata);
     if (scope?.principal === undefined) {
       // Only the interceptors' wiring can get here: never serve an unadmitted call.
       throw toGrpcStatus(new Error(`a call to ${scope?.method ?? 'a vault method'} reached its handler without admission`));
@@ -125,9 +133,10 @@ export class CallPipeline {
     };
     scope.handling = true;
     scope.abortHandler = (reason) => controller.abort(reason);
+    if (responses !== undefined) responses.onEvicted = (reason) => scope.abortHandler?.(reason);
     this.inFlight.add(controller);
     try {
-      const result = await handler(ctx, scope);
+      const result = await handler(ctx, scope, responses?.hold ?? NOTHING_HELD);
       // A call its client gave up on gets no status through the stream any more: record its end here.
       if (controller.signal.aborted) scope.end(toGrpcStatus(controller.signal.reason));
       return result;
