@@ -66,6 +66,7 @@ export async function loadCatalog(root) {
   gauges.registerDatabaseUpGauge(metrics.registry, Object.fromEntries(gauges.DATABASE_NAMES.map((name) => [name, () => true])));
   gauges.registerActiveTenantsGauge(metrics.registry, async () => undefined, { warn() {} });
   gauges.registerReceiveBudgetGauge(metrics.registry, () => 0);
+  gauges.registerResponseBudgetGauge(metrics.registry, () => 0);
   for (const metric of metrics.registry.getMetricsAsArray()) {
     const labels = new Set(metric.labelNames);
     if (metric.constructor.name === 'Histogram') {
