@@ -290,6 +290,20 @@ describe('GRPC_RECEIVE_BUDGET', () => {
   });
 });
 
+describe('GRPC_RESPONSE_BUDGET', () => {
+  test('when nothing is set, then it is 256 MiB; when responses may be larger, then it grows to four times their largest size', () => {
+    expect(loadConfig({}).grpc.responseBudgetBytes).toBe(256 * 1024 * 1024);
+    expect(loadConfig({ GRPC_MAX_RESPONSE_BYTES: '128MiB' }).grpc.responseBudgetBytes).toBe(512 * 1024 * 1024);
+    expect(loadConfig({ GRPC_RESPONSE_BUDGET: '16MiB' }).grpc.responseBudgetBytes).toBe(16 * 1024 * 1024);
+  });
+
+  test('when it is below four times GRPC_MAX_RESPONSE_BYTES, then start-up is refused naming both', () => {
+    expect(problemsOf({ GRPC_RESPONSE_BUDGET: '15MiB' })).toEqual([
+      'GRPC_RESPONSE_BUDGET (15728640 bytes) must be at least four times GRPC_MAX_RESPONSE_BYTES (16777216 bytes): what one StreamEvents call may hold at once must fit in it',
+    ]);
+  });
+});
+
 describe('FOLLOW_BUFFERS_MAX_BYTES', () => {
   test('when nothing is set, then it is 256 MiB; when one follower may hold more, then it grows to that', () => {
     expect(loadConfig({}).follow.buffersMaxBytes).toBe(256 * 1024 * 1024);
