@@ -1,10 +1,9 @@
-import type { ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import { ServerInterceptingCall, type Metadata, type Server, type ServerInterceptor } from '@grpc/grpc-js';
 import type { VaultError } from '../../../domain/vault-error';
 import type { ReceiveBudget } from '../../receive-budget';
-import { boundHttp2Servers } from '../bound-http2-servers';
 import { toGrpcStatus } from '../to-grpc-status';
 import type { CallScopes } from './call-scopes';
+import { StreamTags } from './stream-tags';
 
 /** Where the 'stream' listener leaves a call's receipt number for the interceptor (only this code may set it). */
 const RECEIPT_METADATA = 'x-telemetry-vault-receipt';
@@ -33,34 +32,25 @@ const PREFIX_BYTES = 5;
  *   handler never ran). A call that is never admitted reads nothing.
  */
 export class ReceivedMessages {
-  private readonly receipts = new Map<string, Receipt>();
-  private nextNumber = 0;
+  private readonly receipts: StreamTags<Receipt>;
 
-  constructor(private readonly budget: ReceiveBudget) {}
+  constructor(budget: ReceiveBudget) {
+    this.receipts = new StreamTags(
+      RECEIPT_METADATA,
+      'ReceivedMessages',
+      (stream) => new Receipt(stream, budget),
+      (receipt) => receipt.close(),
+    );
+  }
 
   /** Tracks the streams of every port the server has bound. Call it after every bind. */
   track(server: Server): void {
-    for (const http2Server of boundHttp2Servers(server, 'ReceivedMessages')) {
-      http2Server.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.open(stream, headers));
-    }
+    this.receipts.track(server);
   }
 
   /** The receipt of the call whose request metadata this is, taken out of the metadata. */
   claim(metadata: Metadata): Receipt | undefined {
-    const number = metadata.get(RECEIPT_METADATA)[0];
-    metadata.remove(RECEIPT_METADATA);
-    return typeof number === 'string' ? this.receipts.get(number) : undefined;
-  }
-
-  private open(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const number = String(this.nextNumber++);
-    const receipt = new Receipt(stream, this.budget);
-    this.receipts.set(number, receipt);
-    headers[RECEIPT_METADATA] = number;
-    stream.on('close', () => {
-      this.receipts.delete(number);
-      receipt.close();
-    });
+    return this.receipts.claim(metadata);
   }
 }
 

@@ -1,9 +1,9 @@
-import { constants as http2Constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { constants as http2Constants, type ServerHttp2Stream } from 'node:http2';
 import type { Metadata, Server } from '@grpc/grpc-js';
 import type { VaultError } from '../../../domain/vault-error';
 import type { Logger } from '../../../observability/create-logger';
 import type { ResponseBudget, ResponseHold } from '../../response-budget';
-import { boundHttp2Servers } from '../bound-http2-servers';
+import { StreamTags } from './stream-tags';
 
 /** Where the 'stream' listener leaves a call's response number for the pipeline (only this code may set it). */
 const RESPONSE_METADATA = 'x-telemetry-vault-response';
@@ -33,48 +33,42 @@ export interface SentResponses {
  * server logs the resets at most once a minute.
  */
 export class SentMessages {
-  private readonly responses = new Map<string, SentResponses>();
-  private nextNumber = 0;
+  private readonly responses: StreamTags<SentResponses>;
   private evictions = 0;
   private loggedAt = -Infinity;
 
   constructor(
-    private readonly budget: ResponseBudget,
+    budget: ResponseBudget,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.responses = new StreamTags(
+      RESPONSE_METADATA,
+      'SentMessages',
+      (stream, headers) => {
+        const path = headers[':path'];
+        const responses: SentResponses = {
+          hold: budget.open((reason) => {
+            stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+            responses.onEvicted?.(reason);
+            this.evicted(path, reason);
+          }),
+          onEvicted: undefined,
+        };
+        countWrites(stream, responses.hold);
+        return responses;
+      },
+      (responses) => responses.hold.close(),
+    );
+  }
 
   /** Tracks the streams of every port the server has bound. Call it after every bind. */
   track(server: Server): void {
-    for (const http2Server of boundHttp2Servers(server, 'SentMessages')) {
-      http2Server.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => this.open(stream, headers));
-    }
+    this.responses.track(server);
   }
 
   /** The response side of the call whose request metadata this is, taken out of the metadata. */
   claim(metadata: Metadata): SentResponses | undefined {
-    const number = metadata.get(RESPONSE_METADATA)[0];
-    metadata.remove(RESPONSE_METADATA);
-    return typeof number === 'string' ? this.responses.get(number) : undefined;
-  }
-
-  private open(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
-    const number = String(this.nextNumber++);
-    const path = headers[':path'];
-    const responses: SentResponses = {
-      hold: this.budget.open((reason) => {
-        stream.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
-        responses.onEvicted?.(reason);
-        this.evicted(path, reason);
-      }),
-      onEvicted: undefined,
-    };
-    this.responses.set(number, responses);
-    headers[RESPONSE_METADATA] = number;
-    countWrites(stream, responses.hold);
-    stream.on('close', () => {
-      this.responses.delete(number);
-      responses.hold.close();
-    });
+    return this.responses.claim(metadata);
   }
 
   private evicted(path: string | undefined, reason: VaultError): void {
