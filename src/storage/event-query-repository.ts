@@ -19,6 +19,8 @@ export interface EventRow {
   payload_text: string | null;
   payload_bytes: number;
   received_at_us: string;
+  /** Only with a window's maxBytes: true on the row after the bytes ran out (not an event of the page). */
+  beyond?: boolean;
 }
 
 interface AggregateRowData {
@@ -73,12 +75,12 @@ export class EventQueryRepository implements EventReader {
             const rows = await client.query<EventRow>(pageQuery(selection, window, this.maxPayloadBytes));
             const total = await client.query<{ total: number }>(countQuery(selection));
             span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
-            return { events: rows.rows.map((row) => toStoredEvent(row, window.payloadAsJson)), totalCount: total.rows[0]?.total };
+            return { ...toPage(rows.rows, window.payloadAsJson), totalCount: total.rows[0]?.total };
           })
         : withSingleStatement(this.pool, budget, this.statementTimeoutMs, async (client): Promise<Page> => {
             const rows = await client.query<EventRow>(pageQuery(selection, window, this.maxPayloadBytes));
             span.setAttribute('vault.query.rows', rows.rowCount ?? 0);
-            return { events: rows.rows.map((row) => toStoredEvent(row, window.payloadAsJson)), totalCount: undefined };
+            return { ...toPage(rows.rows, window.payloadAsJson), totalCount: undefined };
           }),
     );
   }
@@ -110,6 +112,13 @@ export class EventQueryRepository implements EventReader {
       this.observe(operation, Number(process.hrtime.bigint() - started) / 1e9);
     }
   }
+}
+
+/** pageQuery's rows as a page's events: the row after a window's maxBytes ran out only says that more follow. */
+function toPage(rows: readonly EventRow[], payloadAsJson: boolean): Pick<Page, 'events' | 'truncated'> {
+  const truncated = rows.at(-1)?.beyond === true;
+  const events = (truncated ? rows.slice(0, -1) : rows).map((row) => toStoredEvent(row, payloadAsJson));
+  return { events, truncated };
 }
 
 /** A row of pageQuery or keysQuery as a StoredEvent. */

@@ -72,16 +72,39 @@ export function pageQuery(selection: EventSelection, window: PageWindow, maxPayl
     conditions.push(`"timestamp" ${newestFirst ? '<=' : '>='} ${at}::timestamptz`);
   }
   const direction = newestFirst ? 'DESC' : 'ASC';
-  let text = `${selectEvents(maxPayloadBytes, params)} WHERE ${conditions.join(' AND ')} ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;
+  const select = selectEvents(maxPayloadBytes, params, window.maxBytes !== undefined);
+  let text = `${select} WHERE ${conditions.join(' AND ')} ORDER BY "timestamp" ${direction}, event_id ${direction} LIMIT ${params.add(window.limit)}`;
   if (window.offset !== undefined && window.offset > 0) text += ` OFFSET ${params.add(window.offset)}`;
+  if (window.maxBytes !== undefined) text = withinBytes(text, direction, params.add(window.maxBytes));
   return { text, values: params.values };
 }
 
+/**
+ * A page whose rows stop once their payloads reach `maxBytes` (a parameter):
+ * each row comes with its payload while the rows before it hold fewer
+ * bytes, the first row past that comes without it and with `beyond` set
+ * (so that the reader knows more follow), and no later row is sent. The
+ * running sums are over the page's own order, which its subquery already
+ * has (no sort of the payloads); PostgreSQL still renders each row's payload
+ * to measure it, but the server never receives what the response cannot
+ * carry: a page of 1000 events of 60 KB was ~60 MB read and parsed for
+ * the ~70 events that fit in one 4 MiB response.
+ */
+function withinBytes(page: string, direction: 'ASC' | 'DESC', maxBytes: string): string {
+  const order = `ORDER BY page.order_timestamp ${direction}, page.event_id ${direction}`;
+  const before = (following: 1 | 2): string => `coalesce(sum(page.payload_bytes) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND ${following} PRECEDING), 0)`;
+  return (
+    `SELECT event_id, timestamp_us, event_type, service_name, CASE WHEN bytes_before < ${maxBytes} THEN payload_text END AS payload_text, payload_bytes, received_at_us, bytes_before >= ${maxBytes} AS beyond` +
+    ` FROM (SELECT page.*, ${before(1)} AS bytes_before, ${before(2)} AS bytes_before_previous FROM (${page}) AS page) AS counted` +
+    ` WHERE bytes_before_previous < ${maxBytes} ORDER BY order_timestamp ${direction}, event_id ${direction}`
+  );
+}
+
 /** The select list and FROM of every read of events (see pageQuery for the payload's bound). */
-function selectEvents(maxPayloadBytes: number, params: Params): string {
+function selectEvents(maxPayloadBytes: number, params: Params, withOrderColumn = false): string {
   const bytes = 'octet_length(rendered.payload_text)';
   return (
-    `SELECT event_id, ${microsColumn('"timestamp"', 'timestamp_us')}, event_type, service_name,` +
+    `SELECT event_id, ${microsColumn('"timestamp"', 'timestamp_us')}, ${withOrderColumn ? '"timestamp" AS order_timestamp, ' : ''}event_type, service_name,` +
     ` CASE WHEN ${bytes} <= ${params.add(maxPayloadBytes)} THEN rendered.payload_text END AS payload_text, ${bytes} AS payload_bytes,` +
     ` ${microsColumn('received_at', 'received_at_us')}` +
     ` FROM events CROSS JOIN LATERAL (SELECT events.payload::text AS payload_text OFFSET 0) AS rendered`

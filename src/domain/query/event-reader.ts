@@ -52,12 +52,20 @@ export interface PageWindow {
   readonly payloadAsJson: boolean;
   /** Also count every match, in the same snapshot as the page. */
   readonly countTotal: boolean;
+  /**
+   * Stop reading once the payloads read (as stored JSON text) reach this
+   * many bytes: the rows after the first that reaches it are not read, and
+   * Page.truncated says so. Undefined = read `limit` rows whatever their size.
+   */
+  readonly maxBytes?: number | undefined;
 }
 
 export interface Page {
   readonly events: StoredEvent[];
   /** Set when the window asked for it. */
   readonly totalCount: number | undefined;
+  /** More rows of the window were left unread at its maxBytes (fewer than `limit` rows came back, and it is not the end). */
+  readonly truncated?: boolean;
 }
 
 /** Which events Aggregate counts. */

@@ -108,12 +108,12 @@ export class QueryService {
     // One more than asked for: whether it comes back says whether there is more, at no extra cost.
     const page = await this.reader.readPage(
       selection,
-      { after, offset, limit: limit + 1, payloadAsJson: input.payloadAsJson, countTotal: offset !== undefined },
+      { after, offset, limit: limit + 1, payloadAsJson: input.payloadAsJson, countTotal: offset !== undefined, maxBytes: pageReadBytes(this.responses, input.payloadAsJson) },
       statementBudget(ctx, this.limits.statementTimeoutMs, this.now()),
     );
     // A page ends early, before the event that would take it past GRPC_MAX_RESPONSE_BYTES.
     const count = this.fitting(page.events.slice(0, limit), this.responses.maxBytes - PAGE_FIELDS_RESERVE);
-    const hasMore = page.events.length > count;
+    const hasMore = page.events.length > count || page.truncated === true;
     const events = page.events.slice(0, count);
     const last = events.at(-1);
     return {
@@ -183,4 +183,16 @@ export class QueryService {
     }
     return limit;
   }
+}
+
+/**
+ * How many bytes of stored payload text a page reads at most: what one
+ * response can carry. A payload sent as JSON text takes at least its own
+ * bytes in a response; as a Struct, numbers, booleans and nulls can take
+ * fewer bytes than their text (a double's up to 24 digits in 9 bytes), so
+ * twice as much is read. A page whose reads ran out of bytes before its
+ * response did ends there (has_more, and the cursor goes on from there).
+ */
+export function pageReadBytes(responses: Pick<ResponseSizing, 'maxBytes'>, payloadAsJson: boolean): number {
+  return payloadAsJson ? responses.maxBytes : 2 * responses.maxBytes;
 }
