@@ -91,12 +91,12 @@ export function pageQuery(selection: EventSelection, window: PageWindow, maxPayl
  * the ~70 events that fit in one 4 MiB response.
  */
 function withinBytes(page: string, direction: 'ASC' | 'DESC', maxBytes: string): string {
-  const order = `ORDER BY page.order_timestamp ${direction}, page.event_id ${direction}`;
-  const before = (following: 1 | 2): string => `coalesce(sum(page.payload_bytes) OVER (${order} ROWS BETWEEN UNBOUNDED PRECEDING AND ${following} PRECEDING), 0)`;
+  // One window (one pass): the bytes before each row, and the previous row's own, so the bytes before that one.
+  const before = `ORDER BY page.order_timestamp ${direction}, page.event_id ${direction} ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING`;
   return (
     `SELECT event_id, timestamp_us, event_type, service_name, CASE WHEN bytes_before < ${maxBytes} THEN payload_text END AS payload_text, payload_bytes, received_at_us, bytes_before >= ${maxBytes} AS beyond` +
-    ` FROM (SELECT page.*, ${before(1)} AS bytes_before, ${before(2)} AS bytes_before_previous FROM (${page}) AS page) AS counted` +
-    ` WHERE bytes_before_previous < ${maxBytes} ORDER BY order_timestamp ${direction}, event_id ${direction}`
+    ` FROM (SELECT page.*, coalesce(sum(page.payload_bytes) OVER before, 0) AS bytes_before, coalesce(lag(page.payload_bytes) OVER before, 0) AS previous_bytes FROM (${page}) AS page WINDOW before AS (${before})) AS counted` +
+    ` WHERE bytes_before - previous_bytes < ${maxBytes} ORDER BY order_timestamp ${direction}, event_id ${direction}`
   );
 }
 
