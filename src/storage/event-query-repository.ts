@@ -115,7 +115,7 @@ export class EventQueryRepository implements EventReader {
 }
 
 /** pageQuery's rows as a page's events: the row after a window's maxBytes ran out only says that more follow. */
-function toPage(rows: readonly EventRow[], payloadAsJson: boolean): Pick<Page, 'events' | 'truncated'> {
+export function toPage(rows: readonly EventRow[], payloadAsJson: boolean): Pick<Page, 'events' | 'truncated'> {
   const truncated = rows.at(-1)?.beyond === true;
   const events = (truncated ? rows.slice(0, -1) : rows).map((row) => toStoredEvent(row, payloadAsJson));
   return { events, truncated };

@@ -3,7 +3,7 @@ import type { CommittedKey, LiveTailRepository, SnapshotSession, StoredSnapshot 
 import type { EventSelection, PageWindow, StoredEvent } from '../domain/query/event-reader';
 import type { StatementBudget } from '../domain/statement-budget';
 import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withTransaction } from './database-session';
-import { toStoredEvent, type EventRow } from './event-query-repository';
+import { toPage, toStoredEvent, type EventRow } from './event-query-repository';
 import { keysQuery, pageQuery } from './event-query-sql';
 import { LIVE_TAIL_LOCK_KEY } from './live-tail-notify';
 import { mapPgError } from './map-pg-error';
@@ -87,11 +87,11 @@ export class PgLiveTailRepository implements LiveTailRepository {
       const snapshot = parseSnapshot(results.at(-1)!.rows[0]!.snapshot);
       return {
         snapshot,
-        readPage: async (selection: EventSelection, window: PageWindow): Promise<StoredEvent[]> => {
+        readPage: async (selection: EventSelection, window: PageWindow) => {
           budget.signal.throwIfAborted();
           try {
             const rows = await client.query<EventRow>(pageQuery(selection, window, this.maxPayloadBytes));
-            return rows.rows.map((row) => toStoredEvent(row, window.payloadAsJson));
+            return toPage(rows.rows, window.payloadAsJson);
           } catch (error) {
             if (budget.signal.aborted) throw budget.signal.reason;
             throw mapPgError(error);

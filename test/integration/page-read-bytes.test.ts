@@ -1,9 +1,9 @@
 import { Event } from '../../src/gen/telemetry/v1/event';
-import { QueryEventsResponse } from '../../src/gen/telemetry/v1/query_service';
+import { QueryEventsResponse, StreamEventsResponse } from '../../src/gen/telemetry/v1/query_service';
 import type { EventSelection, PageWindow } from '../../src/domain/query/event-reader';
 import { EventQueryRepository } from '../../src/storage/event-query-repository';
 import { createTenantWithKey } from '../support/ingest-calls';
-import { walkAllPages } from '../support/query-fixtures';
+import { streamEvents, walkAllPages } from '../support/query-fixtures';
 import { BASE_US, seedEvents, type SeedEvent } from '../support/seed-events';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 import { startTestServer, type TestServer } from '../support/test-server';
@@ -92,6 +92,8 @@ describe('pages read about a response of payload bytes, not limit rows', () => {
     const MAX_RESPONSE = 64 * 1024;
     let server: TestServer;
     let numbersKey: string;
+    let mixedKey: string;
+    let mixedIds: string[];
 
     beforeAll(async () => {
       server = await startTestServer(db.url, { GRPC_MAX_RESPONSE_BYTES: String(MAX_RESPONSE), INGEST_MAX_PAYLOAD_BYTES: String(12 * 1024) });
@@ -100,6 +102,12 @@ describe('pages read about a response of payload bytes, not limit rows', () => {
       const numbers = await createTenantWithKey(db.pool, 'page-read-bytes-numbers');
       numbersKey = numbers.key;
       await seedEvents(db.pool, numbers.tenantId, bigEvents('num').map((event) => ({ ...event, payload: { n: Array(300).fill(1e-30) } })));
+      // 300 small events, then the 40 large ones: a stream's read sized by the small ones runs out of bytes.
+      const mixed = await createTenantWithKey(db.pool, 'page-read-bytes-mixed');
+      mixedKey = mixed.key;
+      const small = Array.from({ length: 300 }, (_, i): SeedEvent => ({ eventId: `small-${String(i).padStart(3, '0')}`, timestampUs: BASE_US - 1_000_000_000n + BigInt(i), eventType: 'log', serviceName: 'svc', payload: { i } }));
+      await seedEvents(db.pool, mixed.tenantId, [...small, ...bigEvents('big')]);
+      mixedIds = [...small, ...bigEvents('big')].map((event) => event.eventId);
     });
 
     afterAll(async () => {
@@ -121,6 +129,15 @@ describe('pages read about a response of payload bytes, not limit rows', () => {
         expect(bytes).toBeLessThanOrEqual(MAX_RESPONSE);
         expect(bytes + one).toBeGreaterThan(MAX_RESPONSE - 64);
       }
+    });
+
+    test.each([
+      ['payload_as_json', true],
+      ['Struct payloads', false],
+    ])('when a StreamEvents read sized by small events reaches large ones (%s), then it stops at its bytes and the stream goes on: every event once, in order', async (_name, payloadAsJson) => {
+      const chunks = await streamEvents(server.query, mixedKey, { order: 2, payloadAsJson });
+      expect(chunks.flatMap((chunk) => chunk.events.map((event) => event.eventId))).toEqual(mixedIds);
+      for (const chunk of chunks) expect(StreamEventsResponse.encode(chunk).finish().length).toBeLessThanOrEqual(MAX_RESPONSE);
     });
 
     test('when Struct payloads take less than half their stored text, then a page ends where its read ran out of bytes, says more follow, and walking the pages still gets every event once', async () => {

@@ -1,4 +1,4 @@
-import type { KeysetPosition, StoredEvent } from '../../src/domain/query/event-reader';
+import type { KeysetPosition, Page, StoredEvent } from '../../src/domain/query/event-reader';
 import type { ResponseSizing } from '../../src/domain/query/fit-response';
 import { streamPages, type HeldBytes } from '../../src/domain/query/stream-pages';
 import { VaultError } from '../../src/domain/vault-error';
@@ -135,12 +135,14 @@ describe('streamPages: reads sized to a message, and what they hold', () => {
   const sizing: ResponseSizing = { maxBytes: 10 * EVENT_BYTES + 16, eventBytes: () => EVENT_BYTES, largestEventBytes: 4 * EVENT_BYTES };
   const all = eventsOf(95);
 
-  function reader() {
+  /** Reads of `all`; `bytesRunOut` rows at most, the read then truncated as a page read out of bytes is. */
+  function reader(bytesRunOut = Infinity) {
     const wants: number[] = [];
-    const read = async (after: KeysetPosition | undefined, want: number): Promise<StoredEvent[]> => {
+    const read = async (after: KeysetPosition | undefined, want: number): Promise<Pick<Page, 'events' | 'truncated'>> => {
       wants.push(want);
       const from = after === undefined ? 0 : Number(after.timestampUs) + 1;
-      return all.slice(from, from + want);
+      const events = all.slice(from, from + Math.min(want, bytesRunOut));
+      return { events, truncated: events.length < Math.min(want, all.length - from) };
     };
     return { wants, read };
   }
@@ -175,6 +177,14 @@ describe('streamPages: reads sized to a message, and what they hold', () => {
     await expect(streamPages(read, 500, 0, sizing, failing, undefined, held)).rejects.toThrow('the client went away');
     expect(ledger.peak).toBeGreaterThan(0);
     expect(ledger.balance).toBe(0);
+  });
+
+  test('when a read stops short at its bytes, then the stream goes on after it rather than ending', async () => {
+    const { wants, read } = reader(3);
+    const sent: string[] = [];
+    expect(await streamPages(read, 500, 0, sizing, async (events) => void sent.push(...events.map((event) => event.eventId)))).toBe(95);
+    expect(sent).toEqual(all.map((event) => event.eventId));
+    expect(wants.length).toBeGreaterThanOrEqual(Math.ceil(95 / 3));
   });
 
   test('when max_events is near, then reads ask for no more than what is left', async () => {

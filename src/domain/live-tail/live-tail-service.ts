@@ -1,9 +1,9 @@
 import type { AuthenticatedContext } from '../call-context';
 import type { StoredEvent } from '../query/event-reader';
 import type { EventFilterInput, SortOrder } from '../query/event-filter';
-import { sendInChunks, type ResponseSizing } from '../query/fit-response';
+import { pageReadBytes, sendInChunks, type ResponseSizing } from '../query/fit-response';
 import type { QueryLimits } from '../query/query-service';
-import { NOTHING_HELD, streamPages, type HeldBytes } from '../query/stream-pages';
+import { NOTHING_HELD, streamPages, type HeldBytes, type ReadChunk } from '../query/stream-pages';
 import { validateEventFilter } from '../query/validate-event-filter';
 import { statementBudget } from '../statement-budget';
 import { invalidArgument, VaultError } from '../vault-error';
@@ -64,8 +64,8 @@ export class LiveTailService {
       const session = await this.repository.openSnapshot(statementBudget(ctx, this.limits.statementTimeoutMs, this.now()));
       try {
         follower.snapshot = session.snapshot;
-        const read = (after: Parameters<typeof session.readPage>[1]['after'], want: number): Promise<StoredEvent[]> =>
-          session.readPage(selection, { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false });
+        const read: ReadChunk = (after, want) =>
+          session.readPage(selection, { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false, maxBytes: pageReadBytes(this.responses, input.payloadAsJson) });
         sent = await streamPages(read, this.limits.streamChunkSize, input.maxEvents, this.responses, guardedSend, undefined, held);
       } finally {
         await session.close();

@@ -1,5 +1,5 @@
 import type { StatementBudget } from '../statement-budget';
-import type { EventSelection, PageWindow, StoredEvent } from '../query/event-reader';
+import type { EventSelection, Page, PageWindow, StoredEvent } from '../query/event-reader';
 
 /** The key of a stored event as a commit notice carries it. */
 export interface CommittedKey {
@@ -31,7 +31,7 @@ export interface StoredSnapshot {
 /** A read-only transaction holding one snapshot, for the stored part of a follow. */
 export interface SnapshotSession {
   readonly snapshot: StoredSnapshot;
-  readPage(selection: EventSelection, window: PageWindow): Promise<StoredEvent[]>;
+  readPage(selection: EventSelection, window: PageWindow): Promise<Pick<Page, 'events' | 'truncated'>>;
   /** Ends the transaction and gives its connection back (idempotent, never throws). */
   close(): Promise<void>;
 }

@@ -72,3 +72,16 @@ function unservable(event: StoredEvent, maxBytes: number): VaultError {
 function microsToIso(micros: bigint): string {
   return new Date(Number(micros / 1000n)).toISOString();
 }
+
+/**
+ * How many bytes of stored payload text a page reads at most: what one
+ * response can carry. A payload sent as JSON text takes at least its own
+ * bytes in a response; as a Struct, numbers, booleans and nulls can take
+ * fewer bytes than their text (a double's up to 24 digits in 9 bytes), so
+ * twice as much is read. A page whose read ran out of bytes before its
+ * response did ends there (has_more, and the cursor goes on from there); a
+ * stream's read goes on with the next read.
+ */
+export function pageReadBytes(responses: Pick<ResponseSizing, 'maxBytes'>, payloadAsJson: boolean): number {
+  return payloadAsJson ? responses.maxBytes : 2 * responses.maxBytes;
+}

@@ -4,9 +4,9 @@ import { RetentionPolicy } from '../retention/retention-policy';
 import { invalidArgument, VaultError } from '../vault-error';
 import type { CursorCodec } from './cursor-codec';
 import type { EventFilterInput, SortOrder } from './event-filter';
-import type { AggregateCount, EventReader, EventSelection, KeysetPosition, StoredEvent } from './event-reader';
-import { fittingCount, type ResponseSizing } from './fit-response';
-import { NOTHING_HELD, positionOf, streamPages, type HeldBytes } from './stream-pages';
+import type { AggregateCount, EventReader, EventSelection, StoredEvent } from './event-reader';
+import { fittingCount, pageReadBytes, type ResponseSizing } from './fit-response';
+import { NOTHING_HELD, positionOf, streamPages, type HeldBytes, type ReadChunk } from './stream-pages';
 import { queryScope } from './query-scope';
 import { statementBudget } from '../statement-budget';
 import { durationToMicros, type TimePoint } from './time-point';
@@ -139,14 +139,14 @@ export class QueryService {
   async streamEvents(input: StreamEventsInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>, held: HeldBytes = NOTHING_HELD): Promise<void> {
     const selection = this.selection(input.filter, input.order, ctx);
     if (!Number.isSafeInteger(input.maxEvents) || input.maxEvents < 0) throw invalidArgument('max_events', `must be between 0 (no limit) and ${Number.MAX_SAFE_INTEGER}`);
-    const read = async (after: KeysetPosition | undefined, want: number): Promise<StoredEvent[]> => {
-      const { events } = await this.reader.readPage(
+    const read: ReadChunk = async (after, want) => {
+      const page = await this.reader.readPage(
         selection,
-        { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false },
+        { after, limit: want, payloadAsJson: input.payloadAsJson, countTotal: false, maxBytes: pageReadBytes(this.responses, input.payloadAsJson) },
         statementBudget(ctx, this.limits.statementTimeoutMs, this.now()),
       );
-      this.observer.rowsRead(events.length);
-      return events;
+      this.observer.rowsRead(page.events.length);
+      return page;
     };
     await streamPages(read, this.limits.streamChunkSize, input.maxEvents, this.responses, send, {
       sending: () => this.observer.waitingForClient(1),
@@ -183,16 +183,4 @@ export class QueryService {
     }
     return limit;
   }
-}
-
-/**
- * How many bytes of stored payload text a page reads at most: what one
- * response can carry. A payload sent as JSON text takes at least its own
- * bytes in a response; as a Struct, numbers, booleans and nulls can take
- * fewer bytes than their text (a double's up to 24 digits in 9 bytes), so
- * twice as much is read. A page whose reads ran out of bytes before its
- * response did ends there (has_more, and the cursor goes on from there).
- */
-export function pageReadBytes(responses: Pick<ResponseSizing, 'maxBytes'>, payloadAsJson: boolean): number {
-  return payloadAsJson ? responses.maxBytes : 2 * responses.maxBytes;
 }

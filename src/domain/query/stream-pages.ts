@@ -1,8 +1,11 @@
-import type { KeysetPosition, StoredEvent } from './event-reader';
+import type { KeysetPosition, Page, StoredEvent } from './event-reader';
 import { sendInChunks, type ResponseSizing } from './fit-response';
 
-/** Reads up to `want` events after a keyset position (undefined: from the first). */
-export type ReadChunk = (after: KeysetPosition | undefined, want: number) => Promise<StoredEvent[]>;
+/**
+ * Reads up to `want` events after a keyset position (undefined: from the
+ * first); `truncated` when the read stopped early at its bytes (more follow).
+ */
+export type ReadChunk = (after: KeysetPosition | undefined, want: number) => Promise<Pick<Page, 'events' | 'truncated'>>;
 
 /**
  * What a stream's events hold of the server's memory until its client takes
@@ -31,7 +34,8 @@ export interface SendHooks {
  * as one message carries judged by the read before it, and none for more
  * than `chunkSize` (small events: 500 a read from the second on; events of
  * 60 KB: ~70 rather than 500, which were held in memory while message after
- * message of them waited for the client). The next read runs while the
+ * message of them waited for the client). `read` itself stops at about a
+ * message of payload bytes (a read of small events followed by large ones). The next read runs while the
  * current one is being sent (so the database and the network work at the
  * same time), and no further. What a read holds is reported to `held` (as
  * encoded) from its arrival until each of its messages is handed to the
@@ -54,20 +58,20 @@ export async function streamPages(
   if (want === 0) return 0;
   // Each read is held from its arrival, while the one before it may still be waiting for the client.
   const heldRead = (after: KeysetPosition | undefined, count: number): Promise<HeldRead> =>
-    read(after, count).then((events) => {
+    read(after, count).then(({ events, truncated }) => {
       const bytes = encodedBytes(events, responses);
       held.take(bytes);
-      return { events, bytes };
+      return { events, bytes, more: events.length === count || truncated === true };
     });
   let next: Promise<HeldRead> | undefined = heldRead(undefined, want);
   while (next !== undefined) {
-    const { events, bytes } = await next;
+    const { events, bytes, more } = await next;
     next = undefined;
     let holding = bytes;
     if (events.length === 0) return sent;
     sent += events.length;
     const nextWant = Math.min(chunkAfter(sent), perMessage(bytes / events.length));
-    if (events.length === want && nextWant > 0) next = heldRead(positionOf(events.at(-1)!), nextWant);
+    if (more && nextWant > 0) next = heldRead(positionOf(events.at(-1)!), nextWant);
     want = nextWant;
     hooks?.sending();
     try {
@@ -88,10 +92,11 @@ export async function streamPages(
   return sent;
 }
 
-/** A read's events and the bytes they hold (as encoded). */
+/** A read's events, the bytes they hold (as encoded), and whether more may follow. */
 interface HeldRead {
   readonly events: StoredEvent[];
   readonly bytes: number;
+  readonly more: boolean;
 }
 
 /** The bytes `events` take in responses (an event no response can carry counts nothing: sending it fails the call). */
