@@ -128,33 +128,40 @@ describe('GRPC_RESPONSE_BUDGET: response bytes held for clients that do not read
 
   test('when StreamEvents clients stop reading, then what their calls read ahead counts too: past the budget the stalest call is reset, its handler stops, and the events it had read go back; a grpc-js client that stops reading sees RESOURCE_EXHAUSTED', async () => {
     const body = StreamEventsRequest.encode(StreamEventsRequest.fromPartial({ payloadAsJson: true })).finish();
-    // A grpc-js client that stops reading: its stream is paused once it has a message. Once its HTTP/2 windows are
-    // full it makes no more progress, and it is the stalest of the calls that follow.
+    // A grpc-js client that stops reading: its stream is paused once it has a message.
     const paused = server.query.streamEvents(StreamEventsRequest.fromPartial({ payloadAsJson: true }), withKey(key));
-    const failed = new Promise<ServiceError>((resolve) => paused.on('error', resolve));
-    await new Promise<void>((resolve) =>
-      paused.once('data', () => {
-        paused.pause();
-        resolve();
-      }),
-    );
-    const stalledHeld = await steadyHeldBytes(server);
-    // One stalled stream holds the message HTTP/2 could not send and the events read after it: more than a message's worth.
-    expect(stalledHeld).toBeGreaterThan(1.5 * MAX_RESPONSE);
-    expect(stalledHeld).toBeLessThanOrEqual(BUDGET);
+    let error: ServiceError | undefined;
+    const failed = new Promise<ServiceError>((resolve) => paused.on('error', resolve)).then((e) => (error = e));
+    try {
+      await new Promise<void>((resolve) =>
+        paused.once('data', () => {
+          paused.pause();
+          resolve();
+        }),
+      );
+      const stalledHeld = await steadyHeldBytes(server);
+      // One stalled stream holds the message HTTP/2 could not send and the events read after it: more than a message's worth.
+      expect(stalledHeld).toBeGreaterThan(1.5 * MAX_RESPONSE);
+      expect(stalledHeld).toBeLessThanOrEqual(BUDGET);
 
-    // Raw calls that read nothing, one after another: past the budget the stalest goes first, the paused grpc-js call.
-    const first = stalledCall('/telemetry.v1.QueryService/StreamEvents', body);
-    await first.answering;
-    const second = stalledCall('/telemetry.v1.QueryService/StreamEvents', body);
-    await second.answering;
-    const error = await failed;
-    expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
-    // Then the next stalest: the first raw call (reset once a third passes the budget, if the second did not already).
-    const third = stalledCall('/telemetry.v1.QueryService/StreamEvents', body);
-    await third.answering;
-    expect((await first.ended).rst).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    expect(await heldBytes(server)).toBeLessThanOrEqual(BUDGET);
+      // Raw calls that read nothing, one after another, each newer than every call before it: past the budget the
+      // stalest goes first, so the paused grpc-js call goes once the calls older than it (if it was still taking
+      // its first messages when they came) have gone. The budget holds about two such calls.
+      const raws: StalledCall[] = [];
+      for (let i = 0; i < 8 && error === undefined; i++) {
+        const call = stalledCall('/telemetry.v1.QueryService/StreamEvents', body);
+        await call.answering;
+        raws.push(call);
+        await eventually(async () => expect((await heldBytes(server)) > stalledHeld || error !== undefined).toBe(true));
+      }
+      expect((await failed).code).toBe(status.RESOURCE_EXHAUSTED);
+      // Two more: the first raw call, now the stalest (if it was not reset already), is reset.
+      for (let i = 0; i < 2; i++) await stalledCall('/telemetry.v1.QueryService/StreamEvents', body).answering;
+      expect((await raws[0]!.ended).rst).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      expect(await heldBytes(server)).toBeLessThanOrEqual(BUDGET);
+    } finally {
+      paused.cancel();
+    }
 
     // The reset streams' handlers stopped with the budget's reason: logged with their calls.
     await eventually(() =>
