@@ -129,12 +129,13 @@ export class QueryService {
   }
 
   /**
-   * Sends every match, in order, `streamChunkSize` events at a time. Each
-   * chunk is a keyset read of its own that holds a connection only while it
-   * runs. The next chunk is read while the current one is being sent (so the
-   * database and the network work at the same time), and no further: memory
-   * stays at about two chunks whatever the result size, and a client that
-   * goes away holds no connection.
+   * Sends every match, in order, in reads of about one message each (at most
+   * `streamChunkSize` events; see streamPages). Each read is a keyset read of
+   * its own that holds a connection only while it runs. The next read runs
+   * while the current one is being sent, and no further: memory stays at
+   * about two messages whatever the result size (held against
+   * GRPC_RESPONSE_BUDGET through `held`), and a client that goes away holds
+   * no connection.
    */
   async streamEvents(input: StreamEventsInput, ctx: AuthenticatedContext, send: (events: StoredEvent[]) => Promise<void>, held: HeldBytes = NOTHING_HELD): Promise<void> {
     const selection = this.selection(input.filter, input.order, ctx);

@@ -35,9 +35,9 @@ export interface SendHooks {
  * than `chunkSize` (small events: 500 a read from the second on; events of
  * 60 KB: ~70 rather than 500, which were held in memory while message after
  * message of them waited for the client). `read` itself stops at about a
- * message of payload bytes (a read of small events followed by large ones). The next read runs while the
- * current one is being sent (so the database and the network work at the
- * same time), and no further. What a read holds is reported to `held` (as
+ * message of payload bytes (a read of small events followed by large ones).
+ * The next read runs while the current one is being sent (so the database
+ * and the network work at the same time), and no further. What a read holds is reported to `held` (as
  * encoded) from its arrival until each of its messages is handed to the
  * transport. Returns how many events were sent.
  */
