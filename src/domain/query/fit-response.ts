@@ -24,6 +24,11 @@ export const STREAM_FIELDS_RESERVE = 16;
  * for this call only.
  */
 export function fittingCount(events: readonly StoredEvent[], budget: number, responses: ResponseSizing): number {
+  return fitting(events, budget, responses).count;
+}
+
+/** fittingCount, and the bytes those events take. */
+function fitting(events: readonly StoredEvent[], budget: number, responses: ResponseSizing): { count: number; bytes: number } {
   let used = 0;
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
@@ -33,9 +38,9 @@ export function fittingCount(events: readonly StoredEvent[], budget: number, res
       continue;
     }
     if (i === 0) throw unservable(event, responses.maxBytes);
-    return i;
+    return { count: i, bytes: used };
   }
-  return events.length;
+  return { count: events.length, bytes: used };
 }
 
 /**
@@ -46,14 +51,9 @@ export function fittingCount(events: readonly StoredEvent[], budget: number, res
  */
 export async function sendInChunks(events: readonly StoredEvent[], responses: ResponseSizing, send: (events: StoredEvent[]) => Promise<void>, handedOver?: (bytes: number) => void): Promise<void> {
   for (let rest = events; rest.length > 0; ) {
-    const count = fittingCount(rest, responses.maxBytes - STREAM_FIELDS_RESERVE, responses);
-    const chunk = rest.slice(0, count);
-    const sending = send(chunk);
-    if (handedOver !== undefined) {
-      let bytes = 0;
-      for (const event of chunk) bytes += responses.eventBytes(event);
-      handedOver(bytes);
-    }
+    const { count, bytes } = fitting(rest, responses.maxBytes - STREAM_FIELDS_RESERVE, responses);
+    const sending = send(rest.slice(0, count));
+    handedOver?.(bytes);
     await sending;
     rest = rest.slice(count);
   }

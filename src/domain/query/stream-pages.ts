@@ -37,9 +37,10 @@ export interface SendHooks {
  * message of them waited for the client). `read` itself stops at about a
  * message of payload bytes (a read of small events followed by large ones).
  * The next read runs while the current one is being sent (so the database
- * and the network work at the same time), and no further. What a read holds is reported to `held` (as
- * encoded) from its arrival until each of its messages is handed to the
- * transport. Returns how many events were sent.
+ * and the network work at the same time), and no further. What a read
+ * holds is reported to `held` (as encoded) from its arrival until each of
+ * its messages is handed to the transport. Returns how many events were
+ * sent.
  */
 export async function streamPages(
   read: ReadChunk,
