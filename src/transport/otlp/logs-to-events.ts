@@ -52,6 +52,19 @@ const PLAIN = new Uint8Array(256).map((_, byte) => (byte >= 0x20 && byte < 0x80 
 const BACKSLASH = 0x5c;
 const NANOS_PER_SECOND = 1_000_000_000n;
 
+/** Each byte value's two hex digits. */
+const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+
+/**
+ * A 32-bit value's 8 hex digits. Four table lookups: a third of the time
+ * toString(16).padStart(8, '0') takes, which for a value past 2^31 (half of
+ * a time's low halves) is V8's slow path for doubles (0.34 -> 0.07 us in one
+ * process).
+ */
+function uint32Hex(value: number): string {
+  return BYTE_HEX[value >>> 24]! + BYTE_HEX[(value >>> 16) & 255]! + BYTE_HEX[(value >>> 8) & 255]! + BYTE_HEX[value & 255]!;
+}
+
 const DOUBLE = new Float64Array(1);
 const DOUBLE_BYTES = new Uint8Array(DOUBLE.buffer);
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -410,9 +423,9 @@ class LogsWriter {
   private timeHex(lo: number, hi: number): string {
     if (hi !== this.lastHi) {
       this.lastHi = hi;
-      this.lastHiHex = hi.toString(16).padStart(8, '0');
+      this.lastHiHex = uint32Hex(hi);
     }
-    return this.lastHiHex + lo.toString(16).padStart(8, '0');
+    return this.lastHiHex + uint32Hex(lo);
   }
 
   /** The record's WrittenPayload (undefined: let validation scan it): the payload object, its attributes and values up to the deepest level, the tail's nesting. */
