@@ -72,7 +72,13 @@ export async function streamPages(
     if (events.length === 0) return sent;
     sent += events.length;
     const nextWant = Math.min(chunkAfter(sent), perMessage(bytes / events.length));
-    if (more && nextWant > 0) next = heldRead(positionOf(events.at(-1)!), nextWant);
+    if (more && nextWant > 0) {
+      next = heldRead(positionOf(events.at(-1)!), nextWant);
+      // The read ahead can fail (no connection free in time, the database gone) while the chunk before it
+      // still waits for its client: it is awaited, and its error thrown, only when its turn comes. Until
+      // then it must count as handled, or Node's unhandled rejection ends the process.
+      next.catch(() => undefined);
+    }
     want = nextWant;
     hooks?.sending();
     try {
