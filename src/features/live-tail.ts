@@ -12,8 +12,8 @@ import type { Platform } from './platform';
  * connects until the first follow call. Closed at shutdown, after the servers.
  */
 export function createLiveTail(platform: Platform, responses: ResponseSizing): LiveTailService {
-  const { config, database, pool, logger, closers, metrics } = platform;
-  const repository = new PgLiveTailRepository(pool, config.query.statementTimeoutMs, config.grpc.maxResponseBytes);
+  const { config, database, pool, primaryReads, logger, closers, metrics } = platform;
+  const repository = new PgLiveTailRepository(pool, primaryReads, config.query.statementTimeoutMs, config.grpc.maxResponseBytes);
   const source = new PgCommitNoticeSource(database.url, config.database.pool.connectionTimeoutMs, logger.child({ component: 'live-tail' }));
   const hub = closers.add(
     new LiveTailHub(

@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from '../observability/create-metrics';
 import { authMetricsObserver, rateLimitMetricsObserver } from '../observability/metrics-observers';
 import { ApiKeyRepository } from '../storage/api-key-repository';
 import { createPool } from '../storage/create-pool';
+import { ReadShare } from '../storage/read-share';
 import { DatabaseProbe } from '../storage/database-probe';
 import type { Database } from '../storage/open-database';
 import { RedisTokenBucketStore } from '../storage/redis-token-bucket-store';
@@ -42,6 +43,13 @@ export interface Platform {
   readonly backgroundPool: pg.Pool;
   /** The pool reads use: the replica's (DATABASE_READ_URL), or the primary's. */
   readonly readPool: pg.Pool;
+  /**
+   * Where reads get connections of the primary (all of them without a
+   * replica; a follow's stored part, and every read while the replica is
+   * down, with one): at most DB_POOL_MAX less INGEST_WRITE_CONCURRENCY at
+   * once, so that reads never hold the connections ingest writes through.
+   */
+  readonly primaryReads: ReadShare;
   /** Whether each database answers its health probe. */
   readonly probes: Readonly<Record<'primary' | 'read', DatabaseProbe>>;
   readonly metrics: Metrics;
@@ -78,6 +86,11 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const readPool = database.readUrl === database.url ? pool : closers.add(createPool(database.readUrl, config.database.readPool, logger, 'telemetry-vault-read'), (opened) => opened.end());
   const metrics = createMetrics(config.metrics);
   registerPoolGauge(metrics.registry, { primary: pool, read: readPool, background: backgroundPool });
+  const primaryReads = new ReadShare(pool, {
+    slots: Math.max(1, config.database.pool.max - config.ingestWrite.concurrency),
+    waitMs: config.database.pool.connectionTimeoutMs,
+    maxWaiting: config.database.pool.maxWaiting,
+  });
   const probes = await startProbes(config, logger, database, closers);
   registerDatabaseUpGauge(metrics.registry, { primary: () => probes.primary.reachable, read: () => probes.read.reachable });
 
@@ -98,7 +111,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
   const responseBudget = new ResponseBudget(config.grpc.responseBudgetBytes);
   registerResponseBudgetGauge(metrics.registry, () => responseBudget.heldBytes);
   const sentMessages = new SentMessages(responseBudget, logger);
-  return { config, logger, database, pool, backgroundPool, readPool, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes, sentMessages), receiveBudget, sentMessages, connectionLimit: new ConnectionLimit(config.grpc.maxConnections, logger), retention, closers };
+  return { config, logger, database, pool, backgroundPool, readPool, primaryReads, probes, metrics, apiKeys, authentication, limiter, ingestor, scopes, pipeline: new CallPipeline(scopes, sentMessages), receiveBudget, sentMessages, connectionLimit: new ConnectionLimit(config.grpc.maxConnections, logger), retention, closers };
 }
 
 /** One probe per database (one when reads go to the primary), probed once before start-up goes on. */

@@ -18,13 +18,14 @@ import type { Platform } from './platform';
  * follow is live tail, on the primary (createLiveTail).
  */
 export async function createQueryFeature(platform: Platform): Promise<Feature> {
-  const { config, pool, readPool, probes, logger, metrics, pipeline } = platform;
+  const { config, pool, readPool, primaryReads, probes, logger, metrics, pipeline } = platform;
   // Cursors must verify on every instance: the key is configured, or the one the migrations stored in the (shared) primary.
   const cursorKey = config.query.cursorSecret !== undefined ? Buffer.from(config.query.cursorSecret, 'utf8') : await new VaultSecretRepository(pool).get(CURSOR_SIGNING_KEY);
   // No row larger than a response is ever fetched (see pageQuery).
   const maxResponseBytes = config.grpc.maxResponseBytes;
   // A replica that is down must not take queries down while the primary can serve them.
-  const reads = readPool === pool ? pool : new ReadFailover(readPool, pool, probes.read, logger);
+  // Without one, reads hold no more of the primary's pool than their share (ingest writes through the rest).
+  const reads = readPool === pool ? primaryReads : new ReadFailover(readPool, primaryReads, probes.read, logger);
   // Behind a transaction-mode pooler no setting may stay on a session: every read sets its timeout with SET LOCAL.
   const sessionTimeoutMs = config.database.transactionPooling ? Number.POSITIVE_INFINITY : config.query.statementTimeoutMs;
   const reader = new EventQueryRepository(reads, sessionTimeoutMs, maxResponseBytes, (operation, seconds) => metrics.dbQuerySeconds.observe({ operation }, seconds));

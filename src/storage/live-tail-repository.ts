@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { CommittedKey, LiveTailRepository, SnapshotSession, StoredSnapshot } from '../domain/live-tail/live-tail-store';
 import type { EventSelection, PageWindow, StoredEvent } from '../domain/query/event-reader';
 import type { StatementBudget } from '../domain/statement-budget';
-import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withTransaction } from './database-session';
+import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, withTransaction, type ConnectionSource } from './database-session';
 import { toPage, toStoredEvent, type EventRow } from './event-query-repository';
 import { keysQuery, pageQuery } from './event-query-sql';
 import { LIVE_TAIL_LOCK_KEY } from './live-tail-notify';
@@ -16,11 +16,14 @@ import { mapPgError } from './map-pg-error';
  */
 export class PgLiveTailRepository implements LiveTailRepository {
   /**
-   * `statementTimeoutMs` bounds the registry's statements (QUERY_STATEMENT_TIMEOUT);
-   * `maxPayloadBytes` as for EventQueryRepository.
+   * The registry is written through `pool`; events are read through `reads`
+   * (the primary's share for reads, ReadShare). `statementTimeoutMs` bounds
+   * the registry's statements (QUERY_STATEMENT_TIMEOUT); `maxPayloadBytes` as
+   * for EventQueryRepository.
    */
   constructor(
     private readonly pool: pg.Pool,
+    private readonly reads: ConnectionSource,
     private readonly statementTimeoutMs: number,
     private readonly maxPayloadBytes: number,
   ) {}
@@ -55,7 +58,7 @@ export class PgLiveTailRepository implements LiveTailRepository {
   async openSnapshot(budget: StatementBudget): Promise<SnapshotSession> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await this.reads.connect();
     } catch (error) {
       throw mapPgError(error);
     }
@@ -108,7 +111,7 @@ export class PgLiveTailRepository implements LiveTailRepository {
 
   async readKeys(selection: EventSelection, keys: readonly CommittedKey[], payloadAsJson: boolean, budget: StatementBudget): Promise<StoredEvent[]> {
     if (keys.length === 0) return [];
-    return withTransaction(this.pool, budget, 'read only', async (client) => {
+    return withTransaction(this.reads, budget, 'read only', async (client) => {
       const rows = await client.query<EventRow>(keysQuery(selection, keys, this.maxPayloadBytes));
       return rows.rows.map((row) => toStoredEvent(row, payloadAsJson));
     });

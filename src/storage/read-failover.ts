@@ -25,7 +25,8 @@ export class ReadFailover implements ConnectionSource {
 
   constructor(
     private readonly replica: pg.Pool,
-    private readonly primary: pg.Pool,
+    /** The primary's share for reads (ReadShare). */
+    private readonly primary: ConnectionSource,
     private readonly replicaProbe: DatabaseProbe,
     private readonly logger: Logger,
   ) {

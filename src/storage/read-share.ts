@@ -1,0 +1,107 @@
+import type pg from 'pg';
+import { VaultError } from '../domain/vault-error';
+import type { ConnectionSource } from './database-session';
+import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
+
+export interface ReadShareSettings {
+  /** Most connections reads hold at once. */
+  readonly slots: number;
+  /** How long a read waits for a slot (DB_POOL_CONNECTION_TIMEOUT). */
+  readonly waitMs: number;
+  /** Most reads waiting for a slot at once (DB_POOL_MAX_WAITING); one more is refused at once. */
+  readonly maxWaiting: number;
+}
+
+interface Waiter {
+  readonly grant: () => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * The part of the primary's pool that reads may hold: without a read replica,
+ * QueryService (pages, streams, counts) and the stored part of a follow read
+ * from the pool that ingest's group commit writes through, and reads of large
+ * events can take seconds each. Unbounded, enough of them held every
+ * connection, and ingest calls failed with UNAVAILABLE while they waited
+ * (a soak of 60 stalled StreamEvents and 4 page readers over 60 KB events:
+ * 20 of 26 small ingest calls refused). Reads now hold at most `slots`
+ * connections at once (DB_POOL_MAX - INGEST_WRITE_CONCURRENCY, at least 1:
+ * platform.ts), so the writer's connections are always there. A read beyond
+ * them waits for one of the share's connections to come back, within the
+ * pool's own bounds (its wait and its count of waiters), and is refused with
+ * UNAVAILABLE and a retry delay past them.
+ */
+export class ReadShare implements ConnectionSource {
+  private held = 0;
+  private readonly waiting: Waiter[] = [];
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly settings: ReadShareSettings,
+  ) {}
+
+  /** Connections reads hold now. */
+  get inUse(): number {
+    return this.held;
+  }
+
+  async connect(): Promise<pg.PoolClient> {
+    await this.slot();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      this.free();
+      throw error;
+    }
+    // pg-pool gives each checkout its own release: the slot goes back with it, once.
+    const release = client.release.bind(client);
+    let released = false;
+    client.release = (err?: Error | boolean) => {
+      if (!released) {
+        released = true;
+        this.free();
+      }
+      release(err);
+    };
+    return client;
+  }
+
+  private slot(): Promise<void> {
+    if (this.held < this.settings.slots) {
+      this.held++;
+      return Promise.resolve();
+    }
+    if (this.waiting.length >= this.settings.maxWaiting) {
+      return Promise.reject(
+        new VaultError('UNAVAILABLE', `the server is overloaded: reads already hold the ${this.settings.slots} database connections they may (DB_POOL_MAX less INGEST_WRITE_CONCURRENCY) and ${this.settings.maxWaiting} reads wait for one; retry the call`, {
+          retryAfterMs: DATABASE_RETRY_AFTER_MS,
+        }),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        // The slot passes straight from the read that freed it: `held` does not change.
+        grant: () => {
+          clearTimeout(waiter.timer);
+          resolve();
+        },
+        timer: setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(waiter), 1);
+          reject(
+            new VaultError('UNAVAILABLE', `the server is overloaded: no database connection for reads became free within ${this.settings.waitMs} ms (reads may hold ${this.settings.slots}: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY); retry the call`, {
+              retryAfterMs: DATABASE_RETRY_AFTER_MS,
+            }),
+          );
+        }, this.settings.waitMs),
+      };
+      this.waiting.push(waiter);
+    });
+  }
+
+  private free(): void {
+    const next = this.waiting.shift();
+    if (next !== undefined) next.grant();
+    else this.held--;
+  }
+}

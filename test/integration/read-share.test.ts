@@ -1,0 +1,97 @@
+import pg from 'pg';
+import { VaultError } from '../../src/domain/vault-error';
+import { ReadShare } from '../../src/storage/read-share';
+import { createTestDatabase, type TestDatabase } from '../support/test-database';
+
+/**
+ * ReadShare over a real pg pool: reads hold at most their slots of the
+ * primary's pool, so that the connections ingest writes through stay free
+ * whatever the reads do (src/storage/read-share.ts).
+ */
+describe('the primary pool share of reads', () => {
+  let db: TestDatabase;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    db = await createTestDatabase({ migrate: false });
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+  beforeEach(() => {
+    pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  });
+  afterEach(async () => {
+    await pool.end();
+  });
+
+  test('when reads hold their share, then the rest of the pool still serves writers, and one read more waits and is refused past the wait with the limit named', async () => {
+    const share = new ReadShare(pool, { slots: 1, waitMs: 300, maxWaiting: 5 });
+    const read = await share.connect();
+    expect(share.inUse).toBe(1);
+    // The writer's connections: the two the share does not take.
+    const writers = [await pool.connect(), await pool.connect()];
+    await Promise.all(writers.map((client) => client.query('SELECT 1')));
+    const started = Date.now();
+    const error = await share.connect().then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(VaultError);
+    expect((error as VaultError).code).toBe('UNAVAILABLE');
+    expect((error as VaultError).retryAfterMs).toBeGreaterThan(0);
+    expect((error as VaultError).message).toMatch(/no database connection for reads became free within 300 ms \(reads may hold 1: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY\)/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    for (const client of writers) client.release();
+    read.release();
+    expect(share.inUse).toBe(0);
+  });
+
+  test('when a read gives its connection back, then the read waiting longest gets the slot, and a second release (which pg refuses) frees nothing more', async () => {
+    const share = new ReadShare(pool, { slots: 1, waitMs: 5000, maxWaiting: 5 });
+    const first = await share.connect();
+    const order: string[] = [];
+    const second = share.connect().then((client) => (order.push('second'), client));
+    const third = share.connect().then((client) => (order.push('third'), client));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(order).toEqual([]);
+    first.release();
+    // pg refuses a second release, as without the share; it must not free a second slot either.
+    expect(() => first.release()).toThrow(/already been released/);
+    const secondClient = await second;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The double release did not hand the third read a slot of its own.
+    expect(order).toEqual(['second']);
+    expect(share.inUse).toBe(1);
+    await secondClient.query('SELECT 1');
+    secondClient.release();
+    (await third).release();
+    expect(order).toEqual(['second', 'third']);
+    expect(share.inUse).toBe(0);
+  });
+
+  test('when as many reads as DB_POOL_MAX_WAITING already wait, then one more is refused at once', async () => {
+    const share = new ReadShare(pool, { slots: 1, waitMs: 5000, maxWaiting: 1 });
+    const held = await share.connect();
+    const waiting = share.connect();
+    const started = Date.now();
+    await expect(share.connect()).rejects.toThrow(/reads already hold the 1 database connections they may \(DB_POOL_MAX less INGEST_WRITE_CONCURRENCY\) and 1 reads wait for one; retry the call/);
+    expect(Date.now() - started).toBeLessThan(1000);
+    held.release();
+    (await waiting).release();
+    expect(share.inUse).toBe(0);
+  });
+
+  test('when the pool cannot connect, then the slot is given back', async () => {
+    const broken = new pg.Pool({ connectionString: db.url.replace(/\/[^/]*$/, '/no_such_database_here'), max: 2 });
+    const share = new ReadShare(broken, { slots: 1, waitMs: 1000, maxWaiting: 5 });
+    try {
+      await expect(share.connect()).rejects.toThrow();
+      expect(share.inUse).toBe(0);
+      await expect(share.connect()).rejects.toThrow();
+      expect(share.inUse).toBe(0);
+    } finally {
+      await broken.end();
+    }
+  });
+});
