@@ -3,6 +3,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Config } from '../config/load-config';
 import type { CreatedApiKey } from '../domain/tenants/admin-service';
 import type { Logger } from '../observability/create-logger';
+import type { Metrics } from '../observability/create-metrics';
 import { startVault } from '../main';
 import { UsageError, type CliIo } from './output';
 
@@ -30,6 +31,7 @@ export async function serveCommand(args: readonly string[], io: CliIo, config: C
   // memory near the live set (HEAP_GROWTH_PERCENT; measured in docs/performance.md).
   if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
   const vault = await startVault(config, logger);
+  guardUnhandledRejections(logger, vault.metrics);
   if (vault.firstRunKey) printFirstRun(io, vault.firstRunKey, vault.grpcPort);
   await new Promise<void>((resolve) => {
     let signals = 0;
@@ -60,6 +62,22 @@ export async function serveCommand(args: readonly string[], io: CliIo, config: C
       }, PARENT_CHECK_INTERVAL_MS);
       parentWatch.unref();
     }
+  });
+}
+
+/**
+ * A promise that rejects while no code waits on it ends a Node.js process by
+ * default, with every call in flight. Each such rejection is a bug (one was:
+ * a StreamEvents read ahead that failed while its client was not reading,
+ * docs/reliability.md), and no client may end the server through one: once
+ * the server is up, it is logged as an error with its cause and counted
+ * (`telemetry_vault_unhandled_rejections_total`), and the server goes on.
+ * Uncaught exceptions still end the process: state may be broken after one.
+ */
+export function guardUnhandledRejections(logger: Logger, metrics: Pick<Metrics, 'unhandledRejections'>): void {
+  process.on('unhandledRejection', (reason: unknown) => {
+    metrics.unhandledRejections.inc();
+    logger.error({ err: reason }, 'a promise failed and nothing handled it (a bug: please report it with this line); the server goes on');
   });
 }
 

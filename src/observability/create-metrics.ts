@@ -72,6 +72,8 @@ export interface Metrics {
   readonly rateLimitDegraded: Gauge;
   /** The data lifecycle (partitions and retention; src/features/lifecycle-feature.ts sets them). */
   readonly lifecycle: LifecycleMetrics;
+  /** Promise rejections no code handled: each one a bug, logged as an error while the server goes on (serve-command.ts). */
+  readonly unhandledRejections: Counter;
 }
 
 /** Partitions and retention. The retention gauges come from the instance that last ran the retention work (max() across instances). */
@@ -178,6 +180,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
       name: 'telemetry_vault_ingest_events_by_service_total',
       help: `Events newly stored, by service name (the first METRICS_MAX_LABEL_VALUES services; later ones count as ${OTHER_LABEL})`,
       labelNames: ['service_name'],
+      registers,
+    }),
+    unhandledRejections: new Counter({
+      name: 'telemetry_vault_unhandled_rejections_total',
+      help: 'Promise rejections that no code handled: each is a bug, logged as an error ("a promise failed and nothing handled it"); the server goes on serving',
       registers,
     }),
     ingestBatchEvents: new Histogram({
