@@ -74,9 +74,9 @@ export function pageQuery(selection: EventSelection, window: PageWindow, maxPayl
   }
   const direction = newestFirst ? 'DESC' : 'ASC';
   const order = `ORDER BY "timestamp" ${direction}, event_id ${direction}`;
-  // The page's rows are chosen first and only theirs are rendered: when the plan sorts (a payload_contains
-  // filter's bitmap scan, a small tenant read by a sequential scan), every match reached the sort with its
-  // payload rendered: 1500 events of 60 KB were 93 MB sorted on disk for a page of 1001.
+  // The page's rows are chosen first and only theirs are rendered: when the plan sorts (a small tenant read
+  // by a bitmap scan, say), every match used to reach the sort with its payload rendered: 1500 events of
+  // 60 KB were 93 MB sorted on disk for a page of 1001.
   let rows = `SELECT event_id, "timestamp", event_type, service_name, received_at, payload FROM events WHERE ${conditions.join(' AND ')} ${order} LIMIT ${params.add(window.limit)}`;
   if (window.offset !== undefined && window.offset > 0) rows += ` OFFSET ${params.add(window.offset)}`;
   let text = `${selectEvents(maxPayloadBytes, params, `(${rows}) AS events`, window.maxBytes !== undefined)} ${order}`;
