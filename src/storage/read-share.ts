@@ -74,7 +74,7 @@ export class ReadShare implements ConnectionSource {
     }
     if (this.waiting.length >= this.settings.maxWaiting) {
       return Promise.reject(
-        new VaultError('UNAVAILABLE', `the server is overloaded: reads already hold the ${this.settings.slots} database connections they may (DB_POOL_MAX less INGEST_WRITE_CONCURRENCY) and ${this.settings.maxWaiting} reads wait for one; retry the call`, {
+        new VaultError('UNAVAILABLE', `the server is overloaded: reads already hold the ${this.settings.slots} database connections they may (DB_POOL_MAX less INGEST_WRITE_CONCURRENCY) and ${this.settings.maxWaiting} reads wait for one (DB_POOL_MAX_WAITING); retry the call`, {
           retryAfterMs: DATABASE_RETRY_AFTER_MS,
         }),
       );
@@ -89,7 +89,7 @@ export class ReadShare implements ConnectionSource {
         timer: setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(waiter), 1);
           reject(
-            new VaultError('UNAVAILABLE', `the server is overloaded: no database connection for reads became free within ${this.settings.waitMs} ms (reads may hold ${this.settings.slots}: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY); retry the call`, {
+            new VaultError('UNAVAILABLE', `the server is overloaded: no database connection for reads became free within ${this.settings.waitMs} ms (DB_POOL_CONNECTION_TIMEOUT; reads may hold ${this.settings.slots}: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY); retry the call`, {
               retryAfterMs: DATABASE_RETRY_AFTER_MS,
             }),
           );

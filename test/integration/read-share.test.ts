@@ -40,7 +40,7 @@ describe('the primary pool share of reads', () => {
     expect(error).toBeInstanceOf(VaultError);
     expect((error as VaultError).code).toBe('UNAVAILABLE');
     expect((error as VaultError).retryAfterMs).toBeGreaterThan(0);
-    expect((error as VaultError).message).toMatch(/no database connection for reads became free within 300 ms \(reads may hold 1: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY\)/);
+    expect((error as VaultError).message).toMatch(/no database connection for reads became free within 300 ms \(DB_POOL_CONNECTION_TIMEOUT; reads may hold 1: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY\)/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
     for (const client of writers) client.release();
     read.release();
@@ -75,7 +75,7 @@ describe('the primary pool share of reads', () => {
     const held = await share.connect();
     const waiting = share.connect();
     const started = Date.now();
-    await expect(share.connect()).rejects.toThrow(/reads already hold the 1 database connections they may \(DB_POOL_MAX less INGEST_WRITE_CONCURRENCY\) and 1 reads wait for one; retry the call/);
+    await expect(share.connect()).rejects.toThrow(/reads already hold the 1 database connections they may \(DB_POOL_MAX less INGEST_WRITE_CONCURRENCY\) and 1 reads wait for one \(DB_POOL_MAX_WAITING\); retry the call/);
     expect(Date.now() - started).toBeLessThan(1000);
     held.release();
     (await waiting).release();
