@@ -12,6 +12,8 @@
  *   delete, vacuum per MiB  the same table without ON COMMIT DELETE ROWS,
  *                           emptied by a DELETE before each COMMIT, and
  *                           VACUUMed after each MiB of COPY data;
+ *   truncate before commit  the same table without ON COMMIT DELETE ROWS,
+ *                           emptied by a TRUNCATE before each COMMIT;
  *
  * and, to isolate the truncation, COPY and COMMIT alone (no merge) into the
  * writer's table and into one never emptied (its rows pile up, so that one
@@ -49,6 +51,7 @@ interface Way {
 const WAYS: readonly Way[] = [
   { name: 'on commit delete rows (shipped)', setup: `${CREATE_STAGING}; ${PREPARE_MERGE}`, after: (t) => [executeMerge([t]), 'COMMIT'], vacuum: false, smallOnly: false },
   { name: 'delete, vacuum per MiB', setup: `${PRESERVE_ROWS}; ${PREPARE_MERGE}`, after: (t) => [executeMerge([t]), 'DELETE FROM ingest_staging', 'COMMIT'], vacuum: true, smallOnly: false },
+  { name: 'truncate before commit', setup: `${PRESERVE_ROWS}; ${PREPARE_MERGE}`, after: (t) => [executeMerge([t]), 'TRUNCATE ingest_staging', 'COMMIT'], vacuum: false, smallOnly: false },
   { name: 'COPY and COMMIT alone, on commit delete rows', setup: CREATE_STAGING, after: () => ['COMMIT'], vacuum: false, smallOnly: false },
   { name: 'COPY and COMMIT alone, never emptied', setup: PRESERVE_ROWS, after: () => ['COMMIT'], vacuum: false, smallOnly: true },
 ];

@@ -27,7 +27,7 @@ const RUNTIME_LABEL_VALUES = {
   signal: ['logs', 'traces', 'metrics'],
   transport: ['grpc', 'http'],
   operation: ['ingest_flush', 'read_page', 'aggregate', 'auth_lookup'],
-  state: ['max', 'total', 'idle', 'waiting'],
+  state: ['max', 'total', 'idle', 'waiting', 'in_use'],
   how: ['dropped', 'deleted'],
   severity: ['critical', 'warning'],
   alertstate: ['pending', 'firing'],
@@ -63,6 +63,7 @@ export async function loadCatalog(root) {
   const gauges = require(join(root, 'dist/observability/collected-gauges.js'));
   const idlePool = { options: { max: 0 }, totalCount: 0, idleCount: 0, waitingCount: 0 };
   gauges.registerPoolGauge(metrics.registry, Object.fromEntries(gauges.DB_POOL_NAMES.map((name) => [name, idlePool])));
+  gauges.registerReadShareGauge(metrics.registry, { slots: 0, inUse: 0, waitingCount: 0 });
   gauges.registerDatabaseUpGauge(metrics.registry, Object.fromEntries(gauges.DATABASE_NAMES.map((name) => [name, () => true])));
   gauges.registerActiveTenantsGauge(metrics.registry, async () => undefined, { warn() {} });
   gauges.registerReceiveBudgetGauge(metrics.registry, () => 0);

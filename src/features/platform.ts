@@ -7,7 +7,7 @@ import { FailoverTokenBucketStore } from '../domain/rate-limit/failover-token-bu
 import { MemoryTokenBucketStore } from '../domain/rate-limit/memory-token-bucket-store';
 import { RateLimiter } from '../domain/rate-limit/rate-limiter';
 import type { TokenBucketStore } from '../domain/rate-limit/token-bucket-store';
-import { registerDatabaseUpGauge, registerPoolGauge, registerReceiveBudgetGauge, registerResponseBudgetGauge } from '../observability/collected-gauges';
+import { registerDatabaseUpGauge, registerPoolGauge, registerReadShareGauge, registerReceiveBudgetGauge, registerResponseBudgetGauge } from '../observability/collected-gauges';
 import type { Logger } from '../observability/create-logger';
 import { createMetrics, type Metrics } from '../observability/create-metrics';
 import { authMetricsObserver, rateLimitMetricsObserver } from '../observability/metrics-observers';
@@ -91,6 +91,7 @@ export async function createPlatform(config: Config, logger: Logger, database: D
     waitMs: config.database.pool.connectionTimeoutMs,
     maxWaiting: config.database.pool.maxWaiting,
   });
+  registerReadShareGauge(metrics.registry, primaryReads);
   const probes = await startProbes(config, logger, database, closers);
   registerDatabaseUpGauge(metrics.registry, { primary: () => probes.primary.reachable, read: () => probes.read.reachable });
 

@@ -29,6 +29,32 @@ export function registerPoolGauge(registry: Registry, pools: Readonly<Record<(ty
   });
 }
 
+/** What `telemetry_vault_db_read_share_connections` reads of the primary pool's share for reads (ReadShare). */
+export interface ReadShareState {
+  readonly slots: number;
+  readonly inUse: number;
+  readonly waitingCount: number;
+}
+
+/**
+ * `telemetry_vault_db_read_share_connections`: the primary pool's share for
+ * reads (DB_POOL_MAX less INGEST_WRITE_CONCURRENCY) by state: max (its size),
+ * in_use (connections reads hold), waiting (reads queued for one).
+ */
+export function registerReadShareGauge(registry: Registry, share: ReadShareState): void {
+  new Gauge({
+    name: 'telemetry_vault_db_read_share_connections',
+    help: 'The primary pool connections reads may hold (DB_POOL_MAX less INGEST_WRITE_CONCURRENCY), by state (max = the share, in_use = held by reads, waiting = reads queued for one)',
+    labelNames: ['state'],
+    registers: [registry],
+    collect() {
+      this.set({ state: 'max' }, share.slots);
+      this.set({ state: 'in_use' }, share.inUse);
+      this.set({ state: 'waiting' }, share.waitingCount);
+    },
+  });
+}
+
 /** `telemetry_vault_database_up`: 1 while a database answers its health probe, by database (primary, read). */
 export function registerDatabaseUpGauge(registry: Registry, reachable: Readonly<Record<(typeof DATABASE_NAMES)[number], () => boolean>>): void {
   new Gauge({

@@ -10,9 +10,11 @@ import { mapPgError } from './map-pg-error';
  */
 export const CLIENT_CONNECTION_CHECK_INTERVAL_MS = 1000;
 
-/** Where a unit of work gets its connection: a pg.Pool, or a ReadFailover over two. */
+/** Where a unit of work gets its connection: a pg.Pool, ReadShare, or a ReadFailover over two. */
 export interface ConnectionSource {
   connect(): Promise<pg.PoolClient>;
+  /** connect, for a source whose line a caller can leave: when `signal` aborts while it waits, it fails with the signal's reason. */
+  connectUntilAborted?(signal: AbortSignal): Promise<pg.PoolClient>;
 }
 
 /** The access and isolation of a transaction. */
@@ -40,7 +42,9 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
  *
  * - it is checked out (a full pool is UNAVAILABLE after the bounded wait,
  *   see BoundedPool), and a connection lost while checked out is never
- *   reused;
+ *   reused. A call stopped while it waits for the connection fails at once
+ *   with the signal's reason, and leaves the line where its source lets it
+ *   (ReadShare); a connection that comes after that goes straight back;
  * - when the budget's signal aborts (the call was cancelled, passed its
  *   deadline, or the server failed it), the connection is dropped at once,
  *   whatever runs on it: PostgreSQL rolls back what was not committed and
@@ -56,9 +60,9 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
   signal.throwIfAborted();
   let client: pg.PoolClient;
   try {
-    client = await pool.connect();
+    client = await checkOut(pool, signal);
   } catch (error) {
-    throw mapPgError(error);
+    throw error === signal.reason ? error : mapPgError(error);
   }
   try {
     return await whileHeld(client, work, cleanUp, signal);
@@ -66,6 +70,33 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
     // whileHeld throws the signal's reason as it is when the call was stopped.
     throw error === signal.reason ? error : mapPgError(error);
   }
+}
+
+/** A connection from `pool`, or the signal's reason as soon as it aborts while the caller waits. */
+export function checkOut(pool: ConnectionSource, signal: AbortSignal): Promise<pg.PoolClient> {
+  if (pool.connectUntilAborted !== undefined) return pool.connectUntilAborted(signal);
+  const pending = pool.connect();
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      // The pool's own line cannot be left: the connection it gives later goes straight back.
+      pending.then(
+        (late) => late.release(),
+        () => undefined,
+      );
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (client) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(client);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 /**

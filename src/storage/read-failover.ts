@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../observability/create-logger';
 import type { DatabaseProbe } from './database-probe';
-import type { ConnectionSource } from './database-session';
+import { checkOut, type ConnectionSource } from './database-session';
 import { isDatabaseUnreachable } from './map-pg-error';
 
 /**
@@ -38,17 +38,26 @@ export class ReadFailover implements ConnectionSource {
     return this.onPrimary || !this.replicaProbe.reachable;
   }
 
-  async connect(): Promise<pg.PoolClient> {
+  connect(): Promise<pg.PoolClient> {
+    return this.acquire(undefined);
+  }
+
+  /** connect, failing with the signal's reason as soon as it aborts while the read waits (it leaves the primary share's line too). */
+  connectUntilAborted(signal: AbortSignal): Promise<pg.PoolClient> {
+    return this.acquire(signal);
+  }
+
+  private async acquire(signal: AbortSignal | undefined): Promise<pg.PoolClient> {
     if (!this.readingFromPrimary) {
       try {
-        return await this.replica.connect();
+        return await (signal === undefined ? this.replica.connect() : checkOut(this.replica, signal));
       } catch (error) {
         if (!isDatabaseUnreachable(error)) throw error;
         this.route(true, `a connection to the read replica failed (${error instanceof Error ? error.message : String(error)})`);
         void this.replicaProbe.probe();
       }
     }
-    return this.primary.connect();
+    return signal === undefined ? this.primary.connect() : checkOut(this.primary, signal);
   }
 
   private route(toPrimary: boolean, reason: string): void {

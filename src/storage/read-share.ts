@@ -14,7 +14,6 @@ export interface ReadShareSettings {
 
 interface Waiter {
   readonly grant: () => void;
-  readonly timer: NodeJS.Timeout;
 }
 
 /**
@@ -29,7 +28,11 @@ interface Waiter {
  * platform.ts), so the writer's connections are always there. A read beyond
  * them waits for one of the share's connections to come back, within the
  * pool's own bounds (its wait and its count of waiters), and is refused with
- * UNAVAILABLE and a retry delay past them.
+ * UNAVAILABLE and a retry delay past them. A read whose call stops while it
+ * waits (cancelled, past its deadline) leaves the line at once
+ * (connectUntilAborted): its place is not held for a client that has gone,
+ * so that calls retried after their deadlines do not fill DB_POOL_MAX_WAITING
+ * with reads nobody waits for.
  */
 export class ReadShare implements ConnectionSource {
   private held = 0;
@@ -45,8 +48,27 @@ export class ReadShare implements ConnectionSource {
     return this.held;
   }
 
-  async connect(): Promise<pg.PoolClient> {
-    await this.slot();
+  /** Reads waiting for one of the share's connections now. */
+  get waitingCount(): number {
+    return this.waiting.length;
+  }
+
+  /** The share's size: most connections reads hold at once. */
+  get slots(): number {
+    return this.settings.slots;
+  }
+
+  connect(): Promise<pg.PoolClient> {
+    return this.acquire(undefined);
+  }
+
+  /** connect, but a read whose signal aborts while it waits for a slot leaves the line and fails with the signal's reason. */
+  connectUntilAborted(signal: AbortSignal): Promise<pg.PoolClient> {
+    return this.acquire(signal);
+  }
+
+  private async acquire(signal: AbortSignal | undefined): Promise<pg.PoolClient> {
+    await this.slot(signal);
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -67,7 +89,8 @@ export class ReadShare implements ConnectionSource {
     return client;
   }
 
-  private slot(): Promise<void> {
+  private slot(signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.held < this.settings.slots) {
       this.held++;
       return Promise.resolve();
@@ -80,21 +103,32 @@ export class ReadShare implements ConnectionSource {
       );
     }
     return new Promise((resolve, reject) => {
+      const leave = (): void => {
+        this.waiting.splice(this.waiting.indexOf(waiter), 1);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        leave();
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        leave();
+        reject(
+          new VaultError('UNAVAILABLE', `the server is overloaded: no database connection for reads became free within ${this.settings.waitMs} ms (DB_POOL_CONNECTION_TIMEOUT; reads may hold ${this.settings.slots}: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY); retry the call`, {
+            retryAfterMs: DATABASE_RETRY_AFTER_MS,
+          }),
+        );
+      }, this.settings.waitMs);
       const waiter: Waiter = {
         // The slot passes straight from the read that freed it: `held` does not change.
         grant: () => {
-          clearTimeout(waiter.timer);
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
           resolve();
         },
-        timer: setTimeout(() => {
-          this.waiting.splice(this.waiting.indexOf(waiter), 1);
-          reject(
-            new VaultError('UNAVAILABLE', `the server is overloaded: no database connection for reads became free within ${this.settings.waitMs} ms (DB_POOL_CONNECTION_TIMEOUT; reads may hold ${this.settings.slots}: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY); retry the call`, {
-              retryAfterMs: DATABASE_RETRY_AFTER_MS,
-            }),
-          );
-        }, this.settings.waitMs),
       };
+      signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(waiter);
     });
   }

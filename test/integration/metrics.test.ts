@@ -223,7 +223,7 @@ describe('metrics', () => {
       });
     });
 
-    test('then the pool gauges show the configured size and the database is up', () => {
+    test('then the pool gauges show the configured size, the reads\' share its size, and the database is up', () => {
       for (const pool of ['primary', 'read']) {
         expect(after.single('telemetry_vault_db_pool_connections', { pool, state: 'max' })).toBe(POOL_MAX);
         const total = after.single('telemetry_vault_db_pool_connections', { pool, state: 'total' });
@@ -232,6 +232,10 @@ describe('metrics', () => {
         expect(after.single('telemetry_vault_db_pool_connections', { pool, state: 'idle' })).toBeLessThanOrEqual(total);
         expect(after.single('telemetry_vault_db_pool_connections', { pool, state: 'waiting' })).toBe(0);
       }
+      // Reads' share of the primary pool: DB_POOL_MAX less INGEST_WRITE_CONCURRENCY (4 by default), none held or waited for once the calls are done.
+      expect(after.single('telemetry_vault_db_read_share_connections', { state: 'max' })).toBe(POOL_MAX - 4);
+      expect(after.single('telemetry_vault_db_read_share_connections', { state: 'in_use' })).toBe(0);
+      expect(after.single('telemetry_vault_db_read_share_connections', { state: 'waiting' })).toBe(0);
       expect(after.single('telemetry_vault_database_up', { database: 'primary' })).toBe(1);
       expect(after.single('telemetry_vault_database_up', { database: 'read' })).toBe(1);
       // Before any traffic no tenant had stored events.

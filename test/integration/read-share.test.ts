@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { VaultError } from '../../src/domain/vault-error';
+import { withConnection } from '../../src/storage/database-session';
 import { ReadShare } from '../../src/storage/read-share';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -80,6 +81,62 @@ describe('the primary pool share of reads', () => {
     held.release();
     (await waiting).release();
     expect(share.inUse).toBe(0);
+  });
+
+  test('when a waiting read\'s call stops, then it leaves the line at once with the call\'s reason, and its place in DB_POOL_MAX_WAITING goes to the next read', async () => {
+    const share = new ReadShare(pool, { slots: 1, waitMs: 10_000, maxWaiting: 1 });
+    const held = await share.connect();
+    const call = new AbortController();
+    const stopped = new Error('the call was cancelled');
+    const waiting = share.connectUntilAborted(call.signal);
+    expect(share.waitingCount).toBe(1);
+    const started = Date.now();
+    call.abort(stopped);
+    await expect(waiting).rejects.toBe(stopped);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(share.waitingCount).toBe(0);
+    // Its place is free: one more read waits instead of being refused, and gets the slot when it comes back.
+    const next = share.connect();
+    expect(share.waitingCount).toBe(1);
+    held.release();
+    const client = await next;
+    await client.query('SELECT 1');
+    expect(share.inUse).toBe(1);
+    client.release();
+    expect(share.inUse).toBe(0);
+    // A read whose call has already stopped takes nothing.
+    await expect(share.connectUntilAborted(AbortSignal.abort(stopped))).rejects.toBe(stopped);
+    expect(share.inUse).toBe(0);
+    expect(share.waitingCount).toBe(0);
+  });
+
+  test('when a call stops while it waits for a full pool that cannot be left (pg-pool), then it fails at once and the connection that comes later goes straight back', async () => {
+    const small = new pg.Pool({ connectionString: db.url, max: 1 });
+    try {
+      const holder = await small.connect();
+      const call = new AbortController();
+      const stopped = new Error('the call passed its deadline');
+      let ran = false;
+      const work = withConnection(small, call.signal, async () => {
+        ran = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(small.waitingCount).toBe(1);
+      const started = Date.now();
+      call.abort(stopped);
+      await expect(work).rejects.toBe(stopped);
+      expect(Date.now() - started).toBeLessThan(1000);
+      holder.release();
+      // The late connection is released, not kept: the pool's one connection is free for the next caller.
+      const next = await small.connect();
+      await next.query('SELECT 1');
+      next.release();
+      expect(ran).toBe(false);
+      expect(small.totalCount).toBe(1);
+      expect(small.idleCount).toBe(1);
+    } finally {
+      await small.end();
+    }
   });
 
   test('when the pool cannot connect, then the slot is given back', async () => {
