@@ -7,6 +7,7 @@ import { aggregateQuery, pageQuery } from '../../src/storage/event-query-sql';
 import { aggregate, createTenantWithKey, failureOf, queryEvents, streamEvents } from '../support/query-fixtures';
 import { BASE_US, makeEvents, seedEvents } from '../support/seed-events';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
+import { scrapeMetrics } from '../support/prometheus-text';
 import { eventually, startTestServer, type TestServer } from '../support/test-server';
 
 /** Runs `work` while another session holds an ACCESS EXCLUSIVE lock on events, so every read of it waits. */
@@ -94,6 +95,50 @@ describe('queries and the database: statement timeouts', () => {
     } finally {
       await relaxed.stop();
     }
+  });
+});
+
+describe('queries and the database: reads that stop while they wait for a connection', () => {
+  let db: TestDatabase;
+  let server: TestServer;
+  let key: string;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    // Reads may hold 1 connection (DB_POOL_MAX 5 less INGEST_WRITE_CONCURRENCY 4), and 2 reads may wait for it, for up to 20 s.
+    server = await startTestServer(db.url, { DB_POOL_MAX: '5', INGEST_WRITE_CONCURRENCY: '4', DB_POOL_MAX_WAITING: '2', DB_POOL_CONNECTION_TIMEOUT: '20s', QUERY_STATEMENT_TIMEOUT: '10m' });
+    const tenant = await createTenantWithKey(db.pool, 'acme');
+    key = tenant.key;
+    await seedEvents(db.pool, tenant.tenantId, makeEvents(10));
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await db?.drop();
+  });
+
+  const waitingReads = async (): Promise<number> => (await scrapeMetrics(server.httpUrl)).single('telemetry_vault_db_read_share_connections', { state: 'waiting' });
+
+  test('when reads past their deadline were waiting for the reads\' share, then they leave its line at once and the next reads wait in their place instead of being refused', async () => {
+    const { holder, next } = await whileEventsLocked(db.pool, async () => {
+      // The share's one connection: a read blocked on the lock.
+      const queried = queryEvents(server.query, key, {});
+      await eventually(async () => expect((await scrapeMetrics(server.httpUrl)).single('telemetry_vault_db_read_share_connections', { state: 'in_use' })).toBe(1));
+      // Two reads fill the line, and pass their deadlines in it (as clients that retry on a short deadline do).
+      const stopped = await Promise.all([failureOf(queryEvents(server.query, key, {}, 300)), failureOf(queryEvents(server.query, key, {}, 300))]);
+      expect(stopped.map((error) => error.code)).toEqual([status.DEADLINE_EXCEEDED, status.DEADLINE_EXCEEDED]);
+      await eventually(async () => expect(await waitingReads()).toBe(0));
+      // Their places are free: two more reads wait (rather than UNAVAILABLE naming DB_POOL_MAX_WAITING at once).
+      const waiting = [queryEvents(server.query, key, {}), queryEvents(server.query, key, {})];
+      await eventually(async () => expect(await waitingReads()).toBe(2));
+      // A third is refused, the line being full of reads someone waits for.
+      const refused = await failureOf(queryEvents(server.query, key, {}));
+      expect(refused.code).toBe(status.UNAVAILABLE);
+      expect(refused.details).toMatch(/2 reads wait for one \(DB_POOL_MAX_WAITING\)/);
+      return { holder: queried, next: waiting };
+    });
+    // Once the lock is gone, the read that held the share and the two that waited are answered.
+    for (const response of await Promise.all([holder, ...next])) expect(response.events).toHaveLength(10);
   });
 });
 
