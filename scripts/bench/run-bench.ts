@@ -392,16 +392,47 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
     const measured = await vault.measure(() => run(`latency-${batch}`, sizes.latencySeconds));
     const { result } = measured;
     const commits = (await countCommits(db)) - warmupCommits;
+    log(`latency at ${rate} events/s in messages of ${batch}: p50 ${result.callLatencyMs.p50} p95 ${result.callLatencyMs.p95} p99 ${result.callLatencyMs.p99} ms`);
+    const capacity = await unaryCapacity(context, batch, peak);
     results.push({
       batch,
       peakEventsPerSecond: peak,
       targetEventsPerSecond: rate,
       achievedEventsPerSecond: result.eventsPerSecond,
       ...unaryCallFigures(measured, commits),
+      unaryCapacity: { callers: CAPACITY_CALLERS, eventsPerSecond: capacity },
     });
-    log(`latency at ${rate} events/s in messages of ${batch}: p50 ${result.callLatencyMs.p50} p95 ${result.callLatencyMs.p95} p99 ${result.callLatencyMs.p99} ms`);
+    log(`unary capacity in messages of ${batch} (${CAPACITY_CALLERS} closed-loop callers): ${Math.round(capacity)} events/s; the latency run's rate was ${Math.round((result.eventsPerSecond / capacity) * 100)}% of it`);
   }
   return results;
+}
+
+/** Closed-loop callers that measure a message size's unary capacity (16: as many as the OTLP and streaming rows' most concurrent clients). */
+const CAPACITY_CALLERS = 16;
+/** Most events a capacity run sends. */
+const CAPACITY_MAX_EVENTS = 300_000;
+
+/**
+ * What CAPACITY_CALLERS closed-loop callers of `batch`-event unary calls
+ * reach on the vault, events/s, for the latency run's length or
+ * CAPACITY_MAX_EVENTS (the streaming peak bounds how many events it needs):
+ * the capacity the latency row's open-loop rate is judged against.
+ */
+async function unaryCapacity(context: Context, batch: number, streamingPeak: number): Promise<number> {
+  const { sizes, loadGenerator, tenants, target } = context;
+  const seconds = sizes.latencySeconds;
+  const { eventsPerSecond } = await loadGenerator.run('vaultCallers', {
+    target,
+    keys: tenants.map((t) => t.key),
+    run: `capacity-${batch}`,
+    callers: CAPACITY_CALLERS,
+    batch,
+    payload: 'json',
+    // The run ends at its length or once these are sent (its rate is then over the shorter time); capped, since the load generator encodes them first.
+    count: Math.ceil(Math.min(streamingPeak * seconds, CAPACITY_MAX_EVENTS) / batch) * batch,
+    durationMs: seconds * 1000,
+  });
+  return eventsPerSecond;
 }
 
 /**

@@ -150,6 +150,15 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(latencyRow?.split(' | ')[6]).toBe('4.0');
   });
 
+  test('when the unary capacity was measured after a latency row, then the row shows its rate as a share of it, and the 100-event target row says so; reports without it show a dash', () => {
+    const measured = { ...unaryLatency(100, 300, { OK: 400 }), achievedEventsPerSecond: 20_000, unaryCapacity: { callers: 16, eventsPerSecond: 25_000 } };
+    const markdown = formatReport(report({ latency: [measured, unaryLatency(1000, 90, { OK: 40 })] }));
+    const rows = markdown.split('\n');
+    expect(rows.find((line) => line.startsWith('| 100 events'))?.split(' | ')[8]).toBe('80% of 25,000/s, what 16 closed-loop callers of such calls reached |');
+    expect(rows.find((line) => line.startsWith('| 1000 events'))?.split(' | ')[8]).toBe('- |');
+    expect(rows.find((line) => line.startsWith('| unary 100-event calls at half the streaming peak'))).toContain('= 0.50x the ceiling and 80% of 25,000/s, what 16 closed-loop callers of such calls reached');
+  });
+
   test('when the transport floor was measured, then the small-calls table and the target row show it against the ceiling', () => {
     const callers = { ...report().callers!, clientCpuMicrosPerCall: 160, floor: { eventsPerSecond: 30_000, calls: 3000, serverCpuMicrosPerCall: 70, clientCpuMicrosPerCall: 150 } };
     const markdown = formatReport(report({ callers }));
