@@ -1,6 +1,9 @@
 import pg from 'pg';
 import { VaultError } from '../../src/domain/vault-error';
+import { createLogger } from '../../src/observability/create-logger';
+import { DatabaseProbe } from '../../src/storage/database-probe';
 import { withConnection } from '../../src/storage/database-session';
+import { ReadFailover } from '../../src/storage/read-failover';
 import { ReadShare } from '../../src/storage/read-share';
 import { createTestDatabase, type TestDatabase } from '../support/test-database';
 
@@ -136,6 +139,56 @@ describe('the primary pool share of reads', () => {
       expect(small.idleCount).toBe(1);
     } finally {
       await small.end();
+    }
+  });
+
+  test('when a read through ReadFailover stops while it waits, then it fails at once whichever side it waits on: the replica\'s full pool (not routed to the primary for it) or the primary\'s share (whose line it leaves)', async () => {
+    const replica = new pg.Pool({ connectionString: db.url, max: 1 });
+    const silent = createLogger({ level: 'silent', pretty: false });
+    // Probes of a replica that answers and of one that does not (nothing listens on port 1).
+    const up = new DatabaseProbe(db.url, 60_000, silent);
+    const down = new DatabaseProbe('postgres://127.0.0.1:1/no_replica_here', 60_000, silent);
+    try {
+      await up.start();
+      await down.start();
+      const share = new ReadShare(pool, { slots: 1, waitMs: 10_000, maxWaiting: 5 });
+      const stopped = new Error('the call was cancelled');
+      const stopWhileWaiting = async (failover: ReadFailover, waitingOn: () => number): Promise<void> => {
+        const call = new AbortController();
+        const settled = withConnection(failover, call.signal, async () => 'ran').then(
+          () => 'answered',
+          (error: unknown) => error,
+        );
+        while (waitingOn() === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+        const started = Date.now();
+        call.abort(stopped);
+        expect(await settled).toBe(stopped);
+        expect(Date.now() - started).toBeLessThan(1000);
+      };
+
+      // The replica answers and its one connection is busy: the read waits in pg-pool's line, which it cannot leave.
+      const toReplica = new ReadFailover(replica, share, up, silent);
+      const onReplica = await replica.connect();
+      await stopWhileWaiting(toReplica, () => replica.waitingCount);
+      expect(toReplica.readingFromPrimary).toBe(false);
+      expect(share.inUse).toBe(0);
+      onReplica.release();
+      // The connection the stopped read was given later went straight back.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(replica.idleCount).toBe(1);
+
+      // The replica is down, so reads go to the primary, whose share's one connection is busy.
+      const toPrimary = new ReadFailover(replica, share, down, silent);
+      expect(toPrimary.readingFromPrimary).toBe(true);
+      const onPrimary = await share.connect();
+      await stopWhileWaiting(toPrimary, () => share.waitingCount);
+      expect(share.waitingCount).toBe(0);
+      onPrimary.release();
+      expect(share.inUse).toBe(0);
+    } finally {
+      await up.stop();
+      await down.stop();
+      await replica.end();
     }
   });
 
