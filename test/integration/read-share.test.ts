@@ -2,6 +2,7 @@ import pg from 'pg';
 import { VaultError } from '../../src/domain/vault-error';
 import { createLogger } from '../../src/observability/create-logger';
 import { DatabaseProbe } from '../../src/storage/database-probe';
+import { PgLiveTailRepository } from '../../src/storage/live-tail-repository';
 import { withConnection } from '../../src/storage/database-session';
 import { ReadFailover } from '../../src/storage/read-failover';
 import { ReadShare } from '../../src/storage/read-share';
@@ -190,6 +191,26 @@ describe('the primary pool share of reads', () => {
       await down.stop();
       await replica.end();
     }
+  });
+
+  test('when a follow\'s snapshot read stops while it waits for the share, then it fails at once with the call\'s reason and leaves the line', async () => {
+    const share = new ReadShare(pool, { slots: 1, waitMs: 10_000, maxWaiting: 5 });
+    const repository = new PgLiveTailRepository(pool, share, 10_000, 1024 * 1024);
+    const held = await share.connect();
+    const call = new AbortController();
+    const stopped = new Error('the follow was cancelled');
+    const opening = repository.openSnapshot({ timeoutMs: 10_000, signal: call.signal }).then(
+      () => 'opened',
+      (error: unknown) => error,
+    );
+    expect(share.waitingCount).toBe(1);
+    const started = Date.now();
+    call.abort(stopped);
+    expect(await opening).toBe(stopped);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(share.waitingCount).toBe(0);
+    held.release();
+    expect(share.inUse).toBe(0);
   });
 
   test('when the pool cannot connect, then the slot is given back', async () => {
