@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { clientCpuMicrosPerCall, formatReport, LATENCY_WARMUP_SECONDS, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { clientCpuMicrosPerCall, formatReport, LATENCY_WARMUP_SECONDS, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type LoadSweepPoint, SMALL_UNARY_BATCH, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -50,6 +50,7 @@ const SIZES = {
     eventsPerCall: 20_000,
     sdkEvents: 50_000,
     latencySeconds: 10,
+    sweepShares: [0.5, 0.65, 0.8],
     callerEvents: 200_000,
     callerSeconds: 10,
     queryTenantEvents: 1_000_000,
@@ -73,6 +74,7 @@ const SIZES = {
     eventsPerCall: 10_000,
     sdkEvents: 20_000,
     latencySeconds: 2,
+    sweepShares: [0.5],
     callerEvents: 20_000,
     callerSeconds: 2,
     queryTenantEvents: 20_000,
@@ -394,6 +396,7 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
     const commits = (await countCommits(db)) - warmupCommits;
     log(`latency at ${rate} events/s in messages of ${batch}: p50 ${result.callLatencyMs.p50} p95 ${result.callLatencyMs.p95} p99 ${result.callLatencyMs.p99} ms`);
     const capacity = await unaryCapacity(context, batch, peak);
+    const loadSweep = batch === SMALL_UNARY_BATCH ? await sweepLoad(context, batch, capacity) : undefined;
     results.push({
       batch,
       peakEventsPerSecond: peak,
@@ -401,10 +404,35 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
       achievedEventsPerSecond: result.eventsPerSecond,
       ...unaryCallFigures(measured, commits),
       unaryCapacity: { callers: CAPACITY_CALLERS, eventsPerSecond: capacity },
+      ...(loadSweep === undefined ? {} : { loadSweep }),
     });
     log(`unary capacity in messages of ${batch} (${CAPACITY_CALLERS} closed-loop callers): ${Math.round(capacity)} events/s; the latency run's rate was ${Math.round((result.eventsPerSecond / capacity) * 100)}% of it`);
   }
   return results;
+}
+
+/**
+ * The load sweep of issue 12's latency row: the same open loop at each of
+ * `sizes.sweepShares` of the unary capacity just measured, each on an
+ * emptied table after an uncounted warm-up at its rate (as the row itself),
+ * so that the report can say up to what share of the capacity the p99
+ * target holds, and how far the row's own rate (half the streaming peak,
+ * whatever the capacity) was from it.
+ */
+async function sweepLoad(context: Context, batch: number, capacity: number): Promise<LoadSweepPoint[]> {
+  const { sizes, loadGenerator, db, tenants, target } = context;
+  const points: LoadSweepPoint[] = [];
+  for (const share of sizes.sweepShares) {
+    const rate = Math.round(capacity * share);
+    const run = (name: string, seconds: number) =>
+      loadGenerator.run('vaultLatency', { target, keys: tenants.map((t) => t.key), run: name, batch, payload: 'json', rate, durationMs: seconds * 1000 });
+    await resetTable(db);
+    await run(`sweep-${batch}-${share}-warmup`, LATENCY_WARMUP_SECONDS);
+    const result = await run(`sweep-${batch}-${share}`, sizes.latencySeconds);
+    log(`load sweep at ${Math.round(share * 100)}% of the unary capacity (${rate} events/s in messages of ${batch}): p50 ${result.callLatencyMs.p50} p95 ${result.callLatencyMs.p95} p99 ${result.callLatencyMs.p99} ms`);
+    points.push({ share, targetEventsPerSecond: rate, achievedEventsPerSecond: result.eventsPerSecond, latencyMs: result.callLatencyMs, codes: result.codes });
+  }
+  return points;
 }
 
 /**

@@ -159,6 +159,25 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(rows.find((line) => line.startsWith('| unary 100-event calls at half the streaming peak'))).toContain('= 0.50x the ceiling and 80% of 25,000/s, what 16 closed-loop callers of such calls reached');
   });
 
+  test('when a load sweep ran after the 100-event row, then the report shows its points and the highest share of the unary capacity at which p99 met the target, and the target row says how much more capacity the row needed', () => {
+    const point = (share: number, p99: number, codes: Record<string, number> = { OK: 100 }) => ({ share, targetEventsPerSecond: 25_000 * share, achievedEventsPerSecond: 25_000 * share, latencyMs: latency(p99), codes });
+    const swept = (loadSweep: LatencyResult['loadSweep']): string =>
+      formatReport(report({ latency: [{ ...unaryLatency(100, 300, { OK: 400 }), unaryCapacity: { callers: 64, eventsPerSecond: 25_000 }, loadSweep }, unaryLatency(1000, 90, { OK: 40 })] }));
+    const markdown = swept([point(0.5, 60), point(0.65, 95), point(0.8, 400)]);
+    const rows = markdown.split('\n');
+    expect(rows).toContain('### Load sweep: 100-event unary calls, open loop, at shares of the unary capacity (25,000/s), each after a 3 s warm-up that is not counted');
+    expect(rows.find((line) => line.startsWith('| 65%'))).toBe('| 65% | 16,250 (16,250 achieved) | 23.8 | 47.5 | 95.0 | OK 100 |');
+    // The row ran at 20 000/s = 80% of 25 000; p99 held up to 65%: 0.80 / 0.65 = 1.23x the capacity.
+    const verdict = 'p99 <= 100 ms held up to 65% of the unary capacity (of 50%, 65%, 80%), so the row\'s rate needs 1.23x this run\'s unary capacity';
+    expect(rows).toContain(`${verdict}. The latency row above ran at 80% of it.`);
+    expect(targetRow(markdown, 'unary 100-event calls at half the streaming peak')[1]).toContain(`; ${verdict}`);
+    // An UNAVAILABLE at a share ends what held, whatever its p99; a higher share that happened to pass does not count.
+    expect(swept([point(0.5, 60), point(0.65, 95, { OK: 99, UNAVAILABLE: 1 }), point(0.8, 90)])).toContain('p99 <= 100 ms held up to 50% of the unary capacity (of 50%, 65%, 80%), so the row\'s rate needs 1.60x');
+    expect(swept([point(0.5, 120)])).toContain('p99 <= 100 ms held at none of 50% of the unary capacity. The latency row above ran at 80% of it.');
+    expect(swept([point(0.5, 60), point(0.8, 90)])).toContain('p99 <= 100 ms held up to 80% of the unary capacity (of 50%, 80%), a share the row\'s rate was within');
+    expect(formatReport(report())).not.toContain('### Load sweep');
+  });
+
   test('when the transport floor was measured, then the small-calls table and the target row show it against the ceiling', () => {
     const callers = { ...report().callers!, clientCpuMicrosPerCall: 160, floor: { eventsPerSecond: 30_000, calls: 3000, serverCpuMicrosPerCall: 70, clientCpuMicrosPerCall: 150 } };
     const markdown = formatReport(report({ callers }));
