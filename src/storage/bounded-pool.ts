@@ -51,6 +51,51 @@ export class BoundedPool extends pg.Pool {
     super.connect((error, client, done) => callback(error === undefined ? undefined : this.waitError(error), client, done));
   }
 
+  /**
+   * connect, for a caller that can stop while it waits (checkOut): when
+   * `signal` aborts while the caller is in pg-pool's line, its entry is taken
+   * out of that line, so that it no longer counts against DB_POOL_MAX_WAITING
+   * and is handed no connection, and the caller fails at once with the
+   * signal's reason. A connection already on its way (a new one being
+   * opened, or one handed over in the same tick) goes straight back when it
+   * comes. pg-pool has no public way to leave its line: this takes the entry
+   * its connect() has just queued out of its `_pendingQueue` (pinned by
+   * package-lock.json; when that field is not there, the caller still fails
+   * at once and only the late connection goes back). pg-pool's own timer for
+   * the entry still fires at the wait's end and finds nothing to time out.
+   */
+  connectUntilAborted(signal: AbortSignal): Promise<pg.PoolClient> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    const line = (this as unknown as { _pendingQueue?: unknown })._pendingQueue;
+    const queue = Array.isArray(line) ? (line as unknown[]) : undefined;
+    const before = queue?.length ?? 0;
+    const pending = this.connect();
+    // pg-pool queues a caller that must wait at the end of its line, within connect() itself.
+    const entry = queue !== undefined && queue.length === before + 1 ? queue[before] : undefined;
+    return new Promise((resolve, reject) => {
+      const onAbort = (): void => {
+        const at = entry === undefined || queue === undefined ? -1 : queue.indexOf(entry);
+        if (at >= 0) queue!.splice(at, 1);
+        pending.then(
+          (late) => late.release(),
+          () => undefined,
+        );
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(
+        (client) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(client);
+        },
+        (error: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      );
+    });
+  }
+
   /** Whether every connection is busy (a new caller would wait). */
   private saturated(): boolean {
     return this.idleCount === 0 && this.totalCount >= (this.options.max ?? PG_DEFAULT_POOL_MAX);

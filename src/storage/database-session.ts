@@ -44,7 +44,7 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
  *   see BoundedPool), and a connection lost while checked out is never
  *   reused. A call stopped while it waits for the connection fails at once
  *   with the signal's reason, and leaves the line where its source lets it
- *   (ReadShare); a connection that comes after that goes straight back;
+ *   (ReadShare, BoundedPool); a connection that comes after that goes straight back;
  * - when the budget's signal aborts (the call was cancelled, passed its
  *   deadline, or the server failed it), the connection is dropped at once,
  *   whatever runs on it: PostgreSQL rolls back what was not committed and
@@ -78,7 +78,7 @@ export function checkOut(pool: ConnectionSource, signal: AbortSignal): Promise<p
   const pending = pool.connect();
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
-      // The pool's own line cannot be left: the connection it gives later goes straight back.
+      // A plain pg pool's line cannot be left: the connection it gives later goes straight back.
       pending.then(
         (late) => late.release(),
         () => undefined,

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { VaultError } from '../domain/vault-error';
-import type { ConnectionSource } from './database-session';
+import { checkOut, type ConnectionSource } from './database-session';
 import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
 
 export interface ReadShareSettings {
@@ -71,7 +71,8 @@ export class ReadShare implements ConnectionSource {
     await this.slot(signal);
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      // The pool's own line, when every connection is busy (writers, key lookups): left too when the call stops (BoundedPool).
+      client = await (signal === undefined ? this.pool.connect() : checkOut(this.pool, signal));
     } catch (error) {
       this.free();
       throw error;

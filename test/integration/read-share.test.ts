@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { VaultError } from '../../src/domain/vault-error';
 import { createLogger } from '../../src/observability/create-logger';
+import { BoundedPool } from '../../src/storage/bounded-pool';
 import { DatabaseProbe } from '../../src/storage/database-probe';
 import { PgLiveTailRepository } from '../../src/storage/live-tail-repository';
 import { withConnection } from '../../src/storage/database-session';
@@ -140,6 +141,69 @@ describe('the primary pool share of reads', () => {
       expect(small.idleCount).toBe(1);
     } finally {
       await small.end();
+    }
+  });
+
+  test('when a call stops while it waits in the primary pool\'s own line (BoundedPool), then it leaves that line at once: its place in DB_POOL_MAX_WAITING goes to the next caller, and no connection is handed to it', async () => {
+    const bounded = new BoundedPool({ connectionString: db.url, max: 1, maxWaiting: 1, connectionTimeoutMillis: 5000 });
+    const held: pg.PoolClient[] = [];
+    try {
+      const holder = await bounded.connect();
+      held.push(holder);
+      const call = new AbortController();
+      const stopped = new Error('the call passed its deadline');
+      let ran = false;
+      const work = withConnection(bounded, call.signal, async () => {
+        ran = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(bounded.waitingCount).toBe(1);
+      // The line is full: one more caller is refused at once, naming the limit.
+      await expect(bounded.connect()).rejects.toThrow(/1 calls already wait for one/);
+      const started = Date.now();
+      call.abort(stopped);
+      await expect(work).rejects.toBe(stopped);
+      expect(Date.now() - started).toBeLessThan(1000);
+      expect(bounded.waitingCount).toBe(0);
+      // Its place is free: the next caller waits instead of being refused, and gets the connection when it comes back.
+      const next = bounded.connect();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(bounded.waitingCount).toBe(1);
+      held.pop()!.release();
+      const client = await next;
+      await client.query('SELECT 1');
+      client.release();
+      expect(ran).toBe(false);
+      expect(bounded.totalCount).toBe(1);
+      expect(bounded.idleCount).toBe(1);
+    } finally {
+      // A failed expectation must not leave end() waiting for a connection still out.
+      for (const client of held) client.release();
+      await bounded.end();
+    }
+  });
+
+  test('when a read holds a slot of its share but waits for the primary pool, which writers fill, and its call stops, then it leaves the pool\'s line too and gives its slot back', async () => {
+    const bounded = new BoundedPool({ connectionString: db.url, max: 2, maxWaiting: 4, connectionTimeoutMillis: 5000 });
+    const writers: pg.PoolClient[] = [];
+    try {
+      const share = new ReadShare(bounded, { slots: 1, waitMs: 5000, maxWaiting: 4 });
+      writers.push(await bounded.connect(), await bounded.connect());
+      const call = new AbortController();
+      const stopped = new Error('the client cancelled the call');
+      const read = share.connectUntilAborted(call.signal);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(share.inUse).toBe(1);
+      expect(bounded.waitingCount).toBe(1);
+      call.abort(stopped);
+      await expect(read).rejects.toBe(stopped);
+      expect(share.inUse).toBe(0);
+      expect(bounded.waitingCount).toBe(0);
+      for (const client of writers.splice(0)) client.release();
+      expect(bounded.idleCount).toBe(2);
+    } finally {
+      for (const client of writers) client.release();
+      await bounded.end();
     }
   });
 
