@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { VaultError } from '../domain/vault-error';
+import { untilAborted } from './database-session';
 import { DATABASE_RETRY_AFTER_MS } from './map-pg-error';
 
 type ConnectCallback = (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void;
@@ -72,27 +73,9 @@ export class BoundedPool extends pg.Pool {
     const pending = this.connect();
     // pg-pool queues a caller that must wait at the end of its line, within connect() itself.
     const entry = queue !== undefined && queue.length === before + 1 ? queue[before] : undefined;
-    return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        const at = entry === undefined || queue === undefined ? -1 : queue.indexOf(entry);
-        if (at >= 0) queue!.splice(at, 1);
-        pending.then(
-          (late) => late.release(),
-          () => undefined,
-        );
-        reject(signal.reason);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      pending.then(
-        (client) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(client);
-        },
-        (error: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      );
+    return untilAborted(pending, signal, () => {
+      const at = entry === undefined || queue === undefined ? -1 : queue.indexOf(entry);
+      if (at >= 0) queue!.splice(at, 1);
     });
   }
 

@@ -75,10 +75,19 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
 /** A connection from `pool`, or the signal's reason as soon as it aborts while the caller waits. */
 export function checkOut(pool: ConnectionSource, signal: AbortSignal): Promise<pg.PoolClient> {
   if (pool.connectUntilAborted !== undefined) return pool.connectUntilAborted(signal);
-  const pending = pool.connect();
+  // A plain pg pool's line cannot be left: the connection it gives later goes straight back.
+  return untilAborted(pool.connect(), signal);
+}
+
+/**
+ * The connection `pending` brings, or the signal's reason as soon as it
+ * aborts first: `leave` then takes the caller out of the line it waits in,
+ * where its source can, and a connection that still comes goes straight back.
+ */
+export function untilAborted(pending: Promise<pg.PoolClient>, signal: AbortSignal, leave?: () => void): Promise<pg.PoolClient> {
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
-      // A plain pg pool's line cannot be left: the connection it gives later goes straight back.
+      leave?.();
       pending.then(
         (late) => late.release(),
         () => undefined,
