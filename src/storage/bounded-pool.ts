@@ -74,7 +74,7 @@ export class BoundedPool extends pg.Pool {
     // pg-pool queues a caller that must wait at the end of its line, within connect() itself.
     const entry = queue !== undefined && queue.length === before + 1 ? queue[before] : undefined;
     return untilAborted(pending, signal, () => {
-      const at = entry === undefined || queue === undefined ? -1 : queue.indexOf(entry);
+      const at = entry === undefined ? -1 : queue!.indexOf(entry);
       if (at >= 0) queue!.splice(at, 1);
     });
   }

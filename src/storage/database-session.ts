@@ -58,12 +58,7 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
  */
 export async function withConnection<T>(pool: ConnectionSource, signal: AbortSignal, work: (client: pg.PoolClient) => Promise<T>, cleanUp?: (client: pg.PoolClient) => Promise<unknown>): Promise<T> {
   signal.throwIfAborted();
-  let client: pg.PoolClient;
-  try {
-    client = await checkOut(pool, signal);
-  } catch (error) {
-    throw error === signal.reason ? error : mapPgError(error);
-  }
+  const client = await connectionFor(pool, signal);
   try {
     return await whileHeld(client, work, cleanUp, signal);
   } catch (error) {
@@ -72,8 +67,21 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
   }
 }
 
-/** A connection from `pool`, or the signal's reason as soon as it aborts while the caller waits. */
-export function checkOut(pool: ConnectionSource, signal: AbortSignal): Promise<pg.PoolClient> {
+/**
+ * checkOut for a call: the signal's reason as it is when the call stopped
+ * while it waited, any other failure mapped by mapPgError.
+ */
+export async function connectionFor(pool: ConnectionSource, signal: AbortSignal): Promise<pg.PoolClient> {
+  try {
+    return await checkOut(pool, signal);
+  } catch (error) {
+    throw error === signal.reason ? error : mapPgError(error);
+  }
+}
+
+/** A connection from `pool`, or the signal's reason as soon as it aborts while the caller waits; without a signal, pool.connect(). */
+export function checkOut(pool: ConnectionSource, signal: AbortSignal | undefined): Promise<pg.PoolClient> {
+  if (signal === undefined) return pool.connect();
   if (pool.connectUntilAborted !== undefined) return pool.connectUntilAborted(signal);
   // A plain pg pool's line cannot be left: the connection it gives later goes straight back.
   return untilAborted(pool.connect(), signal);

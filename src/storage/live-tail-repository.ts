@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { CommittedKey, LiveTailRepository, SnapshotSession, StoredSnapshot } from '../domain/live-tail/live-tail-store';
 import type { EventSelection, PageWindow, StoredEvent } from '../domain/query/event-reader';
 import type { StatementBudget } from '../domain/statement-budget';
-import { checkOut, CLIENT_CONNECTION_CHECK_INTERVAL_MS, withTransaction, type ConnectionSource } from './database-session';
+import { CLIENT_CONNECTION_CHECK_INTERVAL_MS, connectionFor, withTransaction, type ConnectionSource } from './database-session';
 import { toPage, toStoredEvent, type EventRow } from './event-query-repository';
 import { keysQuery, pageQuery } from './event-query-sql';
 import { LIVE_TAIL_LOCK_KEY } from './live-tail-notify';
@@ -56,13 +56,8 @@ export class PgLiveTailRepository implements LiveTailRepository {
   }
 
   async openSnapshot(budget: StatementBudget): Promise<SnapshotSession> {
-    let client: pg.PoolClient;
-    try {
-      // A follow stopped while it waits for the reads' share leaves the line, as withConnection's reads do.
-      client = await checkOut(this.reads, budget.signal);
-    } catch (error) {
-      throw error === budget.signal.reason ? error : mapPgError(error);
-    }
+    // A follow stopped while it waits for the reads' share leaves the line, as withConnection's reads do.
+    const client = await connectionFor(this.reads, budget.signal);
     let closed = false;
     let broken: Error | undefined;
     const onError = (error: Error): void => {

@@ -50,14 +50,14 @@ export class ReadFailover implements ConnectionSource {
   private async acquire(signal: AbortSignal | undefined): Promise<pg.PoolClient> {
     if (!this.readingFromPrimary) {
       try {
-        return await (signal === undefined ? this.replica.connect() : checkOut(this.replica, signal));
+        return await checkOut(this.replica, signal);
       } catch (error) {
         if (!isDatabaseUnreachable(error)) throw error;
         this.route(true, `a connection to the read replica failed (${error instanceof Error ? error.message : String(error)})`);
         void this.replicaProbe.probe();
       }
     }
-    return signal === undefined ? this.primary.connect() : checkOut(this.primary, signal);
+    return checkOut(this.primary, signal);
   }
 
   private route(toPrimary: boolean, reason: string): void {

@@ -72,7 +72,7 @@ export class ReadShare implements ConnectionSource {
     let client: pg.PoolClient;
     try {
       // The pool's own line, when every connection is busy (writers, key lookups): left too when the call stops (BoundedPool).
-      client = await (signal === undefined ? this.pool.connect() : checkOut(this.pool, signal));
+      client = await checkOut(this.pool, signal);
     } catch (error) {
       this.free();
       throw error;

@@ -119,24 +119,13 @@ describe('the primary pool share of reads', () => {
     const small = new pg.Pool({ connectionString: db.url, max: 1 });
     try {
       const holder = await small.connect();
-      const call = new AbortController();
-      const stopped = new Error('the call passed its deadline');
-      let ran = false;
-      const work = withConnection(small, call.signal, async () => {
-        ran = true;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(small.waitingCount).toBe(1);
-      const started = Date.now();
-      call.abort(stopped);
-      await expect(work).rejects.toBe(stopped);
-      expect(Date.now() - started).toBeLessThan(1000);
+      const { ran } = await stopWhileWaiting(small);
       holder.release();
       // The late connection is released, not kept: the pool's one connection is free for the next caller.
       const next = await small.connect();
       await next.query('SELECT 1');
       next.release();
-      expect(ran).toBe(false);
+      expect(ran()).toBe(false);
       expect(small.totalCount).toBe(1);
       expect(small.idleCount).toBe(1);
     } finally {
@@ -148,22 +137,11 @@ describe('the primary pool share of reads', () => {
     const bounded = new BoundedPool({ connectionString: db.url, max: 1, maxWaiting: 1, connectionTimeoutMillis: 5000 });
     const held: pg.PoolClient[] = [];
     try {
-      const holder = await bounded.connect();
-      held.push(holder);
-      const call = new AbortController();
-      const stopped = new Error('the call passed its deadline');
-      let ran = false;
-      const work = withConnection(bounded, call.signal, async () => {
-        ran = true;
+      held.push(await bounded.connect());
+      const { ran } = await stopWhileWaiting(bounded, async () => {
+        // The line is full: one more caller is refused at once, naming the limit.
+        await expect(bounded.connect()).rejects.toThrow(/1 calls already wait for one/);
       });
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(bounded.waitingCount).toBe(1);
-      // The line is full: one more caller is refused at once, naming the limit.
-      await expect(bounded.connect()).rejects.toThrow(/1 calls already wait for one/);
-      const started = Date.now();
-      call.abort(stopped);
-      await expect(work).rejects.toBe(stopped);
-      expect(Date.now() - started).toBeLessThan(1000);
       expect(bounded.waitingCount).toBe(0);
       // Its place is free: the next caller waits instead of being refused, and gets the connection when it comes back.
       const next = bounded.connect();
@@ -173,7 +151,7 @@ describe('the primary pool share of reads', () => {
       const client = await next;
       await client.query('SELECT 1');
       client.release();
-      expect(ran).toBe(false);
+      expect(ran()).toBe(false);
       expect(bounded.totalCount).toBe(1);
       expect(bounded.idleCount).toBe(1);
     } finally {
@@ -290,3 +268,26 @@ describe('the primary pool share of reads', () => {
     }
   });
 });
+
+/**
+ * Starts a unit of work on `pool`, whose connections are all held, and once
+ * it waits in the pool's line (after `whileWaiting`) stops its call: the
+ * work must fail at once with the call's reason. `ran` says later whether
+ * the work ever ran.
+ */
+async function stopWhileWaiting(pool: pg.Pool, whileWaiting: () => Promise<void> = async () => undefined): Promise<{ ran: () => boolean }> {
+  const call = new AbortController();
+  const stopped = new Error('the call passed its deadline');
+  let ran = false;
+  const work = withConnection(pool, call.signal, async () => {
+    ran = true;
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(pool.waitingCount).toBe(1);
+  await whileWaiting();
+  const started = Date.now();
+  call.abort(stopped);
+  await expect(work).rejects.toBe(stopped);
+  expect(Date.now() - started).toBeLessThan(1000);
+  return { ran: () => ran };
+}
