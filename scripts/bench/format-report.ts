@@ -188,17 +188,21 @@ function sweepVerdict(l: LatencyResult, p99TargetMs: number): string {
   const shares = l.loadSweep.map((p) => `${Math.round(p.share * 100)}%`).join(', ');
   const met = highestShareMeeting(l.loadSweep, p99TargetMs);
   if (met === undefined) return `p99 <= ${p99TargetMs} ms held at none of ${shares} of the unary capacity`;
-  const rowShare = l.achievedEventsPerSecond / l.unaryCapacity.eventsPerSecond;
-  const needed = rowShare / met.share;
+  const needed = achievedShare(l)! / met.share;
   return (
     `p99 <= ${p99TargetMs} ms held up to ${Math.round(met.share * 100)}% of the unary capacity (of ${shares}), ` +
     (needed <= 1 ? 'a share the row\'s rate was within' : `so the row's rate needs ${ratio(needed)} this run's unary capacity`)
   );
 }
 
-/** The share of the unary path's closed-loop capacity a latency row's achieved rate was, as words for its row ('' when not measured). */
+/** The share of the unary path's closed-loop capacity a latency row's achieved rate was (0.8 = 80%); undefined when not measured. */
+function achievedShare(l: LatencyResult): number | undefined {
+  return l.unaryCapacity === undefined ? undefined : l.achievedEventsPerSecond / l.unaryCapacity.eventsPerSecond;
+}
+
+/** achievedShare as words for its row ('' when not measured). */
 function capacityShare(l: LatencyResult): string {
-  return l.unaryCapacity === undefined ? '' : `${Math.round((l.achievedEventsPerSecond / l.unaryCapacity.eventsPerSecond) * 100)}% of ${round(l.unaryCapacity.eventsPerSecond)}/s, what ${l.unaryCapacity.callers} closed-loop callers of such calls reached`;
+  return l.unaryCapacity === undefined ? '' : `${Math.round(achievedShare(l)! * 100)}% of ${round(l.unaryCapacity.eventsPerSecond)}/s, what ${l.unaryCapacity.callers} closed-loop callers of such calls reached`;
 }
 
 /** Unary Ingest calls from many concurrent callers, each a closed loop. */
@@ -393,7 +397,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
         '',
         table(['share of the unary capacity', 'events/s', 'p50 ms', 'p95 ms', 'p99 ms', 'codes'], sweepRows),
         '',
-        `${sweepVerdict(l, TARGETS.smallUnaryP99Ms)}. The latency row above ran at ${Math.round((l.achievedEventsPerSecond / l.unaryCapacity!.eventsPerSecond) * 100)}% of it.`,
+        `${sweepVerdict(l, TARGETS.smallUnaryP99Ms)}. The latency row above ran at ${Math.round(achievedShare(l)! * 100)}% of it.`,
       );
     }
   }
@@ -518,9 +522,10 @@ function smallCallTargets(report: BenchReport, ingest: IngestScenario[]): string
   if (small) {
     const p99 = small.latencyMs.p99 ?? Infinity;
     const unavailable = small.codes.UNAVAILABLE ?? 0;
+    const sweep = sweepVerdict(small, TARGETS.smallUnaryP99Ms);
     rows.push([
       `unary ${SMALL_UNARY_BATCH}-event calls at half the streaming peak: p99 <= ${TARGETS.smallUnaryP99Ms} ms, no UNAVAILABLE`,
-      `p50 ${fixed(small.latencyMs.p50)}, p95 ${fixed(small.latencyMs.p95)}, p99 ${fixed(small.latencyMs.p99)} ms = ${ratio(p99 / TARGETS.smallUnaryP99Ms)} the target; ${formatCodes(small.codes)}; at ${round(small.achievedEventsPerSecond)} events/s = ${ratio(small.achievedEventsPerSecond / ceiling)} the ceiling${small.unaryCapacity === undefined ? '' : ` and ${capacityShare(small)}`}${sweepVerdict(small, TARGETS.smallUnaryP99Ms) ? `; ${sweepVerdict(small, TARGETS.smallUnaryP99Ms)}` : ''}`,
+      `p50 ${fixed(small.latencyMs.p50)}, p95 ${fixed(small.latencyMs.p95)}, p99 ${fixed(small.latencyMs.p99)} ms = ${ratio(p99 / TARGETS.smallUnaryP99Ms)} the target; ${formatCodes(small.codes)}; at ${round(small.achievedEventsPerSecond)} events/s = ${ratio(small.achievedEventsPerSecond / ceiling)} the ceiling${small.unaryCapacity === undefined ? '' : ` and ${capacityShare(small)}`}${sweep ? `; ${sweep}` : ''}`,
       check(p99 <= TARGETS.smallUnaryP99Ms && unavailable === 0),
     ]);
   }

@@ -379,13 +379,12 @@ async function sdkPhase(context: Context): Promise<SdkComparison> {
  * at these rates) still count.
  */
 async function latencyPhase(context: Context, ingest: readonly IngestScenario[]): Promise<LatencyResult[]> {
-  const { sizes, loadGenerator, vault, db, tenants, target } = context;
+  const { sizes, vault, db } = context;
   const results: LatencyResult[] = [];
   for (const batch of VAULT_BATCHES) {
     const peak = Math.max(...ingest.filter((s) => s.path === 'vault' && s.batch === batch).map((s) => s.eventsPerSecond));
     const rate = Math.round(peak / 2);
-    const run = (name: string, seconds: number) =>
-      loadGenerator.run('vaultLatency', { target, keys: tenants.map((t) => t.key), run: name, batch, payload: 'json', rate, durationMs: seconds * 1000 });
+    const run = latencyRun(context, batch, rate);
     await resetTable(db);
     const warmup = (await run(`latency-${batch}-warmup`, LATENCY_WARMUP_SECONDS)).callLatencyMs;
     log(`latency warm-up (not counted) at ${rate} events/s in messages of ${batch}: p50 ${warmup.p50} p95 ${warmup.p95} p99 ${warmup.p99} ms`);
@@ -411,6 +410,12 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
   return results;
 }
 
+/** An open loop of unary `batch`-event calls at `rate` events/s, run `name`, for `seconds`: what the latency row and its load sweep run. */
+function latencyRun(context: Context, batch: number, rate: number): (name: string, seconds: number) => Promise<IngestOutcome> {
+  const { loadGenerator, tenants, target } = context;
+  return (name, seconds) => loadGenerator.run('vaultLatency', { target, keys: tenants.map((t) => t.key), run: name, batch, payload: 'json', rate, durationMs: seconds * 1000 });
+}
+
 /**
  * The load sweep of issue 12's latency row: the same open loop at each of
  * `sizes.sweepShares` of the unary capacity just measured, each on an
@@ -420,12 +425,11 @@ async function latencyPhase(context: Context, ingest: readonly IngestScenario[])
  * whatever the capacity) was from it.
  */
 async function sweepLoad(context: Context, batch: number, capacity: number): Promise<LoadSweepPoint[]> {
-  const { sizes, loadGenerator, db, tenants, target } = context;
+  const { sizes, db } = context;
   const points: LoadSweepPoint[] = [];
   for (const share of sizes.sweepShares) {
     const rate = Math.round(capacity * share);
-    const run = (name: string, seconds: number) =>
-      loadGenerator.run('vaultLatency', { target, keys: tenants.map((t) => t.key), run: name, batch, payload: 'json', rate, durationMs: seconds * 1000 });
+    const run = latencyRun(context, batch, rate);
     await resetTable(db);
     await run(`sweep-${batch}-${share}-warmup`, LATENCY_WARMUP_SECONDS);
     const result = await run(`sweep-${batch}-${share}`, sizes.latencySeconds);
