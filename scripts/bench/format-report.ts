@@ -62,16 +62,23 @@ export interface IngestRound {
 
 /** An ingest scenario and the median of its rounds. */
 export interface IngestScenario {
-  /** ceiling and naive: straight into PostgreSQL; vault: IngestStream through the generated client; otlp: OTLP logs over gRPC (the Node.js client has a table of its own: SdkComparison). */
-  readonly path: 'ceiling' | 'naive' | 'vault' | 'otlp';
+  /**
+   * ceiling and naive: straight into PostgreSQL; vault: IngestStream through
+   * the generated client; otlp: OTLP logs over gRPC; unary: unary Ingest
+   * calls from `streams` closed-loop callers, the OTLP rows' call shape (the
+   * Node.js client has a table of its own: SdkComparison).
+   */
+  readonly path: 'ceiling' | 'naive' | 'vault' | 'otlp' | 'unary';
   readonly label: string;
   /** Events per statement, message or Export request. */
   readonly batch?: number;
   /** Database connections (ceiling, naive). */
   readonly connections?: number;
-  /** Concurrent IngestStream calls (vault), or OTLP exporters (otlp). */
+  /** Concurrent IngestStream calls (vault), OTLP exporters (otlp) or callers (unary). */
   readonly streams?: number;
   readonly payload?: PayloadMode;
+  /** unary: the bench's events, or the events the OTLP mapping makes of the OTLP rows' requests (what those rows store). */
+  readonly events?: 'bench' | 'otlp';
   readonly rounds: IngestRound[];
   readonly eventsPerSecond: number;
   readonly serverCpuSecondsPerMillion?: number;
@@ -314,7 +321,31 @@ function best(ingest: readonly IngestScenario[], path: IngestScenario['path'], f
 }
 
 /** Whether the scenario went through the vault server (its CPU and memory are then the server's cost). */
-const servedByVault = (s: IngestScenario): boolean => s.path === 'vault' || s.path === 'otlp';
+const servedByVault = (s: IngestScenario): boolean => s.path !== 'ceiling' && s.path !== 'naive';
+
+/**
+ * What the OTLP target's gap is made of, from the unary rows of the same
+ * run: the OTLP row of as many exporters as the unary rows have callers
+ * (`otlp`), native unary calls of its shape with the bench's events
+ * (`unaryBench`: the call shape's cost against the native path) and with the
+ * OTLP row's own events (`unaryOtlpEvents`: what the contract's events cost
+ * the native path). The OTLP receiver's own share is otlp / unaryOtlpEvents.
+ */
+export function otlpGap(ingest: readonly IngestScenario[]): { callers: number; batch: number; native: number; otlp: number; unaryBench: number; unaryOtlpEvents: number } | undefined {
+  const unary = (events: 'bench' | 'otlp'): IngestScenario | undefined => ingest.find((s) => s.path === 'unary' && (s.events ?? 'bench') === events);
+  const bench = unary('bench');
+  const otlpEvents = unary('otlp');
+  const otlp = ingest.find((s) => s.path === 'otlp' && s.streams === otlpEvents?.streams && s.batch === otlpEvents?.batch);
+  if (bench === undefined || otlpEvents === undefined || otlp === undefined) return undefined;
+  return {
+    callers: otlpEvents.streams!,
+    batch: otlpEvents.batch!,
+    native: best(ingest, 'vault', (s) => s.payload === 'json'),
+    otlp: otlp.eventsPerSecond,
+    unaryBench: bench.eventsPerSecond,
+    unaryOtlpEvents: otlpEvents.eventsPerSecond,
+  };
+}
 
 function sdkSection(sdk: SdkComparison): string {
   const row = (label: string, which: 'raw' | 'sdk' | 'preEncoded', ratioText: string): string[] => {
@@ -365,7 +396,7 @@ function ingestSection(report: BenchReport, ingest: IngestScenario[]): string {
   if (withDatabaseCpu) {
     sections.push(
       '',
-      'Database CPU is that of the whole PostgreSQL (postmaster, backends, WAL writer, checkpointer, autovacuum) during the row\'s runs, per event stored. On these 2 cores the server, PostgreSQL and the load generator share the CPU, so a row\'s events/s follow the sum of the two CPU columns (and the load generator\'s). The OTLP rows\' database CPU beside the native rows\' is what the contract\'s mapping (a payload about twice as large: attributes, body, severity, ids, resource, scope) costs PostgreSQL in this run.',
+      'Database CPU is that of the whole PostgreSQL (postmaster, backends, WAL writer, checkpointer, autovacuum) during the row\'s runs, per event stored. On these 2 cores the server, PostgreSQL and the load generator share the CPU, so a row\'s events/s follow the sum of the two CPU columns (and the load generator\'s). The OTLP rows\' database CPU beside the native rows\' is what the contract\'s mapping (a payload about twice as large: attributes, body, severity, ids, resource, scope) costs PostgreSQL in this run. The two unary rows send the 16-exporter OTLP row\'s call shape through native Ingest, once with the bench\'s events and once with the events that OTLP row stores (the OTLP mapping\'s payloads and ids): the targets\' OTLP gap row compares them.',
     );
   }
   if (report.sdk) sections.push('', sdkSection(report.sdk));
@@ -466,6 +497,14 @@ function ingestTargets(report: BenchReport, ingest: IngestScenario[]): string[][
   if (ingest.some((s) => s.path === 'otlp')) {
     const otlp = best(ingest, 'otlp');
     rows.push([`OTLP logs over gRPC >= ${TARGETS.otlpRatio}x the native payload_json path`, `${round(otlp)} / ${round(vaultJson)} = ${ratio(otlp / vaultJson)}`, check(otlp / vaultJson >= TARGETS.otlpRatio)]);
+    const gap = otlpGap(ingest);
+    if (gap !== undefined) {
+      rows.push([
+        `(the OTLP gap: native unary Ingest calls of the OTLP row's shape, ${gap.callers} callers x ${gap.batch} events)`,
+        `with the bench's events ${ratio(gap.unaryBench / gap.native)} the native path; with the events the OTLP row stores ${ratio(gap.unaryOtlpEvents / gap.native)}; the OTLP row against those ${ratio(gap.otlp / gap.unaryOtlpEvents)}`,
+        '',
+      ]);
+    }
   }
   const sdk = report.sdk;
   if (sdk) {

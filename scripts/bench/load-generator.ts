@@ -23,6 +23,7 @@ import {
 } from '../../src/gen/telemetry/v1/query_service';
 import type { Event } from '../../src/gen/telemetry/v1/event';
 import type { AnyValue, ExportLogsRequest } from '../../src/domain/otlp/otlp-model';
+import { logsToEvents } from '../../src/transport/otlp/logs-to-events';
 import { OTLP_SCHEMAS } from '../../src/transport/otlp/otlp-schemas';
 import { Histogram, type LatencySummary } from '../load/histogram';
 import { createH2IngestClient } from '../load/h2-unary-client';
@@ -211,9 +212,11 @@ export interface VaultCallersParams {
   readonly callers: number;
   readonly batch: number;
   readonly payload: PayloadMode;
-  /** Events encoded for the run: it ends when they are sent or after `durationMs`, whichever comes first. */
+  /** Events encoded for the run: it ends when they are sent or after `durationMs` (when given), whichever comes first. */
   readonly count: number;
-  readonly durationMs: number;
+  readonly durationMs?: number;
+  /** The bench's events (default), or the events the OTLP mapping makes of otlpIngest's requests: what the OTLP rows store, sent as native payload_json events. */
+  readonly events?: 'bench' | 'otlp';
   /** The callers' gRPC client: @grpc/grpc-js's (the default), or the lean one on node:http2 (h2-unary-client.ts). */
   readonly client?: 'grpc-js' | 'http2';
 }
@@ -223,9 +226,9 @@ export interface VaultCallersParams {
  * each a closed loop (its next call leaves when the last one answered), the
  * callers spread over the tenants' keys, as fast as the server takes them.
  */
-async function vaultCallers({ target, keys, run, callers, batch, payload, count, durationMs, client: clientKind = 'grpc-js' }: VaultCallersParams): Promise<IngestOutcome> {
+async function vaultCallers({ target, keys, run, callers, batch, payload, count, durationMs, events = 'bench', client: clientKind = 'grpc-js' }: VaultCallersParams): Promise<IngestOutcome> {
   const perWorker = Math.ceil(count / callers / batch) * batch;
-  const workload = encodeWorkload({ run, workers: callers, perWorker, batch, payload });
+  const workload = events === 'otlp' ? encodeOtlpEventsWorkload(run, callers, perWorker, batch) : encodeWorkload({ run, workers: callers, perWorker, batch, payload });
   const client = clientKind === 'http2' ? createH2IngestClient(target) : createIngestClient(target);
   try {
     settleHeap();
@@ -475,6 +478,35 @@ export function benchLogsRequest(run: string, first: number, count: number): { r
     resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: stringValue(serviceName!) }] }, scopeLogs: [{ scope: { name: 'bench', version: '1', attributes: [] }, logRecords: records }] }],
   };
   return { request: request as never, records: records.length };
+}
+
+/**
+ * The events the vault's OTLP mapping (logs-to-events.ts, the server's own
+ * code) makes of the requests otlpIngest would send for these records,
+ * as native payload_json events in IngestRequest messages of `batch`: the
+ * same payloads, ids, times, types and services the OTLP rows store.
+ */
+function encodeOtlpEventsWorkload(run: string, workers: number, perWorker: number, batch: number): EncodedMessage[][] {
+  const schema = OTLP_SCHEMAS.logs.request;
+  const receivedAtNanos = BigInt(Date.now()) * 1_000_000n;
+  return Array.from({ length: workers }, (_, worker) => {
+    const messages: EncodedMessage[] = [];
+    for (let start = 0; start < perWorker; start += batch) {
+      const { request } = benchLogsRequest(run, worker * perWorker + start, Math.min(perWorker, start + batch) - start);
+      const mapped = logsToEvents(toBinary(schema, create(schema, request as never)), receivedAtNanos);
+      if (mapped === undefined) throw new Error('the OTLP fast path refused a bench request');
+      const events = mapped.events.map((event): Event => ({
+        eventId: event.eventId,
+        timestamp: event.timestamp,
+        eventType: event.eventType,
+        serviceName: event.serviceName,
+        payloadJson: Buffer.from(event.payloadJson as Uint8Array).toString('utf8'),
+        receivedAt: undefined,
+      }));
+      messages.push(encodeMessage(events));
+    }
+    return messages;
+  });
 }
 
 interface EncodedExport {

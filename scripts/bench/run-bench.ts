@@ -106,6 +106,14 @@ const UNARY_CALLER_BATCH = 10;
 const OTLP_STREAMS = [4, 16];
 const OTLP_BATCH = 512;
 /**
+ * The OTLP target's breakdown: native unary Ingest calls of the 16-exporter
+ * row's shape (this many closed-loop callers of OTLP_BATCH events), once
+ * with the bench's events and once with the events the OTLP mapping makes of
+ * that row's requests, so the report can say what the call shape, the
+ * contract's events and the OTLP receiver itself each cost (otlpGap).
+ */
+const OTLP_GAP_CALLERS = 16;
+/**
  * The Node.js client (clients/node), compared with the raw generated client
  * doing the same work (4 producers, 1000/message, payload_json) in
  * interleaved rounds of their own, after a warm-up round: at least this many
@@ -225,6 +233,10 @@ function runScenario(context: Context, scenario: ScenarioSpec, run: string): Pro
       return vault.measure(() => loadGenerator.run('naive', { url: databaseUrl, run, count: sizes.naiveEvents, rowsPerStatement: NAIVE_ROWS_PER_STATEMENT, tenantIds, connections: scenario.connections! }));
     case 'otlp':
       return vault.measure(() => loadGenerator.run('otlpIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, count: sizes.vaultEvents }));
+    case 'unary':
+      return vault.measure(() =>
+        loadGenerator.run('vaultCallers', { target, keys, run, callers: scenario.streams!, batch: scenario.batch!, payload: 'json', events: scenario.events, count: sizes.vaultEvents }),
+      );
     case 'vault':
       return vault.measure(() =>
         loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, payload: scenario.payload!, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }),
@@ -234,7 +246,7 @@ function runScenario(context: Context, scenario: ScenarioSpec, run: string): Pro
 
 /** Whether the scenario went through the vault server: its CPU and memory are then reported. */
 function servedByVault(scenario: ScenarioSpec): boolean {
-  return scenario.path === 'vault' || scenario.path === 'otlp';
+  return scenario.path !== 'ceiling' && scenario.path !== 'naive';
 }
 
 async function ingestPhase(context: Context): Promise<IngestScenario[]> {
@@ -248,12 +260,19 @@ async function ingestPhase(context: Context): Promise<IngestScenario[]> {
       ),
     ),
     ...OTLP_STREAMS.map((streams) => ({ path: 'otlp' as const, label: `OTLP logs over gRPC, ${streams} exporters, ${OTLP_BATCH} records/request`, streams, batch: OTLP_BATCH })),
+    ...(['bench', 'otlp'] as const).map((events) => ({
+      path: 'unary' as const,
+      label: `vault, ${OTLP_GAP_CALLERS} unary callers, ${OTLP_BATCH}/call, payload_json, ${events === 'bench' ? "the bench's events" : 'the events the OTLP rows store'}`,
+      streams: OTLP_GAP_CALLERS,
+      batch: OTLP_BATCH,
+      events,
+    })),
   ];
   const rounds = new Map<string, IngestRound[]>(scenarios.map((scenario) => [scenario.label, []]));
   for (let round = 0; round < sizes.rounds; round++) {
     for (const scenario of scenarios) {
       await resetTable(db);
-      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams}-${scenario.batch ?? ''}-${scenario.payload ?? ''}`;
+      const run = `r${round}-${scenario.path}-${scenario.connections ?? scenario.streams}-${scenario.batch ?? ''}-${scenario.payload ?? ''}${scenario.events ?? ''}`;
       const databaseBefore = await postgresCpuSeconds(context.databaseUrl);
       const measured = await runScenario(context, scenario, run);
       const databaseCpuSeconds = (await postgresCpuSeconds(context.databaseUrl)) - databaseBefore;

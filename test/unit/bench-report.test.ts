@@ -88,6 +88,32 @@ describe('the bench report (scripts/bench/format-report.ts)', () => {
     expect(targetRow(markdown, 'OTLP logs over gRPC >= 0.8x the native payload_json path')).toEqual([expect.any(String), '30,000 / 36,000 = 0.83x', 'yes']);
   });
 
+  test('when the unary rows of the OTLP row\'s shape ran, then a row under the OTLP target says what the call shape, the stored events and the receiver each cost', () => {
+    const unary = (events: 'bench' | 'otlp', eventsPerSecond: number): IngestScenario =>
+      scenario('unary', `vault, 16 unary callers, 512/call, ${events}`, eventsPerSecond, { streams: 16, batch: 512, payload: 'json', events, serverCpuSecondsPerMillion: 9, serverPeakRssMiB: 150 });
+    const ingest = [
+      ...report().ingest!,
+      scenario('otlp', 'OTLP logs over gRPC, 4 exporters, 512 records/request', 20_000, { streams: 4, batch: 512, serverCpuSecondsPerMillion: 14, serverPeakRssMiB: 160 }),
+      scenario('otlp', 'OTLP logs over gRPC, 16 exporters, 512 records/request', 24_000, { streams: 16, batch: 512, serverCpuSecondsPerMillion: 13, serverPeakRssMiB: 170 }),
+      unary('bench', 28_800),
+      unary('otlp', 25_200),
+    ];
+    const markdown = formatReport(report({ ingest }));
+    // Native best payload_json: 36 000/s. The unary rows are not native streaming rows: the target still divides by 36 000.
+    expect(targetRow(markdown, 'OTLP logs over gRPC >= 0.8x')).toEqual([expect.any(String), '24,000 / 36,000 = 0.67x', '**no**']);
+    expect(targetRow(markdown, "(the OTLP gap: native unary Ingest calls of the OTLP row's shape, 16 callers x 512 events)")).toEqual([
+      expect.any(String),
+      "with the bench's events 0.80x the native path; with the events the OTLP row stores 0.70x; the OTLP row against those 0.95x",
+      '',
+    ]);
+    expect(markdown).toContain('| vault, 16 unary callers, 512/call, otlp | 25,200 |');
+  });
+
+  test('when only some of the rows the OTLP gap needs ran, then no gap row is printed', () => {
+    const ingest = [...report().ingest!, scenario('otlp', 'OTLP logs over gRPC, 16 exporters, 512 records/request', 24_000, { streams: 16, batch: 512 })];
+    expect(formatReport(report({ ingest }))).not.toContain('(the OTLP gap');
+  });
+
   test('when the SDK comparison ran, then its table shows the raw client, the SDK and the pre-encoded raw client, and its target judges `ratio` (the median of the rounds\' SDK/raw ratios)', () => {
     const run = (eventsPerSecond: number, clientCpuMicrosPerEvent: number): SdkComparisonRun => ({ eventsPerSecond, elapsedMs: 20_000_000 / eventsPerSecond, clientCpuMicrosPerEvent, serverCpuMicrosPerEvent: 5, calls: 4, messages: 20, commits: 10 });
     // SDK/raw per round: 0.80, 0.95, 0.92 (median 0.92, what run-bench puts in `ratio`); pre-encoded/raw: 1.10, 1.00, 1.25 (median 1.10).
