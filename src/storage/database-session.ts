@@ -63,7 +63,7 @@ export async function withConnection<T>(pool: ConnectionSource, signal: AbortSig
     return await whileHeld(client, work, cleanUp, signal);
   } catch (error) {
     // whileHeld throws the signal's reason as it is when the call was stopped.
-    throw error === signal.reason ? error : mapPgError(error);
+    throw callFailure(error, signal);
   }
 }
 
@@ -75,8 +75,13 @@ export async function connectionFor(pool: ConnectionSource, signal: AbortSignal)
   try {
     return await checkOut(pool, signal);
   } catch (error) {
-    throw error === signal.reason ? error : mapPgError(error);
+    throw callFailure(error, signal);
   }
+}
+
+/** What a call's database work failed with: the signal's reason as it is when the call was stopped, else mapPgError's error. */
+function callFailure(error: unknown, signal: AbortSignal): unknown {
+  return error === signal.reason ? error : mapPgError(error);
 }
 
 /** A connection from `pool`, or the signal's reason as soon as it aborts while the caller waits; without a signal, pool.connect(). */
