@@ -321,7 +321,7 @@ function best(ingest: readonly IngestScenario[], path: IngestScenario['path'], f
 }
 
 /** Whether the scenario went through the vault server (its CPU and memory are then the server's cost). */
-const servedByVault = (s: IngestScenario): boolean => s.path !== 'ceiling' && s.path !== 'naive';
+export const servedByVault = (s: Pick<IngestScenario, 'path'>): boolean => s.path !== 'ceiling' && s.path !== 'naive';
 
 /**
  * What the OTLP target's gap is made of, from the unary rows of the same

@@ -32,7 +32,7 @@ import { runMigrations } from '../../src/storage/run-migrations';
 import { createBenchTenants, openBenchDatabase, type BenchTenant } from './bench-database';
 import { runScaleBench } from './scale-bench';
 import type { PayloadMode } from './event-shape';
-import { clientCpuMicrosPerCall, formatReport, LATENCY_WARMUP_SECONDS, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type LoadSweepPoint, SMALL_UNARY_BATCH, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
+import { clientCpuMicrosPerCall, formatReport, LATENCY_WARMUP_SECONDS, median, type FollowReport, type LiveTailWriterCost, type BenchReport, type CallersResult, type TransportFloor, type IngestRound, type IngestScenario, type LatencyResult, type LoadSweepPoint, SMALL_UNARY_BATCH, servedByVault, type SdkComparison, type SdkComparisonRound, type SdkComparisonRun, type MachineReport, type QueryReport, type UnaryCallFigures } from './format-report';
 import type { BaselineResult } from './database-baselines';
 import type { IngestOutcome, OtlpOutcome, QueryCase } from './load-generator';
 import { LoadGenerator } from './load-generator-process';
@@ -242,11 +242,6 @@ function runScenario(context: Context, scenario: ScenarioSpec, run: string): Pro
         loadGenerator.run('vaultIngest', { target, keys, run, streams: scenario.streams!, batch: scenario.batch!, payload: scenario.payload!, count: sizes.vaultEvents, eventsPerCall: sizes.eventsPerCall }),
       );
   }
-}
-
-/** Whether the scenario went through the vault server: its CPU and memory are then reported. */
-function servedByVault(scenario: ScenarioSpec): boolean {
-  return scenario.path !== 'ceiling' && scenario.path !== 'naive';
 }
 
 async function ingestPhase(context: Context): Promise<IngestScenario[]> {
