@@ -482,18 +482,15 @@ export function benchLogsRequest(run: string, first: number, count: number): { r
 
 /**
  * The events the vault's OTLP mapping (logs-to-events.ts, the server's own
- * code) makes of the requests otlpIngest would send for these records,
- * as native payload_json events in IngestRequest messages of `batch`: the
- * same payloads, ids, times, types and services the OTLP rows store.
+ * code) makes of the requests otlpIngest sends for these records, as
+ * native payload_json events in IngestRequest messages of `batch`: the
+ * payloads, ids, times, types and services the OTLP rows store.
  */
 function encodeOtlpEventsWorkload(run: string, workers: number, perWorker: number, batch: number): EncodedMessage[][] {
-  const schema = OTLP_SCHEMAS.logs.request;
   const receivedAtNanos = BigInt(Date.now()) * 1_000_000n;
-  return Array.from({ length: workers }, (_, worker) => {
-    const messages: EncodedMessage[] = [];
-    for (let start = 0; start < perWorker; start += batch) {
-      const { request } = benchLogsRequest(run, worker * perWorker + start, Math.min(perWorker, start + batch) - start);
-      const mapped = logsToEvents(toBinary(schema, create(schema, request as never)), receivedAtNanos);
+  return encodeLogsRequests(run, workers, perWorker, batch).map((requests) =>
+    requests.map(({ bytes }) => {
+      const mapped = logsToEvents(bytes, receivedAtNanos);
       if (mapped === undefined) throw new Error('the OTLP fast path refused a bench request');
       const events = mapped.events.map((event): Event => ({
         eventId: event.eventId,
@@ -503,15 +500,28 @@ function encodeOtlpEventsWorkload(run: string, workers: number, perWorker: numbe
         payloadJson: Buffer.from(event.payloadJson as Uint8Array).toString('utf8'),
         receivedAt: undefined,
       }));
-      messages.push(encodeMessage(events));
-    }
-    return messages;
-  });
+      return encodeMessage(events);
+    }),
+  );
 }
 
 interface EncodedExport {
   readonly bytes: Buffer;
   readonly records: number;
+}
+
+/** For each of `workers` exporters, its `perWorker` records (a block of the bench's events of its own) as encoded ExportLogsServiceRequests of `batch`. */
+function encodeLogsRequests(run: string, workers: number, perWorker: number, batch: number): EncodedExport[][] {
+  const schema = OTLP_SCHEMAS.logs.request;
+  return Array.from({ length: workers }, (_, worker) => {
+    const requests: EncodedExport[] = [];
+    const first = worker * perWorker;
+    for (let start = 0; start < perWorker; start += batch) {
+      const { request, records } = benchLogsRequest(run, first + start, Math.min(perWorker, start + batch) - start);
+      requests.push({ bytes: Buffer.from(toBinary(schema, create(schema, request))), records });
+    }
+    return requests;
+  });
 }
 
 /**
@@ -523,18 +533,8 @@ interface EncodedExport {
  * encoded before the clock starts, as vaultIngest's messages are.
  */
 async function otlpIngest({ target, keys, run, streams, batch, count }: OtlpIngestParams): Promise<OtlpOutcome> {
-  const schema = OTLP_SCHEMAS.logs.request;
   const method = `/${OTLP_SCHEMAS.logs.service}/Export`;
-  const perWorker = Math.ceil(count / streams);
-  const workload = Array.from({ length: streams }, (_, worker) => {
-    const requests: EncodedExport[] = [];
-    const first = worker * perWorker;
-    for (let start = 0; start < perWorker; start += batch) {
-      const { request, records } = benchLogsRequest(run, first + start, Math.min(perWorker, start + batch) - start);
-      requests.push({ bytes: Buffer.from(toBinary(schema, create(schema, request))), records });
-    }
-    return requests;
-  });
+  const workload = encodeLogsRequests(run, streams, Math.ceil(count / streams), batch);
   const client = new Client(target, credentials.createInsecure(), { 'grpc.max_send_message_length': -1 });
   const latency = new Histogram();
   const codes: Record<string, number> = {};
