@@ -122,12 +122,7 @@ describe('the primary pool share of reads', () => {
       const { ran } = await stopWhileWaiting(small);
       holder.release();
       // The late connection is released, not kept: the pool's one connection is free for the next caller.
-      const next = await small.connect();
-      await next.query('SELECT 1');
-      next.release();
-      expect(ran()).toBe(false);
-      expect(small.totalCount).toBe(1);
-      expect(small.idleCount).toBe(1);
+      await expectServedAndIdle(small, await small.connect(), ran);
     } finally {
       await small.end();
     }
@@ -148,12 +143,7 @@ describe('the primary pool share of reads', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
       expect(bounded.waitingCount).toBe(1);
       held.pop()!.release();
-      const client = await next;
-      await client.query('SELECT 1');
-      client.release();
-      expect(ran()).toBe(false);
-      expect(bounded.totalCount).toBe(1);
-      expect(bounded.idleCount).toBe(1);
+      await expectServedAndIdle(bounded, await next, ran);
     } finally {
       // A failed expectation must not leave end() waiting for a connection still out.
       for (const client of held) client.release();
@@ -290,4 +280,17 @@ async function stopWhileWaiting(pool: pg.Pool, whileWaiting: () => Promise<void>
   await expect(work).rejects.toBe(stopped);
   expect(Date.now() - started).toBeLessThan(1000);
   return { ran: () => ran };
+}
+
+/**
+ * The next caller's connection (`next`) works and goes back, the stopped
+ * work never ran, and the pool's one connection is idle: nothing was kept
+ * for the caller that stopped.
+ */
+async function expectServedAndIdle(pool: pg.Pool, next: pg.PoolClient, ran: () => boolean): Promise<void> {
+  await next.query('SELECT 1');
+  next.release();
+  expect(ran()).toBe(false);
+  expect(pool.totalCount).toBe(1);
+  expect(pool.idleCount).toBe(1);
 }
